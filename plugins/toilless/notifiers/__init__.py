@@ -1,0 +1,1 @@
+"""Notifiers of the Toilless shared library (laid out like an Airflow provider)."""

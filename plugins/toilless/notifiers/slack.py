@@ -1,0 +1,63 @@
+"""The shared failure notifier: one Slack message per final task failure, routed per the Airflow-alerts SOP."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseNotifier
+
+from toilless.alerting import TaskFailure, failure_message, first_line, route_failure
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+log = logging.getLogger(__name__)
+
+
+class SlackFailureNotifier(BaseNotifier):
+    """Posts a task's final failure to Slack through the Slack provider's webhook hook.
+
+    Attach it as ``on_failure_callback`` (task level, through :func:`toilless.dag_defaults.default_args`): Airflow calls
+    it once when a task has no tries left, not on each retry, so there is one message per failure.
+    """
+
+    template_fields = ()
+
+    def notify(self, context: Context) -> None:
+        from toilless.config import load_config
+        from toilless.reporting import airflow_base_url, post_message
+
+        settings = load_config("toilless")
+        failure = failure_from_context(context, airflow_base_url(settings))
+        environment = settings.get("environment", "sandbox")
+        route = route_failure(failure, settings.get("failure_alerts", {}), environment)
+        message = failure_message(failure, route, environment)
+        post_message(route.channel, message["text"], blocks=message["blocks"], settings=settings)
+
+
+def failure_from_context(context: Any, base_url: str) -> TaskFailure:
+    """Read what the message needs from an Airflow task context."""
+    ti = context["ti"]
+    task = context.get("task")
+    error = context.get("exception")
+    log_url = ti.log_url
+    # ti.log_url uses [api] base_url; the configured UI base URL wins so links work behind a proxy.
+    if base_url and "/dags/" in log_url:
+        log_url = f"{base_url.rstrip('/')}/dags/{log_url.split('/dags/', 1)[1]}"
+    max_tries = getattr(ti, "max_tries", None)
+    if max_tries is None and task is not None:
+        max_tries = task.retries
+    return TaskFailure(
+        dag_id=ti.dag_id,
+        task_id=ti.task_id,
+        run_id=ti.run_id,
+        try_number=int(ti.try_number or 1),
+        # max_tries counts retries; the total number of tries is one more.
+        max_tries=int(max_tries or 0) + 1,
+        owner=getattr(task, "owner", "airflow"),
+        error_type=type(error).__name__ if isinstance(error, BaseException) else None,
+        error_first_line=first_line(error),
+        log_url=log_url,
+        map_index=int(getattr(ti, "map_index", -1) if getattr(ti, "map_index", -1) is not None else -1),
+    )

@@ -1,0 +1,1 @@
+"""Operators of the Toilless shared library (laid out like an Airflow provider)."""

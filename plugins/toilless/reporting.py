@@ -1,0 +1,153 @@
+"""Posting to Slack channels by name, and the shared "report what was done" message SOP DAGs send on success.
+
+Channel names (urgent, non_urgent, compliance, ...) map to Airflow Connections in include/config/toilless.yaml; the
+Connection (a Slack webhook) decides where a message really goes. Call these inside tasks.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from toilless.config import ConfigError, load_config
+
+log = logging.getLogger(__name__)
+
+#: Slack refuses section texts over 3000 characters.
+_SECTION_LIMIT = 2900
+
+
+def channel_conn_id(channel: str, settings: Mapping[str, Any] | None = None) -> str:
+    """The Connection id behind a channel name; unknown names are an error, not a silent drop."""
+    settings = settings if settings is not None else load_config("toilless")
+    channels = settings.get("slack", {}).get("channels", {})
+    if channel not in channels:
+        raise ConfigError(
+            f"unknown Slack channel {channel!r}: add it to slack.channels in include/config/toilless.yaml "
+            f"(known: {', '.join(sorted(channels))})"
+        )
+    return channels[channel]
+
+
+def post_message(
+    channel: str,
+    text: str,
+    *,
+    blocks: list[dict[str, Any]] | None = None,
+    settings: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Post one message to a named channel through the Slack provider's webhook hook. Raises on any non-200."""
+    from airflow.providers.slack.hooks.slack_webhook import SlackWebhookHook
+
+    conn_id = channel_conn_id(channel, settings)
+    SlackWebhookHook(slack_webhook_conn_id=conn_id).send(text=text, blocks=blocks)
+    log.info("Posted to Slack channel %s (connection %s): %s", channel, conn_id, text.splitlines()[0][:120])
+    return {"channel": channel, "conn_id": conn_id, "text": text}
+
+
+def upload_file(
+    channel: str,
+    path: str | Path,
+    *,
+    title: str,
+    comment: str = "",
+    settings: Mapping[str, Any] | None = None,
+) -> bool:
+    """Upload a file (a PNG chart) when a Slack API token Connection is configured; False when it is not.
+
+    Webhooks cannot carry files, so without the API Connection the file stays where the run saved it and the report
+    says where.
+    """
+    from airflow.exceptions import AirflowNotFoundException
+    from airflow.providers.slack.hooks.slack import SlackHook
+    from airflow.sdk import BaseHook
+
+    settings = settings if settings is not None else load_config("toilless")
+    slack = settings.get("slack", {})
+    conn_id = slack.get("api_conn_id")
+    if not conn_id:
+        return False
+    try:
+        BaseHook.get_connection(conn_id)
+    except AirflowNotFoundException:
+        log.info("No Slack API connection %s: not uploading %s", conn_id, path)
+        return False
+    target = slack.get("api_channels", {}).get(channel, channel)
+    SlackHook(slack_conn_id=conn_id).send_file_v1_to_v2(
+        channels=target, file=str(path), title=title, initial_comment=comment or None
+    )
+    log.info("Uploaded %s to %s", path, target)
+    return True
+
+
+def run_url(dag_id: str, run_id: str, settings: Mapping[str, Any] | None = None) -> str:
+    """Link to a DAG run in the Airflow UI."""
+    from urllib.parse import quote
+
+    return f"{airflow_base_url(settings)}/dags/{dag_id}/runs/{quote(run_id, safe='')}"
+
+
+def airflow_base_url(settings: Mapping[str, Any] | None = None) -> str:
+    """The UI base URL: the ``airflow_base_url`` setting, else Airflow's ``[api] base_url``."""
+    settings = settings if settings is not None else load_config("toilless")
+    configured = settings.get("airflow_base_url") or ""
+    if not configured:
+        from airflow.configuration import conf
+
+        configured = conf.get("api", "base_url", fallback="http://localhost:8080/")
+    return configured.rstrip("/")
+
+
+def render_report(
+    *,
+    title: str,
+    lines: Iterable[str],
+    status: str = "ok",
+    dag_id: str | None = None,
+    run_id: str | None = None,
+    link: str | None = None,
+) -> dict[str, Any]:
+    """Pure: the "what was done" message: a title, a status, bullet lines and a link to the run."""
+    icon = {"ok": ":white_check_mark:", "warning": ":warning:", "critical": ":rotating_light:"}.get(
+        status, ":information_source:"
+    )
+    body = "\n".join(f"• {line}" for line in lines) or "• nothing to do"
+    where = f"`{dag_id}` run `{run_id}`" if dag_id and run_id else ""
+    text = f"{icon} {title}\n{body}"
+    if link:
+        text += f"\n<{link}|Open the run>"
+    blocks: list[dict[str, Any]] = [
+        {"type": "header", "text": {"type": "plain_text", "text": title[:150]}},
+        *(
+            {"type": "section", "text": {"type": "mrkdwn", "text": chunk}}
+            for chunk in _chunks(f"{icon} {where}\n{body}".strip())
+        ),
+    ]
+    if link:
+        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": f"<{link}|Open the run>"}]})
+    return {"text": text, "blocks": blocks}
+
+
+def send_report(
+    context: Mapping[str, Any],
+    *,
+    channel: str,
+    title: str,
+    lines: Iterable[str],
+    status: str = "ok",
+) -> dict[str, Any]:
+    """Post the "what was done" report of the current run to ``channel``. Use from a task with its context."""
+    settings = load_config("toilless")
+    dag_id = context["dag"].dag_id if context.get("dag") else None
+    run_id = context.get("run_id")
+    link = run_url(dag_id, run_id, settings) if dag_id and run_id else None
+    message = render_report(title=title, lines=list(lines), status=status, dag_id=dag_id, run_id=run_id, link=link)
+    return post_message(channel, message["text"], blocks=message["blocks"], settings=settings)
+
+
+def _chunks(text: str) -> Iterable[str]:
+    while text:
+        yield text[:_SECTION_LIMIT]
+        text = text[_SECTION_LIMIT:]

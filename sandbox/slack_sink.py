@@ -1,0 +1,215 @@
+"""A local Slack: accepts incoming-webhook posts and the few Web API calls the Slack provider makes.
+
+Each message is kept in memory, appended to a JSONL file when one is given, and optionally echoed as one line, so a
+person (``make run``) or a test sees exactly what would have been posted.
+
+Webhook URLs look like ``http://127.0.0.1:PORT/services/<channel>``; the channel name is recorded with the message.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs
+
+from sandbox.ports import HOST
+
+
+class SlackSink:
+    """HTTP server that records Slack messages. Start with :meth:`start`, stop with :meth:`stop`."""
+
+    def __init__(
+        self,
+        *,
+        port: int = 0,
+        jsonl_path: Path | None = None,
+        echo: bool = False,
+        files_dir: Path | None = None,
+    ) -> None:
+        self._port = port
+        self.jsonl_path = jsonl_path
+        self.files_dir = files_dir
+        self.echo = echo
+        self._messages: list[dict[str, Any]] = []
+        self._uploads: dict[str, dict[str, Any]] = {}
+        self._lock = threading.Condition()
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        #: Status the next webhook posts get (tests use it to make Slack fail).
+        self.fail_with_status: int | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------------------------------
+    def start(self) -> SlackSink:
+        sink = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - silence the default access log
+                return
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                status, payload = sink._handle(self.path, self.headers.get("Content-Type", ""), body)
+                data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json" if not isinstance(payload, bytes) else "text/plain")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_GET(self) -> None:
+                data = json.dumps({"ok": True, "messages": len(sink.messages())}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self._server = ThreadingHTTPServer((HOST, self._port), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, name="slack-sink", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def __enter__(self) -> SlackSink:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- addresses -------------------------------------------------------------------------------------------------
+    @property
+    def port(self) -> int:
+        assert self._server is not None, "sink not started"
+        return self._server.server_address[1]
+
+    @property
+    def url(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    def webhook_url(self, channel: str) -> str:
+        return f"{self.url}/services/{channel}"
+
+    def webhook_connection(self, channel: str) -> dict[str, Any]:
+        """Airflow Connection (JSON form) of a ``slackwebhook`` pointing at this sink for ``channel``."""
+        # A password containing "://" is used by the Slack provider as the full webhook URL.
+        return {"conn_type": "slackwebhook", "password": self.webhook_url(channel)}
+
+    def api_connection(self) -> dict[str, Any]:
+        """Airflow Connection (JSON form) of a ``slack`` API-token connection whose Web API is this sink."""
+        return {"conn_type": "slack", "password": "xoxb-sandbox", "extra": {"base_url": f"{self.url}/api/"}}
+
+    # -- reading ---------------------------------------------------------------------------------------------------
+    def messages(self, channel: str | None = None) -> list[dict[str, Any]]:
+        with self._lock:
+            return [m for m in self._messages if channel is None or m["channel"] == channel]
+
+    def clear(self) -> None:
+        with self._lock:
+            self._messages.clear()
+
+    def wait_for(
+        self, predicate: Callable[[dict[str, Any]], bool], *, count: int = 1, timeout: float = 30.0
+    ) -> list[dict[str, Any]]:
+        """Wait until ``count`` messages match ``predicate``; return them (raises TimeoutError otherwise)."""
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            while True:
+                found = [m for m in self._messages if predicate(m)]
+                if len(found) >= count:
+                    return found
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError(f"{len(found)} of {count} expected Slack messages after {timeout}s: {found}")
+                self._lock.wait(remaining)
+
+    # -- handling --------------------------------------------------------------------------------------------------
+    def _handle(self, path: str, content_type: str, body: bytes) -> tuple[int, Any]:
+        if path.startswith("/services/"):
+            if self.fail_with_status:
+                return self.fail_with_status, b"sink told to fail"
+            channel = path.split("/")[2] or "unknown"
+            try:
+                payload = json.loads(body or b"{}")
+            except json.JSONDecodeError:
+                return 400, b"invalid_payload"
+            self._record({"kind": "webhook", "channel": channel, **_message_fields(payload)})
+            return 200, b"ok"
+        if path.startswith("/upload/"):
+            file_id = path.split("/")[2]
+            with self._lock:
+                upload = self._uploads.setdefault(file_id, {})
+            upload["bytes"] = len(body)
+            if self.files_dir is not None:
+                self.files_dir.mkdir(parents=True, exist_ok=True)
+                target = self.files_dir / f"{file_id}-{upload.get('filename', 'file')}"
+                target.write_bytes(body)
+                upload["saved_as"] = str(target)
+            return 200, b"OK"
+        if path.startswith("/api/"):
+            return 200, self._api(path[len("/api/") :].split("?")[0], content_type, body)
+        return 404, b"not found"
+
+    def _api(self, method: str, content_type: str, body: bytes) -> dict[str, Any]:
+        if "json" in content_type:
+            params = json.loads(body or b"{}")
+        else:
+            params = {key: values[-1] for key, values in parse_qs(body.decode()).items()}
+        if method == "auth.test":
+            return {"ok": True, "team": "sandbox", "user": "toilless", "bot_id": "B0SANDBOX"}
+        if method == "conversations.list":
+            return {"ok": True, "channels": [], "response_metadata": {"next_cursor": ""}}
+        if method == "files.getUploadURLExternal":
+            file_id = f"F{uuid.uuid4().hex[:10].upper()}"
+            with self._lock:
+                self._uploads[file_id] = {"filename": params.get("filename", "file")}
+            return {"ok": True, "upload_url": f"{self.url}/upload/{file_id}", "file_id": file_id}
+        if method == "files.completeUploadExternal":
+            files = params.get("files")
+            files = json.loads(files) if isinstance(files, str) else files or []
+            uploads = [{**f, **self._uploads.get(f.get("id", ""), {})} for f in files]
+            self._record(
+                {
+                    "kind": "file",
+                    "channel": str(params.get("channel_id") or params.get("channels") or "unknown"),
+                    "text": params.get("initial_comment", ""),
+                    "files": uploads,
+                }
+            )
+            return {"ok": True, "files": [{"id": f.get("id"), "title": f.get("title")} for f in files]}
+        if method == "chat.postMessage":
+            self._record({"kind": "api", "channel": str(params.get("channel", "unknown")), **_message_fields(params)})
+            return {"ok": True, "channel": params.get("channel"), "ts": f"{time.time():.6f}"}
+        return {"ok": True}
+
+    def _record(self, message: dict[str, Any]) -> None:
+        message = {"received_at": time.time(), **message}
+        with self._lock:
+            self._messages.append(message)
+            self._lock.notify_all()
+            if self.jsonl_path is not None:
+                self.jsonl_path.parent.mkdir(parents=True, exist_ok=True)
+                with self.jsonl_path.open("a", encoding="utf-8") as handle:
+                    handle.write(json.dumps(message) + "\n")
+        if self.echo:
+            first = (message.get("text") or "").strip().splitlines()
+            print(f"[slack #{message['channel']}] {first[0][:160] if first else '(blocks only)'}", flush=True)
+
+
+def _message_fields(payload: dict[str, Any]) -> dict[str, Any]:
+    blocks = payload.get("blocks")
+    if isinstance(blocks, str):
+        blocks = json.loads(blocks)
+    return {"text": payload.get("text", ""), "blocks": blocks or [], "thread_ts": payload.get("thread_ts")}
