@@ -1,0 +1,41 @@
+"""Params every SOP DAG shares, so the UI form and the alert intake speak the same language.
+
+``alert``: the Alertmanager alert that started the run (set by the alert intake; empty for scheduled/manual runs).
+``dry_run``: report what would be done, change nothing. The alert intake forces it on inside a maintenance window.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow.sdk import Param
+
+#: The alert fields the intake puts into a run's conf under ``alert``.
+ALERT_FIELDS = ("alertname", "status", "labels", "annotations", "startsAt", "fingerprint", "generatorURL", "externalURL")
+
+
+def dry_run_param(default: bool = False) -> Param:
+    return Param(
+        default,
+        type="boolean",
+        title="Dry run",
+        description="Show exactly what would be done and change nothing.",
+    )
+
+
+def alert_param() -> Param:
+    return Param(
+        None,
+        type=["null", "object"],
+        title="Triggering alert",
+        description=(
+            "Set by the alert intake when an Alertmanager alert started this run: alertname, status, labels, "
+            "annotations, startsAt, fingerprint, generatorURL, externalURL. Leave empty for a manual run."
+        ),
+    )
+
+
+def alert_from_params(params: dict[str, Any]) -> dict[str, Any] | None:
+    """The triggering alert of a run, or None for scheduled and manual runs."""
+    alert = params.get("alert")
+    return alert if isinstance(alert, dict) and alert else None
