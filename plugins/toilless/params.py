@@ -11,7 +11,16 @@ from typing import Any
 from airflow.sdk import Param
 
 #: The alert fields the intake puts into a run's conf under ``alert``.
-ALERT_FIELDS = ("alertname", "status", "labels", "annotations", "startsAt", "fingerprint", "generatorURL", "externalURL")
+ALERT_FIELDS = (
+    "alertname",
+    "status",
+    "labels",
+    "annotations",
+    "startsAt",
+    "fingerprint",
+    "generatorURL",
+    "externalURL",
+)
 
 
 def dry_run_param(default: bool = False) -> Param:

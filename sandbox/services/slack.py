@@ -40,4 +40,6 @@ class SlackService(Service):
 
     def summary(self, ctx: SandboxContext) -> str:
         assert self.sink is not None
-        return f"Slack sink on {self.sink.url}: every message is printed here and appended to {ctx.home / 'slack.jsonl'}"
+        return (
+            f"Slack sink on {self.sink.url}: every message is printed here and appended to {ctx.home / 'slack.jsonl'}"
+        )

@@ -1,0 +1,244 @@
+"""``make run``: start the sandbox services and Airflow (standalone) with Connections pointing at them.
+
+Real Connections win: any ``AIRFLOW_CONN_<ID>`` / ``AIRFLOW_VAR_<KEY>`` already in the environment, or in the git-ignored
+``.env`` file at the repository root, is kept and the sandbox's stand-in for it is not used.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sandbox.ports import HOST, free_port
+from sandbox.service import PROJECT_ROOT, SandboxContext, Service
+from sandbox.services import discover
+
+log = logging.getLogger("sandbox")
+
+ADMIN_USER = "admin"
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """KEY=VALUE lines (``#`` comments, optional quotes) of a dotenv-style file."""
+    values: dict[str, str] = {}
+    if not path.is_file():
+        return values
+    for number, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("export "):
+            line = line[len("export ") :]
+        key, sep, value = line.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"{path}:{number}: expected KEY=VALUE, got {raw!r}")
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        values[key.strip()] = value
+    return values
+
+
+def admin_password(home: Path) -> str:
+    """The sandbox admin password: made once, kept in AIRFLOW_HOME, so a second ``make run`` logs in the same way."""
+    path = home / "admin-password"
+    if not path.exists():
+        home.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(12) + "\n", encoding="utf-8")
+        path.chmod(0o600)
+    return path.read_text(encoding="utf-8").strip()
+
+
+def airflow_environment(home: Path, port: int, password: str, base: dict[str, str]) -> dict[str, str]:
+    """The environment Airflow runs with: repo folders, SQLite under ``home``, loopback only, fixed login."""
+    passwords_file = home / "passwords.json"
+    passwords_file.write_text(json.dumps({ADMIN_USER: password}), encoding="utf-8")
+    passwords_file.chmod(0o600)
+    base_url = f"http://{HOST}:{port}"
+    env = dict(base)
+    env.update(
+        {
+            "AIRFLOW_HOME": str(home),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT_ROOT / "dags"),
+            "AIRFLOW__CORE__PLUGINS_FOLDER": str(PROJECT_ROOT / "plugins"),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            # Sandbox DAGs start unpaused so schedules and alert-triggered runs really run (see README).
+            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{ADMIN_USER}:admin",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords_file),
+            "AIRFLOW__API__HOST": HOST,
+            "AIRFLOW__API__PORT": str(port),
+            "AIRFLOW__API__BASE_URL": base_url,
+            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{base_url}/execution/",
+            # New DAG files show up within 30 s instead of 5 minutes.
+            "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "30",
+            "TOILLESS_INCLUDE_DIR": str(PROJECT_ROOT / "include"),
+            "PYTHONUNBUFFERED": "1",
+            # standalone starts its components as `airflow ...` from PATH: use this virtualenv's.
+            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{base.get('PATH', '')}",
+        }
+    )
+    return env
+
+
+@dataclass
+class Sandbox:
+    """The sandbox services plus Airflow standalone, started and stopped together."""
+
+    home: Path
+    port: int = 8080
+    free_ports: bool = False
+    services: list[Service] = field(default_factory=list)
+    process: subprocess.Popen[bytes] | None = None
+    ctx: SandboxContext | None = None
+    kept_real: list[str] = field(default_factory=list)
+
+    def start(self, timeout: float = 300.0) -> dict[str, Any]:
+        """Start everything; return the facts a user (or a test) needs. Stops what it started if anything fails."""
+        self.home.mkdir(parents=True, exist_ok=True)
+        env = {**read_env_file(PROJECT_ROOT / ".env"), **os.environ}
+        if self.free_ports:
+            self.port = free_port()
+        password = admin_password(self.home)
+        try:
+            sandbox_env = self._start_services(env)
+            airflow_env = airflow_environment(self.home, self.port, password, {**env, **sandbox_env})
+            self._start_airflow(airflow_env, timeout)
+        except BaseException:
+            self.stop()
+            raise
+        assert self.ctx is not None
+        return {
+            "base_url": f"http://{HOST}:{self.port}",
+            "username": ADMIN_USER,
+            "password": password,
+            "home": str(self.home),
+            "log_file": str(self.log_file),
+            "pid": self.process.pid if self.process else None,
+            "published": _jsonable(self.ctx.published),
+            "kept_real_connections": self.kept_real,
+        }
+
+    @property
+    def log_file(self) -> Path:
+        return self.home / "logs" / "standalone.log"
+
+    def _start_services(self, env: dict[str, str]) -> dict[str, str]:
+        self.ctx = SandboxContext(home=self.home / "sandbox", preferred_ports=not self.free_ports)
+        self.ctx.home.mkdir(parents=True, exist_ok=True)
+        added: dict[str, str] = {}
+        for service_class in discover():
+            service = service_class()
+            service.start(self.ctx)
+            self.services.append(service)
+            for conn_id, connection in service.connections(self.ctx).items():
+                key = f"AIRFLOW_CONN_{conn_id.upper()}"
+                if key in env:
+                    self.kept_real.append(conn_id)
+                    continue
+                added[key] = json.dumps(connection)
+            for var_key, value in service.variables(self.ctx).items():
+                key = f"AIRFLOW_VAR_{var_key.upper()}"
+                if key not in env:
+                    added[key] = value
+        return added
+
+    def _start_airflow(self, env: dict[str, str], timeout: float) -> None:
+        self.log_file.parent.mkdir(parents=True, exist_ok=True)
+        airflow = Path(sys.executable).with_name("airflow")
+        with self.log_file.open("ab") as output:
+            # Own session: Ctrl-C reaches us, and we stop Airflow's whole process group ourselves.
+            self.process = subprocess.Popen(
+                [str(airflow), "standalone"],
+                env=env,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+                cwd=self.home,
+            )
+        self._wait_healthy(timeout)
+
+    def _wait_healthy(self, timeout: float) -> None:
+        url = f"http://{HOST}:{self.port}/api/v2/monitor/health"
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.process is not None
+            if self.process.poll() is not None:
+                raise RuntimeError(f"airflow standalone exited with {self.process.returncode}; see {self.log_file}")
+            try:
+                with urllib.request.urlopen(url, timeout=5) as response:
+                    health = json.load(response)
+                if health.get("scheduler", {}).get("status") == "healthy":
+                    return
+            except (urllib.error.URLError, OSError, ValueError):
+                pass
+            time.sleep(1)
+        raise TimeoutError(
+            f"Airflow did not become healthy on port {self.port} within {timeout:.0f}s; see {self.log_file}"
+        )
+
+    def stop(self, grace: float = 30.0) -> None:
+        """Stop Airflow (its whole process group) and every service, in reverse start order."""
+        if self.process is not None and self.process.poll() is None:
+            _signal_group(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=grace)
+            except subprocess.TimeoutExpired:
+                pass
+            # Whatever standalone's children left behind goes too.
+            _signal_group(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=10)
+        elif self.process is not None:
+            _signal_group(self.process.pid, signal.SIGKILL)
+        for service in reversed(self.services):
+            try:
+                service.stop()
+            except Exception:
+                log.exception("stopping sandbox service %s failed", service.name)
+        self.services.clear()
+
+
+def _signal_group(pid: int, sig: signal.Signals) -> None:
+    try:
+        os.killpg(pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: _jsonable(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(item) for item in value]
+    if isinstance(value, str | int | float | bool) or value is None:
+        return value
+    if isinstance(value, Path):
+        return str(value)
+    url = getattr(value, "url", None)
+    return {"url": url, **({"jsonl": str(value.jsonl_path)} if getattr(value, "jsonl_path", None) else {})}
+
+
+def banner(facts: dict[str, Any], services: list[Service], ctx: SandboxContext) -> str:
+    lines = [
+        "",
+        "Toilless is up.",
+        f"  Airflow UI:  {facts['base_url']}   login: {facts['username']} / {facts['password']}",
+        f"  Airflow log: {facts['log_file']}",
+    ]
+    lines += [f"  {service.name:<12} {service.summary(ctx)}" for service in services]
+    if facts["kept_real_connections"]:
+        lines.append(f"  Real connections kept (not sandboxed): {', '.join(sorted(facts['kept_real_connections']))}")
+    lines.append("Press Ctrl-C to stop everything.")
+    return "\n".join(lines)
