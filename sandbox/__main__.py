@@ -20,6 +20,9 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--home", type=Path, default=PROJECT_ROOT / ".airflow", help="AIRFLOW_HOME (state is kept here)")
     run.add_argument("--port", type=int, default=8080, help="Airflow API/UI port on 127.0.0.1")
     run.add_argument("--free-ports", action="store_true", help="use free ports for everything (tests)")
+    run.add_argument(
+        "--env-file", type=Path, default=PROJECT_ROOT / ".env", help="real Connections (AIRFLOW_CONN_*) to use instead"
+    )
     run.add_argument("--ready-file", type=Path, help="write the start-up facts as JSON here once up (tests)")
     args = parser.parse_args(argv)
 
@@ -27,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, _interrupt)
 
-    sandbox = Sandbox(home=args.home.resolve(), port=args.port, free_ports=args.free_ports)
+    sandbox = Sandbox(home=args.home.resolve(), port=args.port, free_ports=args.free_ports, env_file=args.env_file)
     print(f"Starting the sandbox and Airflow in {sandbox.home} (first start migrates the DB, about a minute)...")
     try:
         facts = sandbox.start()

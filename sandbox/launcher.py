@@ -99,6 +99,7 @@ class Sandbox:
     home: Path
     port: int = 8080
     free_ports: bool = False
+    env_file: Path | None = PROJECT_ROOT / ".env"
     services: list[Service] = field(default_factory=list)
     process: subprocess.Popen[bytes] | None = None
     ctx: SandboxContext | None = None
@@ -107,7 +108,7 @@ class Sandbox:
     def start(self, timeout: float = 300.0) -> dict[str, Any]:
         """Start everything; return the facts a user (or a test) needs. Stops what it started if anything fails."""
         self.home.mkdir(parents=True, exist_ok=True)
-        env = {**read_env_file(PROJECT_ROOT / ".env"), **os.environ}
+        env = {**(read_env_file(self.env_file) if self.env_file else {}), **os.environ}
         if self.free_ports:
             self.port = free_port()
         password = admin_password(self.home)

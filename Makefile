@@ -1,0 +1,54 @@
+# Toilless: `make run` brings the whole system up on this machine; `make test` runs every test.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+UV_VERSION := 0.13.9
+STAMP := $(VENV)/.installed
+
+.PHONY: help venv run test lint format test-deps bench lock compose-config clean
+
+help:
+	@echo "make run    - set up the virtualenv and start the sandbox + Airflow on http://127.0.0.1:8080 (Ctrl-C stops)"
+	@echo "make test   - set up everything the tests need, then ruff and pytest"
+	@echo "make bench  - run the benchmarks, write benchmarks/results.md"
+	@echo "make lock   - re-resolve requirements.txt / requirements-dev.txt from the .in files"
+
+# The virtualenv is made from the lock files and remade when they change.
+$(STAMP): requirements.txt requirements-dev.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -r requirements.txt -r requirements-dev.txt
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+run: venv
+	$(BIN)/python -m sandbox run
+
+test-deps:
+	@scripts/install_test_deps.sh
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: venv
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+test: venv test-deps lint
+	$(BIN)/python -m pytest
+
+bench: venv test-deps
+	$(BIN)/python -m benchmarks
+
+lock: venv
+	$(BIN)/uv pip compile --quiet --python-version 3.11 requirements.in -o requirements.txt
+	$(BIN)/uv pip compile --quiet --python-version 3.11 requirements-dev.in -o requirements-dev.txt
+
+compose-config:
+	docker-compose -f docker-compose.yaml config --quiet
+
+clean:
+	rm -rf $(VENV) .airflow

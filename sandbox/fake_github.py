@@ -1,0 +1,163 @@
+"""A small GitHub REST stand-in: just the issue endpoints the cost review uses, in memory, on loopback.
+
+Serves what PyGithub (through the GitHub provider's ``GithubHook``) calls to list, create and link issues:
+``GET/POST /repos/{owner}/{repo}/issues``, ``GET /repos/{owner}/{repo}/issues/{n}``,
+``POST /repos/{owner}/{repo}/issues/{n}/sub_issues`` and ``GET /user``. Point a ``github`` Connection's host at
+:attr:`FakeGitHub.url`. Requests without an ``Authorization`` header get 401, like GitHub.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from sandbox.ports import HOST
+
+
+class FakeGitHub:
+    """In-memory issues per repository. ``issues(repo)`` and ``requests`` let a test see what happened."""
+
+    def __init__(self, port: int = 0) -> None:
+        self._port = port
+        self._lock = threading.Lock()
+        self._issues: dict[str, list[dict[str, Any]]] = {}
+        self._next_id = 1000
+        #: (method, path) of every request, in order.
+        self.requests: list[tuple[str, str]] = []
+        self._server: ThreadingHTTPServer | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------------------------
+    def start(self) -> FakeGitHub:
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: Any) -> None:
+                return
+
+            def _reply(self, status: int, payload: Any) -> None:
+                data = json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json; charset=utf-8")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def _handle(self, method: str) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = json.loads(self.rfile.read(length) or b"{}") if length else {}
+                with fake._lock:
+                    fake.requests.append((method, self.path))
+                if not self.headers.get("Authorization"):
+                    self._reply(401, {"message": "Requires authentication"})
+                    return
+                status, payload = fake._route(method, self.path, body)
+                self._reply(status, payload)
+
+            def do_GET(self) -> None:
+                self._handle("GET")
+
+            def do_POST(self) -> None:
+                self._handle("POST")
+
+        self._server = ThreadingHTTPServer((HOST, self._port), Handler)
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, name="fake-github", daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def __enter__(self) -> FakeGitHub:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None, "fake GitHub not started"
+        return f"http://{HOST}:{self._server.server_address[1]}"
+
+    def connection(self) -> dict[str, Any]:
+        """Airflow ``github`` Connection (JSON form) pointing at this server."""
+        return {"conn_type": "github", "password": "ghp_sandbox", "host": self.url}
+
+    # -- state -----------------------------------------------------------------------------------------------
+    def reset(self) -> None:
+        with self._lock:
+            self._issues.clear()
+            self.requests.clear()
+
+    def issues(self, repo: str) -> list[dict[str, Any]]:
+        with self._lock:
+            return [dict(issue) for issue in self._issues.get(repo, [])]
+
+    def add_issue(self, repo: str, title: str, body: str = "", labels: list[str] | None = None) -> dict[str, Any]:
+        with self._lock:
+            return self._create(repo, {"title": title, "body": body, "labels": labels or []})
+
+    # -- routing ---------------------------------------------------------------------------------------------
+    def _route(self, method: str, path: str, body: dict[str, Any]) -> tuple[int, Any]:
+        parts = urlsplit(path)
+        query = {key: values[-1] for key, values in parse_qs(parts.query).items()}
+        segments = [segment for segment in parts.path.split("/") if segment]
+        if segments == ["user"]:
+            return 200, {"login": "toilless", "id": 1, "type": "Bot"}
+        if len(segments) < 4 or segments[0] != "repos" or segments[3] != "issues":
+            return 404, {"message": "Not Found"}
+        repo = f"{segments[1]}/{segments[2]}"
+        with self._lock:
+            if len(segments) == 4 and method == "GET":
+                return 200, self._list(repo, query)
+            if len(segments) == 4 and method == "POST":
+                if not body.get("title"):
+                    return 422, {"message": "Validation Failed"}
+                return 201, self._create(repo, body)
+            issue = self._find(repo, segments[4])
+            if issue is None:
+                return 404, {"message": "Not Found"}
+            if len(segments) == 5 and method == "GET":
+                return 200, issue
+            if segments[5:] == ["sub_issues"] and method == "POST":
+                child = next((i for i in self._issues.get(repo, []) if i["id"] == body.get("sub_issue_id")), None)
+                if child is None:
+                    return 422, {"message": "sub_issue_id not found"}
+                issue.setdefault("sub_issue_ids", []).append(child["id"])
+                return 201, child
+        return 404, {"message": "Not Found"}
+
+    def _list(self, repo: str, query: dict[str, str]) -> list[dict[str, Any]]:
+        state = query.get("state", "open")
+        wanted = {label for label in query.get("labels", "").split(",") if label}
+        found = []
+        for issue in self._issues.get(repo, []):
+            names = {label["name"] for label in issue["labels"]}
+            if (state == "all" or issue["state"] == state) and wanted <= names:
+                found.append(issue)
+        return found
+
+    def _find(self, repo: str, number: str) -> dict[str, Any] | None:
+        return next((i for i in self._issues.get(repo, []) if str(i["number"]) == number), None)
+
+    def _create(self, repo: str, body: dict[str, Any]) -> dict[str, Any]:
+        issues = self._issues.setdefault(repo, [])
+        number = len(issues) + 1
+        self._next_id += 1
+        issue = {
+            "id": self._next_id,
+            "number": number,
+            "title": body["title"],
+            "body": body.get("body") or "",
+            "state": "open",
+            "labels": [{"name": name} for name in body.get("labels") or []],
+            "url": f"{self.url}/repos/{repo}/issues/{number}",
+            "html_url": f"{self.url}/{repo}/issues/{number}",
+        }
+        issues.append(issue)
+        return issue

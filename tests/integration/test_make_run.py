@@ -1,0 +1,91 @@
+"""`make run` end to end: what a newcomer gets from one command, and that Ctrl-C leaves nothing behind."""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.fixtures.live_airflow import LiveAirflow, start_launcher, stop_launcher
+
+pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[2]
+DAG_IDS = sorted(path.stem for path in (REPO / "dags").glob("*.py") if not path.name.startswith("_"))
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def _listening(url: str) -> bool:
+    host, port = url.removeprefix("http://").split(":")
+    with socket.socket() as sock:
+        sock.settimeout(1)
+        return sock.connect_ex((host, int(port))) == 0
+
+
+def _wait_all_dags(live: LiveAirflow) -> list[str]:
+    for dag_id in DAG_IDS:
+        live.wait_for_dag(dag_id, timeout=240)
+    return sorted(dag["dag_id"] for dag in live.api("GET", "/api/v2/dags", params={"limit": 100}).json()["dags"])
+
+
+def test_make_run_brings_everything_up_and_ctrl_c_stops_it(tmp_path: Path) -> None:
+    home = tmp_path / "airflow"
+    home.mkdir()
+    facts, launcher = start_launcher(home)
+    live = LiveAirflow(facts, launcher)
+    try:
+        # The login the banner prints works.
+        token = requests.post(
+            f"{live.base_url}/auth/token", json={"username": "admin", "password": facts["password"]}, timeout=30
+        )
+        assert token.status_code == 201, token.text
+        wrong = requests.post(
+            f"{live.base_url}/auth/token", json={"username": "admin", "password": "not-it"}, timeout=30
+        )
+        assert wrong.status_code == 401
+        # Every SOP DAG in dags/ is listed, unpaused, and nothing failed to import.
+        listed = _wait_all_dags(live)
+        assert set(DAG_IDS) <= set(listed)
+        assert live.api("GET", "/api/v2/importErrors").json()["total_entries"] == 0
+        paused = [d["dag_id"] for d in live.api("GET", "/api/v2/dags").json()["dags"] if d["is_paused"]]
+        assert paused == []
+        # The sandbox stand-ins are up and on loopback.
+        assert live.published["slack_sink"]["url"].startswith("http://127.0.0.1:")
+        assert _listening(live.published["slack_sink"]["url"])
+        assert _listening(live.published["moto"]["url"])
+        airflow_pgid = facts["pid"]
+        assert _group_alive(airflow_pgid)
+    finally:
+        returncode = stop_launcher(launcher)
+    assert returncode == 0
+    # Ctrl-C stopped Airflow's whole process group and every sandbox server.
+    deadline = time.monotonic() + 10
+    while _group_alive(airflow_pgid) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not _group_alive(airflow_pgid)
+    assert not _listening(live.base_url)
+    assert not _listening(live.published["slack_sink"]["url"])
+    assert not _listening(live.published["moto"]["url"])
+
+    # A second `make run` reuses the state: same login, same metadata DB, no new migration needed.
+    database = home / "airflow.db"
+    first_inode = database.stat().st_ino
+    facts_again, launcher_again = start_launcher(home)
+    try:
+        assert facts_again["password"] == facts["password"]
+        assert database.stat().st_ino == first_inode
+        again = LiveAirflow(facts_again, launcher_again)
+        assert again.api("GET", "/api/v2/monitor/health").status_code == 200
+    finally:
+        assert stop_launcher(launcher_again) == 0
