@@ -13,6 +13,7 @@ from toilless.dag_defaults import default_args
     dag_id="test.failing_example",
     schedule=None,
     catchup=False,
+    max_active_runs=1,
     tags=["test"],
     doc_md=__doc__,
     default_args=default_args(owner="sre-platform", retries=1, retry_delay=timedelta(seconds=0)),

@@ -1,0 +1,58 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from sandbox.launcher import admin_password, airflow_environment, read_env_file
+from sandbox.services import discover
+
+
+def test_env_file_parsing(tmp_path: Path) -> None:
+    env = tmp_path / ".env"
+    env.write_text(
+        "# real connections\n"
+        'export AIRFLOW_CONN_AWS_DEFAULT=\'{"conn_type": "aws"}\'\n'
+        'AIRFLOW_VAR_X="quoted value"\n'
+        "\n"
+        "PLAIN=a=b\n"
+    )
+    assert read_env_file(env) == {
+        "AIRFLOW_CONN_AWS_DEFAULT": '{"conn_type": "aws"}',
+        "AIRFLOW_VAR_X": "quoted value",
+        "PLAIN": "a=b",
+    }
+    assert read_env_file(tmp_path / "missing") == {}
+
+
+def test_env_file_with_a_bad_line_is_an_error(tmp_path: Path) -> None:
+    env = tmp_path / ".env"
+    env.write_text("GOOD=1\nno equals sign here\n")
+    with pytest.raises(ValueError, match=r"\.env:2"):
+        read_env_file(env)
+
+
+def test_admin_password_is_made_once_and_kept(tmp_path: Path) -> None:
+    first = admin_password(tmp_path)
+    assert len(first) >= 12
+    assert admin_password(tmp_path) == first
+    assert (tmp_path / "admin-password").stat().st_mode & 0o077 == 0
+
+
+def test_airflow_environment_is_loopback_only_and_uses_the_repo(tmp_path: Path) -> None:
+    env = airflow_environment(tmp_path, 18080, "pw", {"PATH": "/usr/bin"})
+    assert env["AIRFLOW__API__HOST"] == "127.0.0.1"
+    assert env["AIRFLOW__API__BASE_URL"] == "http://127.0.0.1:18080"
+    assert env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] == "http://127.0.0.1:18080/execution/"
+    assert env["AIRFLOW__CORE__DAGS_FOLDER"].endswith("/dags")
+    assert json.loads((tmp_path / "passwords.json").read_text()) == {"admin": "pw"}
+
+
+def test_sandbox_services_are_discovered_servers_first() -> None:
+    services = discover()
+    names = [service.name for service in services]
+    assert {"slack", "aws"} <= set(names)
+    orders = [service.order for service in services]
+    assert orders == sorted(orders)
+    assert all(service.name for service in services)
