@@ -16,6 +16,7 @@ The month in progress is marked Estimated, as Cost Explorer does.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, timedelta
 from typing import Any
 
@@ -59,8 +60,11 @@ def _service_amounts(as_of: date) -> dict[str, dict[date, float]]:
     }
 
 
-def cost_pages(as_of: date | str = AS_OF, metric: str = "UnblendedCost") -> list[dict[str, Any]]:
-    """The GetCostAndUsage answer for a review as of ``as_of``: two pages (moto's queue format: one per call)."""
+def cost_pages(as_of: date | str = AS_OF, metrics: Sequence[str] = ("UnblendedCost",)) -> list[dict[str, Any]]:
+    """The GetCostAndUsage answer for a review as of ``as_of``: two pages (moto's queue format: one per call).
+
+    Every metric in ``metrics`` carries the same amounts (the sandbox answers whichever metric a run asks for).
+    """
     as_of = date.fromisoformat(as_of) if isinstance(as_of, str) else as_of
     window = review_window(as_of, 3)
     amounts = _service_amounts(as_of)
@@ -74,7 +78,9 @@ def cost_pages(as_of: date | str = AS_OF, metric: str = "UnblendedCost") -> list
             groups = [
                 {
                     "Keys": [service],
-                    "Metrics": {metric: {"Amount": f"{amounts[service][month]:.10f}", "Unit": "USD"}},
+                    "Metrics": {
+                        metric: {"Amount": f"{amounts[service][month]:.10f}", "Unit": "USD"} for metric in metrics
+                    },
                 }
                 for service in chunk
                 if month in amounts[service]

@@ -170,7 +170,8 @@ class SlackSink:
         if method == "auth.test":
             return {"ok": True, "team": "sandbox", "user": "toilless", "bot_id": "B0SANDBOX"}
         if method == "conversations.list":
-            return {"ok": True, "channels": [], "response_metadata": {"next_cursor": ""}}
+            # The Slack provider resolves "#name" (slack.api_channels) to an id through this list.
+            return {"ok": True, "channels": _configured_channels(), "response_metadata": {"next_cursor": ""}}
         if method == "files.getUploadURLExternal":
             file_id = f"F{uuid.uuid4().hex[:10].upper()}"
             with self._lock:
@@ -213,3 +214,11 @@ def _message_fields(payload: dict[str, Any]) -> dict[str, Any]:
     if isinstance(blocks, str):
         blocks = json.loads(blocks)
     return {"text": payload.get("text", ""), "blocks": blocks or [], "thread_ts": payload.get("thread_ts")}
+
+
+def _configured_channels() -> list[dict[str, str]]:
+    """The channels named in include/config/toilless.yaml (slack.api_channels), with made-up ids."""
+    from toilless.config import read_defaults
+
+    names = read_defaults("toilless").get("slack", {}).get("api_channels", {}).values()
+    return [{"id": f"C{name.lstrip('#').upper()}", "name": name.lstrip("#")} for name in names]

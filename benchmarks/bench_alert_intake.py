@@ -1,0 +1,225 @@
+"""Alert intake (issue 3) against a real running Airflow (the sandbox launcher, as ``make run`` starts it).
+
+(a) Latency from the webhook POST to the routed run's first task running, as a ratio to Airflow's own REST API
+    trigger of the same DAG, measured in the same run, interleaved (goal ≤ 1.1x on the medians).
+(b) Alert storm: 1,000 alerts in 60 s over 100 targets (per target: 5 re-sends of one firing alert, as from
+    Alertmanager repeats and HA replicas, plus 5 other alerts for the same target while its run is queued) →
+    runs created == distinct targets, 0 lost, 0 5xx; the intake's response times (p50/p99/max).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import statistics
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import requests
+
+DAG_ID = "alert_intake_selftest"
+FIRST_TASK = "confirm_alert_received"
+ALERTNAME = "ToillessIntakeSelfTest"
+LATENCY_ROUNDS = 6
+STORM_ALERTS = 1000
+STORM_TARGETS = 100
+STORM_SECONDS = 60.0
+
+
+def run(work: Path) -> list[dict[str, Any]]:
+    from tests.fixtures.live_airflow import LiveAirflow, start_launcher, stop_launcher
+
+    home = work / "airflow"
+    home.mkdir(parents=True)
+    facts, process = start_launcher(home)
+    try:
+        live = LiveAirflow(facts, process)
+        live.wait_for_dag(DAG_ID)
+        intake = facts["published"]["alert_intake"]
+        url = f"{live.base_url}{intake['path']}"
+        headers = {"Authorization": f"Bearer {intake['token']}"}
+        rows = _latency(live, url, headers)
+        rows += _storm(live, url, headers)
+        return rows
+    finally:
+        stop_launcher(process)
+
+
+# -- (a) latency ----------------------------------------------------------------------------------------------------
+def _alert(instance: str, fingerprint: str, starts_at: str, **labels: str) -> dict[str, Any]:
+    return {
+        "status": "firing",
+        "labels": {"alertname": ALERTNAME, "instance": instance, "severity": "info", **labels},
+        "annotations": {"summary": "intake benchmark"},
+        "startsAt": starts_at,
+        "endsAt": "0001-01-01T00:00:00Z",
+        "generatorURL": "http://prometheus.bench/graph",
+        "fingerprint": fingerprint,
+    }
+
+
+def _payload(*alerts: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "version": "4",
+        "groupKey": "bench",
+        "status": "firing",
+        "receiver": "toilless",
+        "groupLabels": {},
+        "commonLabels": {},
+        "commonAnnotations": {},
+        "externalURL": "http://alertmanager.bench:9093",
+        "alerts": list(alerts),
+    }
+
+
+def _first_task_start(live: Any, run_id: str, timeout: float = 180.0) -> datetime:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        response = live.api("GET", f"/api/v2/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances")
+        if response.status_code == 200:
+            for ti in response.json()["task_instances"]:
+                if ti["task_id"] == FIRST_TASK and ti.get("start_date"):
+                    return datetime.fromisoformat(ti["start_date"].replace("Z", "+00:00"))
+        time.sleep(0.1)
+    raise TimeoutError(f"{FIRST_TASK} of {run_id} did not start within {timeout}s")
+
+
+def _latency(live: Any, url: str, headers: dict[str, str]) -> list[dict[str, Any]]:
+    webhook: list[float] = []
+    rest: list[float] = []
+    for round_number in range(LATENCY_ROUNDS):
+        order = ("webhook", "rest") if round_number % 2 == 0 else ("rest", "webhook")
+        for path in order:
+            starts_at = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+            alert = _alert(f"latency-{round_number}-{path}", uuid.uuid4().hex[:16], starts_at)
+            sent = datetime.now(UTC)
+            if path == "webhook":
+                answer = requests.post(url, json=_payload(alert), headers=headers, timeout=60)
+                _check(answer)
+                run_id = answer.json()["results"][0]["run_id"]
+            else:
+                run_id = f"bench-rest-{uuid.uuid4().hex[:12]}"
+                conf = {"alert": {**alert, "alertname": ALERTNAME, "externalURL": ""}, "dry_run": False}
+                answer = live.api(
+                    "POST",
+                    f"/api/v2/dags/{DAG_ID}/dagRuns",
+                    json={"logical_date": None, "dag_run_id": run_id, "conf": conf},
+                )
+                _check(answer)
+            seconds = (_first_task_start(live, run_id) - sent).total_seconds()
+            (webhook if path == "webhook" else rest).append(seconds)
+    ratio = statistics.median(webhook) / statistics.median(rest)
+    detail = (
+        f"{LATENCY_ROUNDS} interleaved rounds on {DAG_ID}; webhook s: {', '.join(f'{v:.2f}' for v in webhook)}; "
+        f"REST s: {', '.join(f'{v:.2f}' for v in rest)}"
+    )
+    return [
+        _row("webhook POST → first task running (median)", f"{statistics.median(webhook):.2f} s", "", None, detail),
+        _row("REST API trigger → first task running (median)", f"{statistics.median(rest):.2f} s", "", None, ""),
+        _row("latency ratio webhook / REST", f"{ratio:.2f}x", "≤ 1.1x", ratio <= 1.1, "medians of the rounds above"),
+    ]
+
+
+# -- (b) storm ------------------------------------------------------------------------------------------------------
+def _storm(live: Any, url: str, headers: dict[str, str]) -> list[dict[str, Any]]:
+    # Paused: the 100 runs stay queued (their targets stay busy) and the 2-core machine is not also running them.
+    live.api("PATCH", f"/api/v2/dags/{DAG_ID}", json={"is_paused": True}).raise_for_status()
+    tag = uuid.uuid4().hex[:6]
+    base = datetime.now(UTC).replace(microsecond=0)
+    deliveries = []
+    for number in range(STORM_ALERTS):
+        target = number % STORM_TARGETS
+        nth = number // STORM_TARGETS  # 0..9 for each target
+        instance = f"storm-{tag}-{target:03d}"
+        if nth % 2 == 0:  # the same firing alert, re-sent
+            alert = _alert(instance, f"{target:08x}{tag}00", (base + timedelta(seconds=target)).isoformat())
+        else:  # another alert for the same target while its run is queued
+            alert = _alert(
+                instance, f"{target:08x}{tag}{nth:02d}", (base + timedelta(seconds=nth)).isoformat(), replica=f"r{nth}"
+            )
+        deliveries.append(_payload(alert))
+    interval = STORM_SECONDS / STORM_ALERTS
+    session = requests.Session()
+    adapter = requests.adapters.HTTPAdapter(pool_connections=64, pool_maxsize=64)
+    session.mount("http://", adapter)
+
+    def send(body: dict[str, Any]) -> tuple[int, float, str]:
+        clock = time.perf_counter()
+        try:
+            answer = session.post(url, json=body, headers=headers, timeout=60)
+        except requests.RequestException as err:
+            return 0, time.perf_counter() - clock, type(err).__name__
+        status = answer.json()["results"][0]["status"] if answer.status_code == 200 else answer.text[:80]
+        return answer.status_code, time.perf_counter() - clock, status
+
+    started = time.perf_counter()
+    futures = []
+    with concurrent.futures.ThreadPoolExecutor(max_workers=64) as pool:
+        for index, body in enumerate(deliveries):
+            delay = started + index * interval - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+            futures.append(pool.submit(send, body))
+        results = [future.result() for future in futures]
+    elapsed = time.perf_counter() - started
+    codes = [code for code, _, _ in results]
+    seconds = sorted(duration for _, duration, _ in results)
+    outcomes: dict[str, int] = {}
+    for code, _, status in results:
+        key = status if code == 200 else f"HTTP {code}"
+        outcomes[key] = outcomes.get(key, 0) + 1
+    runs = _storm_runs(live, tag)
+    targets_with_run = {run_id.split("__")[2] for run_id in runs}
+    server_errors = sum(1 for code in codes if code >= 500 or code == 0)
+    lost = STORM_TARGETS - len(targets_with_run)
+    p99 = seconds[int(len(seconds) * 0.99) - 1]
+    return [
+        _row(
+            "storm: runs created / distinct targets",
+            f"{len(runs)} / {STORM_TARGETS}",
+            "equal",
+            len(runs) == STORM_TARGETS and lost == 0,
+            f"outcomes: {outcomes}",
+        ),
+        _row("storm: targets without a run (lost)", str(lost), "0", lost == 0, ""),
+        _row(
+            "storm: 5xx or failed requests",
+            str(server_errors),
+            "0",
+            server_errors == 0,
+            f"{STORM_ALERTS} alerts sent in {elapsed:.1f} s",
+        ),
+        _row(
+            "storm: intake response time p99",
+            f"{p99 * 1000:.0f} ms",
+            "",
+            None,
+            f"p50 {statistics.median(seconds) * 1000:.0f} ms, max {seconds[-1] * 1000:.0f} ms",
+        ),
+    ]
+
+
+def _storm_runs(live: Any, tag: str) -> list[str]:
+    found: list[str] = []
+    offset = 0
+    while True:
+        response = live.api(
+            "GET", f"/api/v2/dags/{DAG_ID}/dagRuns", params={"limit": 100, "offset": offset, "order_by": "id"}
+        )
+        response.raise_for_status()
+        page = response.json()["dag_runs"]
+        found += [run["dag_run_id"] for run in page if f"__instance-storm-{tag}-" in run["dag_run_id"]]
+        if len(page) < 100:
+            return found
+        offset += 100
+
+
+def _check(answer: requests.Response) -> None:
+    if answer.status_code != 200:
+        raise RuntimeError(f"{answer.request.method} {answer.url} → {answer.status_code}: {answer.text[:500]}")
+
+
+def _row(metric: str, value: str, goal: str, met: bool | None, notes: str) -> dict[str, Any]:
+    return {"benchmark": "alert_intake", "metric": metric, "value": value, "goal": goal, "met": met, "notes": notes}

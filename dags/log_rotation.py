@@ -1,0 +1,270 @@
+"""
+# Log rotation and the low-storage guard
+
+**SOP:** "Scheduled log rotation and low storage" (SOPS.md). One engineer ran the clean-up by hand every morning; he
+fell ill, nobody did it, and the log mount filled up. This DAG does it every day, loses nothing, and tells
+Compliance what was freed and what is still low.
+
+## What fires it
+- **Schedule:** daily at `schedule.time` in `schedule.timezone` (include/config/log_rotation.yaml; default 04:30 UTC).
+- **Manual:** *Trigger DAG w/ config*: choose log sets, add paths, tick *Dry run* to see exactly what would happen.
+- **Alert:** the low-storage alert (through the alert intake, conf `alert`). Labels `log_set` or `mountpoint`
+  narrow the run to the matching log sets.
+
+## Steps
+1. `plan_rotation`: reads the log sets (YAML + Variable `toilless_log_rotation`), picks the ones for this run,
+   checks every extra path is under the allowed roots and a chosen log set (else fails: nothing touched). Inside
+   the maintenance window a run only reports (dry run). `select_host_work` hands each host queue its log sets.
+2. `rotate_logs` (one mapped task per log set, on the Celery queue of the host owning the files): finishes what an
+   interrupted run left, then per live file at least `min_size` large:
+   - `rename` mode: rename it to `<file>.<UTC stamp>.<n>`, create a new empty file with the same mode and owner,
+     signal the writer to reopen (pid file + signal, or a command); compress once no process holds the old file.
+   - `copytruncate` mode: copy, then truncate in place, for writers that cannot reopen; reports the growth during
+     the copy and the (microseconds) window in which lines could be lost.
+   - compression (zstd, or gzip) streams through a hidden temporary file, fsyncs and verifies it (decompressed,
+     SHA-256 compared with the source) before the source goes. A crash leaves the source or a verified archive.
+3. `apply_retention`: deletes only this DAG's archives (`<file>.<stamp>.<n>.zst|.gz`) beyond the log set's
+   retention (age, count, total size). Nothing else, ever.
+4. `measure_mount_usage`: how full the mount is, how fast it grew, and (at warning) the largest files and
+   directories.
+5. `warn_low_storage`: at or above the warning threshold (default 70 %) tells the log set's channel (Compliance);
+   at critical (default 90 %) the `urgent` channel too.
+6. `report_rotation`: tells each log set's channel what was rotated, compressed and deleted, bytes before and
+   after. Fails the run (after reporting) if any log set failed.
+
+## Safety
+Only paths under `allowed_roots` are touched; symlinks are never followed out of a root; a Param path outside them
+fails the run before anything changes. Dry run changes nothing. Every step is safe to retry. See
+docs/log_rotation.md for the per-host Celery queues and the copytruncate window.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from airflow.sdk import CronTriggerTimetable, Param, dag, get_current_context, task
+
+from toilless.config import read_defaults
+from toilless.dag_defaults import default_args
+from toilless.logrotation.planning import queue_key
+from toilless.params import alert_from_params, alert_param, dry_run_param
+
+# Deploy-time settings, from the YAML file only: the schedule and the host queues shape the DAG itself, and a
+# Variable must not be read while parsing.
+_DEPLOY = read_defaults("log_rotation")
+_SCHEDULE = _DEPLOY.get("schedule") or {}
+_HOUR, _MINUTE = (int(part) for part in str(_SCHEDULE.get("time", "04:30")).split(":"))
+HOST_QUEUES: list[str] = list(_DEPLOY.get("host_queues") or [])
+
+
+def _work_label(work: dict[str, Any]) -> None:
+    get_current_context()["log_set_name"] = work["log_set"]["name"]  # type: ignore[typeddict-unknown-key]
+
+
+@task
+def plan_rotation(host_queues: list[str]) -> dict[str, Any]:
+    """Pick the log sets and validate every path before anything is touched."""
+    from toilless.config import load_config
+    from toilless.logrotation.planning import build_plan
+    from toilless.logrotation.settings import state_dir
+    from toilless.policies import WeeklyWindow
+
+    context = get_current_context()
+    params = context["params"]
+    config = load_config("log_rotation")
+    dry_run = bool(params.get("dry_run"))
+    note = ""
+    now = datetime.now(UTC)
+    if config.get("respect_maintenance_window", True) and not dry_run:
+        window_config = load_config("toilless").get("maintenance_window")
+        window = WeeklyWindow.from_config(window_config) if window_config else None
+        if window is not None and window.contains(now):
+            dry_run = True
+            note = f"inside the maintenance window ({window.describe()}): dry run only"
+    return build_plan(
+        config,
+        names=list(params.get("log_sets") or []),
+        extra_paths=list(params.get("paths") or []),
+        alert=alert_from_params(params),
+        dry_run=dry_run,
+        host_queues=host_queues,
+        state_dir=str(state_dir(config)),
+        now_iso=now.isoformat(),
+        note=note,
+    )
+
+
+@task
+def select_host_work(plan: dict[str, Any], key: str) -> list[dict[str, Any]]:
+    """The work items of one host queue (an empty list skips that host's tasks)."""
+    return list(plan[key])
+
+
+@task(map_index_template="{{ log_set_name }}")
+def rotate_logs(work: dict[str, Any]) -> dict[str, Any]:
+    """Rotate and compress one log set's files (on the host owning them)."""
+    from pathlib import Path
+
+    from toilless.logrotation import engine
+    from toilless.logrotation.settings import log_set_from_dict
+
+    _work_label(work)
+    rotation = engine.rotate_log_set(
+        log_set_from_dict(work["log_set"]),
+        state_dir=Path(work["state_dir"]),
+        dry_run=work["dry_run"],
+        extra_globs=tuple(work["extra_globs"]),
+    )
+    return {"work": work, "rotation": rotation}
+
+
+@task(map_index_template="{{ log_set_name }}")
+def apply_retention(rotated: dict[str, Any]) -> dict[str, Any]:
+    """Delete this DAG's archives beyond retention (a dry run lists them)."""
+    from pathlib import Path
+
+    from toilless.logrotation import engine
+    from toilless.logrotation.settings import log_set_from_dict
+
+    work = rotated["work"]
+    _work_label(work)
+    kept = engine.apply_retention(
+        log_set_from_dict(work["log_set"]),
+        state_dir=Path(work["state_dir"]),
+        dry_run=work["dry_run"],
+        extra_globs=tuple(work["extra_globs"]),
+        planned_archives=rotated["rotation"]["compressed"] if work["dry_run"] else None,
+    )
+    return {**rotated, "retention": kept}
+
+
+@task(map_index_template="{{ log_set_name }}")
+def measure_mount_usage(retained: dict[str, Any]) -> dict[str, Any]:
+    """Measure the log set's mount after rotation: usage, growth, largest files."""
+    from pathlib import Path
+
+    from toilless.logrotation import engine
+    from toilless.logrotation.settings import log_set_from_dict
+
+    work = retained["work"]
+    _work_label(work)
+    measured = engine.measure_mount_usage(
+        log_set_from_dict(work["log_set"]), state_dir=Path(work["state_dir"]), dry_run=work["dry_run"]
+    )
+    return {**retained, "usage": measured}
+
+
+def _flatten(measured: list[Any]) -> list[dict[str, Any]]:
+    """Results of every host's mapped tasks; a failed log set has none."""
+    return [item for per_queue in measured if per_queue for item in per_queue if item]
+
+
+@task(trigger_rule="all_done")
+def warn_low_storage(measured: list[Any]) -> dict[str, Any]:
+    """Tell the channel (and urgent at critical) about mounts still at or above the warning threshold."""
+    from toilless.logrotation.report import low_storage_messages
+    from toilless.reporting import send_report
+
+    context = get_current_context()
+    messages = low_storage_messages([item["usage"] for item in _flatten(measured)])
+    for channel, message in messages.items():
+        send_report(
+            context,
+            channel=channel,
+            title="Low storage on log mounts",
+            lines=message["lines"],
+            status=message["status"],
+        )
+    return {"told": sorted(messages)}
+
+
+@task(trigger_rule="all_done")
+def report_rotation(plan: dict[str, Any], measured: list[Any]) -> dict[str, Any]:
+    """Tell each log set's channel what was rotated, compressed and freed; fail the run if a log set failed."""
+    from toilless.logrotation.report import log_set_lines, usage_line
+    from toilless.reporting import send_report
+
+    context = get_current_context()
+    summary = plan["summary"]
+    results = {item["work"]["log_set"]["name"]: item for item in _flatten(measured)}
+    failed = [name for name in summary["log_sets"] if name not in results]
+    errors = [name for name, item in results.items() if item["rotation"]["errors"]]
+    by_channel: dict[str, list[str]] = {}
+    for name in summary["log_sets"]:
+        lines = by_channel.setdefault(summary["channels"][name], [])
+        if name in failed:
+            lines.append(f"*{name}*: FAILED: see the task logs of this run; nothing is reported for it")
+            continue
+        lines.extend(log_set_lines(results[name]))
+        lines.append(f"    mount {usage_line(results[name]['usage'])}")
+    heading = "Log rotation (dry run: nothing was changed)" if summary["dry_run"] else "Log rotation"
+    statuses = {item["usage"]["status"] for item in results.values()}
+    status = "critical" if failed or errors or "critical" in statuses else "warning" if "warning" in statuses else "ok"
+    for channel, lines in by_channel.items():
+        intro = [f"{len(summary['log_sets'])} log set(s): {summary['why']}"]
+        if summary.get("note"):
+            intro.append(summary["note"])
+        send_report(context, channel=channel, title=heading, lines=[*intro, *lines], status=status)
+    if failed or errors:
+        raise RuntimeError(
+            f"log rotation incomplete: failed log sets {failed or 'none'}, log sets with errors {errors or 'none'}"
+        )
+    return {"reported_to": sorted(by_channel), "status": status}
+
+
+def _task_suffix(queue: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_]", "_", queue)
+
+
+@dag(
+    dag_id="log_rotation",
+    doc_md=__doc__,
+    schedule=CronTriggerTimetable(f"{_MINUTE} {_HOUR} * * *", timezone=str(_SCHEDULE.get("timezone", "UTC"))),
+    start_date=datetime(2026, 1, 1, tzinfo=UTC),
+    catchup=False,
+    # Two runs rotating the same files at once would race; a per-log-set lock on each host backs this up.
+    max_active_runs=1,
+    tags=["sop", "logs", "storage", "compliance"],
+    default_args=default_args(owner="sre-platform", retries=2, retry_delay=timedelta(minutes=1)),
+    params={
+        "log_sets": Param(
+            [],
+            type="array",
+            items={"type": "string"},
+            title="Log sets",
+            description="Names of the log sets to rotate (include/config/log_rotation.yaml). Empty: all of them.",
+        ),
+        "paths": Param(
+            [],
+            type="array",
+            items={"type": "string"},
+            title="Extra paths",
+            description=(
+                "Absolute file paths or globs to rotate in addition, with the policy of the log set whose root "
+                "holds them. Anything outside the allowed roots is rejected and nothing is touched."
+            ),
+        ),
+        "dry_run": dry_run_param(),
+        "alert": alert_param(),
+    },
+)
+def log_rotation() -> None:
+    plan = plan_rotation(HOST_QUEUES)
+    measured = []
+    for queue in [None, *HOST_QUEUES]:
+        # A host's files are touched only by tasks on that host's queue (one Celery worker per host).
+        suffix = "" if queue is None else f"_on_{_task_suffix(queue)}"
+        route: dict[str, Any] = {} if queue is None else {"queue": queue}
+        work = select_host_work.override(task_id=f"select_host_work{suffix}")(plan, queue_key(queue))
+        rotated = rotate_logs.override(task_id=f"rotate_logs{suffix}", **route).expand(work=work)
+        retained = apply_retention.override(task_id=f"apply_retention{suffix}", **route).expand(rotated=rotated)
+        measured.append(
+            measure_mount_usage.override(task_id=f"measure_mount_usage{suffix}", **route).expand(retained=retained)
+        )
+    warn_low_storage(measured)
+    report_rotation(plan, measured)
+
+
+log_rotation()

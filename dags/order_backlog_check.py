@@ -1,0 +1,286 @@
+"""
+# Order-processor backlog (`order_backlog_check`)
+
+SOP: SOPS.md, "Order-processor backlog". The order processor runs hourly and batch-processes open orders
+(2 processes, 4 orders at a time, 10-15 s an order). This DAG tells an **overloaded** processor from a
+**stuck** or **crashed/silent** one, tells the right people with the evidence, restarts it only when allowed,
+and confirms that the backlog then drains.
+
+## What fires it
+- **Schedule**: hourly at minute 20, after the processor's own run at the top of the hour.
+- **Alert**: the outstanding-orders alert (`OrderBacklogTooHigh`), through the alert intake (Param `alert`).
+- **Manual**: with Params to override thresholds, business hours, the log path, `dry_run`, `allow_restart`.
+
+## Steps
+1. `resolve_settings`: `include/config/order_backlog_check.yaml` + Variable `toilless_order_backlog_check` +
+   the run's Params. Every Param is validated first (integers only for thresholds, a log path only inside
+   `log.allowed_roots`); bad input fails here with a clear error and nothing read or changed.
+2. `measure_backlog`: outstanding orders, the oldest one's age and the overdue count from the orders database
+   (Connection `orders_db`, query `include/sql/order_backlog.sql`, parameters bound by the driver). Needs the
+   partial index `orders_outstanding_created_at_idx` (`include/sql/orders_schema.sql`) to stay cheap.
+3. `read_processor_log`: the processor's log from its latest `Startup...` (the log file and its rotated
+   `.1`/`.gz`/`.zst` siblings, or the pod's log through the Kubernetes Connection).
+4. `classify_backlog`: capacity per run from the configured figures and the pace observed in the log; verdict
+   **stuck** (the same `Error #N` repeated on one order), **crashed_silent** (no progress for longer than the
+   run interval plus grace), **overloaded** (making progress but the backlog exceeds a run's capacity, or the
+   oldest order is too old), **errors** (errors while progressing) or **healthy**.
+5. `notify_ops` (overloaded): numbers and the suggested run frequency to `ops`.
+6. `notify_developers` (stuck, errors, crashed_silent): order id, error number and a log excerpt to
+   `developers`.
+7. `restart_processor` (stuck, crashed_silent): Kubernetes rollout restart of the Deployment (or the
+   configured command), only inside business hours and outside the maintenance window, otherwise says when it will be
+   allowed. Never twice for the same incident: the incident key is written atomically with the restart (pod
+   template annotation, or a Variable for the command method) and re-read right before acting.
+8. `verify_recovery`: deferred to the triggerer (no worker slot held) until the log shows a new run with
+   progress and the backlog falls, or the timeout passes.
+9. `report_outcome`: the record of what was found and done to `non_urgent`; escalates to `urgent` when the
+   restart did not bring the processor back, or a restart for the same incident already failed to.
+
+`dry_run` reports what would be done and restarts nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Any
+
+from airflow.sdk import Param, dag, task
+
+from toilless.dag_defaults import default_args
+from toilless.params import alert_param, dry_run_param
+from toilless.sensors.order_processor import OrderProcessorRecoverySensor
+
+_HH_MM = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
+_WEEKDAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
+
+
+@dag(
+    dag_id="order_backlog_check",
+    schedule="20 * * * *",
+    catchup=False,
+    max_active_runs=1,  # two runs must never decide about the same incident at once
+    tags=["sop", "orders", "alert-triggered"],
+    doc_md=__doc__,
+    default_args=default_args(owner="sre-orders", retries=2, retry_delay=timedelta(minutes=1)),
+    params={
+        "dry_run": dry_run_param(),
+        "alert": alert_param(),
+        "allow_restart": Param(
+            True,
+            type="boolean",
+            title="Allow a restart",
+            description="Restart a stuck or silent processor when policy allows. Off: diagnose and notify only.",
+        ),
+        "outstanding_threshold": Param(
+            None,
+            type=["null", "integer"],
+            minimum=0,
+            title="Outstanding orders threshold",
+            description="Outstanding orders considered too many. Empty: the configured value (1000).",
+        ),
+        "oldest_order_age_minutes": Param(
+            None,
+            type=["null", "integer"],
+            minimum=1,
+            title="Oldest order age limit (minutes)",
+            description="The oldest outstanding order may wait at most this long. Empty: configured (120).",
+        ),
+        "stuck_error_repeats": Param(
+            None,
+            type=["null", "integer"],
+            minimum=2,
+            title="Repeats that mean stuck",
+            description="The same error on the same order this many times with no progress means stuck.",
+        ),
+        "log_path": Param(
+            None,
+            type=["null", "string"],
+            pattern=r"^/[A-Za-z0-9._/-]+$",
+            maxLength=1024,
+            title="Processor log file",
+            description="Read this log instead of the configured one. Must lie under a configured log root.",
+        ),
+        "business_hours_days": Param(
+            None,
+            type=["null", "array"],
+            items={"type": "string", "enum": _WEEKDAYS},
+            title="Business days",
+            description="Days a restart is allowed. Empty: toilless.yaml business_hours.",
+        ),
+        "business_hours_start": Param(
+            None,
+            type=["null", "string"],
+            pattern=_HH_MM,
+            title="Business hours start (HH:MM)",
+            description="Local start of business hours. Empty: configured.",
+        ),
+        "business_hours_end": Param(
+            None,
+            type=["null", "string"],
+            pattern=_HH_MM,
+            title="Business hours end (HH:MM)",
+            description="Local end of business hours. Empty: configured.",
+        ),
+        "business_hours_timezone": Param(
+            None,
+            type=["null", "string"],
+            pattern=r"^[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+)*$",
+            title="Business hours timezone",
+            description="IANA timezone of business hours, e.g. Europe/Berlin. Empty: configured.",
+        ),
+    },
+)
+def order_backlog_check():
+    @task
+    def resolve_settings(params: dict[str, Any] | None = None) -> dict[str, Any]:
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from toilless.config import load_config
+        from toilless.order_processor import SettingsError
+        from toilless.order_processor import resolve_settings as resolve
+
+        try:
+            return resolve(load_config("order_backlog_check"), load_config("toilless"), dict(params or {}))
+        except SettingsError as err:
+            # Bad input does not get better by retrying: fail now, before anything is read or changed.
+            raise AirflowFailException(f"invalid settings or Params: {err}") from err
+
+    @task
+    def measure_backlog(settings: dict[str, Any]) -> dict[str, Any]:
+        from datetime import UTC, datetime
+
+        from toilless.config import include_path
+        from toilless.hooks.orders_db import OrdersDbHook
+
+        now = datetime.now(UTC)
+        backlog = OrdersDbHook(
+            orders_conn_id=settings["orders_conn_id"], sql_path=include_path(settings["backlog_sql"])
+        ).measure_backlog(now=now, oldest_age_minutes=float(settings["thresholds"]["oldest_order_age_minutes"]))
+        return {
+            "outstanding": backlog.outstanding,
+            "oldest_created_at": backlog.oldest_created_at.isoformat() if backlog.oldest_created_at else None,
+            "oldest_age_minutes": backlog.oldest_age_minutes(now),
+            "overdue": backlog.overdue,
+            "measured_at": now.isoformat(),
+        }
+
+    @task
+    def read_processor_log(settings: dict[str, Any]) -> dict[str, Any]:
+        from toilless.hooks.order_processor import read_processor_run
+
+        return read_processor_run(settings).as_dict()
+
+    @task
+    def classify_backlog(settings: dict[str, Any], backlog: dict[str, Any], run: dict[str, Any]) -> dict[str, Any]:
+        from datetime import datetime
+
+        from toilless.order_processor import (
+            Backlog,
+            Capacity,
+            RunSummary,
+            Thresholds,
+            assess_capacity,
+            classify,
+        )
+
+        summary = RunSummary.from_dict(run)
+        capacity = Capacity.from_config(settings["processor"])
+        thresholds = Thresholds.from_config(settings["thresholds"])
+        measured = Backlog(
+            outstanding=int(backlog["outstanding"]),
+            oldest_created_at=datetime.fromisoformat(backlog["oldest_created_at"])
+            if backlog["oldest_created_at"]
+            else None,
+            overdue=int(backlog["overdue"]),
+        )
+        assessment = assess_capacity(capacity, measured.outstanding, summary, thresholds.min_orders_for_throughput)
+        verdict = classify(
+            summary,
+            measured,
+            assessment,
+            thresholds,
+            capacity,
+            datetime.fromisoformat(backlog["measured_at"]),
+        )
+        logging.getLogger(__name__).info("Verdict %s: %s", verdict.verdict, "; ".join(verdict.reasons))
+        return {"verdict": verdict.as_dict(), "capacity": assessment.as_dict()}
+
+    @task
+    def notify_ops(settings: dict[str, Any], diagnosis: dict[str, Any], backlog: dict[str, Any]) -> dict[str, Any]:
+        from airflow.sdk.exceptions import AirflowSkipException
+
+        from toilless.order_backlog_messages import ops_message
+        from toilless.reporting import post_message
+
+        if diagnosis["verdict"]["verdict"] != "overloaded":
+            raise AirflowSkipException(f"nothing for Ops: the processor is {diagnosis['verdict']['verdict']}")
+        message = ops_message(diagnosis, backlog, settings)
+        return post_message(settings["channels"]["overloaded"], message["text"], blocks=message["blocks"])
+
+    @task
+    def notify_developers(
+        settings: dict[str, Any], diagnosis: dict[str, Any], backlog: dict[str, Any], run: dict[str, Any]
+    ) -> dict[str, Any]:
+        from airflow.sdk.exceptions import AirflowSkipException
+
+        from toilless.order_backlog_messages import developers_message
+        from toilless.reporting import post_message
+
+        if diagnosis["verdict"]["verdict"] not in ("stuck", "errors", "crashed_silent"):
+            raise AirflowSkipException(f"nothing for developers: the processor is {diagnosis['verdict']['verdict']}")
+        message = developers_message(diagnosis, backlog, run, settings)
+        return post_message(settings["channels"]["errors"], message["text"], blocks=message["blocks"])
+
+    @task
+    def restart_processor(settings: dict[str, Any], diagnosis: dict[str, Any]) -> dict[str, Any]:
+        from toilless.hooks.order_processor import restart_if_allowed
+
+        return restart_if_allowed(settings, diagnosis)
+
+    @task(trigger_rule="none_failed")
+    def report_outcome(
+        settings: dict[str, Any],
+        diagnosis: dict[str, Any],
+        backlog: dict[str, Any],
+        restart: dict[str, Any],
+        verification: dict[str, Any] | None = None,
+        params: dict[str, Any] | None = None,
+        **context: Any,
+    ) -> dict[str, Any]:
+        from toilless.order_backlog_messages import outcome_report
+        from toilless.params import alert_from_params
+        from toilless.reporting import post_message, send_report
+
+        outcome = outcome_report(diagnosis, backlog, restart, verification, settings)
+        sent: dict[str, Any] = {"outcome": outcome["status"], "escalated": False, "reported": False}
+        if outcome["escalate"]:
+            post_message(settings["channels"]["escalation"], outcome["escalation_text"])
+            sent["escalated"] = True
+        if outcome["worth_reporting"] or alert_from_params(params or {}):
+            send_report(
+                context,
+                channel=settings["channels"]["report"],
+                title=outcome["title"],
+                lines=outcome["lines"],
+                status=outcome["status"],
+            )
+            sent["reported"] = True
+        return sent
+
+    settings = resolve_settings()
+    backlog = measure_backlog(settings)
+    run = read_processor_log(settings)
+    diagnosis = classify_backlog(settings, backlog, run)
+    ops = notify_ops(settings, diagnosis, backlog)
+    developers = notify_developers(settings, diagnosis, backlog, run)
+    restart = restart_processor(settings, diagnosis)
+    verification = OrderProcessorRecoverySensor(
+        task_id="verify_recovery", settings=settings, restart=restart, backlog=backlog
+    )
+    restart >> verification
+    outcome = report_outcome(settings, diagnosis, backlog, restart, verification.output)
+    [ops, developers] >> outcome
+
+
+order_backlog_check()

@@ -1,0 +1,379 @@
+"""# RDS storage guard
+
+SOP: *RDS storage guard* (SOPS.md). When a database is critically low on storage (90% used) grow its storage to prevent
+disruption, but only after evaluating it: **an increase is permanent**, RDS cannot shrink allocated storage. Then
+manage the data and plan from the growth trend.
+
+## What fires it
+- **Schedule**: every 30 minutes, for the instances in `include/config/rds_storage_guard.yaml` (ids, else a tag filter,
+  else every instance in the region).
+- **Alert**: the RDS low-storage alert, through the alert intake; the instance id comes from the alert's labels
+  (`dbinstance_identifier`, `DBInstanceIdentifier`, ... see `alert_instance_labels`).
+- **Manual**: Params below (instance ids or a tag filter, region, thresholds, growth step, cap, automatic growth,
+  approval timeout, dry run).
+
+## Steps
+1. `measure_storage`: per instance, `describe_db_instances` (paginated): allocated storage, storage autoscaling limit
+   (MaxAllocatedStorage), storage type, Multi-AZ, status, pending modifications; the last storage change (the guard's
+   marker tag on the instance, or an RDS event "modification to allocated storage"); CloudWatch `FreeStorageSpace`
+   (GetMetricData, hourly minimum over the last `metric_history_days`).
+2. `decide_action` (pure, `toilless.rds_storage.decide`): used %, growth rate (least squares since the last jump in free
+   space), days until full; state **ok / warning / critical** (by used % or by days until full); action:
+   - *none*; *recommend_autoscaling* (warning, autoscaling off or at its limit);
+   - *request_approval* to grow to N GiB, or *grow_now* when policy allows automatic growth (not inside the maintenance
+     window);
+   - *blocked* with the reason: instance not available, storage optimization in progress, a change pending, RDS's six
+     hour cool-down after a storage change, or the cap reached.
+
+   The target is at least the growth step (>= RDS's 10% minimum) and enough for `headroom_days` at the measured rate
+   ending at most `target_used_pct` full; never above the cap (nor the storage type's maximum). With storage autoscaling
+   on, its limit is raised with the allocation when needed (still within the cap).
+3. `inspect_table_growth`: for instances at warning or worse with a database Connection `rds_<instance_id>`, the largest
+   tables and their growth since the last look, so the report says where the space goes (SOP "Data Management").
+4. `choose_path`: approval, automatic growth, or straight to the report (nothing to grow, or **dry run**).
+5. `request_approval`: a person approves or rejects in Airflow (Required Actions). The request, also posted to Slack
+   (`approval.channel`, default `urgent`), says what changes, that it is permanent, and the monthly cost delta (price per
+   GiB-month of the storage type, x2 for Multi-AZ). No answer within the timeout counts as Reject: nothing changes.
+6. `expand_allocated_storage`: re-reads each instance right before acting; does nothing if it is already at (or
+   growing to) the target; refuses if the allocation changed since the decision; writes the marker tag, then
+   `modify_db_instance(AllocatedStorage=target, ApplyImmediately=True)`. The target is absolute, so a retry after a crash
+   between modify and verify never grows twice.
+7. `verify_expansion`: reschedule-mode sensor (no worker slot held) until the allocation is at the target, no change is
+   pending and the instance is available (or optimizing storage).
+8. `report_storage`: Slack (`report.channel`, default `infrastructure`): per instance state, forecast, action and
+   outcome, the largest tables; a PNG of used storage and its forecast against the allocation for every instance at
+   warning or worse (uploaded when the Slack API Connection exists, else saved under `report.chart_dir`). Scheduled runs
+   with everything ok stay quiet unless `report.post_when_all_ok`.
+
+## Who is told
+`infrastructure` gets the report, `urgent` the approval request; task failures go through the shared failure notifier.
+
+## Settings
+`include/config/rds_storage_guard.yaml`, overridden by the Variable `toilless_rds_storage_guard`; Params override the
+policy for one run. `max_active_runs=1`: two runs must never decide on the same instance at once.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pendulum
+from airflow.sdk import Param, dag, task
+
+from toilless.dag_defaults import default_args
+from toilless.notifiers.approval import SlackApprovalRequestNotifier
+from toilless.operators.approval import TimedApprovalOperator
+from toilless.params import alert_param, dry_run_param
+from toilless.sensors.rds_storage import RdsStorageExpandedSensor
+
+CONFIG = "rds_storage_guard"
+DECIDE = "decide_action"
+
+
+@dag(
+    dag_id="rds_storage_guard",
+    schedule="*/30 * * * *",
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    tags=["sop", "aws", "rds", "storage"],
+    doc_md=__doc__,
+    default_args=default_args(owner="sre-data", retries=2, retry_delay=timedelta(minutes=1)),
+    params={
+        "instance_ids": Param(
+            [],
+            type="array",
+            items={"type": "string"},
+            title="Instance ids",
+            description="RDS DB instance identifiers to check. Empty: the tag filter, else the configured instances.",
+        ),
+        "tag_filter": Param(
+            {},
+            type="object",
+            title="Tag filter",
+            description='Check instances whose tags match, e.g. {"team": "orders"} ("*" = any value).',
+        ),
+        "region": Param(
+            None,
+            type=["null", "string"],
+            title="Region",
+            description="AWS region. Empty: the configured region, else the AWS Connection's.",
+        ),
+        "warning_pct": Param(
+            None,
+            type=["null", "number"],
+            minimum=1,
+            maximum=99,
+            title="Warning threshold (% used)",
+            description="Empty: the configured value (80).",
+        ),
+        "critical_pct": Param(
+            None,
+            type=["null", "number"],
+            minimum=2,
+            maximum=100,
+            title="Critical threshold (% used)",
+            description="Empty: the configured value (90).",
+        ),
+        "growth_step_pct": Param(
+            None,
+            type=["null", "number"],
+            minimum=10,
+            title="Minimum growth step (%)",
+            description="Smallest increase in percent of the allocation; RDS requires at least 10. Empty: configured.",
+        ),
+        "cap_gib": Param(
+            None,
+            type=["null", "integer"],
+            minimum=1,
+            title="Cap (GiB)",
+            description="Never allocate more than this. Empty: the configured cap (2000).",
+        ),
+        "auto_grow": Param(
+            None,
+            type=["null", "boolean"],
+            title="Grow automatically",
+            description=(
+                "Grow at critical without asking for approval (never inside the maintenance window). "
+                "Empty: the configured policy (off)."
+            ),
+        ),
+        "approval_timeout_minutes": Param(
+            None,
+            type=["null", "number"],
+            exclusiveMinimum=0,
+            title="Approval timeout (minutes)",
+            description="How long to wait for an approval; no answer = Reject. Empty: configured (60).",
+        ),
+        "dry_run": dry_run_param(),
+        "alert": alert_param(),
+    },
+)
+def rds_storage_guard() -> None:
+    @task
+    def measure_storage(**context: Any) -> dict[str, Any]:
+        """Describe the instances and read their FreeStorageSpace history."""
+        from datetime import UTC, datetime
+
+        from toilless.config import load_config
+        from toilless.hooks.rds_storage import RdsStorageHook
+        from toilless.params import alert_from_params
+        from toilless.rds_storage import instance_ids_from_alert
+
+        settings = load_config(CONFIG)
+        params = context["params"]
+        alert = alert_from_params(params)
+        if alert is not None:
+            instance_ids = instance_ids_from_alert(alert, settings["alert_instance_labels"])
+            if not instance_ids:
+                raise ValueError(
+                    f"alert {alert.get('alertname')!r} carries no instance id in labels "
+                    f"{settings['alert_instance_labels']}: fix the alert rule or alert_instance_labels"
+                )
+            tag_filter: dict[str, str] = {}
+        else:
+            instance_ids = list(params.get("instance_ids") or settings.get("instance_ids") or [])
+            tag_filter = dict(params.get("tag_filter") or settings.get("tag_filter") or {}) if not instance_ids else {}
+        region = params.get("region") or settings.get("region")
+        hook = RdsStorageHook(aws_conn_id=settings["aws_conn_id"], region_name=region)
+        now = datetime.now(UTC)
+        descriptions = hook.describe_instances(instance_ids, tag_filter)
+        history = hook.free_storage_history(
+            [d["DBInstanceIdentifier"] for d in descriptions],
+            start=now - timedelta(days=float(settings["metric_history_days"])),
+            end=now,
+            period_seconds=int(settings["metric_period_seconds"]),
+        )
+        lookback = timedelta(hours=float(settings["policy"]["cooldown_hours"]) + 1)
+        instances = []
+        for description in descriptions:
+            instance_id = description["DBInstanceIdentifier"]
+            last_change = hook.last_storage_change(description, now=now, lookback=lookback)
+            instances.append(
+                {
+                    "description": {
+                        key: description.get(key)
+                        for key in (
+                            "DBInstanceIdentifier",
+                            "DBInstanceStatus",
+                            "StorageType",
+                            "AllocatedStorage",
+                            "MaxAllocatedStorage",
+                            "MultiAZ",
+                            "PendingModifiedValues",
+                            "Engine",
+                        )
+                    },
+                    "last_storage_change_at": last_change.isoformat() if last_change else None,
+                    "free_storage": history.get(instance_id, []),
+                }
+            )
+        print(f"Measured {len(instances)} instance(s) in {hook.rds.meta.region_name}")
+        return {
+            "measured_at": now.isoformat(),
+            "aws_conn_id": settings["aws_conn_id"],
+            "region": hook.rds.meta.region_name,
+            "instances": instances,
+        }
+
+    @task
+    def decide_action(measured: dict[str, Any], **context: Any) -> dict[str, Any]:
+        """Forecast and decide per instance (pure logic in toilless.rds_storage)."""
+        from datetime import UTC, datetime
+
+        from toilless import rds_storage
+        from toilless.config import load_config
+        from toilless.policies import WeeklyWindow, action_allowed
+
+        settings = load_config(CONFIG)
+        params = context["params"]
+        policy = rds_storage.StoragePolicy.from_config(
+            settings["policy"],
+            {
+                "warning_used_pct": params.get("warning_pct"),
+                "critical_used_pct": params.get("critical_pct"),
+                "growth_step_pct": params.get("growth_step_pct"),
+                "cap_gib": params.get("cap_gib"),
+                "auto_grow": params.get("auto_grow"),
+            },
+        )
+        now = datetime.now(UTC)
+        auto_allowed, auto_reason = True, ""
+        if settings.get("respect_maintenance_window", True):
+            window = load_config("toilless").get("maintenance_window")
+            if window:
+                verdict = action_allowed(now, business_hours=None, maintenance_window=WeeklyWindow.from_config(window))
+                auto_allowed, auto_reason = verdict.allowed, verdict.reason
+        decisions = []
+        for measured_instance in measured["instances"]:
+            last_change = measured_instance["last_storage_change_at"]
+            instance = rds_storage.instance_from_description(
+                measured_instance["description"],
+                [tuple(point) for point in measured_instance["free_storage"]],
+                datetime.fromisoformat(last_change) if last_change else None,
+            )
+            decision = rds_storage.decide(
+                instance, policy, now=now, auto_allowed_now=auto_allowed, auto_block_reason=auto_reason
+            ).as_dict()
+            print(rds_storage.instance_line(decision))
+            decisions.append(decision)
+        timeout = float(params.get("approval_timeout_minutes") or settings["approval"]["timeout_minutes"])
+        to_approve = [d for d in decisions if d["action"] == rds_storage.REQUEST_APPROVAL]
+        subject, body = rds_storage.approval_text(to_approve, timeout) if to_approve else ("", "")
+        return {
+            "decided_at": now.isoformat(),
+            "dry_run": bool(params.get("dry_run")),
+            "policy": {
+                "warning_used_pct": policy.warning_used_pct,
+                "critical_used_pct": policy.critical_used_pct,
+                "auto_grow": policy.auto_grow,
+                "cap_gib": policy.cap_gib,
+            },
+            "decisions": decisions,
+            "to_approve": [d["instance_id"] for d in to_approve],
+            "to_grow_now": [d["instance_id"] for d in decisions if d["action"] == rds_storage.GROW_NOW],
+            "approval_subject": subject,
+            "approval_body": body,
+            "approval_timeout_minutes": timeout,
+        }
+
+    @task
+    def inspect_table_growth(plan: dict[str, Any]) -> dict[str, Any]:
+        """Largest tables and their growth for instances at warning or worse that have a database Connection."""
+        from toilless.config import load_config
+        from toilless.table_sizes import inspect_instances
+
+        settings = load_config(CONFIG)["data_hint"]
+        wanted = [d["instance_id"] for d in plan["decisions"] if d["state"] in ("warning", "critical")]
+        return inspect_instances(wanted, settings["conn_id_template"], int(settings["top_tables"]))
+
+    @task.branch
+    def choose_path(plan: dict[str, Any]) -> str:
+        """Approval, automatic growth, or straight to the report (nothing to grow, or a dry run)."""
+        if plan["dry_run"]:
+            print("Dry run: nothing is changed, the report says what would be done")
+            return "report_storage"
+        if plan["to_approve"]:
+            return "request_approval"
+        if plan["to_grow_now"]:
+            return "expand_allocated_storage"
+        return "report_storage"
+
+    @task(trigger_rule="none_failed_min_one_success", multiple_outputs=True)
+    def expand_allocated_storage(plan: dict[str, Any], measured: dict[str, Any], **context: Any) -> dict[str, Any]:
+        """Grow each approved or automatic instance to its target, exactly once."""
+        from toilless import rds_storage
+        from toilless.config import load_config
+        from toilless.hooks.rds_storage import RdsStorageHook
+
+        settings = load_config(CONFIG)
+        approval = context["ti"].xcom_pull(task_ids="request_approval")
+        approved = bool(approval) and approval.get("chosen_options") == ["Approve"]
+        chosen = set(plan["to_grow_now"]) | (set(plan["to_approve"]) if approved else set())
+        hook = RdsStorageHook(aws_conn_id=measured["aws_conn_id"], region_name=measured["region"])
+        statuses = tuple(settings["policy"]["modifiable_statuses"])
+        results, errors = [], []
+        for decision in plan["decisions"]:
+            if decision["instance_id"] not in chosen:
+                continue
+            if decision["action"] not in (rds_storage.GROW_NOW, rds_storage.REQUEST_APPROVAL):
+                continue
+            try:
+                results.append(
+                    hook.grow_storage_once(
+                        decision["instance_id"],
+                        from_gib=int(decision["allocated_gib"]),
+                        target_gib=int(decision["target_gib"]),
+                        new_max_allocated_gib=decision.get("new_max_allocated_gib"),
+                        run_id=context["run_id"],
+                        modifiable_statuses=statuses,
+                    )
+                )
+            except Exception as err:  # one instance's failure must not stop the others; raised below
+                errors.append(f"{decision['instance_id']}: {err}")
+        if errors:
+            # The retry re-runs every instance: those already grown are found at their target and left alone.
+            raise RuntimeError("storage growth failed for " + "; ".join(errors))
+        return {"expansions": results, "aws_conn_id": measured["aws_conn_id"], "region": measured["region"]}
+
+    @task(trigger_rule="none_failed_min_one_success")
+    def report_storage(
+        plan: dict[str, Any], measured: dict[str, Any], tables: dict[str, Any], **context: Any
+    ) -> dict[str, Any]:
+        """Post per-instance state, forecast, action and outcome, with charts for warning and worse."""
+        from toilless.rds_storage_report import build_and_send_report
+
+        return build_and_send_report(context, plan=plan, measured=measured, tables=tables)
+
+    measured = measure_storage()
+    plan = decide_action(measured)
+    tables = inspect_table_growth(plan)
+    path = choose_path(plan)
+    approval = TimedApprovalOperator(
+        task_id="request_approval",
+        subject=f"{{{{ ti.xcom_pull(task_ids='{DECIDE}')['approval_subject'] }}}}",
+        body=f"{{{{ ti.xcom_pull(task_ids='{DECIDE}')['approval_body'] }}}}",
+        timeout_minutes=f"{{{{ ti.xcom_pull(task_ids='{DECIDE}')['approval_timeout_minutes'] }}}}",
+        notifiers=[SlackApprovalRequestNotifier(config_name=CONFIG)],
+        # Re-asking after a failure would post a second request; a failed ask is reported by the failure notifier.
+        retries=0,
+    )
+    expansion = expand_allocated_storage(plan, measured)
+    verify = RdsStorageExpandedSensor(
+        task_id="verify_expansion",
+        expansions=expansion["expansions"],
+        aws_conn_id=expansion["aws_conn_id"],
+        region_name=expansion["region"],
+        poke_interval=60,
+        timeout=3 * 60 * 60,
+    )
+    report = report_storage(plan, measured, tables)
+
+    path >> approval >> expansion
+    path >> expansion
+    expansion >> verify >> report
+    path >> report
+
+
+rds_storage_guard()

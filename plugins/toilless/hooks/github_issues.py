@@ -1,0 +1,57 @@
+"""Filing issue drafts to GitHub once: each body carries a fingerprint marker a rerun looks for first."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+from airflow.providers.github.hooks.github import GithubHook
+
+log = logging.getLogger(__name__)
+
+
+class GithubIssueHook(GithubHook):
+    """GitHub issues through the GitHub provider's connection (token; ``host`` for GitHub Enterprise).
+
+    :param github_conn_id: the GitHub connection
+    """
+
+    def existing_fingerprints(self, repo_name: str, label: str, markers: Iterable[str]) -> dict[str, str]:
+        """Which of ``markers`` already appear in an issue (open or closed) carrying ``label``: marker -> URL.
+
+        Listing the label's issues is read-after-write consistent, unlike the search API, so an issue filed a
+        moment ago by the previous try of this task is found.
+        """
+        wanted = set(markers)
+        found: dict[str, str] = {}
+        if not wanted:
+            return found
+        repo = self.get_conn().get_repo(repo_name, lazy=True)
+        for issue in repo.get_issues(state="all", labels=[label]):
+            body = issue.body or ""
+            for marker in wanted - found.keys():
+                if marker in body:
+                    found[marker] = issue.html_url
+            if found.keys() == wanted:
+                break
+        return found
+
+    def create_issue(
+        self, repo_name: str, *, title: str, body: str, labels: list[str], epic_issue: int = 0
+    ) -> dict[str, Any]:
+        """Create one issue and add it under the epic when GitHub allows (sub-issues): number and URL."""
+        from github import GithubException
+
+        repo = self.get_conn().get_repo(repo_name, lazy=True)
+        issue = repo.create_issue(title=title, body=body, labels=labels)
+        log.info("Filed %s: %s", issue.html_url, title)
+        result: dict[str, Any] = {"number": issue.number, "url": issue.html_url, "epic": None}
+        if epic_issue:
+            try:
+                repo.get_issue(epic_issue).add_sub_issue(issue.id)
+                result["epic"] = epic_issue
+            except GithubException as err:
+                # The body already says "Part of #N": a missing sub-issue link must not fail the review.
+                log.warning("Could not add #%s under epic #%s: %s", issue.number, epic_issue, err)
+        return result

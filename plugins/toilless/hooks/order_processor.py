@@ -1,0 +1,286 @@
+"""The order processor where it runs: its log (a file with rotated siblings, or its pod) and its restart.
+
+Kubernetes goes through the cncf-kubernetes provider's KubernetesHook (a kubeconfig in the Connection's
+``kube_config`` extra, or in-cluster). A restart is ``kubectl rollout restart``: a patch of the pod template's
+``kubectl.kubernetes.io/restartedAt`` annotation. The same patch records the incident it was for in
+``toilless.io/restart-incident``, so the marker and the restart are one atomic write: a retry that lost the
+response still sees that the restart happened.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import subprocess
+from datetime import datetime
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseHook
+
+from toilless.order_processor import RunSummary, latest_run_lines, read_latest_run, summarize_run
+
+if TYPE_CHECKING:
+    from airflow.providers.cncf.kubernetes.hooks.kubernetes import KubernetesHook
+
+log = logging.getLogger(__name__)
+
+RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
+INCIDENT = "toilless.io/restart-incident"
+
+
+class OrderProcessorHook(BaseHook):
+    """Reads the processor's log and restarts it.
+
+    :param kubernetes_conn_id: cncf-kubernetes Connection, used for pod logs and rollout restarts.
+    :param namespace: the processor's namespace.
+    :param deployment: the processor's Deployment.
+    :param container: the container whose log to read ("" for the pod's only container).
+    """
+
+    conn_name_attr = "kubernetes_conn_id"
+    default_conn_name = "kubernetes_default"
+    hook_name = "Order processor"
+
+    def __init__(
+        self,
+        *,
+        kubernetes_conn_id: str = default_conn_name,
+        namespace: str = "orders",
+        deployment: str = "order-processor",
+        container: str = "",
+    ) -> None:
+        super().__init__()
+        self.kubernetes_conn_id = kubernetes_conn_id
+        self.namespace = namespace
+        self.deployment = deployment
+        self.container = container
+
+    @cached_property
+    def kube(self) -> KubernetesHook:
+        from airflow.providers.cncf.kubernetes.hooks.kubernetes import KubernetesHook
+
+        return KubernetesHook(conn_id=self.kubernetes_conn_id)
+
+    # -- log -------------------------------------------------------------------------------------------------
+    def read_pod_log(self, *, max_bytes: int) -> tuple[list[str], str]:
+        """Lines of the newest pod of the Deployment (its current container log), and which pod it was."""
+        pod = self._newest_pod()
+        name = pod.metadata.name
+        kwargs: dict[str, Any] = {"name": name, "namespace": self.namespace, "limit_bytes": max_bytes}
+        if self.container:
+            kwargs["container"] = self.container
+        # Raw bytes: the generated client would turn a non-JSON body into the repr of a bytes object.
+        response = self.kube.core_v1_client.read_namespaced_pod_log(**kwargs, _preload_content=False)
+        try:
+            text = response.data.decode("utf-8", errors="replace")
+        finally:
+            response.release_conn()
+        return text.splitlines(), f"pod {self.namespace}/{name}"
+
+    def _newest_pod(self) -> Any:
+        deployment = self.kube.apps_v1_client.read_namespaced_deployment(self.deployment, self.namespace)
+        labels = dict(deployment.spec.selector.match_labels or {})
+        selector = ",".join(f"{key}={value}" for key, value in sorted(labels.items()))
+        pods = self.kube.core_v1_client.list_namespaced_pod(self.namespace, label_selector=selector).items
+        # Selecting is the API server's job; checking again is cheap and guards against one ignoring it.
+        pods = [
+            pod
+            for pod in pods
+            if all((pod.metadata.labels or {}).get(key) == value for key, value in labels.items())
+            and not pod.metadata.deletion_timestamp
+        ]
+        if not pods:
+            raise RuntimeError(f"no pod of deployment {self.namespace}/{self.deployment} ({selector})")
+        return max(
+            pods,
+            key=lambda pod: (pod.metadata.creation_timestamp is not None, pod.metadata.creation_timestamp),
+        )
+
+    # -- restart ---------------------------------------------------------------------------------------------
+    def kubernetes_marker(self) -> dict[str, Any]:
+        """The Deployment's last restart as recorded on its pod template: incident and time (may be empty)."""
+        deployment = self.kube.apps_v1_client.read_namespaced_deployment(self.deployment, self.namespace)
+        annotations = (deployment.spec.template.metadata.annotations or {}) if deployment.spec.template.metadata else {}
+        marker: dict[str, Any] = {}
+        if INCIDENT in annotations:
+            marker["incident"] = annotations[INCIDENT]
+        if RESTARTED_AT in annotations:
+            marker["restarted_at"] = annotations[RESTARTED_AT]
+        return marker
+
+    def rollout_restart(self, *, incident_key: str, now: datetime) -> dict[str, Any]:
+        """``kubectl rollout restart``: one patch setting restartedAt and the incident it was for."""
+        patch = {
+            "spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: now.isoformat(), INCIDENT: incident_key}}}}
+        }
+        self.kube.apps_v1_client.patch_namespaced_deployment(self.deployment, self.namespace, patch)
+        log.info("Restarted deployment %s/%s for %s", self.namespace, self.deployment, incident_key)
+        return {
+            "method": "kubernetes",
+            "target": f"{self.namespace}/{self.deployment}",
+            "restarted_at": now.isoformat(),
+        }
+
+    @staticmethod
+    def run_restart_command(command: list[str], *, timeout: float) -> dict[str, Any]:
+        """Run the configured restart command (an argv list, no shell); a non-zero exit is an error."""
+        if not command or not all(isinstance(part, str) and part for part in command):
+            raise ValueError("restart.command must be a non-empty list of strings (argv, no shell)")
+        result = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)
+        output = (result.stdout + result.stderr).strip()[-2000:]
+        if result.returncode != 0:
+            raise RuntimeError(f"restart command {command[0]} exited {result.returncode}: {output}")
+        return {"method": "command", "target": command[0], "output": output}
+
+
+def variable_marker(variable: str) -> dict[str, Any]:
+    """The restart marker kept in an Airflow Variable (for the command method)."""
+    from airflow.sdk import Variable
+
+    raw = Variable.get(variable, default=None)
+    if not raw:
+        return {}
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError:
+        # Unreadable: treat as "restarted for an unknown incident", which never matches a real incident key.
+        return {"incident": "unreadable", "raw": raw}
+    return value if isinstance(value, dict) else {}
+
+
+def set_variable_marker(variable: str, marker: dict[str, Any]) -> None:
+    from airflow.sdk import Variable
+
+    Variable.set(variable, json.dumps(marker))
+
+
+def read_processor_run(settings: dict[str, Any]) -> RunSummary:
+    """The latest run of the processor from wherever its log lives, per the resolved settings of a run."""
+    log_settings = settings["log"]
+    excerpt_lines = int(log_settings.get("excerpt_lines", 15))
+    timezone = str(log_settings.get("timezone", "UTC"))
+    if log_settings["source"] == "kubernetes":
+        kubernetes = settings["kubernetes"]
+        hook = OrderProcessorHook(
+            kubernetes_conn_id=kubernetes["conn_id"],
+            namespace=kubernetes["namespace"],
+            deployment=kubernetes["deployment"],
+            container=kubernetes.get("container") or "",
+        )
+        lines, source = hook.read_pod_log(max_bytes=int(log_settings["max_bytes"]))
+        run_lines, found = latest_run_lines([lines])
+        sources = [source]
+    else:
+        run_lines, found, sources = read_latest_run(
+            Path(log_settings["path"]),
+            max_files=int(log_settings["max_files"]),
+            max_bytes=int(log_settings["max_bytes"]),
+        )
+    summary = summarize_run(run_lines, found_startup=found, timezone=timezone, excerpt_lines=excerpt_lines)
+    summary.sources = sources
+    return summary
+
+
+def restart_if_allowed(settings: dict[str, Any], diagnosis: dict[str, Any]) -> dict[str, Any]:
+    """Restart the processor when the verdict, the policy and the incident's history allow it.
+
+    The marker is re-read right before acting, so a retry of this step (or the next hourly run) does not
+    restart again for an incident it already restarted for.
+    """
+    from datetime import UTC
+
+    from toilless.order_processor import Verdict, decide_restart
+    from toilless.policies import WeeklyWindow, action_allowed
+
+    verdict_data = {key: value for key, value in diagnosis["verdict"].items() if key != "restartable"}
+    verdict = Verdict(**verdict_data)
+    restart = settings["restart"]
+    method = restart["method"]
+    now = datetime.now(UTC)
+    hours = settings.get("business_hours")
+    maintenance = settings.get("maintenance_window")
+    policy = action_allowed(
+        now,
+        business_hours=WeeklyWindow.from_config(hours) if hours else None,
+        maintenance_window=WeeklyWindow.from_config(maintenance) if maintenance else None,
+    )
+    result: dict[str, Any] = {
+        "restarted": False,
+        "dry_run": settings["dry_run"],
+        "method": method,
+        "incident": verdict.incident_key,
+        "checked_at": now.isoformat(),
+        "policy": policy.as_dict(),
+    }
+    if not verdict.restartable:
+        decision = decide_restart(
+            verdict,
+            method=method,
+            allow_restart=settings["allow_restart"],
+            marker=None,
+            policy_allowed=policy.allowed,
+            policy_reason=policy.reason,
+            policy_allowed_from=policy.allowed_from,
+            now=now,
+            memory_hours=float(restart["incident_memory_hours"]),
+        )
+        return {**result, **decision.as_dict()}
+
+    kubernetes = settings["kubernetes"]
+    hook = OrderProcessorHook(
+        kubernetes_conn_id=kubernetes["conn_id"],
+        namespace=kubernetes["namespace"],
+        deployment=kubernetes["deployment"],
+        container=kubernetes.get("container") or "",
+    )
+    marker: dict[str, Any] = {}
+    if method == "kubernetes":
+        marker = hook.kubernetes_marker()
+    elif method == "command":
+        marker = variable_marker(restart["marker_variable"])
+    decision = decide_restart(
+        verdict,
+        method=method,
+        allow_restart=settings["allow_restart"],
+        marker=marker,
+        policy_allowed=policy.allowed,
+        policy_reason=policy.reason,
+        policy_allowed_from=policy.allowed_from,
+        now=now,
+        memory_hours=float(restart["incident_memory_hours"]),
+    )
+    result.update(decision.as_dict())
+    result["previous_marker"] = marker
+    if not decision.act:
+        log.info("Not restarting: %s", decision.reason)
+        return result
+    if settings["dry_run"]:
+        result["reason"] = f"dry run: would restart ({decision.reason})"
+        log.info("%s", result["reason"])
+        return result
+    assert verdict.incident_key is not None  # restartable verdicts carry one
+    if method == "kubernetes":
+        done = hook.rollout_restart(incident_key=verdict.incident_key, now=now)
+    else:
+        variable = restart["marker_variable"]
+        # Marker first: if this worker dies mid-command, a retry must not run the command again.
+        set_variable_marker(
+            variable, {"incident": verdict.incident_key, "restarted_at": now.isoformat(), "state": "started"}
+        )
+        try:
+            done = hook.run_restart_command(list(restart["command"]), timeout=float(restart["command_timeout_seconds"]))
+        except Exception:
+            set_variable_marker(
+                variable,
+                {"incident": verdict.incident_key, "restarted_at": now.isoformat(), "state": "failed"},
+            )
+            raise
+        set_variable_marker(
+            variable, {"incident": verdict.incident_key, "restarted_at": now.isoformat(), "state": "done"}
+        )
+    result.update(done)
+    result["restarted"] = True
+    result["restarted_at"] = now.isoformat()
+    return result

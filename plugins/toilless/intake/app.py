@@ -1,0 +1,125 @@
+"""The FastAPI app the Toilless plugin mounts in Airflow's API server at ``/toilless``.
+
+``POST /toilless/alertmanager``: an Alertmanager webhook (version 4). Answers:
+
+* 200: every alert decided (started, duplicate, skipped, queued, notify_only, no_runbook, resolved, ignored);
+* 401: no or wrong credentials (bearer token or basic auth; the secret is the Connection's password);
+* 413: body larger than ``max_payload_bytes``; 400: not JSON; 422: not an Alertmanager v4 payload, or an alert's
+  conf fails its route or the DAG's Params; nothing is started by any 4xx;
+* 503: the intake cannot decide now (no credentials configured, a routed DAG not parsed yet, DB busy):
+  Alertmanager retries, and a retry is safe because every decision is idempotent.
+
+Airflow does not authenticate plugin apps: this app does it itself, before it reads the body.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
+
+from toilless.intake.auth import authorized
+from toilless.intake.models import WebhookPayload, validation_errors
+from toilless.intake.service import IntakeError, IntakeService, Rejected, Unavailable
+from toilless.intake.worker import IntakeWorker
+
+log = logging.getLogger(__name__)
+
+_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="toilless", Basic realm="toilless"'}
+
+
+def create_app(service: IntakeService | None = None, worker: IntakeWorker | None = None) -> FastAPI:
+    """Build the intake app. Tests pass their own service (settings, clock) and worker."""
+    service = service or IntakeService()
+    worker = worker or IntakeWorker(service.start_queued)
+    service.wakeup = worker.wake
+    app = FastAPI(
+        title="Toilless alert intake",
+        description="Alertmanager webhooks start the routed runbook DAG once per firing alert and target.",
+        docs_url="/docs",
+        openapi_url="/openapi.json",
+    )
+    app.state.service = service
+    app.state.worker = worker
+
+    @app.get("/health")
+    def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.post("/alertmanager")
+    async def alertmanager(request: Request) -> JSONResponse:
+        worker.ensure_started()
+        try:
+            credentials = await run_in_threadpool(service.provider.credentials)
+            settings = await run_in_threadpool(service.provider.get)
+        except Exception:
+            log.exception("Alert intake settings could not be read")
+            return _error(503, "the alert intake settings could not be read; see the API server log")
+        if credentials is None:
+            return _error(503, "the alert intake has no credentials configured (Connection missing)")
+        if not authorized(request.headers.get("authorization"), credentials):
+            # Deliberately no detail and no header values in the log: only that a call was refused.
+            log.warning(
+                "Alert intake refused an unauthenticated call from %s",
+                request.client.host if request.client else "?",
+            )
+            return _error(401, "missing or invalid credentials", headers=_CHALLENGE)
+
+        limit = settings.max_payload_bytes
+        declared = request.headers.get("content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > limit):
+            return _error(413, f"payload larger than {limit} bytes")
+        body = bytearray()
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > limit:
+                return _error(413, f"payload larger than {limit} bytes")
+        try:
+            data = json.loads(body)
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            return _error(400, f"body is not valid JSON: {err}")
+        try:
+            payload = WebhookPayload.model_validate(data)
+        except ValidationError as err:
+            errors = validation_errors(err)
+            await run_in_threadpool(service.notify_rejected, errors, None, settings)
+            return _error(422, "not an Alertmanager webhook payload (version 4)", errors)
+        try:
+            result = await run_in_threadpool(service.handle, payload)
+        except Rejected as err:
+            return _error(err.status_code, err.detail, err.errors)
+        except (Unavailable, IntakeError) as err:
+            log.warning("Alert intake unavailable: %s", err.detail)
+            return _error(err.status_code, err.detail, err.errors)
+        except Exception:
+            # Unknown failure: 503 makes Alertmanager retry, which is safe (idempotent decisions).
+            log.exception("Alert intake failed on a delivery from receiver %s", payload.receiver)
+            return _error(503, "internal error in the alert intake; the delivery can be retried")
+        return JSONResponse(result)
+
+    return app
+
+
+def _error(
+    status: int, detail: str, errors: list[str] | None = None, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    body: dict[str, Any] = {"detail": detail}
+    if errors:
+        body["errors"] = errors
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+_app: FastAPI | None = None
+
+
+def get_app() -> FastAPI:
+    """The process-wide app (the plugin mounts this one)."""
+    global _app
+    if _app is None:
+        _app = create_app()
+    return _app

@@ -1,0 +1,662 @@
+"""The intake's decisions against Airflow: validate a payload completely, then start runs exactly once.
+
+Two phases, so that a payload that fails validation starts nothing: :meth:`IntakeService.plan` routes every alert,
+builds its conf and validates it against the DAG's Params (the same check Airflow's REST API runs); only when every
+alert passes does :meth:`IntakeService.handle` act, one transaction per alert (see :mod:`toilless.intake.store`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from toilless.intake import decisions, routing
+from toilless.intake.auth import Credentials
+from toilless.intake.models import Alert, WebhookPayload
+from toilless.intake.store import ledger, now, outbox, target_hash, target_lock
+
+log = logging.getLogger(__name__)
+
+ACTIVE_STATES = ("queued", "running")
+TRIGGERING_USER = "toilless-alert-intake"
+_WRITE_ATTEMPTS = 8
+
+
+class IntakeError(Exception):
+    """An answer other than 200; ``errors`` say what is wrong, for the caller."""
+
+    status_code = 500
+
+    def __init__(self, detail: str, errors: list[str] | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.errors = errors or []
+
+
+class Rejected(IntakeError):
+    """The payload or the conf it yields is invalid: Alertmanager must not retry; nothing started."""
+
+    status_code = 422
+
+
+class Unavailable(IntakeError):
+    """The intake cannot decide now (a routed DAG is not parsed yet, the DB is busy): Alertmanager retries."""
+
+    status_code = 503
+
+
+class _Contended(Exception):
+    """Another delivery won the race for this alert or target; re-read and decide again."""
+
+
+# -- settings ---------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class IntakeSettings:
+    intake: dict[str, Any]
+    toilless: dict[str, Any]
+    routes: routing.RouteTable
+    window: Any  # WeeklyWindow | None
+
+    @property
+    def max_payload_bytes(self) -> int:
+        return int(self.intake.get("max_payload_bytes", 1024 * 1024))
+
+
+class SettingsProvider:
+    """Settings, routes and the caller secret, re-read at most every ``ttl`` seconds (routes also on file change)."""
+
+    def __init__(self, *, ttl: float | None = None, routes_path: Path | None = None) -> None:
+        self._ttl = ttl
+        self._routes_path = routes_path
+        self._lock = threading.Lock()
+        self._settings: tuple[float, IntakeSettings] | None = None
+        self._routes: tuple[Path, float, routing.RouteTable] | None = None
+        self._credentials: tuple[float, Credentials | None] | None = None
+
+    def get(self) -> IntakeSettings:
+        with self._lock:
+            cached = self._settings
+            if cached and time.monotonic() - cached[0] < self._ttl_for(cached[1].intake):
+                return cached[1]
+        settings = self._load()
+        with self._lock:
+            self._settings = (time.monotonic(), settings)
+        return settings
+
+    def credentials(self) -> Credentials | None:
+        """The secret callers must present; None when the Connection is missing (the intake then answers 503)."""
+        with self._lock:
+            cached = self._credentials
+        settings = self.get()
+        if cached and time.monotonic() - cached[0] < self._ttl_for(settings.intake):
+            return cached[1]
+        from airflow.exceptions import AirflowNotFoundException
+        from airflow.sdk import BaseHook
+
+        conn_id = settings.intake.get("auth_conn_id", "toilless_alert_intake")
+        try:
+            connection = BaseHook.get_connection(conn_id)
+            credentials: Credentials | None = Credentials(connection.password or "", connection.login or "")
+            if not credentials.password:
+                log.error("Connection %s has no password: the alert intake refuses every call", conn_id)
+                credentials = None
+        except AirflowNotFoundException:
+            log.error("No Connection %s: the alert intake refuses every call until it exists", conn_id)
+            credentials = None
+        with self._lock:
+            self._credentials = (time.monotonic(), credentials)
+        return credentials
+
+    def _ttl_for(self, intake: dict[str, Any]) -> float:
+        return self._ttl if self._ttl is not None else float(intake.get("settings_ttl_seconds", 30))
+
+    def _load(self) -> IntakeSettings:
+        from toilless.config import include_path, load_config
+        from toilless.policies import WeeklyWindow
+
+        intake = load_config("alert_intake")
+        toilless = load_config("toilless")
+        path = self._routes_path or include_path(intake.get("routes_file", "alert_routes.yaml"))
+        mtime = path.stat().st_mtime if path.exists() else -1.0
+        cached = self._routes
+        if cached and cached[0] == path and cached[1] == mtime:
+            routes = cached[2]
+        else:
+            routes = routing.RouteTable.from_file(path)
+            self._routes = (path, mtime, routes)
+            log.info("Loaded %d alert routes from %s", len(routes.routes), path)
+        window_spec = toilless.get("maintenance_window")
+        window = WeeklyWindow.from_config(window_spec) if window_spec else None
+        return IntakeSettings(intake=intake, toilless=toilless, routes=routes, window=window)
+
+
+# -- plans and outcomes -----------------------------------------------------------------------------------------
+@dataclass
+class Plan:
+    """One alert, routed and validated, ready to act on."""
+
+    alert: Alert
+    external_url: str
+    facts: decisions.AlertFacts
+    channel: str
+    route: routing.Route | None = None
+    target: str = ""
+    key: str = ""
+    run_id: str = ""
+    conf: dict[str, Any] = field(default_factory=dict)
+    mode: decisions.RunMode | None = None
+
+    @property
+    def dag_id(self) -> str:
+        return self.route.dag_id if self.route else ""
+
+
+@dataclass
+class Outcome:
+    alertname: str
+    fingerprint: str
+    status: str  # started | duplicate | skipped | queued | notify_only | no_runbook | resolved | ignored
+    dag_id: str = ""
+    run_id: str = ""
+    target: str = ""
+    detail: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {key: value for key, value in self.__dict__.items() if value != "" or key == "status"}
+
+
+def facts_for(alert: Alert, external_url: str, settings: IntakeSettings) -> tuple[decisions.AlertFacts, str]:
+    environment = decisions.environment_for(alert.labels, settings.intake)
+    facts = decisions.AlertFacts(
+        alert=alert,
+        priority=decisions.priority_for(alert.labels, settings.intake),
+        environment=environment,
+        links=decisions.links_for(alert, environment, external_url, settings.intake),
+    )
+    return facts, decisions.channel_for(environment, settings.intake)
+
+
+# -- the service ------------------------------------------------------------------------------------------------
+class IntakeService:
+    def __init__(
+        self,
+        provider: SettingsProvider | None = None,
+        *,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.provider = provider or SettingsProvider()
+        self.clock = clock
+        self._dagbag: Any = None
+        # SQLite allows one writer: serialise this process's intake writes instead of failing on "database is
+        # locked". Correctness across processes still comes from the primary keys.
+        self._sqlite_write_lock = threading.Lock()
+        self.wakeup: Callable[[], None] = lambda: None
+
+    # -- entry point ---------------------------------------------------------------------------------------------
+    def handle(self, payload: WebhookPayload) -> dict[str, Any]:
+        settings = self.provider.get()
+        plans = self.plan(payload, settings)
+        outcomes = [self._act(plan, settings) for plan in plans]
+        self.wakeup()
+        counts: dict[str, int] = {}
+        for outcome in outcomes:
+            counts[outcome.status] = counts.get(outcome.status, 0) + 1
+        return {"status": "ok", "counts": counts, "results": [outcome.as_dict() for outcome in outcomes]}
+
+    def plan(self, payload: WebhookPayload, settings: IntakeSettings) -> list[Plan]:
+        """Route, build and validate every alert; raise Rejected listing every problem, before anything starts."""
+        from airflow.sdk.exceptions import ParamValidationError
+        from airflow.utils.session import create_session
+
+        moment = self.clock()
+        plans: list[Plan] = []
+        errors: list[str] = []
+        missing_dags: list[str] = []
+        with create_session(scoped=False) as session:
+            for index, alert in enumerate(payload.alerts):
+                where = f"alerts[{index}] ({alert.alertname}, fingerprint {alert.fingerprint})"
+                facts, channel = facts_for(alert, payload.externalURL, settings)
+                plan = Plan(alert=alert, external_url=payload.externalURL, facts=facts, channel=channel)
+                plan.route = settings.routes.match(alert.labels)
+                plans.append(plan)
+                if plan.route is None:
+                    plan.key = routing.alert_key("", "", alert)
+                    continue
+                try:
+                    plan.target = routing.target_of(plan.route, alert)
+                    plan.key = routing.alert_key(plan.route.dag_id, plan.target, alert)
+                    plan.run_id = routing.run_id_for(plan.route.dag_id, plan.target, alert)
+                    if alert.status == "resolved":
+                        continue
+                    plan.mode = decisions.run_mode(plan.route, moment, settings.window)
+                    plan.conf = routing.build_conf(plan.route, alert, payload.externalURL, dry_run=plan.mode.dry_run)
+                except routing.AlertConfError as err:
+                    if alert.status == "resolved":
+                        plan.route = None  # a resolved alert we could never have started: nothing to say
+                        continue
+                    errors.append(f"{where}: route {plan.route.name}: {err}")
+                    continue
+                dag = self._dag(plan.route.dag_id, session)
+                if dag is None:
+                    missing_dags.append(plan.route.dag_id)
+                    continue
+                try:
+                    dag.params.deep_merge(plan.conf).validate()
+                except (ParamValidationError, ValueError, TypeError) as err:
+                    errors.append(f"{where}: conf for DAG {plan.route.dag_id} fails its Params: {err}")
+        if errors:
+            self.notify_rejected(errors, payload, settings)
+            raise Rejected("the alert(s) cannot start their runbook; nothing was started", errors)
+        if missing_dags:
+            raise Unavailable(
+                "routed DAG(s) not found in Airflow (not parsed yet, or removed): "
+                + ", ".join(sorted(set(missing_dags)))
+            )
+        return plans
+
+    def notify_rejected(self, errors: list[str], payload: WebhookPayload | None, settings: IntakeSettings) -> None:
+        """Tell a person about an authenticated delivery we refused: Alertmanager drops 4xx notifications."""
+        alerts = payload.alerts if payload else []
+        prod = any(
+            decisions.is_prod(decisions.environment_for(a.labels, settings.intake), settings.intake) for a in alerts
+        )
+        channels = settings.intake.get("channels", {})
+        channel = channels.get("prod", "urgent") if prod else channels.get("non_prod", "non_urgent")
+        message = decisions.rejected_notice(
+            errors, receiver=payload.receiver if payload else "", alertnames=[a.alertname for a in alerts]
+        )
+        try:
+            self._write(lambda session: self._enqueue(session, channel, message))
+            self.wakeup()
+        except Exception:
+            log.exception("Could not queue the rejection notice")
+
+    # -- acting --------------------------------------------------------------------------------------------------
+    def _act(self, plan: Plan, settings: IntakeSettings) -> Outcome:
+        alert = plan.alert
+        if plan.route is None:
+            if alert.status == "resolved":
+                return Outcome(alert.alertname, alert.fingerprint, "ignored", detail="resolved; no runbook")
+            return self._write(lambda session: self._no_runbook(session, plan))
+        if alert.status == "resolved":
+            return self._write(lambda session: self._resolved(session, plan, settings))
+        return self._write(lambda session: self._firing(session, plan, settings))
+
+    def _no_runbook(self, session: Any, plan: Plan) -> Outcome:
+        alert = plan.alert
+        outcome = Outcome(alert.alertname, alert.fingerprint, "no_runbook")
+        if self._ledger_row(session, plan.key) is not None:
+            outcome.status = "duplicate"
+            return outcome
+        self._insert_ledger(session, plan, decision="no_runbook", run_id=None)
+        self._enqueue(session, plan.channel, decisions.ack_no_runbook(plan.facts))
+        return outcome
+
+    def _firing(self, session: Any, plan: Plan, settings: IntakeSettings) -> Outcome:
+        from airflow.exceptions import DagRunAlreadyExists
+
+        assert plan.route is not None
+        assert plan.mode is not None
+        alert = plan.alert
+        outcome = Outcome(alert.alertname, alert.fingerprint, "", plan.dag_id, plan.run_id, plan.target)
+        row = self._ledger_row(session, plan.key)
+        if row is not None:
+            if row.decision == "queued":
+                outcome.status = "queued"
+                outcome.detail = "already queued"
+                return outcome
+            outcome.status = "duplicate"
+            outcome.detail = f"already {row.decision}"
+            outcome.run_id = row.run_id or ""
+            return outcome
+        run_link = self._run_link(plan.dag_id, plan.run_id, settings)
+        if not plan.mode.start:
+            self._insert_ledger(session, plan, decision="notify_only", run_id=None)
+            self._enqueue(
+                session,
+                plan.channel,
+                decisions.ack_not_started(plan.facts, dag_id=plan.dag_id, target=plan.target, reason=plan.mode.note),
+            )
+            outcome.status, outcome.run_id, outcome.detail = "notify_only", "", plan.mode.note
+            return outcome
+        holder, holder_state = self._holder(session, plan.dag_id, plan.target)
+        if holder is not None and holder_state in ACTIVE_STATES:
+            queue = plan.route.on_busy == "queue"
+            reason = f"target already has run `{holder.run_id}` ({holder_state}); " + (
+                "queued: starts when that run ends" if queue else "skipped: that remediation covers it"
+            )
+            payload_json = json.dumps(
+                {
+                    "alert": alert.model_dump(mode="json"),
+                    "external_url": plan.external_url,
+                    "route": plan.route.name,
+                }
+            )
+            self._insert_ledger(
+                session,
+                plan,
+                decision="queued" if queue else "skipped",
+                run_id=plan.run_id if queue else None,
+                payload_json=payload_json if queue else None,
+            )
+            self._enqueue(
+                session,
+                plan.channel,
+                decisions.ack_not_started(
+                    plan.facts,
+                    dag_id=plan.dag_id,
+                    target=plan.target,
+                    reason=reason,
+                    run_link=self._run_link(plan.dag_id, holder.run_id, settings),
+                ),
+            )
+            outcome.status = "queued" if queue else "skipped"
+            outcome.run_id = plan.run_id if queue else ""
+            outcome.detail = f"busy with {holder.run_id}"
+            return outcome
+        self._claim(session, plan.dag_id, plan.target, holder, plan.run_id, plan.key)
+        self._insert_ledger(session, plan, decision="started", run_id=plan.run_id)
+        try:
+            paused = self._trigger(session, plan.dag_id, plan.run_id, plan.conf)
+        except DagRunAlreadyExists:
+            # The run exists although this alert had no ledger row (created through the REST API with the same
+            # deterministic id, or the ledger was cleaned): it is started, once.
+            outcome.status, outcome.detail = "duplicate", "run already exists"
+            raise _AlreadyStarted(outcome) from None
+        self._enqueue(
+            session,
+            plan.channel,
+            decisions.ack_started(
+                plan.facts,
+                dag_id=plan.dag_id,
+                run_id=plan.run_id,
+                run_link=run_link,
+                target=plan.target,
+                note=plan.mode.note,
+                paused=paused,
+            ),
+        )
+        outcome.status = "started"
+        if plan.mode.dry_run:
+            outcome.detail = "dry run"
+        return outcome
+
+    def _resolved(self, session: Any, plan: Plan, settings: IntakeSettings) -> Outcome:
+        from sqlalchemy import update
+
+        alert = plan.alert
+        outcome = Outcome(alert.alertname, alert.fingerprint, "resolved", plan.dag_id, "", plan.target)
+        row = self._ledger_row(session, plan.key)
+        if row is None or row.resolved_at is not None:
+            outcome.detail = "nothing was started for it" if row is None else "already noted"
+            return outcome
+        state = self._run_state(session, plan.dag_id, row.run_id) if row.run_id else None
+        values: dict[str, Any] = {"resolved_at": now(), "updated_at": now()}
+        notice_state = ""
+        if row.decision == "queued":
+            values["decision"] = "cancelled"
+            notice_state = "queued (now cancelled: it will not start)"
+        elif row.decision == "started" and state in ACTIVE_STATES:
+            notice_state = f"still {state}"
+        changed = session.execute(
+            update(ledger).where(ledger.c.alert_key == plan.key, ledger.c.resolved_at.is_(None)).values(**values)
+        ).rowcount
+        if changed != 1:
+            raise _Contended
+        if notice_state:
+            self._enqueue(
+                session,
+                plan.channel,
+                decisions.resolved_notice(
+                    plan.facts,
+                    dag_id=plan.dag_id,
+                    run_id=row.run_id,
+                    state=notice_state,
+                    run_link=self._run_link(plan.dag_id, row.run_id, settings),
+                ),
+            )
+            outcome.detail = f"run {row.run_id} {notice_state}; noted in Slack"
+            outcome.run_id = row.run_id
+        else:
+            outcome.detail = f"decision was {row.decision}; nothing running"
+        return outcome
+
+    # -- queued alerts (called by the worker) -------------------------------------------------------------------
+    def start_queued(self) -> int:
+        """Start queued alerts whose target is free now. Returns how many started."""
+        from airflow.utils.session import create_session
+        from sqlalchemy import select
+
+        with create_session(scoped=False) as session:
+            keys = (
+                session.execute(
+                    select(ledger.c.alert_key).where(ledger.c.decision == "queued").order_by(ledger.c.created_at)
+                )
+                .scalars()
+                .all()
+            )
+        if not keys:
+            return 0
+        settings = self.provider.get()
+        started = 0
+        for key in keys:
+            try:
+                if self._write(lambda session, key=key: self._start_one_queued(session, key, settings)):
+                    started += 1
+            except Exception:
+                log.exception("Could not start queued alert %s", key)
+        return started
+
+    def _start_one_queued(self, session: Any, key: str, settings: IntakeSettings) -> bool:
+        from sqlalchemy import update
+
+        row = self._ledger_row(session, key)
+        if row is None or row.decision != "queued":
+            return False
+        holder, state = self._holder(session, row.dag_id, row.target)
+        if holder is not None and state in ACTIVE_STATES:
+            return False
+        stored = json.loads(row.payload_json or "{}")
+        alert = Alert.model_validate(stored["alert"])
+        route = next((r for r in settings.routes.routes if r.name == stored.get("route")), None)
+        if route is None or route.dag_id != row.dag_id:
+            route = settings.routes.match(alert.labels)
+        if route is None or route.dag_id != row.dag_id:
+            log.warning("Queued alert %s: its route is gone; dropping it from the queue", key)
+            session.execute(update(ledger).where(ledger.c.alert_key == key).values(decision="cancelled"))
+            return False
+        mode = decisions.run_mode(route, self.clock(), settings.window)
+        facts, channel = facts_for(alert, stored.get("external_url", ""), settings)
+        if not mode.start:
+            return False  # notify-only maintenance: stays queued until the window closes
+        conf = routing.build_conf(route, alert, stored.get("external_url", ""), dry_run=mode.dry_run)
+        self._claim(session, row.dag_id, row.target, holder, row.run_id, key)
+        changed = session.execute(
+            update(ledger)
+            .where(ledger.c.alert_key == key, ledger.c.decision == "queued")
+            .values(decision="started", updated_at=now())
+        ).rowcount
+        if changed != 1:
+            raise _Contended
+        paused = self._trigger(session, row.dag_id, row.run_id, conf)
+        self._enqueue(
+            session,
+            channel,
+            decisions.queued_started(
+                facts,
+                dag_id=row.dag_id,
+                run_id=row.run_id,
+                target=row.target,
+                note=mode.note,
+                run_link=self._run_link(row.dag_id, row.run_id, settings),
+            ),
+        )
+        if paused:
+            log.info("Queued run %s of paused DAG %s waits for unpause", row.run_id, row.dag_id)
+        return True
+
+    # -- DB helpers ----------------------------------------------------------------------------------------------
+    def _write(self, action: Callable[[Any], Any]) -> Any:
+        """Run ``action`` in its own transaction; on a lost race (unique key, CAS), re-read and decide again."""
+        from airflow import settings as airflow_settings
+        from airflow.utils.session import create_session
+        from sqlalchemy.exc import IntegrityError, OperationalError
+
+        from toilless.intake.store import ensure_tables
+
+        ensure_tables(airflow_settings.engine)
+        sqlite = airflow_settings.engine.dialect.name == "sqlite"
+        for attempt in range(_WRITE_ATTEMPTS):
+            try:
+                with (
+                    self._sqlite_write_lock if sqlite else nullcontext(),
+                    create_session(scoped=False) as session,
+                ):
+                    return action(session)
+            except _AlreadyStarted as already:
+                return already.outcome
+            except (IntegrityError, _Contended):
+                log.info("Intake write lost a race (attempt %d); deciding again", attempt + 1)
+            except OperationalError as err:
+                if "locked" not in str(err).lower() and "deadlock" not in str(err).lower():
+                    raise
+                log.warning("Metadata DB busy (attempt %d): %s", attempt + 1, str(err).splitlines()[0])
+                time.sleep(0.05 * (attempt + 1))
+        raise Unavailable("the metadata DB stayed contended; retry")
+
+    @staticmethod
+    def _ledger_row(session: Any, key: str) -> Any:
+        from sqlalchemy import select
+
+        return session.execute(select(ledger).where(ledger.c.alert_key == key)).first()
+
+    @staticmethod
+    def _insert_ledger(
+        session: Any, plan: Plan, *, decision: str, run_id: str | None, payload_json: str | None = None
+    ) -> None:
+        from sqlalchemy import insert
+
+        stamp = now()
+        session.execute(
+            insert(ledger).values(
+                alert_key=plan.key,
+                dag_id=plan.dag_id,
+                target=plan.target,
+                route=plan.route.name if plan.route else "",
+                run_id=run_id,
+                decision=decision,
+                alertname=plan.alert.alertname[:250],
+                fingerprint=plan.alert.fingerprint,
+                starts_at=plan.alert.starts_at_utc,
+                payload_json=payload_json,
+                created_at=stamp,
+                updated_at=stamp,
+            )
+        )
+
+    def _holder(self, session: Any, dag_id: str, target: str) -> tuple[Any, str | None]:
+        """The lock row for a target and the state of the run holding it (None if that run is gone)."""
+        from sqlalchemy import select
+
+        row = session.execute(
+            select(target_lock).where(target_lock.c.dag_id == dag_id, target_lock.c.target_hash == target_hash(target))
+        ).first()
+        if row is None:
+            return None, None
+        return row, self._run_state(session, dag_id, row.run_id)
+
+    @staticmethod
+    def _run_state(session: Any, dag_id: str, run_id: str) -> str | None:
+        from airflow.models.dagrun import DagRun
+        from sqlalchemy import select
+
+        state = session.scalar(select(DagRun.state).where(DagRun.dag_id == dag_id, DagRun.run_id == run_id))
+        return str(state.value if hasattr(state, "value") else state) if state is not None else None
+
+    @staticmethod
+    def _claim(session: Any, dag_id: str, target: str, holder: Any, run_id: str, key: str) -> None:
+        """Take the target: insert its lock row, or swap it from the finished run that held it (compare-and-swap)."""
+        from sqlalchemy import insert, update
+
+        digest = target_hash(target)
+        if holder is None:
+            # A concurrent insert for the same target raises IntegrityError: the loser decides again.
+            session.execute(
+                insert(target_lock).values(
+                    dag_id=dag_id,
+                    target_hash=digest,
+                    target=target,
+                    run_id=run_id,
+                    alert_key=key,
+                    updated_at=now(),
+                )
+            )
+            return
+        changed = session.execute(
+            update(target_lock)
+            .where(
+                target_lock.c.dag_id == dag_id,
+                target_lock.c.target_hash == digest,
+                target_lock.c.run_id == holder.run_id,
+            )
+            .values(run_id=run_id, alert_key=key, updated_at=now())
+        ).rowcount
+        if changed != 1:
+            raise _Contended
+
+    @staticmethod
+    def _trigger(session: Any, dag_id: str, run_id: str, conf: dict[str, Any]) -> bool:
+        """Create the queued run in this transaction (what ``airflow dags trigger`` does). Returns is_paused."""
+        from airflow.api.common.trigger_dag import trigger_dag
+        from airflow.models.dag import DagModel
+        from airflow.utils.types import DagRunTriggeredByType
+
+        trigger_dag(
+            dag_id,
+            triggered_by=DagRunTriggeredByType.REST_API,
+            triggering_user_name=TRIGGERING_USER,
+            run_id=run_id,
+            conf=conf,
+            session=session,
+        )
+        session.flush()
+        model = DagModel.get_current(dag_id, session=session)
+        log.info("Alert intake started %s run %s", dag_id, run_id)
+        return bool(model and model.is_paused)
+
+    @staticmethod
+    def _enqueue(session: Any, channel: str, message: dict[str, Any]) -> None:
+        from sqlalchemy import insert
+
+        session.execute(
+            insert(outbox).values(channel=channel, message_json=json.dumps(message), created_at=now(), attempts=0)
+        )
+
+    def _dag(self, dag_id: str, session: Any) -> Any:
+        from airflow.models.dagbag import DBDagBag
+
+        if self._dagbag is None:
+            self._dagbag = DBDagBag(load_op_links=False)
+        return self._dagbag.get_latest_version_of_dag(dag_id, session=session)
+
+    @staticmethod
+    def _run_link(dag_id: str, run_id: str, settings: IntakeSettings) -> str:
+        from toilless.reporting import run_url
+
+        return run_url(dag_id, run_id, settings.toilless)
+
+
+class _AlreadyStarted(Exception):
+    """The alert's run exists already: roll back this transaction and answer "duplicate"."""
+
+    def __init__(self, outcome: Outcome) -> None:
+        super().__init__(outcome.run_id)
+        self.outcome = outcome

@@ -1,0 +1,129 @@
+"""Background work of the intake inside the API server: post the Slack outbox and start queued alerts.
+
+One daemon thread per API-server process. Several processes (uvicorn workers, replicas) may run it at once: each
+outbox row is claimed with a compare-and-swap UPDATE before it is posted, so a message goes out once. A message
+that fails to post stays in the outbox and is retried with backoff: acknowledgements are never dropped.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from toilless.intake.store import now, outbox
+
+log = logging.getLogger(__name__)
+
+CLAIM_SECONDS = 60.0
+MAX_BACKOFF_SECONDS = 300.0
+
+
+def post_to_slack(channel: str, message: dict[str, Any]) -> None:
+    """Post through the named channel's Slack webhook Connection (toilless.reporting)."""
+    from toilless.reporting import post_message
+
+    post_message(channel, message["text"], blocks=message.get("blocks"))
+
+
+def deliver_outbox(poster: Callable[[str, dict[str, Any]], None] = post_to_slack, limit: int = 100) -> int:
+    """Post due outbox messages; returns how many were delivered."""
+    from airflow import settings as airflow_settings
+    from airflow.utils.session import create_session
+    from sqlalchemy import delete, or_, select, update
+
+    from toilless.intake.store import ensure_tables
+
+    ensure_tables(airflow_settings.engine)
+    moment = now()
+    due = or_(outbox.c.claimed_until.is_(None), outbox.c.claimed_until < moment)
+    with create_session(scoped=False) as session:
+        rows = session.execute(select(outbox).where(due).order_by(outbox.c.id).limit(limit)).all()
+    delivered = 0
+    for row in rows:
+        with create_session(scoped=False) as session:
+            claimed = session.execute(
+                update(outbox)
+                .where(
+                    outbox.c.id == row.id,
+                    or_(outbox.c.claimed_until.is_(None), outbox.c.claimed_until < moment),
+                )
+                .values(claimed_until=now() + CLAIM_SECONDS)
+            ).rowcount
+        if claimed != 1:
+            continue  # another process took it
+        try:
+            poster(row.channel, json.loads(row.message_json))
+        except Exception as err:
+            backoff = min(MAX_BACKOFF_SECONDS, 2.0 ** min(row.attempts + 1, 9))
+            log.warning(
+                "Slack post to %s failed (attempt %d), retrying in %.0fs: %s",
+                row.channel,
+                row.attempts + 1,
+                backoff,
+                err,
+            )
+            with create_session(scoped=False) as session:
+                session.execute(
+                    update(outbox)
+                    .where(outbox.c.id == row.id)
+                    .values(attempts=row.attempts + 1, claimed_until=now() + backoff, last_error=str(err)[:1000])
+                )
+            continue
+        with create_session(scoped=False) as session:
+            session.execute(delete(outbox).where(outbox.c.id == row.id))
+        delivered += 1
+    return delivered
+
+
+class IntakeWorker:
+    """Daemon thread: outbox and queue every ``interval`` seconds, at once after :meth:`wake`."""
+
+    def __init__(
+        self,
+        start_queued: Callable[[], int],
+        *,
+        poster: Callable[[str, dict[str, Any]], None] = post_to_slack,
+        interval: float = 5.0,
+    ) -> None:
+        self._start_queued = start_queued
+        self._poster = poster
+        self._interval = interval
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def ensure_started(self) -> None:
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._stop.clear()
+                self._thread = threading.Thread(target=self._loop, name="toilless-intake-worker", daemon=True)
+                self._thread.start()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+    def run_once(self) -> tuple[int, int]:
+        """One pass: (queued alerts started, messages delivered)."""
+        started = self._start_queued()
+        delivered = deliver_outbox(self._poster)
+        return started, delivered
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            self._wake.clear()
+            try:
+                self.run_once()
+            except Exception:
+                log.exception("Alert intake worker pass failed; retrying")
+            self._wake.wait(self._interval)

@@ -1,0 +1,175 @@
+"""Compress a rotated file into a verified archive, crash-safely, in bounded memory.
+
+The only way an archive name comes to exist is :func:`os.rename` of a temporary file that was fully written,
+fsynced and verified (decompressed and compared by SHA-256 and length with its source). A crash (kill -9,
+power loss) at any moment therefore leaves the source plus, at most, a hidden ``.toilless-tmp`` file that the
+next run deletes and redoes. The caller removes the source only after this function returned, so the source
+and the archive overlap, never miss.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+import stat
+from dataclasses import dataclass
+from typing import BinaryIO
+
+from toilless.logrotation import naming
+
+CHUNK_BYTES = 1 << 20
+
+
+class SourceChangedError(RuntimeError):
+    """The source grew or changed while it was compressed (a writer still holds it); the archive was
+    discarded."""
+
+
+class VerificationError(RuntimeError):
+    """The archive did not decompress to exactly its source; it was discarded and the source kept."""
+
+
+@dataclass(frozen=True)
+class Digest:
+    sha256: str
+    size: int
+
+
+@dataclass(frozen=True)
+class ArchiveResult:
+    archive: str
+    source_bytes: int
+    archive_bytes: int
+    sha256: str
+
+
+def fsync_dir(directory: str) -> None:
+    """Make a rename/unlink in ``directory`` durable."""
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def file_digest(path: str) -> Digest:
+    """SHA-256 and length of a plain file, streamed."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    with os.fdopen(fd, "rb") as handle:
+        return _digest_stream(handle)
+
+
+def archive_digest(path: str) -> Digest:
+    """SHA-256 and length of an archive's decompressed content, streamed. Raises on a corrupt archive."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    with os.fdopen(fd, "rb") as raw:
+        if path.endswith(".gz") or path.endswith(f".gz{naming.TMP_SUFFIX}"):
+            with gzip.GzipFile(fileobj=raw, mode="rb") as stream:
+                return _digest_stream(stream)
+        import zstandard
+
+        with zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True, closefd=False) as stream:
+            return _digest_stream(stream)
+
+
+def _digest_stream(stream: BinaryIO) -> Digest:
+    sha = hashlib.sha256()
+    size = 0
+    while chunk := stream.read(CHUNK_BYTES):
+        sha.update(chunk)
+        size += len(chunk)
+    return Digest(sha.hexdigest(), size)
+
+
+def compress_verified(
+    source: str,
+    archive: str,
+    *,
+    compression: str = "zstd",
+    level: int = 3,
+    threads: int = 0,
+    archive_mode: int | None = None,
+    archive_uid: int | None = None,
+    archive_gid: int | None = None,
+) -> ArchiveResult:
+    """Write ``archive`` from ``source`` through a temporary file; returns once the archive is durable and
+    verified.
+
+    Permissions and ownership come from the source unless given; the source's mtime is kept. The source is
+    left in place: removing it is the caller's next step.
+    """
+    directory = os.path.dirname(source)
+    tmp = os.path.join(directory, naming.tmp_name(os.path.basename(archive)))
+    remove_if_exists(tmp)
+    src_fd = os.open(source, os.O_RDONLY | os.O_NOFOLLOW)
+    try:
+        src_info = os.fstat(src_fd)
+        if not stat.S_ISREG(src_info.st_mode):
+            raise SourceChangedError(f"{source} is not a regular file")
+        # 0600 until verified: a half-written archive is never readable by others, then it gets its final
+        # mode.
+        tmp_fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        try:
+            with os.fdopen(src_fd, "rb", closefd=False) as src, os.fdopen(tmp_fd, "wb", closefd=False) as out:
+                digest = _compress_stream(src, out, compression, level, threads)
+                out.flush()
+                os.fsync(tmp_fd)
+            after = os.fstat(src_fd)
+            if after.st_size != digest.size or after.st_ino != src_info.st_ino:
+                raise SourceChangedError(
+                    f"{source} changed while it was compressed ({digest.size} bytes read, "
+                    f"now {after.st_size}): a writer still holds it"
+                )
+            check = archive_digest(tmp)
+            if check != digest:
+                raise VerificationError(
+                    f"{tmp} decompressed to {check.size} bytes sha256 {check.sha256[:12]}…, source has "
+                    f"{digest.size} bytes sha256 {digest.sha256[:12]}…"
+                )
+            os.fchmod(tmp_fd, archive_mode if archive_mode is not None else stat.S_IMODE(src_info.st_mode))
+            uid = archive_uid if archive_uid is not None else src_info.st_uid
+            gid = archive_gid if archive_gid is not None else src_info.st_gid
+            if (uid, gid) != (os.geteuid(), os.getegid()):
+                os.fchown(tmp_fd, uid, gid)
+            os.utime(tmp_fd, ns=(src_info.st_atime_ns, src_info.st_mtime_ns))
+            os.fsync(tmp_fd)
+        finally:
+            os.close(tmp_fd)
+    except BaseException:
+        remove_if_exists(tmp)
+        raise
+    finally:
+        os.close(src_fd)
+    os.rename(tmp, archive)
+    fsync_dir(directory)
+    return ArchiveResult(archive, digest.size, os.stat(archive).st_size, digest.sha256)
+
+
+def _compress_stream(src: BinaryIO, out: BinaryIO, compression: str, level: int, threads: int) -> Digest:
+    sha = hashlib.sha256()
+    size = 0
+    if compression == "gzip":
+        # mtime=0: the same input gives the same bytes, and the file's own mtime carries the time.
+        writer: BinaryIO = gzip.GzipFile(fileobj=out, mode="wb", compresslevel=level, mtime=0)  # type: ignore[assignment]
+    elif compression == "zstd":
+        import zstandard
+
+        compressor = zstandard.ZstdCompressor(level=level, threads=threads, write_checksum=True)
+        writer = compressor.stream_writer(out, closefd=False)  # type: ignore[assignment]
+    else:
+        raise ValueError(f"unknown compression {compression!r}")
+    with writer:
+        while chunk := src.read(CHUNK_BYTES):
+            sha.update(chunk)
+            size += len(chunk)
+            writer.write(chunk)
+    return Digest(sha.hexdigest(), size)
+
+
+def remove_if_exists(path: str) -> bool:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        return False
+    return True

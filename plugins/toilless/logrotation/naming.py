@@ -1,0 +1,97 @@
+"""The names this engine gives files, and how it recognises its own.
+
+For a live file ``app.log`` rotated at 2026-11-22 03:30:00 UTC:
+
+* ``app.log.20261122T033000Z.1``: rotated, not yet compressed ("pending"); never deleted by retention.
+* ``app.log.20261122T033000Z.1.zst`` (or ``.gz``): a complete, verified archive. Only these are subject to
+  retention.
+* ``.app.log.20261122T033000Z.1.zst.toilless-tmp``: an archive being written. Hidden, with a suffix no archive
+  pattern matches, so a partial file never looks complete; any left over from a crash is deleted and redone.
+
+The sequence number makes names unique when a file is rotated twice in the same second.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+TMP_SUFFIX = ".toilless-tmp"
+EXTENSIONS = {"zstd": ".zst", "gzip": ".gz"}
+STAMP_FORMAT = "%Y%m%dT%H%M%SZ"
+_ROTATED = re.compile(r"^(?P<live>.+)\.(?P<stamp>\d{8}T\d{6}Z)\.(?P<seq>\d{1,6})(?P<ext>\.zst|\.gz)?$")
+_TMP = re.compile(r"^\.(?P<final>.+)" + re.escape(TMP_SUFFIX) + r"$")
+
+
+@dataclass(frozen=True, order=True)
+class RotatedName:
+    """A parsed name of a rotated file (pending or archive)."""
+
+    stamp: str
+    seq: int
+    live: str
+    ext: str  # "" for pending, ".zst" / ".gz" for archives
+
+    @property
+    def is_archive(self) -> bool:
+        return bool(self.ext)
+
+    @property
+    def rotated_at(self) -> datetime:
+        return datetime.strptime(self.stamp, STAMP_FORMAT).replace(tzinfo=UTC)
+
+    @property
+    def pending_name(self) -> str:
+        return f"{self.live}.{self.stamp}.{self.seq}"
+
+    def archive_name(self, compression: str) -> str:
+        return f"{self.pending_name}{EXTENSIONS[compression]}"
+
+
+def parse_rotated(filename: str) -> RotatedName | None:
+    """The parsed name if ``filename`` is one of ours (pending or archive), else None."""
+    match = _ROTATED.match(filename)
+    if not match:
+        return None
+    return RotatedName(
+        stamp=match.group("stamp"),
+        seq=int(match.group("seq")),
+        live=match.group("live"),
+        ext=match.group("ext") or "",
+    )
+
+
+def is_ours(filename: str) -> bool:
+    """True for any name this engine creates: pending, archive or temporary."""
+    return parse_rotated(filename) is not None or is_tmp(filename)
+
+
+def is_tmp(filename: str) -> bool:
+    return _TMP.match(filename) is not None
+
+
+def tmp_name(final_name: str) -> str:
+    return f".{final_name}{TMP_SUFFIX}"
+
+
+def final_of_tmp(filename: str) -> str | None:
+    """For a temporary file, the name it would have been published as."""
+    match = _TMP.match(filename)
+    return match.group("final") if match else None
+
+
+def stamp(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime(STAMP_FORMAT)
+
+
+def new_rotated_name(live: str, moment: datetime, taken: set[str]) -> RotatedName:
+    """A fresh name for rotating ``live`` now; ``taken`` holds the directory's current names."""
+    when = stamp(moment)
+    for seq in range(1, 1_000_000):
+        candidate = RotatedName(stamp=when, seq=seq, live=live, ext="")
+        names = {candidate.pending_name, *(candidate.archive_name(kind) for kind in EXTENSIONS)}
+        names |= {tmp_name(name) for name in names}
+        if not names & taken:
+            return candidate
+    raise RuntimeError(f"no free rotation name for {live} at {when}")

@@ -1,0 +1,145 @@
+"""How full a mount is, how fast it grows, and what takes the space.
+
+Growth needs history: each measurement is appended to a small JSON file in the host's state directory (per
+mount, bounded), and growth is the change against the oldest sample of the last week.
+"""
+
+from __future__ import annotations
+
+import heapq
+import json
+import os
+import stat
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+HISTORY_SAMPLES = 100
+GROWTH_LOOKBACK = timedelta(days=7)
+
+
+@dataclass(frozen=True)
+class MountUsage:
+    mount: str
+    total_bytes: int
+    used_bytes: int
+    available_bytes: int
+
+    @property
+    def percent_used(self) -> float:
+        # As df computes Use%: the root-reserved blocks count as neither used nor available to users.
+        usable = self.used_bytes + self.available_bytes
+        return 100.0 * self.used_bytes / usable if usable else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "percent_used": round(self.percent_used, 2)}
+
+
+def mount_point(path: str) -> str:
+    """The mount point holding ``path``: walk up while the device stays the same."""
+    current = os.path.realpath(path)
+    device = os.stat(current).st_dev
+    while current != os.sep:
+        parent = os.path.dirname(current)
+        if os.stat(parent).st_dev != device:
+            return current
+        current = parent
+    return current
+
+
+def measure(path: str) -> MountUsage:
+    info = os.statvfs(path)
+    return MountUsage(
+        mount=mount_point(path),
+        total_bytes=info.f_blocks * info.f_frsize,
+        used_bytes=(info.f_blocks - info.f_bfree) * info.f_frsize,
+        available_bytes=info.f_bavail * info.f_frsize,
+    )
+
+
+def largest(root: str, count: int = 10, max_entries: int = 200_000) -> dict[str, Any]:
+    """The ``count`` largest files and directories (total size of everything below) under ``root``.
+
+    Stays on ``root``'s device, never follows symlinks, and stops after ``max_entries`` entries so a huge tree
+    cannot stall the run (``truncated`` says so).
+    """
+    device = os.stat(root).st_dev
+    files: list[tuple[int, str]] = []
+    dir_sizes: dict[str, int] = {}
+    seen = 0
+    truncated = False
+
+    def walk(directory: str) -> int:
+        nonlocal seen, truncated
+        total = 0
+        try:
+            entries = list(os.scandir(directory))
+        except OSError:
+            return 0
+        for entry in entries:
+            seen += 1
+            if seen > max_entries:
+                truncated = True
+                break
+            try:
+                info = entry.stat(follow_symlinks=False)
+            except OSError:
+                continue
+            if stat.S_ISDIR(info.st_mode) and info.st_dev == device:
+                total += walk(entry.path)
+            elif stat.S_ISREG(info.st_mode):
+                total += info.st_size
+                heapq.heappush(files, (info.st_size, entry.path))
+                if len(files) > count:
+                    heapq.heappop(files)
+        dir_sizes[directory] = total
+        return total
+
+    walk(root)
+    top_dirs = heapq.nlargest(count, dir_sizes.items(), key=lambda item: item[1])
+    return {
+        "files": [{"path": path, "bytes": size} for size, path in sorted(files, reverse=True)],
+        "directories": [{"path": path, "bytes": size} for path, size in top_dirs],
+        "truncated": truncated,
+    }
+
+
+def record_usage(history_file: Path, usage: MountUsage, now: datetime) -> dict[str, Any]:
+    """Append this measurement to the history and return the growth since the oldest sample of the last
+    week."""
+    history = read_history(history_file)
+    samples = history.setdefault(usage.mount, [])
+    samples.append([now.isoformat(), usage.used_bytes])
+    del samples[:-HISTORY_SAMPLES]
+    _write_history(history_file, history)
+    return growth(samples, now)
+
+
+def growth(samples: list[list[Any]], now: datetime) -> dict[str, Any]:
+    """Bytes per day between the oldest sample within the lookback and the newest. None without a previous
+    sample."""
+    parsed = [(datetime.fromisoformat(when), int(used)) for when, used in samples]
+    window = [item for item in parsed if now - item[0] <= GROWTH_LOOKBACK]
+    if len(window) < 2:
+        return {"bytes_per_day": None, "since": None}
+    (first_at, first_used), (last_at, last_used) = window[0], window[-1]
+    days = (last_at - first_at).total_seconds() / 86400
+    if days <= 0:
+        return {"bytes_per_day": None, "since": None}
+    return {"bytes_per_day": int((last_used - first_used) / days), "since": first_at.isoformat()}
+
+
+def read_history(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (FileNotFoundError, json.JSONDecodeError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _write_history(path: Path, history: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(json.dumps(history), encoding="utf-8")
+    os.replace(tmp, path)

@@ -1,0 +1,749 @@
+"""The order-processor backlog SOP as pure logic: read the processor's log, size its capacity, give a verdict.
+
+No Airflow import. The DAG ``order_backlog_check`` feeds it log lines (from files, rotated archives or a
+pod) and the backlog measured in the orders database, and acts on the :class:`Verdict`.
+
+The processor's log (SOPS.md, "Order-processor backlog") looks like::
+
+    2026-11-23 09:00:00,012 INFO Startup...
+    2026-11-23 09:00:01,100 INFO Processing Order 4
+    2026-11-23 09:00:13,420 INFO Order Processed
+    2026-11-23 09:00:14,002 ERROR Error Processing Order. Error #12
+    2026-11-23 09:45:10,530 INFO All Orders processed.
+
+Timestamps are optional (a line without one inherits the previous line's); an order id may follow
+``Order Processed`` or ``Error Processing Order``; without one the line belongs to the most recently started
+open order.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field, fields
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from toilless.policies import PolicyError, WeeklyWindow
+
+HEALTHY = "healthy"
+STUCK = "stuck"
+CRASHED_SILENT = "crashed_silent"
+OVERLOADED = "overloaded"
+ERRORS = "errors"
+VERDICTS = (HEALTHY, STUCK, CRASHED_SILENT, OVERLOADED, ERRORS)
+#: Verdicts a restart can cure: the processor is not making progress.
+RESTARTABLE = frozenset({STUCK, CRASHED_SILENT})
+
+_TIMESTAMP = re.compile(
+    r"^\s*\[?(?P<ts>\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}(?:[.,]\d{1,6})?(?:Z|[+-]\d{2}:?\d{2})?)\]?"
+)
+_STARTUP = re.compile(r"\bStartup\.\.\.")
+_PROCESSING = re.compile(r"\bProcessing Order #?(?P<order>\w[\w-]*)")
+_PROCESSED = re.compile(r"\bOrder (?:#?(?P<order>\w[\w-]*) )?Processed\b", re.IGNORECASE)
+_ALL_DONE = re.compile(r"\bAll Orders processed\.")
+_ERROR = re.compile(r"\bError Processing Order(?: #?(?P<order>\w[\w-]*))?\.? *Error #?(?P<code>\w+)")
+
+#: Rotated files: <name>.1, <name>.2.gz, ... and archives <stem>.<timestamp>.<seq>.log[.gz|.zst].
+_NUMBERED = re.compile(r"^\.(?P<n>\d+)(?P<ext>\.gz|\.zst)?$")
+_ARCHIVE = re.compile(r"^\.(?P<ts>\d{8}(?:T?\d{4,6}Z?)?|\d{4}-\d{2}-\d{2}[T_-]?[\d:-]*)(?:\.(?P<seq>\d+))?")
+
+
+class LogAccessError(ValueError):
+    """A log path is not allowed or cannot be read; the message says why."""
+
+
+# -- reading the log -----------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class LogLine:
+    number: int  # position in the run's text, 1-based
+    text: str
+    at: datetime | None
+
+
+@dataclass
+class RunSummary:
+    """What the latest run of the processor did, read from its log from the last ``Startup...`` on."""
+
+    found_startup: bool = False
+    started_at: datetime | None = None
+    last_line_at: datetime | None = None
+    last_progress_at: datetime | None = None
+    orders_started: int = 0
+    orders_processed: int = 0
+    first_processing_at: datetime | None = None
+    last_processed_at: datetime | None = None
+    finished: bool = False  # "All Orders processed." after the last Startup
+    finished_at: datetime | None = None
+    error_count: int = 0
+    errors: dict[str, int] = field(default_factory=dict)  # "order/code" -> count
+    # The run's tail: errors after the last progress, all on one order with one code?
+    tail_error_order: str | None = None
+    tail_error_code: str | None = None
+    tail_error_repeats: int = 0
+    tail_errors_mixed: bool = False
+    excerpt: list[str] = field(default_factory=list)
+    error_excerpt: list[str] = field(default_factory=list)
+    lines_read: int = 0
+    sources: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        for key, value in data.items():
+            if isinstance(value, datetime):
+                data[key] = value.isoformat()
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunSummary:
+        """Rebuild a summary from :meth:`as_dict` (what one task hands the next through XCom)."""
+        values: dict[str, Any] = {}
+        for item in fields(cls):
+            value = data.get(item.name)
+            if item.name.endswith("_at") and isinstance(value, str):
+                value = datetime.fromisoformat(value)
+            if value is not None:
+                values[item.name] = value
+        return cls(**values)
+
+    def observed_seconds_per_order(self, slots: int) -> float | None:
+        """Seconds one slot spends on one order, from the run's own pace (None without enough data)."""
+        if not self.orders_processed or not self.first_processing_at or not self.last_processed_at:
+            return None
+        elapsed = (self.last_processed_at - self.first_processing_at).total_seconds()
+        if elapsed <= 0:
+            return None
+        return elapsed * max(slots, 1) / self.orders_processed
+
+
+def parse_timestamp(text: str, timezone: str = "UTC") -> datetime | None:
+    """The leading timestamp of a log line, timezone-aware (naive ones are in ``timezone``)."""
+    match = _TIMESTAMP.match(text)
+    if not match:
+        return None
+    raw = match.group("ts").replace(",", ".").replace(" ", "T")
+    if raw.endswith("Z"):
+        raw = raw[:-1] + "+00:00"
+    try:
+        moment = datetime.fromisoformat(raw)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=ZoneInfo(timezone))
+
+
+def latest_run_lines(lines_newest_file_first: Iterable[Sequence[str]]) -> tuple[list[str], bool]:
+    """Join per-file line lists (newest file first) back to front until a ``Startup...`` is found.
+
+    Returns the lines from the latest ``Startup...`` on (inclusive) and whether one was found. Without one,
+    all the given lines are returned so the caller can still see errors and silence.
+    """
+    collected: list[str] = []
+    for file_lines in lines_newest_file_first:
+        for index in range(len(file_lines) - 1, -1, -1):
+            if _STARTUP.search(file_lines[index]):
+                return list(file_lines[index:]) + collected, True
+        collected = list(file_lines) + collected
+    return collected, False
+
+
+def summarize_run(
+    lines: Sequence[str],
+    *,
+    found_startup: bool,
+    timezone: str = "UTC",
+    excerpt_lines: int = 15,
+) -> RunSummary:
+    """Read one run's lines (from its ``Startup...`` on) into a :class:`RunSummary`."""
+    summary = RunSummary(found_startup=found_startup, lines_read=len(lines))
+    open_orders: list[str] = []
+    current_at: datetime | None = None
+    tail_errors: list[tuple[str, str]] = []
+    first_error_index: int | None = None
+    for index, text in enumerate(lines):
+        stamp = parse_timestamp(text, timezone)
+        current_at = stamp or current_at
+        if _STARTUP.search(text):
+            # A second Startup in the given lines means the caller passed several runs: start over.
+            summary = RunSummary(found_startup=True, lines_read=len(lines), started_at=current_at)
+            open_orders, tail_errors, first_error_index = [], [], None
+            summary.last_progress_at = current_at
+            continue
+        if match := _ERROR.search(text):
+            order = match.group("order") or (open_orders[-1] if open_orders else "unknown")
+            code = match.group("code")
+            summary.error_count += 1
+            key = f"{order}/{code}"
+            summary.errors[key] = summary.errors.get(key, 0) + 1
+            tail_errors.append((order, code))
+            if first_error_index is None:
+                first_error_index = index
+        elif match := _PROCESSING.search(text):
+            order = match.group("order")
+            open_orders.append(order)
+            summary.orders_started += 1
+            summary.first_processing_at = summary.first_processing_at or current_at
+            summary.last_progress_at = current_at
+            tail_errors = []
+        elif match := _PROCESSED.search(text):
+            order = match.group("order")
+            if order and order in open_orders:
+                open_orders.remove(order)
+            elif open_orders:
+                open_orders.pop()
+            summary.orders_processed += 1
+            summary.last_processed_at = current_at
+            summary.last_progress_at = current_at
+            tail_errors = []
+        elif _ALL_DONE.search(text):
+            summary.finished = True
+            summary.finished_at = current_at
+            summary.last_progress_at = current_at
+            tail_errors = []
+        if stamp:
+            summary.last_line_at = stamp
+    if tail_errors:
+        last_order, last_code = tail_errors[-1]
+        same = [pair for pair in tail_errors if pair == (last_order, last_code)]
+        summary.tail_error_order, summary.tail_error_code = last_order, last_code
+        summary.tail_error_repeats = len(same)
+        summary.tail_errors_mixed = len(same) != len(tail_errors)
+    summary.excerpt = [line.rstrip("\n") for line in lines[-excerpt_lines:]]
+    if first_error_index is not None:
+        summary.error_excerpt = [line.rstrip("\n") for line in lines[first_error_index : first_error_index + 5]]
+    return summary
+
+
+# -- rotated files -------------------------------------------------------------------------------------------
+def rotated_files(current: Path) -> list[Path]:
+    """The current log and its rotated siblings, newest first.
+
+    Recognised: ``name.1`` (``.gz``/``.zst``) numbered copies (lower is newer) and archives named
+    ``<stem>.<timestamp>[.<seq>].log[.gz|.zst]`` or ``<name>.<timestamp>[.<seq>][.gz|.zst]`` (later is newer).
+    """
+    directory = current.parent
+    numbered: list[tuple[int, Path]] = []
+    archives: list[tuple[str, int, Path]] = []
+    if directory.is_dir():
+        for candidate in directory.iterdir():
+            if candidate == current or not candidate.is_file():
+                continue
+            for prefix in (current.name, current.stem):
+                if not candidate.name.startswith(prefix + "."):
+                    continue
+                rest = candidate.name[len(prefix) :]
+                if prefix == current.name and (match := _NUMBERED.match(rest)):
+                    numbered.append((int(match.group("n")), candidate))
+                    break
+                if match := _ARCHIVE.match(rest):
+                    stamp = re.sub(r"\D", "", match.group("ts"))
+                    archives.append((stamp, int(match.group("seq") or 0), candidate))
+                    break
+    ordered = [current] if current.is_file() else []
+    # Numbered copies are the most recent rotations; timestamped archives are older than those.
+    ordered += [path for _, path in sorted(numbered)]
+    ordered += [path for _, _, path in sorted(archives, reverse=True)]
+    return ordered
+
+
+def read_text(path: Path, max_bytes: int) -> str:
+    """A log file's text, decompressing .gz and .zst; at most ``max_bytes`` of the end of the file."""
+    if path.suffix == ".gz":
+        import gzip
+
+        with gzip.open(path, "rb") as handle:
+            data = handle.read()
+    elif path.suffix == ".zst":
+        import zstandard
+
+        with path.open("rb") as raw, zstandard.ZstdDecompressor().stream_reader(raw) as reader:
+            data = reader.read()
+    else:
+        size = path.stat().st_size
+        with path.open("rb") as handle:
+            if size > max_bytes:
+                handle.seek(size - max_bytes)
+            data = handle.read()
+    if len(data) > max_bytes:
+        data = data[-max_bytes:]
+    return data.decode("utf-8", errors="replace")
+
+
+def read_latest_run(
+    current: Path, *, max_files: int = 5, max_bytes: int = 64 << 20
+) -> tuple[list[str], bool, list[str]]:
+    """Lines of the latest run from the current log and, when it started before a rotation, the rotated ones.
+
+    Returns (lines, found_startup, files read). Reading stops at the first file holding a ``Startup...``.
+    """
+    files = rotated_files(current)
+    if not files:
+        raise LogAccessError(f"processor log {current} does not exist")
+    collected: list[str] = []
+    read: list[str] = []
+    budget = max_bytes
+    for path in files[:max_files]:
+        text = read_text(path, budget)
+        budget -= len(text)
+        read.append(str(path))
+        file_lines = text.splitlines()
+        lines, found = latest_run_lines([file_lines])
+        if found:
+            return lines + collected, True, read
+        collected = file_lines + collected
+        if budget <= 0:
+            break
+    return collected, False, read
+
+
+def resolve_log_path(raw: str, allowed_roots: Sequence[str]) -> Path:
+    """Check a log path from a Param or config: absolute, no control characters, inside an allowed root.
+
+    Symlinks and ``..`` are resolved first, so a path cannot escape its root.
+    """
+    if not isinstance(raw, str) or not raw.strip():
+        raise LogAccessError("log path is empty")
+    if any(ord(char) < 32 for char in raw):
+        raise LogAccessError("log path contains control characters")
+    path = Path(raw)
+    if not path.is_absolute():
+        raise LogAccessError(f"log path {raw!r} is not absolute")
+    resolved = path.resolve()
+    for root in allowed_roots:
+        root_path = Path(root).resolve()
+        if resolved == root_path or root_path in resolved.parents:
+            return resolved
+    roots = ", ".join(allowed_roots) or "none configured"
+    raise LogAccessError(f"log path {raw!r} is outside the allowed log directories ({roots})")
+
+
+# -- capacity ------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Capacity:
+    """The processor's configured figures (SOPS.md: 2 processes, 4 orders at a time, 10-15 s, hourly)."""
+
+    processes: int = 2
+    orders_at_a_time: int = 4
+    seconds_per_order_min: float = 10.0
+    seconds_per_order_max: float = 15.0
+    run_interval_minutes: float = 60.0
+    min_run_interval_minutes: float = 5.0
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Capacity:
+        try:
+            capacity = cls(
+                processes=int(config["processes"]),
+                orders_at_a_time=int(config["orders_at_a_time"]),
+                seconds_per_order_min=float(config["seconds_per_order_min"]),
+                seconds_per_order_max=float(config["seconds_per_order_max"]),
+                run_interval_minutes=float(config["run_interval_minutes"]),
+                min_run_interval_minutes=float(config.get("min_run_interval_minutes", 5)),
+            )
+        except (KeyError, TypeError, ValueError) as err:
+            raise ValueError(f"processor settings are incomplete or not numbers: {err}") from err
+        if min(capacity.processes, capacity.orders_at_a_time) < 1:
+            raise ValueError("processes and orders_at_a_time must be at least 1")
+        if not 0 < capacity.seconds_per_order_min <= capacity.seconds_per_order_max:
+            raise ValueError("seconds_per_order_min must be positive and not above seconds_per_order_max")
+        if capacity.run_interval_minutes <= 0 or capacity.min_run_interval_minutes <= 0:
+            raise ValueError("run intervals must be positive")
+        return capacity
+
+    @property
+    def slots(self) -> int:
+        return self.processes * self.orders_at_a_time
+
+    def per_run(self, seconds_per_order: float) -> int:
+        """Orders one run can finish before the next is due."""
+        return math.floor(self.slots * self.run_interval_minutes * 60 / seconds_per_order)
+
+
+@dataclass(frozen=True)
+class CapacityAssessment:
+    seconds_per_order: float
+    seconds_per_order_source: str  # "observed" | "configured (worst case)"
+    capacity_per_run: int
+    capacity_per_run_best: int
+    throughput_per_hour: float
+    outstanding: int
+    drain_minutes: float
+    runs_needed: int
+    suggested_interval_minutes: float
+    suggested_processes: int
+    over_capacity: bool
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def assess_capacity(
+    capacity: Capacity, outstanding: int, summary: RunSummary | None, min_orders_for_throughput: int = 8
+) -> CapacityAssessment:
+    """Compare the backlog with what the processor can do per run, and suggest a run frequency.
+
+    The observed pace of the latest run wins over the configured worst case once it is based on enough
+    orders, but never below the configured best case (a burst of quick orders must not hide a slow processor).
+    """
+    observed = summary.observed_seconds_per_order(capacity.slots) if summary else None
+    if observed is not None and summary is not None and summary.orders_processed >= min_orders_for_throughput:
+        seconds_per_order = max(observed, capacity.seconds_per_order_min)
+        source = "observed"
+    else:
+        seconds_per_order = capacity.seconds_per_order_max
+        source = "configured (worst case)"
+    per_run = max(capacity.per_run(seconds_per_order), 1)
+    runs_needed = max(math.ceil(outstanding / per_run), 1)
+    interval = max(capacity.run_interval_minutes / runs_needed, capacity.min_run_interval_minutes)
+    processes = math.ceil(
+        outstanding * seconds_per_order / (capacity.orders_at_a_time * capacity.run_interval_minutes * 60)
+    )
+    return CapacityAssessment(
+        seconds_per_order=round(seconds_per_order, 2),
+        seconds_per_order_source=source,
+        capacity_per_run=per_run,
+        capacity_per_run_best=capacity.per_run(capacity.seconds_per_order_min),
+        throughput_per_hour=round(capacity.slots * 3600 / seconds_per_order, 1),
+        outstanding=outstanding,
+        drain_minutes=round(outstanding * seconds_per_order / capacity.slots / 60, 1),
+        runs_needed=runs_needed,
+        suggested_interval_minutes=math.floor(interval),
+        suggested_processes=max(processes, capacity.processes),
+        over_capacity=outstanding > per_run,
+    )
+
+
+# -- the verdict ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Backlog:
+    outstanding: int
+    oldest_created_at: datetime | None
+    overdue: int = 0  # outstanding orders older than the age threshold
+
+    def oldest_age_minutes(self, now: datetime) -> float | None:
+        if self.oldest_created_at is None:
+            return None
+        return round((now - self.oldest_created_at).total_seconds() / 60, 1)
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    outstanding_orders: int = 1000
+    oldest_order_age_minutes: float = 120
+    stuck_error_repeats: int = 3
+    silent_grace_minutes: float = 10
+    min_orders_for_throughput: int = 8
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Thresholds:
+        try:
+            thresholds = cls(
+                outstanding_orders=int(config["outstanding_orders"]),
+                oldest_order_age_minutes=float(config["oldest_order_age_minutes"]),
+                stuck_error_repeats=int(config["stuck_error_repeats"]),
+                silent_grace_minutes=float(config["silent_grace_minutes"]),
+                min_orders_for_throughput=int(config.get("min_orders_for_throughput", 8)),
+            )
+        except (KeyError, TypeError, ValueError) as err:
+            raise ValueError(f"thresholds are incomplete or not numbers: {err}") from err
+        if (
+            thresholds.outstanding_orders < 0
+            or thresholds.oldest_order_age_minutes <= 0
+            or thresholds.stuck_error_repeats < 2
+            or thresholds.silent_grace_minutes < 0
+        ):
+            raise ValueError(
+                "thresholds: outstanding_orders >= 0, oldest_order_age_minutes > 0, "
+                "stuck_error_repeats >= 2, silent_grace_minutes >= 0"
+            )
+        return thresholds
+
+
+@dataclass(frozen=True)
+class Verdict:
+    verdict: str
+    reasons: list[str]
+    incident_key: str | None  # what a restart is for; None when no restart is warranted
+    stuck_order: str | None = None
+    error_code: str | None = None
+    error_repeats: int = 0
+    minutes_since_progress: float | None = None
+    backlog_over_threshold: bool = False
+
+    @property
+    def restartable(self) -> bool:
+        return self.verdict in RESTARTABLE
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "restartable": self.restartable}
+
+
+def classify(
+    summary: RunSummary,
+    backlog: Backlog,
+    assessment: CapacityAssessment,
+    thresholds: Thresholds,
+    capacity: Capacity,
+    now: datetime,
+) -> Verdict:
+    """Tell stuck from crashed/silent from overloaded from healthy, with the evidence behind it.
+
+    Order matters: a processor repeating one error is stuck whatever the backlog; one that stopped making
+    progress is crashed/silent; only a processor that makes progress can be "overloaded".
+    """
+    reasons: list[str] = []
+    over_threshold = backlog.outstanding > thresholds.outstanding_orders
+    age = backlog.oldest_age_minutes(now)
+    since_progress = (
+        round((now - summary.last_progress_at).total_seconds() / 60, 1) if summary.last_progress_at else None
+    )
+    if summary.tail_error_repeats >= thresholds.stuck_error_repeats and not summary.tail_errors_mixed:
+        order, code = summary.tail_error_order, summary.tail_error_code
+        reasons.append(
+            f"the processor repeated `Error #{code}` {summary.tail_error_repeats} times on order {order} "
+            "with no progress after it"
+        )
+        return Verdict(
+            STUCK,
+            reasons,
+            incident_key=f"stuck:order-{order}:error-{code}",
+            stuck_order=order,
+            error_code=code,
+            error_repeats=summary.tail_error_repeats,
+            minutes_since_progress=since_progress,
+            backlog_over_threshold=over_threshold,
+        )
+    silent_limit = capacity.run_interval_minutes + thresholds.silent_grace_minutes
+    if not summary.found_startup and summary.lines_read == 0:
+        reasons.append("the processor's log is empty: it has not run")
+        silent = True
+    elif since_progress is None:
+        reasons.append("no progress line with a timestamp in the latest run")
+        silent = True
+    else:
+        silent = since_progress > silent_limit
+        if silent:
+            state = "finished its last run" if summary.finished else "has made no progress"
+            reasons.append(
+                f"the processor {state} {since_progress:.0f} min ago, longer than its run interval "
+                f"plus grace ({silent_limit:.0f} min)"
+            )
+    # A finished run with nothing left to do is not silent: the processor may just be idle.
+    if silent and not (summary.finished and backlog.outstanding == 0):
+        run_start = summary.started_at.isoformat() if summary.started_at else "never"
+        return Verdict(
+            CRASHED_SILENT,
+            reasons,
+            incident_key=f"silent:run-{run_start}",
+            minutes_since_progress=since_progress,
+            backlog_over_threshold=over_threshold,
+        )
+    if assessment.over_capacity or (over_threshold and age is not None and age > thresholds.oldest_order_age_minutes):
+        if assessment.over_capacity:
+            reasons.append(
+                f"{backlog.outstanding} outstanding orders exceed one run's capacity of "
+                f"{assessment.capacity_per_run} (at {assessment.seconds_per_order} s/order, "
+                f"{assessment.seconds_per_order_source})"
+            )
+        else:
+            reasons.append(
+                f"{backlog.outstanding} outstanding orders, the oldest waiting {age:.0f} min "
+                f"(limit {thresholds.oldest_order_age_minutes:.0f} min)"
+            )
+        return Verdict(
+            OVERLOADED,
+            reasons,
+            None,
+            minutes_since_progress=since_progress,
+            backlog_over_threshold=over_threshold,
+        )
+    if summary.error_count:
+        reasons.append(f"{summary.error_count} errors in the latest run while it kept making progress")
+        return Verdict(
+            ERRORS,
+            reasons,
+            None,
+            minutes_since_progress=since_progress,
+            backlog_over_threshold=over_threshold,
+        )
+    reasons.append(
+        f"{backlog.outstanding} outstanding orders within one run's capacity of "
+        f"{assessment.capacity_per_run}; the processor is making progress"
+    )
+    return Verdict(HEALTHY, reasons, None, minutes_since_progress=since_progress, backlog_over_threshold=over_threshold)
+
+
+# -- restart bookkeeping and recovery ------------------------------------------------------------------------
+def restart_already_done(marker: dict[str, Any] | None, incident_key: str, now: datetime, memory_hours: float) -> bool:
+    """True if ``marker`` (``{"incident", "restarted_at"}``) records a recent restart for this incident."""
+    if not marker or marker.get("incident") != incident_key:
+        return False
+    try:
+        restarted_at = datetime.fromisoformat(str(marker.get("restarted_at")))
+    except ValueError:
+        # A marker for this incident we cannot date: err on the side of not restarting again.
+        return True
+    if restarted_at.tzinfo is None:
+        restarted_at = restarted_at.replace(tzinfo=ZoneInfo("UTC"))
+    return now - restarted_at < timedelta(hours=memory_hours)
+
+
+def recovery_seen(
+    summary: RunSummary,
+    outstanding: int,
+    *,
+    restarted_at: datetime,
+    baseline_outstanding: int,
+) -> tuple[bool, str]:
+    """After a restart: has the processor started again, processed orders, and has the backlog fallen?"""
+    if not summary.found_startup or summary.started_at is None or summary.started_at < restarted_at:
+        return False, "no `Startup...` since the restart yet"
+    if summary.orders_processed == 0 and not summary.finished:
+        return False, "started again but has processed no order yet"
+    if outstanding >= baseline_outstanding and outstanding > 0:
+        return (
+            False,
+            f"processing again, but the backlog has not fallen ({outstanding} >= {baseline_outstanding})",
+        )
+    return True, (
+        f"started {summary.started_at.isoformat()}, processed {summary.orders_processed} orders, "
+        f"backlog {baseline_outstanding} -> {outstanding}"
+    )
+
+
+def format_duration(minutes: float | None) -> str:
+    if minutes is None:
+        return "unknown"
+    if minutes < 90:
+        return f"{minutes:.0f} min"
+    return f"{minutes / 60:.1f} h"
+
+
+@dataclass(frozen=True)
+class RestartDecision:
+    act: bool
+    reason: str
+    allowed_from: datetime | None = None
+    already_done: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["allowed_from"] = self.allowed_from.isoformat() if self.allowed_from else None
+        return data
+
+
+def decide_restart(
+    verdict: Verdict,
+    *,
+    method: str,
+    allow_restart: bool,
+    marker: dict[str, Any] | None,
+    policy_allowed: bool,
+    policy_reason: str,
+    policy_allowed_from: datetime | None,
+    now: datetime,
+    memory_hours: float,
+) -> RestartDecision:
+    """Whether to restart now. Each "no" says why; the policy "no" also says from when it would be allowed."""
+    if not verdict.restartable or verdict.incident_key is None:
+        return RestartDecision(False, f"a {verdict.verdict} processor is not cured by a restart")
+    if method == "none":
+        return RestartDecision(False, "restarts are switched off (restart.method = none)")
+    if not allow_restart:
+        return RestartDecision(False, "restarts are switched off for this run (allow_restart = false)")
+    if (
+        marker
+        and marker.get("state") != "failed"
+        and restart_already_done(marker, verdict.incident_key, now, memory_hours)
+    ):
+        return RestartDecision(
+            False,
+            f"already restarted for this incident ({verdict.incident_key}) at {marker.get('restarted_at')}: "
+            "a second restart would not help",
+            already_done=True,
+        )
+    if not policy_allowed:
+        return RestartDecision(False, f"not now: {policy_reason}", allowed_from=policy_allowed_from)
+    return RestartDecision(True, f"restarting for {verdict.incident_key}: {policy_reason}")
+
+
+# -- run settings --------------------------------------------------------------------------------------------
+_PARAM_THRESHOLDS = {
+    "outstanding_threshold": "outstanding_orders",
+    "oldest_order_age_minutes": "oldest_order_age_minutes",
+    "stuck_error_repeats": "stuck_error_repeats",
+}
+_PARAM_HOURS = {
+    "business_hours_days": "days",
+    "business_hours_start": "start",
+    "business_hours_end": "end",
+    "business_hours_timezone": "timezone",
+}
+
+
+class SettingsError(ValueError):
+    """A run Param or a setting is invalid; nothing has been read or changed."""
+
+
+def resolve_settings(config: dict[str, Any], toilless_config: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
+    """This run's settings: the SOP config, the install-wide policies, then the run's Params on top.
+
+    Every value is checked here, before anything is read or changed: numbers must be integers (a string
+    such as ``"1; DROP TABLE orders"`` is refused, never passed on), a log path must lie under a configured
+    root, windows must parse. Returns a JSON-able dict the later steps (and the trigger) use as is.
+    """
+    settings = copy.deepcopy(config)
+    settings["thresholds"] = dict(config.get("thresholds") or {})
+    settings["log"] = dict(config.get("log") or {})
+    for param, key in _PARAM_THRESHOLDS.items():
+        value = params.get(param)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise SettingsError(f"Param {param} must be an integer, got {value!r}")
+        settings["thresholds"][key] = value
+    try:
+        Thresholds.from_config(settings["thresholds"])
+        Capacity.from_config(settings.get("processor") or {})
+    except ValueError as err:
+        raise SettingsError(str(err)) from err
+
+    log_settings = settings["log"]
+    if log_settings.get("source") not in ("file", "kubernetes"):
+        raise SettingsError(f"log.source must be file or kubernetes, got {log_settings.get('source')!r}")
+    roots = [str(root) for root in log_settings.get("allowed_roots") or []]
+    raw_path = params.get("log_path")
+    if raw_path is not None:
+        if not isinstance(raw_path, str):
+            raise SettingsError(f"Param log_path must be a string, got {raw_path!r}")
+        log_settings["source"] = "file"
+        log_settings["path"] = raw_path
+    if log_settings["source"] == "file":
+        try:
+            log_settings["path"] = str(resolve_log_path(str(log_settings.get("path") or ""), roots))
+        except LogAccessError as err:
+            raise SettingsError(str(err)) from err
+
+    hours = dict(config.get("business_hours") or toilless_config.get("business_hours") or {})
+    for param, key in _PARAM_HOURS.items():
+        if params.get(param) is not None:
+            hours[key] = params[param]
+    maintenance = config.get("maintenance_window") or toilless_config.get("maintenance_window")
+    try:
+        WeeklyWindow.from_config(hours) if hours else None
+        WeeklyWindow.from_config(maintenance) if maintenance else None
+    except (PolicyError, TypeError) as err:
+        raise SettingsError(f"business hours or maintenance window: {err}") from err
+    settings["business_hours"] = hours or None
+    settings["maintenance_window"] = maintenance or None
+
+    restart = dict(config.get("restart") or {})
+    if restart.get("method") not in ("kubernetes", "command", "none"):
+        raise SettingsError(f"restart.method must be kubernetes, command or none, got {restart.get('method')!r}")
+    settings["restart"] = restart
+    settings["dry_run"] = bool(params.get("dry_run", False))
+    settings["allow_restart"] = bool(params.get("allow_restart", True))
+    return settings

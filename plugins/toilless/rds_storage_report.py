@@ -1,0 +1,150 @@
+"""The RDS storage guard's report: per instance state, forecast, action and outcome; charts for warning and worse.
+
+:func:`report_lines` is pure; :func:`build_and_send_report` runs inside the ``report_storage`` task.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from toilless import rds_storage as rs
+
+log = logging.getLogger(__name__)
+
+
+def approval_outcome(approval: Mapping[str, Any] | None, timeout_minutes: float) -> tuple[str, str]:
+    """(``approved`` | ``rejected`` | ``timed_out`` | ``not_asked``, text) from the approval task's XCom."""
+    if not approval:
+        return "not_asked", "approval was not answered (the request did not complete)"
+    chosen = approval.get("chosen_options") or []
+    user = approval.get("responded_by_user")
+    who = (user.get("name") or user.get("id")) if isinstance(user, Mapping) else user
+    if "Approve" in chosen:
+        return "approved", f"approved by {who or 'unknown'}"
+    if not who:
+        return "timed_out", f"no answer within {timeout_minutes:g} minutes: not grown, nothing changed"
+    return "rejected", f"rejected by {who}: not grown, nothing changed"
+
+
+def report_lines(
+    plan: Mapping[str, Any],
+    *,
+    approval: Mapping[str, Any] | None,
+    expansions: Sequence[Mapping[str, Any]] | None,
+    verification: Sequence[Mapping[str, Any]] | None,
+    tables: Mapping[str, Any] | None,
+) -> list[str]:
+    """Pure: the report's bullet lines."""
+    lines: list[str] = []
+    expanded = {e["instance_id"]: e for e in expansions or []}
+    verified = {v["instance_id"]: v for v in verification or []}
+    outcome, outcome_text = approval_outcome(approval, plan.get("approval_timeout_minutes", 0))
+    for decision in plan["decisions"]:
+        instance_id = decision["instance_id"]
+        lines.append(rs.instance_line(decision))
+        action = decision["action"]
+        if action in (rs.GROW_NOW, rs.REQUEST_APPROVAL):
+            if plan.get("dry_run"):
+                lines.append(f"    dry run: would grow to {decision['target_gib']} GiB; nothing changed")
+            else:
+                if action == rs.REQUEST_APPROVAL:
+                    lines.append(f"    {outcome_text}")
+                if instance_id in expanded:
+                    lines.append("    " + _expansion_text(expanded[instance_id], verified.get(instance_id)))
+                elif action == rs.GROW_NOW or outcome == "approved":
+                    lines.append("    not grown: the growth step did not complete (see the failure alert)")
+        if action in (rs.GROW_NOW, rs.REQUEST_APPROVAL) and decision.get("monthly_cost_delta"):
+            lines.append(
+                f"    cost: +{decision['monthly_cost_delta']:.2f} {decision['currency']}/month, permanent "
+                "(RDS cannot shrink storage)"
+            )
+        hint = (tables or {}).get(instance_id)
+        if hint:
+            lines.append("    " + _tables_text(hint))
+    return lines
+
+
+def _expansion_text(expansion: Mapping[str, Any], status: Mapping[str, Any] | None) -> str:
+    if expansion.get("outcome") == "already_done":
+        text = f"already at or growing to {expansion['target_gib']} GiB: not modified again"
+    else:
+        text = f"grown {expansion['from_gib']} -> {expansion['target_gib']} GiB (ApplyImmediately)"
+    if status:
+        text += f"; verified: status {status['status']}, allocated {status['allocated_gib']} GiB"
+    return text
+
+
+def _tables_text(hint: Mapping[str, Any]) -> str:
+    if not hint.get("configured"):
+        return f"largest tables: unknown (no database Connection {hint['conn_id']})"
+    if hint.get("error"):
+        return f"largest tables: could not read them through {hint['conn_id']}: {hint['error']}"
+    parts = []
+    for row in hint.get("tables") or []:
+        growth = row.get("growth_bytes_per_day")
+        trend = f", {growth / rs.GIB:+.2f} GiB/day" if growth is not None else ""
+        parts.append(f"{row['table']} {row['bytes'] / rs.GIB:.2f} GiB{trend}")
+    return "largest tables: " + ("; ".join(parts) if parts else "none")
+
+
+def build_and_send_report(
+    context: Mapping[str, Any], *, plan: Mapping[str, Any], measured: Mapping[str, Any], tables: Mapping[str, Any]
+) -> dict[str, Any]:
+    """Charts, then the Slack report (unless a scheduled run found everything ok). Returns what was sent."""
+    from toilless.config import load_config
+    from toilless.rds_storage_chart import render_storage_chart
+    from toilless.reporting import send_report, upload_file
+
+    settings = load_config("rds_storage_guard")
+    report = settings["report"]
+    ti = context["ti"]
+    approval = ti.xcom_pull(task_ids="request_approval")
+    expansions = ti.xcom_pull(task_ids="expand_allocated_storage", key="expansions")
+    verification = ti.xcom_pull(task_ids="verify_expansion")
+    lines = report_lines(plan, approval=approval, expansions=expansions, verification=verification, tables=tables)
+    decisions = plan["decisions"]
+    worst = rs.worst_state(d["state"] for d in decisions)
+    acted = any(d["action"] != rs.NONE for d in decisions)
+    run_type = str(getattr(context.get("dag_run"), "run_type", ""))
+    if run_type.endswith("scheduled") and worst == rs.OK and not acted and not report.get("post_when_all_ok"):
+        log.info("Scheduled run, every instance ok: no report posted")
+        return {"posted": False, "lines": lines, "charts": [], "state": worst}
+
+    channel = report["channel"]
+    history = {m["description"]["DBInstanceIdentifier"]: m["free_storage"] for m in measured["instances"]}
+    chart_dir = _chart_dir(report["chart_dir"], context)
+    charts = []
+    for decision in decisions:
+        if decision["state"] not in (rs.WARNING, rs.CRITICAL):
+            continue
+        path = render_storage_chart(
+            decision,
+            history.get(decision["instance_id"], []),
+            chart_dir / f"{decision['instance_id']}.png",
+            forecast_days=float(report.get("forecast_days", 30)),
+            warning_pct=plan["policy"]["warning_used_pct"],
+            critical_pct=plan["policy"]["critical_used_pct"],
+        )
+        uploaded = upload_file(channel, path, title=f"{decision['instance_id']} storage forecast")
+        charts.append({"instance_id": decision["instance_id"], "path": str(path), "uploaded": uploaded})
+        if not uploaded:
+            lines.append(f"chart for {decision['instance_id']}: {path} (no Slack API Connection to upload it)")
+    count = len(decisions)
+    title = f"RDS storage guard: {worst.upper()} ({count} instance{'s' if count != 1 else ''})"
+    if plan.get("dry_run"):
+        title += " [dry run]"
+    status = {rs.OK: "ok", rs.WARNING: "warning", rs.CRITICAL: "critical"}.get(worst, "info")
+    send_report(context, channel=channel, title=title, lines=lines, status=status)
+    return {"posted": True, "lines": lines, "charts": charts, "state": worst, "channel": channel}
+
+
+def _chart_dir(configured: str, context: Mapping[str, Any]) -> Path:
+    base = Path(configured)
+    if not base.is_absolute():
+        base = Path(os.environ.get("AIRFLOW_HOME", "~/airflow")).expanduser() / base
+    run_id = str(context.get("run_id", "run")).replace(":", "_").replace("/", "_")
+    return base / run_id

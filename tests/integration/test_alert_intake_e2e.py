@@ -1,0 +1,150 @@
+"""End to end: a real Prometheus rule fires, a real Alertmanager delivers to the intake inside a real running Airflow
+API server, and the routed SOP DAG gets exactly one run with the alert in its conf; the ack is in the Slack sink.
+Repeats, a duplicate delivery and the resolved notification start nothing more."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import time
+from typing import Any
+
+import pytest
+import requests
+
+pytestmark = pytest.mark.integration
+
+DAG_ID = "rds_storage_guard"
+ALERTNAME = "RDSLowStorage"
+
+
+def _alert_runs(live_airflow: Any) -> list[dict[str, Any]]:
+    response = live_airflow.api("GET", f"/api/v2/dags/{DAG_ID}/dagRuns", params={"limit": 100})
+    response.raise_for_status()
+    return [run for run in response.json()["dag_runs"] if run["dag_run_id"].startswith(f"alert__{ALERTNAME}__")]
+
+
+def _wait_for_runs(live_airflow: Any, count: int, timeout: float = 90.0) -> list[dict[str, Any]]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        runs = _alert_runs(live_airflow)
+        if len(runs) >= count:
+            return runs
+        time.sleep(0.5)
+    raise TimeoutError(f"no run of {DAG_ID} from {ALERTNAME} after {timeout}s")
+
+
+def test_prometheus_alert_starts_the_routed_dag_once(live_airflow: Any, alerting_stack: Any) -> None:
+    intake = live_airflow.published["alert_intake"]
+    intake_url = f"{live_airflow.base_url}{intake['path']}"
+    instance_id = live_airflow.published.get("rds_demo", {}).get("instance_id", "orders-db")
+    live_airflow.wait_for_dag(DAG_ID)
+    rules = [
+        {
+            "alert": ALERTNAME,
+            "expr": "toilless_e2e_rds_free_storage_pct < 10",
+            "for": "0s",
+            "labels": {"severity": "critical", "environment": "prod", "service": "orders"},
+            "annotations": {"summary": "RDS {{ $labels.dbinstance_identifier }} has {{ $value }}% free storage"},
+        }
+    ]
+    stack = alerting_stack(intake_url, intake["token"], rules)
+    series = f'toilless_e2e_rds_free_storage_pct{{dbinstance_identifier="{instance_id}"}}'
+    stack.exporter.values[series] = 4.0
+
+    # Prometheus fires, Alertmanager delivers, the intake starts the run.
+    [run] = _wait_for_runs(live_airflow, 1)
+    alert = run["conf"]["alert"]
+    assert alert["alertname"] == ALERTNAME
+    assert alert["labels"]["dbinstance_identifier"] == instance_id
+    assert alert["labels"]["severity"] == "critical"
+    assert alert["status"] == "firing"
+    assert alert["externalURL"] == stack.alertmanager_url
+    assert "annotations" in alert
+    assert alert["annotations"]["summary"].startswith(f"RDS {instance_id} has 4")
+    assert run["conf"]["instance_ids"] == [instance_id]
+    assert isinstance(run["conf"]["dry_run"], bool)
+    assert run["triggering_user_name"] == "toilless-alert-intake"
+
+    # The acknowledgement: prod → urgent channel, P0, a link to the run.
+    [ack] = live_airflow.slack_sink.wait_for(
+        lambda m: m["channel"] == "urgent" and ALERTNAME in m["text"] and "runbook started" in m["text"], timeout=60
+    )
+    assert "P0" in ack["text"]
+    assert run["dag_run_id"] in ack["text"]
+    assert "silences/new" in ack["text"]
+
+    # Alertmanager repeats the still-firing alert (repeat_interval 4 s): no second run.
+    firing = stack.recorder.wait_for("firing", count=3, timeout=60)
+    time.sleep(2)  # let the intake answer the last repeat
+    assert len(_alert_runs(live_airflow)) == 1
+
+    # A duplicate delivery (as from a second Alertmanager replica), twice at the same moment: no second run.
+    headers = {"Authorization": f"Bearer {intake['token']}"}
+    with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
+        answers = list(
+            pool.map(lambda _: requests.post(intake_url, json=firing[0], headers=headers, timeout=30), [0, 1])
+        )
+    assert [answer.status_code for answer in answers] == [200, 200]
+    assert {answer.json()["results"][0]["status"] for answer in answers} == {"duplicate"}
+    assert len(_alert_runs(live_airflow)) == 1
+
+    # Resolve: Prometheus stops firing, Alertmanager sends "resolved"; nothing new starts.
+    stack.exporter.values[series] = 55.0
+    [resolved, *_] = stack.recorder.wait_for("resolved", timeout=60)
+    replay = requests.post(intake_url, json=resolved, headers=headers, timeout=30)
+    assert replay.status_code == 200
+    assert replay.json()["results"][0]["status"] == "resolved"
+    time.sleep(2)
+    assert len(_alert_runs(live_airflow)) == 1
+    assert len([m for m in live_airflow.slack_sink.messages() if "runbook started" in m["text"]]) == 1
+
+
+def test_intake_in_the_api_server_refuses_a_bad_token(live_airflow: Any) -> None:
+    url = f"{live_airflow.base_url}{live_airflow.published['alert_intake']['path']}"
+    before = len(_alert_runs(live_airflow))
+
+    response = requests.post(url, json={"version": "4"}, headers={"Authorization": "Bearer nope"}, timeout=30)
+
+    assert response.status_code == 401
+    assert len(_alert_runs(live_airflow)) == before
+
+
+def test_rest_api_example_client_starts_once_then_reports_already_started(
+    live_airflow: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from scripts.trigger_runbook import main
+
+    live_airflow.wait_for_dag("alert_intake_selftest")
+    monkeypatch.setenv("AIRFLOW_PASSWORD", live_airflow.password)
+    argv = [
+        "--url",
+        live_airflow.base_url,
+        "--user",
+        live_airflow.username,
+        "--dag",
+        "alert_intake_selftest",
+        "--alertname",
+        "ToillessIntakeSelfTest",
+        "--fingerprint",
+        "feedfacecafe0001",
+        "--starts-at",
+        "2026-11-22T03:30:00Z",
+        "--label",
+        "instance=rest-client",
+        "--dry-run",
+    ]
+
+    first = main(argv)
+    second = main(argv)
+
+    assert (first, second) == (0, 3)
+    output = capsys.readouterr().out
+    run_id = output.split("run ", 1)[1].split(":", 1)[0]
+    run = live_airflow.api("GET", f"/api/v2/dags/alert_intake_selftest/dagRuns/{run_id}").json()
+    assert run["conf"]["alert"]["labels"]["instance"] == "rest-client"
+    assert run["conf"]["dry_run"] is True
+    assert "already started" in output
+    # Bad conf is refused by Params validation with a 4xx and starts nothing.
+    bad = [value.replace("feedfacecafe0001", "feedfacecafe0002") for value in argv]
+    assert main([*bad, "--conf", '{"note": 5}']) == 2
+    assert "feedfacecafe0002" not in str(live_airflow.api("GET", "/api/v2/dags/alert_intake_selftest/dagRuns").json())

@@ -1,0 +1,128 @@
+"""The log_rotation DAG end to end (dag.test) on real files in a temp root, reporting to the Slack sink."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sandbox.slack_sink import SlackSink
+from toilless.logrotation import naming
+
+pytestmark = pytest.mark.integration
+
+
+def snapshot(directory: Path) -> dict[str, tuple[int, int, int, str]]:
+    result = {}
+    for entry in sorted(directory.rglob("*")):
+        if entry.is_file() and not entry.is_symlink():
+            info = entry.stat()
+            digest = hashlib.sha256(entry.read_bytes()).hexdigest()
+            result[str(entry)] = (info.st_ino, info.st_size, info.st_mtime_ns, digest)
+    return result
+
+
+@pytest.fixture
+def log_root(tmp_path: Path, set_variable: Callable[[str, Any], None]) -> Callable[..., Path]:
+    """A temp log root with app.log and order_processing.log; the Variable points both log sets at it."""
+    root = tmp_path / "logs"
+    root.mkdir()
+    (root / "app.log").write_bytes(b"".join(f"2026-11-22 INFO GET /orders/{i} 200\n".encode() for i in range(20_000)))
+    (root / "order_processing.log").write_bytes(
+        b"".join(f"Processing Order {i}\nOrder Processed\n".encode() for i in range(10_000))
+    )
+    # Three old archives of ours, and a foreign file retention must never touch.
+    for day in (1, 2, 3):
+        (root / f"app.log.2026110{day}T043000Z.1.zst").write_bytes(b"\x28\xb5\x2f\xfd" + b"0" * 1000)
+    (root / "app.log.1.gz").write_bytes(b"not ours")
+
+    def configure(**overrides: Any) -> Path:
+        common = {"min_size": 1, "reopen": {"pid_file": None, "timeout_seconds": 1}, "retention": {"max_archives": 2}}
+        set_variable(
+            "toilless_log_rotation",
+            {
+                "allowed_roots": [str(root)],
+                "state_dir": str(tmp_path / "state"),
+                "respect_maintenance_window": False,
+                "log_sets": {
+                    "app": {"root": str(root), **common, **overrides},
+                    "order_processing": {"root": str(root), "mode": "copytruncate", **common, **overrides},
+                },
+            },
+        )
+        return root
+
+    return configure
+
+
+def texts(sink: SlackSink, channel: str) -> list[str]:
+    return [message["text"] for message in sink.messages(channel)]
+
+
+def test_dry_run_reports_exactly_what_would_happen_and_touches_nothing(
+    run_dag: Callable[..., Any], slack_sink: SlackSink, log_root: Callable[..., Path]
+) -> None:
+    # A critical threshold below the real usage: the low-storage path to urgent runs too.
+    root = log_root(warning_percent=1, critical_percent=2)
+    before = snapshot(root)
+    run = run_dag("log_rotation", run_conf={"dry_run": True})
+    assert run.state == "success"
+    assert snapshot(root) == before
+    [report] = [text for text in texts(slack_sink, "compliance") if "Log rotation" in text]
+    assert "dry run: nothing was changed" in report
+    assert f"would rotate {root / 'app.log'} → {root}/app.log." in report
+    assert f"would rotate {root / 'order_processing.log'}" in report
+    # max_archives 2 and one new archive coming: of the three old ones, the two oldest would go.
+    assert "would delete" in report
+    assert "app.log.20261101T043000Z.1.zst" in report
+    assert "app.log.20261103T043000Z.1.zst (" not in report
+    assert "app.log.1.gz" not in report
+    [urgent] = texts(slack_sink, "urgent")
+    assert "Low storage on log mounts" in urgent
+    assert "CRITICAL" in urgent
+
+
+def test_rotation_run_reports_what_was_freed_and_warns_on_low_storage(
+    run_dag: Callable[..., Any], slack_sink: SlackSink, log_root: Callable[..., Path]
+) -> None:
+    root = log_root(warning_percent=1, critical_percent=100)
+    app_data = (root / "app.log").read_bytes()
+    run = run_dag("log_rotation", run_conf={"log_sets": ["app", "order_processing"]})
+    assert run.state == "success"
+    names = sorted(entry.name for entry in root.iterdir())
+    archives = [name for name in names if (parsed := naming.parse_rotated(name)) and parsed.is_archive]
+    assert "app.log.1.gz" in names  # not ours: untouched
+    assert "app.log.20261101T043000Z.1.zst" not in names  # beyond retention (2 newest kept)
+    assert len([name for name in archives if name.startswith("app.log.")]) == 2
+    assert len([name for name in archives if name.startswith("order_processing.log.")]) == 1
+    assert (root / "app.log").stat().st_size == 0
+    newest = max(name for name in archives if name.startswith("app.log.2026112"))
+    import zstandard
+
+    assert zstandard.ZstdDecompressor().decompressobj().decompress((root / newest).read_bytes()) == app_data
+    compliance = texts(slack_sink, "compliance")
+    [report] = [text for text in compliance if text.startswith(":") and "Log rotation" in text]
+    assert "*app*: 1 file(s) rotated" in report
+    assert "freed" in report
+    assert "before →" in report
+    assert "copytruncate" in report
+    [warning] = [text for text in compliance if "Low storage on log mounts" in text]
+    assert "WARNING" in warning
+    assert "largest files" in warning
+    assert texts(slack_sink, "urgent") == []
+
+
+def test_a_param_path_outside_the_roots_fails_before_touching_anything(
+    run_dag: Callable[..., Any], slack_sink: SlackSink, log_root: Callable[..., Path]
+) -> None:
+    root = log_root()
+    before = snapshot(root)
+    run = run_dag("log_rotation", run_conf={"paths": ["/etc/passwd"]})
+    assert run.state == "failed"
+    assert snapshot(root) == before
+    failures = [text for message in slack_sink.messages() if "plan_rotation" in (text := message["text"])]
+    assert failures
+    assert "outside the allowed roots" in failures[0]

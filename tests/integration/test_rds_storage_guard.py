@@ -1,0 +1,245 @@
+"""rds_storage_guard end to end (dag.test()) against a moto server (RDS + CloudWatch) and the Slack sink.
+
+The approval path (a person answers in Airflow) needs a running Airflow: tests/integration/test_rds_storage_guard_live.py.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sandbox.rds_storage import seed_rds_instance
+from toilless.hooks.rds_storage import MARKER_TAG, RdsStorageHook
+
+pytestmark = pytest.mark.integration
+
+DAG_ID = "rds_storage_guard"
+DAG_FILE = Path(__file__).resolve().parents[2] / "dags" / f"{DAG_ID}.py"
+#: The shared maintenance window (Sunday 02:00-04:00 UTC) must not make these tests depend on the clock.
+NO_WINDOW = {"respect_maintenance_window": False}
+
+
+@pytest.fixture
+def run_guard(airflow_db):
+    """dag.test() of this DAG, parsing only its own file (other DAG files' import errors are not this test's)."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    def _run(**conf: Any) -> Any:
+        bag = DagBag(dag_folder=str(DAG_FILE))
+        assert not bag.import_errors, bag.import_errors
+        return bag.get_dag(DAG_ID).test(run_conf=conf)
+
+    return _run
+
+
+@pytest.fixture
+def guard(moto_server, slack_sink, set_connection, set_variable, run_guard):
+    """moto + Slack sink (with the API connection, so charts are uploaded) + a runner returning run facts."""
+    set_connection("slack_api", slack_sink.api_connection())
+    set_variable("toilless_rds_storage_guard", NO_WINDOW)
+    rds = moto_server.client("rds")
+    cloudwatch = moto_server.client("cloudwatch")
+
+    class Guard:
+        def seed(self, instance_id: str, **kwargs: Any) -> dict[str, Any]:
+            return seed_rds_instance(rds, cloudwatch, instance_id, **kwargs)
+
+        def describe(self, instance_id: str) -> dict[str, Any]:
+            return rds.describe_db_instances(DBInstanceIdentifier=instance_id)["DBInstances"][0]
+
+        def run(self, **conf: Any) -> tuple[Any, dict[str, str]]:
+            dag_run = run_guard(**conf)
+            states = {ti.task_id: ti.state for ti in dag_run.get_task_instances()}
+            return dag_run, states
+
+        def reports(self) -> list[dict[str, Any]]:
+            return slack_sink.messages("infrastructure")
+
+    return Guard()
+
+
+def report_text(guard) -> str:
+    reports = guard.reports()
+    assert len(reports) == 1, reports
+    return reports[0]["text"]
+
+
+def test_warning_path_recommends_autoscaling_and_charts(guard, slack_sink) -> None:
+    guard.seed("warn-db", allocated_gib=100, used_pct=84.0, growth_gib_per_day=0.2)
+    dag_run, states = guard.run(instance_ids=["warn-db"])
+
+    assert dag_run.state == "success", states
+    assert states["request_approval"] == "skipped"
+    assert states["expand_allocated_storage"] == "skipped"
+    assert states["report_storage"] == "success"
+    text = report_text(guard)
+    assert "WARNING" in text
+    assert "`warn-db` WARNING (100 GiB gp3): recommend storage autoscaling" in text
+    assert "84.0% used" in text
+    assert guard.describe("warn-db")["AllocatedStorage"] == 100
+    files = [m for m in slack_sink.messages() if m["kind"] == "file"]
+    assert len(files) == 1
+    assert files[0]["channel"].lower().endswith("infrastructure")
+    assert files[0]["files"][0]["bytes"] > 1000  # a real PNG went up
+
+
+def test_automatic_growth_grows_once_and_verifies(guard) -> None:
+    guard.seed("auto-db", allocated_gib=100, used_pct=93.0, growth_gib_per_day=0.5)
+    dag_run, states = guard.run(instance_ids=["auto-db"], auto_grow=True)
+
+    assert dag_run.state == "success", states
+    assert states["request_approval"] == "skipped"
+    assert states["expand_allocated_storage"] == "success"
+    assert states["verify_expansion"] == "success"
+    # 93 GiB used + 0.5 GiB/day x 30 days = 108 GiB at <= 75% used -> 144 GiB.
+    instance = guard.describe("auto-db")
+    assert instance["AllocatedStorage"] == 144
+    marker = {t["Key"]: t["Value"] for t in instance["TagList"]}[MARKER_TAG]
+    assert marker.endswith("100->144")
+    text = report_text(guard)
+    assert "CRITICAL" in text
+    assert "grown 100 -> 144 GiB (ApplyImmediately); verified: status available, allocated 144 GiB" in text
+    assert "+5.06 USD/month" in text
+
+
+def test_next_run_after_growth_is_in_cooldown(guard) -> None:
+    guard.seed("cool-db", allocated_gib=100, used_pct=96.0, growth_gib_per_day=0.0)
+    guard.run(instance_ids=["cool-db"], auto_grow=True, critical_pct=90)
+    assert guard.describe("cool-db")["AllocatedStorage"] == 128
+    # The metric history still says 96% of the old size; a second run must not grow again (RDS cool-down, marker).
+    dag_run, states = guard.run(instance_ids=["cool-db"], auto_grow=True, critical_pct=70, warning_pct=60)
+    assert dag_run.state == "success", states
+    assert states["expand_allocated_storage"] == "skipped"
+    assert guard.describe("cool-db")["AllocatedStorage"] == 128
+    assert "blocked (modification_cooldown)" in guard.reports()[-1]["text"]
+
+
+def test_cap_reached_blocks_growth(guard) -> None:
+    guard.seed("capped-db", allocated_gib=100, used_pct=95.0, growth_gib_per_day=0.5)
+    dag_run, states = guard.run(instance_ids=["capped-db"], auto_grow=True, cap_gib=105)
+
+    assert dag_run.state == "success", states
+    assert states["expand_allocated_storage"] == "skipped"
+    assert guard.describe("capped-db")["AllocatedStorage"] == 100
+    text = report_text(guard)
+    assert "blocked (cap_reached)" in text
+    assert "above the cap of 105 GiB" in text
+
+
+def test_dry_run_changes_nothing(guard) -> None:
+    guard.seed("dry-db", allocated_gib=200, used_pct=95.0, growth_gib_per_day=1.0)
+    dag_run, states = guard.run(instance_ids=["dry-db"], auto_grow=True, dry_run=True)
+
+    assert dag_run.state == "success", states
+    assert states["expand_allocated_storage"] == "skipped"
+    assert states["request_approval"] == "skipped"
+    instance = guard.describe("dry-db")
+    assert instance["AllocatedStorage"] == 200
+    assert MARKER_TAG not in {t["Key"] for t in instance["TagList"]}
+    text = report_text(guard)
+    assert "[dry run]" in text
+    assert "dry run: would grow to" in text
+
+
+def test_maintenance_window_turns_auto_growth_into_a_request(guard, set_variable) -> None:
+    always = {"days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"], "start": "00:00", "end": "23:59"}
+    set_variable("toilless_toilless", {"maintenance_window": always})
+    set_variable("toilless_rds_storage_guard", {"respect_maintenance_window": True})
+    guard.seed("window-db", allocated_gib=100, used_pct=95.0, growth_gib_per_day=0.1)
+    dag_run, _ = guard.run(instance_ids=["window-db"], auto_grow=True, dry_run=True)
+
+    assert dag_run.state == "success"
+    assert "needs approval (automatic growth not allowed now: inside the maintenance window" in report_text(guard)
+
+
+def test_alert_triggered_run_checks_the_alerted_instance_only(guard) -> None:
+    guard.seed("alerted-db", allocated_gib=100, used_pct=82.0, growth_gib_per_day=0.1)
+    guard.seed("other-db", allocated_gib=100, used_pct=82.0, growth_gib_per_day=0.1)
+    alert = {"alertname": "RDSLowStorage", "status": "firing", "labels": {"dbinstance_identifier": "alerted-db"}}
+    dag_run, _ = guard.run(alert=alert)
+
+    assert dag_run.state == "success"
+    text = report_text(guard)
+    assert "`alerted-db`" in text
+    assert "other-db" not in text
+
+
+def test_unknown_instance_fails_clearly_and_changes_nothing(guard, slack_sink) -> None:
+    guard.seed("real-db", allocated_gib=100, used_pct=95.0)
+    dag_run, states = guard.run(instance_ids=["no-such-db"], auto_grow=True)
+
+    assert dag_run.state == "failed"
+    assert states["measure_storage"] == "failed"
+    assert guard.describe("real-db")["AllocatedStorage"] == 100
+    # The shared failure notifier says why, once the retries are used up.
+    alerts = [m for m in slack_sink.messages() if "no RDS instance no-such-db" in m["text"]]
+    assert len(alerts) == 1
+
+
+class CrashAfterModify:
+    """An RDS client that lets modify_db_instance through, then dies as if the worker was killed."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        self.modify_calls = 0
+
+    def modify_db_instance(self, **kwargs: Any) -> Any:
+        self.modify_calls += 1
+        response = self._client.modify_db_instance(**kwargs)
+        if self.modify_calls == 1:
+            raise ConnectionError("worker lost after modify_db_instance")
+        return response
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+
+def test_retry_after_crash_between_modify_and_verify_grows_once(guard, moto_server) -> None:
+    guard.seed("crash-db", allocated_gib=100, used_pct=95.0)
+    hook = RdsStorageHook(aws_conn_id="aws_default")
+    spy = CrashAfterModify(hook.rds)
+    hook.__dict__["rds"] = spy  # the cached client, wrapped
+    kwargs = {"from_gib": 100, "target_gib": 130, "new_max_allocated_gib": None, "run_id": "manual__crash"}
+
+    with pytest.raises(ConnectionError):
+        hook.grow_storage_once("crash-db", **kwargs)
+    assert guard.describe("crash-db")["AllocatedStorage"] == 130
+
+    retried = hook.grow_storage_once("crash-db", **kwargs, now=datetime.now(UTC))
+    assert retried["modified"] is False
+    assert retried["outcome"] == "already_done"
+    assert spy.modify_calls == 1
+    assert guard.describe("crash-db")["AllocatedStorage"] == 130
+    status = hook.expansion_status("crash-db", 130)
+    assert status["done"] is True
+
+
+def test_changed_allocation_since_decision_is_refused(guard) -> None:
+    guard.seed("moved-db", allocated_gib=120, used_pct=95.0)
+    hook = RdsStorageHook(aws_conn_id="aws_default")
+    with pytest.raises(RuntimeError, match="changed from 100 to 120 GiB"):
+        hook.grow_storage_once("moved-db", from_gib=100, target_gib=130, new_max_allocated_gib=None, run_id="r")
+    assert guard.describe("moved-db")["AllocatedStorage"] == 120
+
+
+def test_table_hint_from_a_sqlite_connection(guard, set_connection, tmp_path: Path) -> None:
+    import sqlite3
+
+    database = tmp_path / "orders.db"
+    with sqlite3.connect(database) as connection:
+        connection.execute("CREATE TABLE order_events (payload TEXT)")
+        connection.executemany("INSERT INTO order_events VALUES (?)", [("x" * 500,) for _ in range(2000)])
+        connection.execute("CREATE TABLE customers (name TEXT)")
+    set_connection("rds_hint-db", {"conn_type": "sqlite", "host": str(database)})
+    guard.seed("hint-db", allocated_gib=100, used_pct=85.0, growth_gib_per_day=0.2)
+    guard.seed("nohint-db", allocated_gib=100, used_pct=85.0, growth_gib_per_day=0.2)
+    dag_run, states = guard.run(instance_ids=["hint-db", "nohint-db"])
+
+    assert dag_run.state == "success", states
+    text = report_text(guard)
+    assert "largest tables: order_events" in text
+    assert text.index("order_events") < text.index("customers")
+    assert "largest tables: unknown (no database Connection rds_nohint-db)" in text

@@ -1,0 +1,85 @@
+"""Log sets as data: sizes, defaults, validation errors, and the shipped YAML."""
+
+from __future__ import annotations
+
+import pytest
+
+from toilless.config import read_defaults
+from toilless.logrotation.settings import (
+    LogRotationConfigError,
+    log_set_from_dict,
+    parse_log_sets,
+    parse_size,
+)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        pytest.param(1048576, 1048576, id="int"),
+        pytest.param("100", 100, id="plain-string"),
+        pytest.param("1MiB", 1024**2, id="mebibytes"),
+        pytest.param("1M", 1024**2, id="logrotate-M-is-binary"),
+        pytest.param("1MB", 1000**2, id="megabytes-decimal"),
+        pytest.param("1.5 GiB", int(1.5 * 1024**3), id="fraction-with-space"),
+        pytest.param("5GiB", 5 * 1024**3, id="gibibytes"),
+        pytest.param(None, None, id="none-no-limit"),
+        pytest.param("", None, id="empty-no-limit"),
+    ],
+)
+def test_parse_size(value: object, expected: int | None) -> None:
+    assert parse_size(value, "x") == expected
+
+
+@pytest.mark.parametrize("value", [pytest.param("lots", id="word"), pytest.param(-1, id="negative")])
+def test_parse_size_rejects(value: object) -> None:
+    with pytest.raises(LogRotationConfigError, match="x"):
+        parse_size(value, "x")
+
+
+def _config(**log_set: object) -> dict[str, object]:
+    spec = {"root": "/var/log/apps/web", "globs": ["*.log"], **log_set}
+    return {"allowed_roots": ["/var/log/apps"], "defaults": {"min_size": "1KiB"}, "log_sets": {"web": spec}}
+
+
+def test_defaults_merge_into_log_sets_and_round_trip() -> None:
+    log_set = parse_log_sets(_config(compression="gzip", retention={"max_archives": 3}))["web"]
+    assert log_set.min_size_bytes == 1024
+    assert log_set.compression == "gzip"
+    assert log_set.compression_level == 6
+    assert log_set.retention.max_archives == 3
+    assert log_set.warning_percent == 70
+    assert log_set.critical_percent == 90
+    assert log_set.channel == "compliance"
+    assert log_set_from_dict(log_set.as_dict()) == log_set
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        pytest.param({"root": "/etc"}, "not under allowed_roots", id="root-outside"),
+        pytest.param({"root": "relative/dir"}, "absolute directory", id="root-relative"),
+        pytest.param({"globs": []}, "at least one file glob", id="no-globs"),
+        pytest.param({"mode": "move"}, "not one of rename, copytruncate", id="bad-mode"),
+        pytest.param({"compression": "bzip2"}, "not one of zstd, gzip", id="bad-compression"),
+        pytest.param({"compression_level": 42}, "outside 1..19", id="bad-level"),
+        pytest.param({"warning_percent": 95, "critical_percent": 90}, "warning_percent", id="thresholds"),
+        pytest.param({"reopen": {"signal": "SIGNOPE"}}, "unknown signal", id="bad-signal"),
+        pytest.param({"reopen": {"command": "kill -HUP 1"}}, "argv list", id="shell-command"),
+        pytest.param({"archive_mode": "rw-r"}, "octal mode", id="bad-mode-bits"),
+    ],
+)
+def test_bad_config_is_a_clear_error(override: dict[str, object], message: str) -> None:
+    with pytest.raises(LogRotationConfigError, match=message):
+        parse_log_sets(_config(**override))
+
+
+def test_shipped_yaml_is_valid_and_matches_the_sop_defaults() -> None:
+    config = read_defaults("log_rotation")
+    log_sets = parse_log_sets(config)
+    assert {"app", "order_processing"} <= set(log_sets)
+    for log_set in log_sets.values():
+        assert log_set.compression == "zstd"
+        assert log_set.mode == "rename"
+        assert (log_set.warning_percent, log_set.critical_percent) == (70, 90)
+        assert log_set.channel == "compliance"
