@@ -49,3 +49,9 @@ for _name in list(os.environ):
 pytest_plugins = sorted(
     f"tests.fixtures.{path.stem}" for path in (REPO / "tests" / "fixtures").glob("*.py") if path.stem != "__init__"
 )
+
+
+def pytest_unconfigure(config) -> None:
+    import shutil
+
+    shutil.rmtree(_home, ignore_errors=True)
