@@ -22,7 +22,9 @@ import requests
 DAG_ID = "alert_intake_selftest"
 FIRST_TASK = "confirm_alert_received"
 ALERTNAME = "ToillessIntakeSelfTest"
-LATENCY_ROUNDS = 6
+LATENCY_ROUNDS = 10
+#: A round whose trigger got a 5xx (SQLite "database is locked" under the sandbox's own load) is repeated, counted.
+MAX_ROUND_ATTEMPTS = 3
 STORM_ALERTS = 1000
 STORM_TARGETS = 100
 STORM_SECONDS = 60.0
@@ -37,6 +39,7 @@ def run(work: Path) -> list[dict[str, Any]]:
     try:
         live = LiveAirflow(facts, process)
         live.wait_for_dag(DAG_ID)
+        _quiet_other_dags(live)
         intake = facts["published"]["alert_intake"]
         url = f"{live.base_url}{intake['path']}"
         headers = {"Authorization": f"Bearer {intake['token']}"}
@@ -86,34 +89,58 @@ def _first_task_start(live: Any, run_id: str, timeout: float = 180.0) -> datetim
     raise TimeoutError(f"{FIRST_TASK} of {run_id} did not start within {timeout}s")
 
 
+def _quiet_other_dags(live: Any) -> None:
+    """Pause the sandbox's other DAGs (their scheduled runs would add noise on 2 cores) and let running ones end."""
+    dags = live.api("GET", "/api/v2/dags", params={"limit": 100}).json()["dags"]
+    for found in dags:
+        if found["dag_id"] != DAG_ID:
+            live.api("PATCH", f"/api/v2/dags/{found['dag_id']}", json={"is_paused": True}).raise_for_status()
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        running = live.api("GET", "/api/v2/dags/~/dagRuns", params={"state": ["running", "queued"], "limit": 1})
+        if running.status_code == 200 and running.json()["total_entries"] == 0:
+            return
+        time.sleep(2)
+
+
+def _trigger_once(live: Any, url: str, headers: dict[str, str], path: str, label: str) -> tuple[str, datetime]:
+    starts_at = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+    alert = _alert(label, uuid.uuid4().hex[:16], starts_at)
+    sent = datetime.now(UTC)
+    if path == "webhook":
+        answer = requests.post(url, json=_payload(alert), headers=headers, timeout=60)
+        _check(answer)
+        return answer.json()["results"][0]["run_id"], sent
+    run_id = f"bench-rest-{uuid.uuid4().hex[:12]}"
+    conf = {"alert": {**alert, "alertname": ALERTNAME, "externalURL": ""}, "dry_run": False}
+    body = {"logical_date": None, "dag_run_id": run_id, "conf": conf}
+    _check(live.api("POST", f"/api/v2/dags/{DAG_ID}/dagRuns", json=body))
+    return run_id, sent
+
+
 def _latency(live: Any, url: str, headers: dict[str, str]) -> list[dict[str, Any]]:
-    webhook: list[float] = []
-    rest: list[float] = []
+    seconds: dict[str, list[float]] = {"webhook": [], "rest": []}
+    failures: dict[str, list[str]] = {"webhook": [], "rest": []}
     for round_number in range(LATENCY_ROUNDS):
         order = ("webhook", "rest") if round_number % 2 == 0 else ("rest", "webhook")
         for path in order:
-            starts_at = datetime.now(UTC).isoformat().replace("+00:00", "Z")
-            alert = _alert(f"latency-{round_number}-{path}", uuid.uuid4().hex[:16], starts_at)
-            sent = datetime.now(UTC)
-            if path == "webhook":
-                answer = requests.post(url, json=_payload(alert), headers=headers, timeout=60)
-                _check(answer)
-                run_id = answer.json()["results"][0]["run_id"]
+            for attempt in range(MAX_ROUND_ATTEMPTS):
+                try:
+                    run_id, sent = _trigger_once(live, url, headers, path, f"latency-{round_number}-{path}-{attempt}")
+                except RuntimeError as err:
+                    failures[path].append(str(err)[:120])
+                    time.sleep(2)
+                    continue
+                seconds[path].append((_first_task_start(live, run_id) - sent).total_seconds())
+                break
             else:
-                run_id = f"bench-rest-{uuid.uuid4().hex[:12]}"
-                conf = {"alert": {**alert, "alertname": ALERTNAME, "externalURL": ""}, "dry_run": False}
-                answer = live.api(
-                    "POST",
-                    f"/api/v2/dags/{DAG_ID}/dagRuns",
-                    json={"logical_date": None, "dag_run_id": run_id, "conf": conf},
-                )
-                _check(answer)
-            seconds = (_first_task_start(live, run_id) - sent).total_seconds()
-            (webhook if path == "webhook" else rest).append(seconds)
+                raise RuntimeError(f"{path} trigger failed {MAX_ROUND_ATTEMPTS} times: {failures[path][-1]}")
+    webhook, rest = seconds["webhook"], seconds["rest"]
     ratio = statistics.median(webhook) / statistics.median(rest)
     detail = (
-        f"{LATENCY_ROUNDS} interleaved rounds on {DAG_ID}; webhook s: {', '.join(f'{v:.2f}' for v in webhook)}; "
-        f"REST s: {', '.join(f'{v:.2f}' for v in rest)}"
+        f"{LATENCY_ROUNDS} interleaved rounds on {DAG_ID} (other DAGs paused); webhook s: "
+        f"{', '.join(f'{v:.2f}' for v in webhook)}; REST s: {', '.join(f'{v:.2f}' for v in rest)}; "
+        f"repeated after a 5xx: webhook {len(failures['webhook'])}, REST {len(failures['rest'])}"
     )
     return [
         _row("webhook POST → first task running (median)", f"{statistics.median(webhook):.2f} s", "", None, detail),

@@ -22,7 +22,7 @@ Compliance what was freed and what is still low.
    - `copytruncate` mode: copy, then truncate in place, for writers that cannot reopen; reports the growth during
      the copy and the (microseconds) window in which lines could be lost.
    - compression (zstd, or gzip) streams through a hidden temporary file, fsyncs and verifies it (decompressed,
-     SHA-256 compared with the source) before the source goes. A crash leaves the source or a verified archive.
+     CRC-32 and length compared with the source) before the source goes. A crash leaves the source or a verified archive.
 3. `apply_retention`: deletes only this DAG's archives (`<file>.<stamp>.<n>.zst|.gz`) beyond the log set's
    retention (age, count, total size). Nothing else, ever.
 4. `measure_mount_usage`: how full the mount is, how fast it grew, and (at warning) the largest files and
@@ -83,17 +83,22 @@ def plan_rotation(host_queues: list[str]) -> dict[str, Any]:
         if window is not None and window.contains(now):
             dry_run = True
             note = f"inside the maintenance window ({window.describe()}): dry run only"
-    return build_plan(
-        config,
-        names=list(params.get("log_sets") or []),
-        extra_paths=list(params.get("paths") or []),
-        alert=alert_from_params(params),
-        dry_run=dry_run,
-        host_queues=host_queues,
-        state_dir=str(state_dir(config)),
-        now_iso=now.isoformat(),
-        note=note,
-    )
+    try:
+        return build_plan(
+            config,
+            names=list(params.get("log_sets") or []),
+            extra_paths=list(params.get("paths") or []),
+            alert=alert_from_params(params),
+            dry_run=dry_run,
+            host_queues=host_queues,
+            state_dir=str(state_dir(config)),
+            now_iso=now.isoformat(),
+            note=note,
+        )
+    except ValueError as err:  # bad config or Params: retrying cannot help
+        from airflow.sdk.exceptions import AirflowFailException
+
+        raise AirflowFailException(f"nothing was touched: {err}") from err
 
 
 @task
@@ -162,8 +167,12 @@ def _flatten(measured: list[Any]) -> list[dict[str, Any]]:
 
 
 @task(trigger_rule="all_done")
-def warn_low_storage(measured: list[Any]) -> dict[str, Any]:
+def warn_low_storage(plan: dict[str, Any] | None, measured: list[Any]) -> dict[str, Any]:
     """Tell the channel (and urgent at critical) about mounts still at or above the warning threshold."""
+    if not plan:
+        from airflow.sdk.exceptions import AirflowSkipException
+
+        raise AirflowSkipException("plan_rotation failed: nothing was measured")
     from toilless.logrotation.report import low_storage_messages
     from toilless.reporting import send_report
 
@@ -181,11 +190,17 @@ def warn_low_storage(measured: list[Any]) -> dict[str, Any]:
 
 
 @task(trigger_rule="all_done")
-def report_rotation(plan: dict[str, Any], measured: list[Any]) -> dict[str, Any]:
+def report_rotation(plan: dict[str, Any] | None, measured: list[Any]) -> dict[str, Any]:
     """Tell each log set's channel what was rotated, compressed and freed; fail the run if a log set failed."""
     from toilless.logrotation.report import log_set_lines, usage_line
     from toilless.reporting import send_report
 
+    if not plan:
+        from airflow.sdk.exceptions import AirflowFailException
+
+        # Planning failed (bad config or Params): nothing was done. Failing here too keeps the run failed (this
+        # is its last task) instead of letting it look successful.
+        raise AirflowFailException("plan_rotation failed (see its log): nothing was rotated")
     context = get_current_context()
     summary = plan["summary"]
     results = {item["work"]["log_set"]["name"]: item for item in _flatten(measured)}
@@ -208,7 +223,10 @@ def report_rotation(plan: dict[str, Any], measured: list[Any]) -> dict[str, Any]
             intro.append(summary["note"])
         send_report(context, channel=channel, title=heading, lines=[*intro, *lines], status=status)
     if failed or errors:
-        raise RuntimeError(
+        from airflow.sdk.exceptions import AirflowFailException
+
+        # Reported already; a retry would only post the same report again.
+        raise AirflowFailException(
             f"log rotation incomplete: failed log sets {failed or 'none'}, log sets with errors {errors or 'none'}"
         )
     return {"reported_to": sorted(by_channel), "status": status}
@@ -263,7 +281,7 @@ def log_rotation() -> None:
         measured.append(
             measure_mount_usage.override(task_id=f"measure_mount_usage{suffix}", **route).expand(retained=retained)
         )
-    warn_low_storage(measured)
+    warn_low_storage(plan, measured)
     report_rotation(plan, measured)
 
 

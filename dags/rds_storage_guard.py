@@ -151,13 +151,16 @@ DECIDE = "decide_action"
     },
 )
 def rds_storage_guard() -> None:
-    @task
+    # multiple_outputs=False: a dict return type would otherwise store every key twice in XCom.
+    @task(multiple_outputs=False)
     def measure_storage(**context: Any) -> dict[str, Any]:
         """Describe the instances and read their FreeStorageSpace history."""
         from datetime import UTC, datetime
 
+        from airflow.sdk.exceptions import AirflowFailException
+
         from toilless.config import load_config
-        from toilless.hooks.rds_storage import RdsStorageHook
+        from toilless.hooks.rds_storage import InstanceNotFoundError, RdsStorageHook
         from toilless.params import alert_from_params
         from toilless.rds_storage import instance_ids_from_alert
 
@@ -167,7 +170,8 @@ def rds_storage_guard() -> None:
         if alert is not None:
             instance_ids = instance_ids_from_alert(alert, settings["alert_instance_labels"])
             if not instance_ids:
-                raise ValueError(
+                # Bad input: retrying cannot help.
+                raise AirflowFailException(
                     f"alert {alert.get('alertname')!r} carries no instance id in labels "
                     f"{settings['alert_instance_labels']}: fix the alert rule or alert_instance_labels"
                 )
@@ -178,7 +182,10 @@ def rds_storage_guard() -> None:
         region = params.get("region") or settings.get("region")
         hook = RdsStorageHook(aws_conn_id=settings["aws_conn_id"], region_name=region)
         now = datetime.now(UTC)
-        descriptions = hook.describe_instances(instance_ids, tag_filter)
+        try:
+            descriptions = hook.describe_instances(instance_ids, tag_filter)
+        except InstanceNotFoundError as err:
+            raise AirflowFailException(str(err)) from err
         history = hook.free_storage_history(
             [d["DBInstanceIdentifier"] for d in descriptions],
             start=now - timedelta(days=float(settings["metric_history_days"])),
@@ -217,10 +224,12 @@ def rds_storage_guard() -> None:
             "instances": instances,
         }
 
-    @task
+    @task(multiple_outputs=False)
     def decide_action(measured: dict[str, Any], **context: Any) -> dict[str, Any]:
         """Forecast and decide per instance (pure logic in toilless.rds_storage)."""
         from datetime import UTC, datetime
+
+        from airflow.sdk.exceptions import AirflowFailException
 
         from toilless import rds_storage
         from toilless.config import load_config
@@ -228,16 +237,18 @@ def rds_storage_guard() -> None:
 
         settings = load_config(CONFIG)
         params = context["params"]
-        policy = rds_storage.StoragePolicy.from_config(
-            settings["policy"],
-            {
-                "warning_used_pct": params.get("warning_pct"),
-                "critical_used_pct": params.get("critical_pct"),
-                "growth_step_pct": params.get("growth_step_pct"),
-                "cap_gib": params.get("cap_gib"),
-                "auto_grow": params.get("auto_grow"),
-            },
-        )
+        overrides = {
+            "warning_used_pct": params.get("warning_pct"),
+            "critical_used_pct": params.get("critical_pct"),
+            "growth_step_pct": params.get("growth_step_pct"),
+            "cap_gib": params.get("cap_gib"),
+            "auto_grow": params.get("auto_grow"),
+        }
+        try:
+            policy = rds_storage.StoragePolicy.from_config(settings["policy"], overrides)
+        except rds_storage.StoragePolicyError as err:
+            # Bad Params or settings: retrying cannot help.
+            raise AirflowFailException(str(err)) from err
         now = datetime.now(UTC)
         auto_allowed, auto_reason = True, ""
         if settings.get("respect_maintenance_window", True):
@@ -278,7 +289,7 @@ def rds_storage_guard() -> None:
             "approval_timeout_minutes": timeout,
         }
 
-    @task
+    @task(multiple_outputs=False)
     def inspect_table_growth(plan: dict[str, Any]) -> dict[str, Any]:
         """Largest tables and their growth for instances at warning or worse that have a database Connection."""
         from toilless.config import load_config
@@ -337,7 +348,7 @@ def rds_storage_guard() -> None:
             raise RuntimeError("storage growth failed for " + "; ".join(errors))
         return {"expansions": results, "aws_conn_id": measured["aws_conn_id"], "region": measured["region"]}
 
-    @task(trigger_rule="none_failed_min_one_success")
+    @task(trigger_rule="none_failed_min_one_success", multiple_outputs=False)
     def report_storage(
         plan: dict[str, Any], measured: dict[str, Any], tables: dict[str, Any], **context: Any
     ) -> dict[str, Any]:

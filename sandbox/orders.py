@@ -14,7 +14,8 @@ Used by ``make run`` (sandbox/services/orders.py), the tests and the benchmark.
 from __future__ import annotations
 
 import random
-from collections.abc import Iterable
+import threading
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from typing import Any
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SCHEMA_SQL = PROJECT_ROOT / "include" / "sql" / "orders_schema.sql"
 OUTSTANDING = ("new", "processing")
+RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
 #: NULL in PostgreSQL's COPY text format.
 NULL = "\\N"
 
@@ -110,6 +112,22 @@ def seed_postgres(connection: Any, *, total: int, outstanding: int, now: datetim
     connection.commit()
 
 
+def process_postgres_orders(dsn: dict[str, Any], count: int) -> None:
+    """Mark the ``count`` oldest outstanding orders processed, as the processor does (stand-ins use it)."""
+    import psycopg2
+
+    connection = psycopg2.connect(**dsn)
+    try:
+        with connection, connection.cursor() as cursor:
+            cursor.execute(
+                "UPDATE orders SET status = 'processed', processed_at = now() WHERE id IN "
+                "(SELECT id FROM orders WHERE status IN ('new', 'processing') ORDER BY created_at LIMIT %(count)s)",
+                {"count": count},
+            )
+    finally:
+        connection.close()
+
+
 # -- processor logs ------------------------------------------------------------------------------------------
 def _line(moment: datetime, level: str, message: str) -> str:
     return f"{moment:%Y-%m-%d %H:%M:%S},{moment.microsecond // 1000:03d} {level} {message}"
@@ -177,3 +195,71 @@ def write_log(path: Path, lines: Iterable[str]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
     return path
+
+
+class ProcessorStandIn:
+    """Plays the order processor's part in a Kubernetes emulator: after each rollout restart of its Deployment,
+    a new run appears in its log and a few orders get processed, as the real processor would do.
+
+    ``process_orders(n)`` marks the ``n`` oldest outstanding orders processed in whatever database is used.
+    """
+
+    def __init__(
+        self,
+        k8s: Any,
+        *,
+        namespace: str,
+        deployment: str,
+        log_path: Path,
+        process_orders: Callable[[int], None],
+        orders_per_restart: int = 5,
+        poll_seconds: float = 0.2,
+    ) -> None:
+        self.k8s = k8s
+        self.namespace = namespace
+        self.deployment = deployment
+        self.log_path = log_path
+        self.process_orders = process_orders
+        self.orders_per_restart = orders_per_restart
+        self.poll_seconds = poll_seconds
+        self.restarts_seen = 0
+        self.recovered = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="processor-stand-in", daemon=True)
+
+    def start(self) -> ProcessorStandIn:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+
+    def __enter__(self) -> ProcessorStandIn:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _restarted_at(self) -> str | None:
+        template = self.k8s.deployment(self.namespace, self.deployment)["spec"]["template"]
+        return (template.get("metadata", {}).get("annotations") or {}).get(RESTARTED_AT)
+
+    def _watch(self) -> None:
+        last = self._restarted_at()
+        while not self._stop.wait(self.poll_seconds):
+            try:
+                current = self._restarted_at()
+            except Exception:  # the emulator is going away; nothing to play any more
+                return
+            if current == last:
+                continue
+            last = current
+            self.process_orders(self.orders_per_restart)
+            with self.log_path.open("a", encoding="utf-8") as handle:
+                for line in recovery_lines(
+                    start=datetime.now(UTC), first_order=10_000 + self.restarts_seen, orders=self.orders_per_restart
+                ):
+                    handle.write(line + "\n")
+            self.restarts_seen += 1
+            self.recovered.set()

@@ -251,9 +251,7 @@ class ServiceReview:
     history: dict[str, float]  # month (YYYY-MM-01) -> spend, baseline months and the review month
     baseline_months_with_data: int
     baseline_daily: float
-    baseline_month: (
-        float  # baseline daily rate x days in the review month: the 3-month average, month-equivalent
-    )
+    baseline_month: float  # baseline daily rate x days in the review month: the 3-month average, month-equivalent
     current: float  # month to date
     current_daily: float
     projected_month: float  # current daily rate x days in the review month
@@ -297,16 +295,12 @@ def review_service(
 
     notes: list[str] = []
     if with_data and len(with_data) < len(window.baseline_months):
-        notes.append(
-            f"baseline from {len(with_data)} of {len(window.baseline_months)} months (no spend before)"
-        )
+        notes.append(f"baseline from {len(with_data)} of {len(window.baseline_months)} months (no spend before)")
     if any(months[month] < 0 for month in with_data):
         notes.append("credits/refunds in the baseline")
     if current < 0:
         notes.append("credits/refunds this month")
-    estimated = window.review_month in estimated_months or any(
-        month in estimated_months for month in with_data
-    )
+    estimated = window.review_month in estimated_months or any(month in estimated_months for month in with_data)
     if estimated:
         notes.append("estimated (unfinalised) figures")
 
@@ -396,9 +390,7 @@ class AnomalyReview:
         return data
 
 
-def anomaly_query(
-    since: date, as_of: date, min_dollars: float, monitor_arn: str | None = None
-) -> dict[str, Any]:
+def anomaly_query(since: date, as_of: date, min_dollars: float, monitor_arn: str | None = None) -> dict[str, Any]:
     """GetAnomalies request: anomalies seen since the last review, pre-filtered on dollars by AWS."""
     request: dict[str, Any] = {
         "DateInterval": {"StartDate": since.isoformat(), "EndDate": as_of.isoformat()},
@@ -530,8 +522,11 @@ def service_draft(
 ) -> dict[str, Any]:
     """Markdown issue draft for a flagged service."""
     key = service_fingerprint(review, window)
-    change = percent_text(review["change_percent"])
-    title = f"AWS cost: {review['label']} {change} over baseline in {window.review_month:%B %Y}"
+    change = review["reason"] if review["change_percent"] is None else percent_text(review["change_percent"])
+    title = (
+        f"AWS cost: {review['label']} {change} ({money(review['change_dollars'])} over baseline) "
+        f"in {window.review_month:%B %Y}"
+    )
     rows = "\n".join(f"| {month[:7]} | {money(amount)} |" for month, amount in review["history"].items())
     notes = "".join(f"- {note}\n" for note in review["notes"])
     body = (
@@ -539,7 +534,7 @@ def service_draft(
         f"**{review['label']}** spent {money(review['current'])} in {window.review_month:%B %Y} to date "
         f"({window.days_elapsed} of {window.days_in_month} days): {money(review['change_dollars'])} over "
         "its baseline "
-        f"so far, {change} on the daily run rate. At this rate the month ends at "
+        f"so far ({change} on the daily run rate). At this rate the month ends at "
         f"{money(review['projected_month'])} "
         f"against a baseline of {money(review['baseline_month'])}.\n\n"
         f"Why flagged: {review['reason']} (rule: over {threshold_percent:g}% and over "
@@ -562,9 +557,7 @@ def anomaly_draft(
     causes = anomaly["root_causes"]
     first = causes[0] if causes else {}
     where = first.get("service") or anomaly["dimension"] or "unknown service"
-    title = (
-        f"AWS cost anomaly: {where} {money(anomaly['total_impact'])} over expected since {anomaly['start']}"
-    )
+    title = f"AWS cost anomaly: {where} {money(anomaly['total_impact'])} over expected since {anomaly['start']}"
     cause_rows = "\n".join(
         f"| {c.get('service') or ''} | {c.get('account') or ''} {c.get('account_name') or ''} | "
         f"{c.get('region') or ''} | {c.get('usage_type') or ''} | {money(c.get('contribution'))} |"
@@ -617,7 +610,7 @@ def ranked_table(reviews: Sequence[Mapping[str, Any]], window: ReviewWindow, lim
                 money(review["projected_month"]),
                 percent_text(review["change_percent"]),
                 money(review["change_dollars"]),
-                review["reason"] + (" (est.)" if review["estimated"] else ""),
+                review["reason"],
             )
         )
     widths = [max(len(row[col]) for row in rows) for col in range(len(header))]
@@ -632,9 +625,7 @@ def anomaly_lines(anomalies: Sequence[Mapping[str, Any]], limit: int = 10) -> li
     for anomaly in anomalies[:limit]:
         causes = "; ".join(
             " / ".join(
-                str(part)
-                for part in (c.get("service"), c.get("account"), c.get("region"), c.get("usage_type"))
-                if part
+                str(part) for part in (c.get("service"), c.get("account"), c.get("region"), c.get("usage_type")) if part
             )
             for c in anomaly["root_causes"][:3]
         )
@@ -725,9 +716,7 @@ def render_report(
         context.append(f"Chart: {chart}")
     if link:
         context.append(f"<{link}|Open the run>")
-    blocks.append(
-        {"type": "context", "elements": [{"type": "mrkdwn", "text": part[:2900]} for part in context]}
-    )
+    blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": part[:2900]} for part in context]})
     text_parts.append("\n".join(context))
     return {"text": "\n\n".join(text_parts), "blocks": blocks}
 

@@ -428,3 +428,34 @@ def test_two_intake_processes_racing_on_one_target_start_one_run(intake: IntakeH
     assert statuses.count("started") == 1, statuses
     assert set(statuses) <= {"started", "duplicate", "skipped"}
     assert len(intake.runs()) == 1
+
+
+def test_old_decisions_are_forgotten_but_queued_ones_kept(intake: IntakeHarness) -> None:
+    from airflow.utils.session import create_session
+    from sqlalchemy import select, update
+
+    from toilless.intake.store import ledger
+    from toilless.intake.worker import purge_ledger
+
+    intake.post(make_payload(make_alert("TestQueueFull", instance="q-9", environment="staging")))
+    intake.post(make_payload(make_alert("TestQueueFull", fingerprint="4444444444444444", instance="q-9")))
+    intake.post(make_payload(make_alert("NoRunbookHere", fingerprint="5555555555555555")))
+    with create_session() as session:
+        session.execute(update(ledger).values(updated_at=0.0))  # 1970: older than any retention
+
+    assert purge_ledger(30) == 2
+
+    with create_session() as session:
+        left = session.execute(select(ledger.c.decision)).scalars().all()
+    assert left == ["queued"]
+
+
+def test_the_plugin_mounts_the_intake_at_toilless() -> None:
+    from fastapi import FastAPI
+    from toilless_plugin import ToillessPlugin
+
+    [entry] = ToillessPlugin.fastapi_apps
+    assert entry["url_prefix"] == "/toilless"
+    assert isinstance(entry["app"], FastAPI)
+    assert {"/alertmanager", "/health"} <= {route.path for route in entry["app"].routes}
+    assert ToillessPlugin.fastapi_apps[0]["app"] is entry["app"]  # one app per process

@@ -11,7 +11,6 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Iterator
-from datetime import date
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -193,7 +192,15 @@ def test_nothing_to_see_is_reported_briefly(run_review, moto_server, monkeypatch
 
     stubbed = CostExplorerHook(aws_conn_id="aws_default").get_client_type()
     stubber = Stubber(stubbed)
-    stubber.add_response("get_anomalies", {"Anomalies": []})
+    # A Monday review reads anomalies since Friday; the stub checks the request says so.
+    stubber.add_response(
+        "get_anomalies",
+        {"Anomalies": []},
+        expected_params={
+            "DateInterval": {"StartDate": "2026-11-20", "EndDate": AS_OF},
+            "TotalImpact": {"NumericOperator": "GREATER_THAN", "StartValue": 120.0},
+        },
+    )
     original = CostExplorerHook.conn
     prop = cached_property(lambda self: RecordingRouter(original.func(self), stubbed, []))
     prop.__set_name__(CostExplorerHook, "conn")
@@ -205,7 +212,7 @@ def test_nothing_to_see_is_reported_briefly(run_review, moto_server, monkeypatch
     assert "nothing to see" in message["text"]
     assert len(message["blocks"]) == 1
     assert not (run_folder(report_root, dag_run) / "cost_trend.png").exists()
-    assert date.fromisoformat(AS_OF).weekday() == 0  # a Monday review: anomalies since Friday
+    stubber.assert_no_pending_responses()
 
 
 def test_sandbox_seed_serves_a_whole_review(

@@ -7,11 +7,11 @@ restarted it writes a new run to the pod's log and processes orders in the datab
 
 from __future__ import annotations
 
-import threading
+import sys
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,7 @@ import time_machine
 import zstandard
 
 from sandbox.kubernetes import KubernetesEmulatorServer
-from sandbox.orders import processor_log, recovery_lines, seed_postgres, write_log
+from sandbox.orders import ProcessorStandIn, process_postgres_orders, processor_log, seed_postgres, write_log
 from sandbox.postgres import PostgresServer
 from sandbox.slack_sink import SlackSink
 
@@ -121,39 +121,14 @@ def _deploy_processor(env: OrdersEnv) -> None:
     env.k8s.add_pod(env.namespace, "order-processor-7d9f", labels, lambda: env.log_path.read_text(encoding="utf-8"))
 
 
-class ProcessorStandIn:
-    """Plays the processor's part after a restart: a new run in its log, orders processed in the database."""
-
-    def __init__(self, env: OrdersEnv) -> None:
-        self.env = env
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._watch, daemon=True)
-        self.recovered = threading.Event()
-
-    def __enter__(self) -> ProcessorStandIn:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(5)
-
-    def _watch(self) -> None:
-        while not self._stop.wait(0.2):
-            annotations = self.env.k8s.deployment(self.env.namespace, "order-processor")["spec"]["template"]["metadata"]
-            if RESTARTED_AT in (annotations.get("annotations") or {}):
-                break
-        else:
-            return
-        with self.env.pg.connect("orders") as connection, connection.cursor() as cursor:
-            cursor.execute(
-                "UPDATE orders SET status = 'processed', processed_at = now() WHERE id IN "
-                "(SELECT id FROM orders WHERE status IN ('new', 'processing') ORDER BY created_at LIMIT 5)"
-            )
-        with self.env.log_path.open("a", encoding="utf-8") as handle:
-            for line in recovery_lines(start=datetime.now(UTC), first_order=11):
-                handle.write(line + "\n")
-        self.recovered.set()
+def _stand_in(env: OrdersEnv) -> ProcessorStandIn:
+    return ProcessorStandIn(
+        env.k8s,
+        namespace=env.namespace,
+        deployment="order-processor",
+        log_path=env.log_path,
+        process_orders=lambda count: process_postgres_orders(env.pg.dsn("orders"), count),
+    )
 
 
 def _task_states(run: Any) -> dict[str, str]:
@@ -185,7 +160,7 @@ def test_stuck_processor_is_restarted_once_inside_business_hours_and_recovers(
         _deploy_processor(env)
         env.configure(log_source="kubernetes")
 
-        with ProcessorStandIn(env) as processor:
+        with _stand_in(env) as processor:
             run = run_order_dag(DAG_ID)
         assert str(run.state) == "success", _task_states(run)
         assert processor.recovered.is_set()
@@ -324,3 +299,147 @@ def test_log_path_outside_the_roots_fails_the_run_without_reading_anything(
     # The failure notifier told the DAG's owner why (bad input fails at once, no retries).
     failures = [message["text"] for message in env.sink.messages()]
     assert any("outside the allowed log directories" in text for text in failures)
+
+
+def _stuck_settings(env: OrdersEnv, **overrides: Any) -> dict[str, Any]:
+    from toilless.config import deep_merge, read_defaults
+    from toilless.order_processor import resolve_settings
+
+    config = deep_merge(
+        read_defaults("order_backlog_check"),
+        {
+            "log": {"path": str(env.log_path), "allowed_roots": [str(env.log_dir)]},
+            "kubernetes": {"namespace": env.namespace, "deployment": "order-processor"},
+            **overrides,
+        },
+    )
+    return resolve_settings(config, read_defaults("toilless"), {})
+
+
+STUCK_DIAGNOSIS = {
+    "verdict": {
+        "verdict": "stuck",
+        "reasons": ["the processor repeated `Error #12` 40 times on order 11"],
+        "incident_key": "stuck:order-11:error-12",
+        "stuck_order": "11",
+        "error_code": "12",
+        "error_repeats": 40,
+        "minutes_since_progress": 19.0,
+        "backlog_over_threshold": False,
+        "restartable": True,
+    },
+    "capacity": {},
+}
+
+
+def test_a_retried_restart_step_does_not_restart_again(orders_env: OrdersEnv) -> None:
+    from toilless.hooks.order_processor import restart_if_allowed
+
+    env = orders_env
+    _deploy_processor(env)
+    settings = _stuck_settings(env)
+    with time_machine.travel(INSIDE_HOURS, tick=True):
+        first = restart_if_allowed(settings, STUCK_DIAGNOSIS)
+        retry = restart_if_allowed(settings, STUCK_DIAGNOSIS)
+    assert first["restarted"] is True
+    assert retry["restarted"] is False
+    assert retry["already_done"] is True
+    assert retry["previous_marker"]["incident"] == "stuck:order-11:error-12"
+    assert len(env.restarts()) == 1
+
+
+def test_no_restart_inside_the_maintenance_window_even_in_business_hours(orders_env: OrdersEnv) -> None:
+    from toilless.hooks.order_processor import restart_if_allowed
+
+    env = orders_env
+    _deploy_processor(env)
+    every_day = {
+        "days": ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"],
+        "start": "00:00",
+        "end": "23:59",
+        "timezone": "UTC",
+    }
+    settings = _stuck_settings(env, business_hours=every_day)
+    with time_machine.travel(datetime(2026, 11, 29, 3, 0, tzinfo=UTC), tick=False):  # Sunday 03:00 UTC
+        decision = restart_if_allowed(settings, STUCK_DIAGNOSIS)
+    assert decision["restarted"] is False
+    assert "maintenance window" in decision["reason"]
+    assert decision["allowed_from"] == "2026-11-29T04:00:00+00:00"
+    assert env.restarts() == []
+
+
+def test_dry_run_says_what_it_would_do_and_restarts_nothing(orders_env: OrdersEnv) -> None:
+    from toilless.hooks.order_processor import restart_if_allowed
+
+    env = orders_env
+    _deploy_processor(env)
+    settings = {**_stuck_settings(env), "dry_run": True}
+    with time_machine.travel(INSIDE_HOURS, tick=True):
+        decision = restart_if_allowed(settings, STUCK_DIAGNOSIS)
+    assert decision["restarted"] is False
+    assert decision["reason"].startswith("dry run: would restart")
+    assert env.restarts() == []
+
+
+def _policy_allowing_now() -> dict[str, Any]:
+    """Business hours around the real now and a maintenance window days away (the command runs in real time)."""
+    now = datetime.now(UTC)
+    every_day = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
+    return {
+        "business_hours": {
+            "days": every_day,
+            "start": f"{now - timedelta(hours=1):%H:%M}",
+            "end": f"{now + timedelta(hours=2):%H:%M}",
+            "timezone": "UTC",
+        },
+        "maintenance_window": {
+            "days": [every_day[(now.weekday() + 3) % 7]],
+            "start": "02:00",
+            "end": "04:00",
+            "timezone": "UTC",
+        },
+    }
+
+
+def test_silent_processor_is_restarted_by_the_configured_command(
+    orders_env: OrdersEnv, run_order_dag: Callable[..., Any], tmp_path: Path
+) -> None:
+    """crashed/silent from a plain log file; the restart is a command (no Kubernetes), run once, then verified.
+
+    No time travel here: the command is another process, which writes real timestamps.
+    """
+    env = orders_env
+    script = tmp_path / "restart_processor.py"
+    calls = tmp_path / "restart_calls.txt"
+    script.write_text(
+        "import sys\n"
+        f"sys.path.insert(0, {str(REPO)!r})\n"
+        "from datetime import datetime, UTC\n"
+        "from sandbox.orders import process_postgres_orders, recovery_lines\n"
+        f"open({str(calls)!r}, 'a').write('restart\\n')\n"
+        f"process_postgres_orders({env.pg.dsn('orders')!r}, 3)\n"
+        f"with open({str(env.log_path)!r}, 'a') as log:\n"
+        "    log.writelines(line + '\\n' for line in recovery_lines(start=datetime.now(UTC), first_order=500))\n"
+    )
+    now = datetime.now(UTC)
+    with env.pg.connect("orders") as connection:
+        seed_postgres(connection, total=500, outstanding=300, now=now)
+    write_log(env.log_path, processor_log("crashed_silent", now=now))
+    env.configure(
+        restart={
+            "method": "command",
+            "command": [sys.executable, str(script)],
+            "marker_variable": f"order_backlog_marker_{env.namespace}",
+        },
+        **_policy_allowing_now(),
+    )
+    run = run_order_dag(DAG_ID)
+    assert str(run.state) == "success", _task_states(run)
+    assert _xcom(run, "classify_backlog")["verdict"]["verdict"] == "crashed_silent"
+    restart = _xcom(run, "restart_processor")
+    assert restart["restarted"] is True
+    assert restart["method"] == "command"
+    assert calls.read_text().count("restart") == 1
+    assert _xcom(run, "verify_recovery")["status"] == "recovered"
+    assert env.outstanding() == 297
+    assert len(env.sink.messages("developers")) == 1

@@ -5,6 +5,7 @@ The approval path (a person answers in Airflow) needs a running Airflow: tests/i
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -243,3 +244,37 @@ def test_table_hint_from_a_sqlite_connection(guard, set_connection, tmp_path: Pa
     assert "largest tables: order_events" in text
     assert text.index("order_events") < text.index("customers")
     assert "largest tables: unknown (no database Connection rds_nohint-db)" in text
+
+
+def test_table_hint_from_postgres_shows_growth_between_runs(guard, set_connection, postgres_server) -> None:
+    postgres_server.create_database("pg_hint")
+    connection = postgres_server.connect("pg_hint")
+    connection.autocommit = True
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE TABLE order_events (id serial PRIMARY KEY, payload text)")
+        cursor.execute("INSERT INTO order_events (payload) SELECT repeat('x', 400) FROM generate_series(1, 5000)")
+        cursor.execute("CREATE TABLE customers (id serial PRIMARY KEY, name text)")
+        cursor.execute("INSERT INTO customers (name) SELECT 'c' || g FROM generate_series(1, 100) AS g")
+    set_connection("rds_pg-db", postgres_server.airflow_connection("pg_hint"))
+    guard.seed("pg-db", allocated_gib=100, used_pct=85.0, growth_gib_per_day=0.2)
+
+    first, _ = guard.run(instance_ids=["pg-db"])
+    assert first.state == "success"
+    first_text = guard.reports()[-1]["text"]
+    first_hint = next(line for line in first_text.splitlines() if "largest tables:" in line)
+    assert "largest tables: public.order_events" in first_hint
+    assert "GiB/day" not in first_hint  # no earlier sizes yet
+
+    with connection.cursor() as cursor:
+        cursor.execute("INSERT INTO order_events (payload) SELECT repeat('y', 400) FROM generate_series(1, 20000)")
+    connection.close()
+    second, _ = guard.run(instance_ids=["pg-db"])
+    assert second.state == "success"
+    second_text = guard.reports()[-1]["text"]
+    hint = next(line for line in second_text.splitlines() if "largest tables:" in line)
+    order_events = hint.split(";")[0]
+    assert order_events.strip().startswith("largest tables: public.order_events")
+    growth = re.search(r"([+-]\d+\.\d+) GiB/day", order_events)
+    assert growth is not None, order_events
+    assert float(growth.group(1)) > 0  # 20,000 rows in seconds: a steep GiB/day
+    assert "public.customers" in hint

@@ -8,9 +8,7 @@ import pytest
 
 from toilless import cost_review as cr
 
-NOV_22 = cr.review_window(
-    date(2026, 11, 22), 3
-)  # November 2026, 21 of 30 days; baseline Aug (31), Sep, Oct (31)
+NOV_22 = cr.review_window(date(2026, 11, 22), 3)  # November 2026, 21 of 30 days; baseline Aug (31), Sep, Oct (31)
 AUG, SEP, OCT, NOV = date(2026, 8, 1), date(2026, 9, 1), date(2026, 10, 1), date(2026, 11, 1)
 
 
@@ -29,12 +27,8 @@ def review(months: dict[date, float], window: cr.ReviewWindow = NOV_22, **kwargs
 @pytest.mark.parametrize(
     ("as_of", "month", "elapsed", "days", "baseline"),
     [
-        pytest.param(
-            date(2026, 11, 22), NOV, 21, 30, (AUG, SEP, OCT), id="mid-month: data through yesterday"
-        ),
-        pytest.param(
-            date(2026, 12, 1), NOV, 30, 30, (AUG, SEP, OCT), id="first of month reviews the full month"
-        ),
+        pytest.param(date(2026, 11, 22), NOV, 21, 30, (AUG, SEP, OCT), id="mid-month: data through yesterday"),
+        pytest.param(date(2026, 12, 1), NOV, 30, 30, (AUG, SEP, OCT), id="first of month reviews the full month"),
         pytest.param(
             date(2026, 1, 1),
             date(2025, 12, 1),
@@ -91,9 +85,7 @@ def test_parse_as_of() -> None:
 @pytest.mark.parametrize(
     ("months", "flagged", "reason", "percent"),
     [
-        pytest.param(
-            {**steady(100, AUG, SEP, OCT), NOV: 21 * 100}, False, cr.OVER_BASELINE, 0.0, id="steady spend"
-        ),
+        pytest.param({**steady(100, AUG, SEP, OCT), NOV: 21 * 100}, False, cr.OVER_BASELINE, 0.0, id="steady spend"),
         pytest.param(
             {**steady(100, AUG, SEP, OCT), NOV: 21 * 130},
             True,
@@ -147,9 +139,7 @@ def test_parse_as_of() -> None:
         ),
     ],
 )
-def test_review_service_verdicts(
-    months: dict[date, float], flagged: bool, reason: str, percent: float | None
-) -> None:
+def test_review_service_verdicts(months: dict[date, float], flagged: bool, reason: str, percent: float | None) -> None:
     result = review(months)
     assert result.flagged is flagged
     assert result.reason == reason
@@ -254,9 +244,7 @@ def test_parse_pages_merges_a_period_continued_on_the_next_page() -> None:
 
 def test_parse_pages_refuses_a_missing_metric() -> None:
     with pytest.raises(cr.CostReviewError, match="no AmortizedCost"):
-        cr.parse_cost_pages(
-            [page("2026-11-01", "2026-11-22", {("EC2",): 1})], metric="AmortizedCost", by_account=False
-        )
+        cr.parse_cost_pages([page("2026-11-01", "2026-11-22", {("EC2",): 1})], metric="AmortizedCost", by_account=False)
 
 
 def test_linked_accounts_are_reviewed_separately() -> None:
@@ -298,9 +286,7 @@ def test_cost_query_shapes() -> None:
     assert plain["Granularity"] == "MONTHLY"
     assert plain["GroupBy"] == [{"Type": "DIMENSION", "Key": "SERVICE"}]
     assert plain["Filter"] == {"Not": {"Dimensions": {"Key": "RECORD_TYPE", "Values": ["Credit", "Refund"]}}}
-    linked = cr.cost_query(
-        NOV_22, metric="AmortizedCost", accounts=["111111111111"], exclude_record_types=["Credit"]
-    )
+    linked = cr.cost_query(NOV_22, metric="AmortizedCost", accounts=["111111111111"], exclude_record_types=["Credit"])
     assert [group["Key"] for group in linked["GroupBy"]] == ["LINKED_ACCOUNT", "SERVICE"]
     assert linked["Filter"]["And"][0] == {"Dimensions": {"Key": "LINKED_ACCOUNT", "Values": ["111111111111"]}}
     assert "Filter" not in cr.cost_query(NOV_22, metric="UnblendedCost")
@@ -358,21 +344,13 @@ def anomaly(anomaly_id: str, total: float, percent: float | None, *, end: str | 
     ("item", "flagged", "reason_start", "is_open"),
     [
         pytest.param(anomaly("a", 450.0, 60.0), True, "over threshold", True, id="big, no end date: open"),
-        pytest.param(
-            anomaly("a", 450.0, 60.0, end="2026-11-21"), True, "over threshold", True, id="ends yesterday"
-        ),
+        pytest.param(anomaly("a", 450.0, 60.0, end="2026-11-21"), True, "over threshold", True, id="ends yesterday"),
         pytest.param(anomaly("a", 450.0, 60.0, end="2026-11-20"), True, "over threshold", False, id="ended"),
-        pytest.param(
-            anomaly("a", 100.0, 80.0), False, "impact $100.00 not over $120", True, id="under dollars"
-        ),
-        pytest.param(
-            anomaly("a", 120.0, 80.0), False, "impact $120.00 not over $120", True, id="exactly $120"
-        ),
+        pytest.param(anomaly("a", 100.0, 80.0), False, "impact $100.00 not over $120", True, id="under dollars"),
+        pytest.param(anomaly("a", 120.0, 80.0), False, "impact $120.00 not over $120", True, id="exactly $120"),
         pytest.param(anomaly("a", 500.0, 10.0), False, "impact 10.0% not over 15%", True, id="under percent"),
         pytest.param(anomaly("a", 300.0, None), True, "new usage", True, id="no expected spend: judged on $"),
-        pytest.param(
-            anomaly("a", 300.0, None, expected=3000.0), False, "impact 10.0%", True, id="percent from spend"
-        ),
+        pytest.param(anomaly("a", 300.0, None, expected=3000.0), False, "impact 10.0%", True, id="percent from spend"),
     ],
 )
 def test_anomaly_verdicts(item: dict, flagged: bool, reason_start: str, is_open: bool) -> None:
@@ -410,9 +388,7 @@ def test_fingerprints_are_stable_per_service_and_month() -> None:
     assert cr.service_fingerprint(finding, NOV_22) != cr.service_fingerprint(
         finding, cr.review_window(date(2026, 12, 4), 3)
     )
-    assert cr.service_fingerprint(finding, NOV_22) != cr.service_fingerprint(
-        {**finding, "account": "1"}, NOV_22
-    )
+    assert cr.service_fingerprint(finding, NOV_22) != cr.service_fingerprint({**finding, "account": "1"}, NOV_22)
 
 
 def test_drafts_carry_evidence_epic_and_marker() -> None:
@@ -425,7 +401,7 @@ def test_drafts_carry_evidence_epic_and_marker() -> None:
         threshold_percent=15,
         min_dollars=120,
     )
-    assert draft["title"] == "AWS cost: Amazon EC2 +30.0% over baseline in November 2026"
+    assert draft["title"] == "AWS cost: Amazon EC2 +30.0% ($630.00 over baseline) in November 2026"
     assert "Part of #42." in draft["body"]
     assert "| 2026-11 | $2,730.00 |" in draft["body"]
     assert "[Run](http://airflow/run)" in draft["body"]

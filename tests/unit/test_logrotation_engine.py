@@ -152,7 +152,7 @@ def test_a_failed_verification_keeps_the_source_and_leaves_no_archive(
 ) -> None:
     source = tmp_path / "app.log.20261122T043000Z.1"
     source.write_bytes(lines(100))
-    monkeypatch.setattr(compress, "archive_digest", lambda path: compress.Digest("0" * 64, 1))
+    monkeypatch.setattr(compress, "archive_digest", lambda path: compress.Digest(0, 1))
     with pytest.raises(compress.VerificationError):
         compress.compress_verified(str(source), str(tmp_path / "app.log.20261122T043000Z.1.zst"))
     assert sorted(p.name for p in tmp_path.iterdir()) == [source.name]

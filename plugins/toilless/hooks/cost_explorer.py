@@ -27,9 +27,7 @@ class CostExplorerHook(AwsBaseHook):
         kwargs["client_type"] = "ce"
         super().__init__(*args, **kwargs)
 
-    def get_cost_and_usage_pages(
-        self, request: dict[str, Any], *, max_pages: int = 50
-    ) -> list[dict[str, Any]]:
+    def get_cost_and_usage_pages(self, request: dict[str, Any], *, max_pages: int = 50) -> list[dict[str, Any]]:
         """Every page of one GetCostAndUsage query."""
         return self._pages("get_cost_and_usage", request, max_pages)
 

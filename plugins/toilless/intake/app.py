@@ -36,7 +36,10 @@ _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="toilless", Basic realm="toilles
 def create_app(service: IntakeService | None = None, worker: IntakeWorker | None = None) -> FastAPI:
     """Build the intake app. Tests pass their own service (settings, clock) and worker."""
     service = service or IntakeService()
-    worker = worker or IntakeWorker(service.start_queued)
+    worker = worker or IntakeWorker(
+        service.start_queued,
+        retention_days=lambda: float(service.provider.get().intake.get("ledger_retention_days", 30)),
+    )
     service.wakeup = worker.wake
     app = FastAPI(
         title="Toilless alert intake",

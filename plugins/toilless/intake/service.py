@@ -301,8 +301,6 @@ class IntakeService:
         return outcome
 
     def _firing(self, session: Any, plan: Plan, settings: IntakeSettings) -> Outcome:
-        from airflow.exceptions import DagRunAlreadyExists
-
         assert plan.route is not None
         assert plan.mode is not None
         alert = plan.alert
@@ -366,7 +364,7 @@ class IntakeService:
         self._insert_ledger(session, plan, decision="started", run_id=plan.run_id)
         try:
             paused = self._trigger(session, plan.dag_id, plan.run_id, plan.conf)
-        except DagRunAlreadyExists:
+        except _RunExists:
             # The run exists although this alert had no ledger row (created through the REST API with the same
             # deterministic id, or the ledger was cleaned): it is started, once.
             outcome.status, outcome.detail = "duplicate", "run already exists"
@@ -486,7 +484,10 @@ class IntakeService:
         ).rowcount
         if changed != 1:
             raise _Contended
-        paused = self._trigger(session, row.dag_id, row.run_id, conf)
+        try:
+            paused = self._trigger(session, row.dag_id, row.run_id, conf)
+        except _RunExists:
+            return False  # started already (another process won); the lock and ledger now say so
         self._enqueue(
             session,
             channel,
@@ -612,25 +613,47 @@ class IntakeService:
         if changed != 1:
             raise _Contended
 
-    @staticmethod
-    def _trigger(session: Any, dag_id: str, run_id: str, conf: dict[str, Any]) -> bool:
-        """Create the queued run in this transaction (what ``airflow dags trigger`` does). Returns is_paused."""
-        from airflow.api.common.trigger_dag import trigger_dag
-        from airflow.models.dag import DagModel
-        from airflow.utils.types import DagRunTriggeredByType
+    def _trigger(self, session: Any, dag_id: str, run_id: str, conf: dict[str, Any]) -> bool:
+        """Create the queued run in this transaction, as Airflow's REST API trigger does. Returns is_paused.
 
-        trigger_dag(
-            dag_id,
+        Same steps as ``POST /api/v2/dags/{dag_id}/dagRuns`` (import errors and allowed run types checked, Params
+        validated by ``create_dagrun``), but with this process's cached DAG bag: ``trigger_dag`` would deserialize
+        the DAG again on every call, which is most of an alert's latency.
+        """
+        from airflow._shared.timezones import timezone
+        from airflow.models.dag import DagModel
+        from airflow.models.dagrun import DagRun
+        from airflow.utils.state import DagRunState
+        from airflow.utils.types import DagRunTriggeredByType, DagRunType
+        from sqlalchemy import select
+
+        model = session.scalar(select(DagModel).where(DagModel.dag_id == dag_id, ~DagModel.is_stale))
+        if model is None:
+            raise Unavailable(f"DAG {dag_id} is not in Airflow (not parsed yet, or removed)")
+        if model.has_import_errors:
+            raise Unavailable(f"DAG {dag_id} has import errors and cannot be triggered")
+        if model.allowed_run_types is not None and DagRunType.MANUAL not in model.allowed_run_types:
+            raise Unavailable(f"DAG {dag_id} does not allow manual runs")
+        if session.scalar(select(DagRun.id).where(DagRun.dag_id == dag_id, DagRun.run_id == run_id)) is not None:
+            raise _RunExists
+        dag = self._dag(dag_id, session)
+        if dag is None:
+            raise Unavailable(f"DAG {dag_id} has no serialized version yet")
+        dag.create_dagrun(
+            run_id=run_id,
+            logical_date=None,
+            data_interval=None,
+            run_after=timezone.utcnow(),
+            conf=conf,
+            run_type=DagRunType.MANUAL,
             triggered_by=DagRunTriggeredByType.REST_API,
             triggering_user_name=TRIGGERING_USER,
-            run_id=run_id,
-            conf=conf,
+            state=DagRunState.QUEUED,
             session=session,
         )
         session.flush()
-        model = DagModel.get_current(dag_id, session=session)
         log.info("Alert intake started %s run %s", dag_id, run_id)
-        return bool(model and model.is_paused)
+        return bool(model.is_paused)
 
     @staticmethod
     def _enqueue(session: Any, channel: str, message: dict[str, Any]) -> None:
@@ -652,6 +675,10 @@ class IntakeService:
         from toilless.reporting import run_url
 
         return run_url(dag_id, run_id, settings.toilless)
+
+
+class _RunExists(Exception):
+    """A run with this id exists already."""
 
 
 class _AlreadyStarted(Exception):

@@ -33,13 +33,13 @@ ledger = Table(
     Column("route", String(250), nullable=False),
     Column("run_id", String(250), nullable=True),
     # started | skipped | queued | notify_only | no_runbook | cancelled
-    Column("decision", String(20), nullable=False),
+    Column("decision", String(20), nullable=False, index=True),
     Column("alertname", String(250), nullable=False),
     Column("fingerprint", String(64), nullable=False),
     Column("starts_at", String(40), nullable=False),
     Column("payload_json", Text, nullable=True),  # queued alerts: what to start later
     Column("created_at", Float, nullable=False),
-    Column("updated_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False, index=True),
     Column("resolved_at", Float, nullable=True),
 )
 

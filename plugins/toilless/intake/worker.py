@@ -78,6 +78,24 @@ def deliver_outbox(poster: Callable[[str, dict[str, Any]], None] = post_to_slack
     return delivered
 
 
+def purge_ledger(retention_days: float) -> int:
+    """Forget decisions older than ``retention_days`` (queued ones are kept until they start or resolve).
+
+    A re-send of such an old alert still finds its run through the run id's unique constraint; only a skipped or
+    no-runbook decision could be made again, after the retention period.
+    """
+    from airflow.utils.session import create_session
+    from sqlalchemy import delete
+
+    from toilless.intake.store import ledger
+
+    cutoff = now() - retention_days * 86400
+    with create_session(scoped=False) as session:
+        return session.execute(
+            delete(ledger).where(ledger.c.updated_at < cutoff, ledger.c.decision != "queued")
+        ).rowcount
+
+
 class IntakeWorker:
     """Daemon thread: outbox and queue every ``interval`` seconds, at once after :meth:`wake`."""
 
@@ -87,7 +105,10 @@ class IntakeWorker:
         *,
         poster: Callable[[str, dict[str, Any]], None] = post_to_slack,
         interval: float = 5.0,
+        retention_days: Callable[[], float] = lambda: 30.0,
     ) -> None:
+        self._retention_days = retention_days
+        self._last_purge = 0.0
         self._start_queued = start_queued
         self._poster = poster
         self._interval = interval
@@ -117,6 +138,12 @@ class IntakeWorker:
         """One pass: (queued alerts started, messages delivered)."""
         started = self._start_queued()
         delivered = deliver_outbox(self._poster)
+        if now() - self._last_purge > 3600:
+            self._last_purge = now()
+            days = self._retention_days()
+            purged = purge_ledger(days)
+            if purged:
+                log.info("Alert intake forgot %d decisions older than %s days", purged, days)
         return started, delivered
 
     def _loop(self) -> None:

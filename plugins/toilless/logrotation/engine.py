@@ -295,7 +295,7 @@ def _compress_pending(log_set: LogSet, pending: list[str], result: dict[str, Any
                 "archive": archive,
                 "source_bytes": done.source_bytes,
                 "archive_bytes": done.archive_bytes,
-                "sha256": done.sha256,
+                "crc32": f"{done.crc32:08x}",
             }
         )
 

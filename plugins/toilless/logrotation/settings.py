@@ -95,7 +95,7 @@ class LogSet:
     globs: tuple[str, ...]
     mode: str = "rename"
     compression: str = "zstd"
-    compression_level: int = 3
+    compression_level: int = 2
     compression_threads: int = 0
     min_size_bytes: int = 1
     retention: Retention = field(default_factory=Retention)
@@ -172,7 +172,7 @@ def _parse_log_set(name: str, spec: dict[str, Any], roots: list[str]) -> LogSet:
     compression = spec.get("compression", "zstd")
     if compression not in COMPRESSIONS:
         raise LogRotationConfigError(f"{where}.compression: {compression!r} is not one of {', '.join(COMPRESSIONS)}")
-    level = int(spec.get("compression_level") or (3 if compression == "zstd" else 6))
+    level = int(spec.get("compression_level") or (2 if compression == "zstd" else 6))
     limits = (1, 19) if compression == "zstd" else (1, 9)
     if not limits[0] <= level <= limits[1]:
         raise LogRotationConfigError(f"{where}.compression_level: {level} is outside {limits[0]}..{limits[1]}")

@@ -35,7 +35,8 @@ class SlackApprovalRequestNotifier(BaseNotifier):
         task = context["task"]
         link = HITLOperator.generate_link_to_ui_from_context(context=context, base_url=airflow_base_url())
         subject = getattr(task, "subject", task.task_id)
-        body = getattr(task, "body", "") or ""
+        # The body is Markdown for the Airflow UI; Slack's mrkdwn marks bold with single asterisks.
+        body = (getattr(task, "body", "") or "").replace("**", "*")
         text = f":raising_hand: Approval needed: {subject}\n{body}\n<{link}|Approve or reject in Airflow>"
         blocks = [
             {"type": "header", "text": {"type": "plain_text", "text": f"Approval needed: {subject}"[:150]}},

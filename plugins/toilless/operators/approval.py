@@ -35,3 +35,25 @@ class TimedApprovalOperator(ApprovalOperator):
             raise ValueError(f"approval timeout must be positive, got {self.timeout_minutes!r} minutes")
         self.response_timeout = timedelta(minutes=minutes)
         return super().execute(context)
+
+    def execute_complete(self, context: Context, event: dict[str, Any]) -> Any:
+        from airflow.sdk.exceptions import DownstreamTasksSkipped
+
+        try:
+            return super().execute_complete(context=context, event=event)
+        except DownstreamTasksSkipped:
+            # Reject (also the timeout default) skips downstream by raising, so nothing would reach XCom; the
+            # report needs the answer and who gave it.
+            context["ti"].xcom_push(key="return_value", value=answer_summary(event))
+            raise
+
+
+def answer_summary(event: dict[str, Any]) -> dict[str, Any]:
+    """The JSON-able part of a HITL answer: chosen options, who answered (None after a timeout) and when."""
+    responded_at = event.get("responded_at")
+    return {
+        "chosen_options": list(event.get("chosen_options") or []),
+        "params_input": dict(event.get("params_input") or {}),
+        "responded_by_user": event.get("responded_by_user"),
+        "responded_at": responded_at.isoformat() if hasattr(responded_at, "isoformat") else responded_at,
+    }

@@ -1,0 +1,101 @@
+"""The RDS storage guard's report lines, approval outcomes and table-growth maths (pure parts)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from toilless import rds_storage as rs
+from toilless.rds_storage_report import approval_outcome, report_lines
+from toilless.table_sizes import table_growth
+
+NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+
+
+def critical_decision(action: str = rs.REQUEST_APPROVAL) -> dict:
+    return {
+        "instance_id": "orders-db",
+        "state": rs.CRITICAL,
+        "action": action,
+        "reason": "95.0% used",
+        "blocked_reason": None,
+        "allocated_gib": 100,
+        "target_gib": 130,
+        "storage_type": "gp3",
+        "monthly_cost_delta": 3.45,
+        "currency": "USD",
+    }
+
+
+@pytest.mark.parametrize(
+    ("approval", "expected"),
+    [
+        pytest.param(
+            {"chosen_options": ["Approve"], "responded_by_user": {"id": "admin", "name": "admin"}},
+            ("approved", "approved by admin"),
+            id="approved",
+        ),
+        pytest.param(
+            {"chosen_options": ["Reject"], "responded_by_user": {"id": "u1", "name": "Ana"}},
+            ("rejected", "rejected by Ana: not grown, nothing changed"),
+            id="rejected",
+        ),
+        pytest.param(
+            {"chosen_options": ["Reject"], "responded_by_user": None},
+            ("timed_out", "no answer within 60 minutes: not grown, nothing changed"),
+            id="timed-out-defaults-to-reject",
+        ),
+        pytest.param(None, ("not_asked", "approval was not answered (the request did not complete)"), id="missing"),
+    ],
+)
+def test_approval_outcome(approval, expected) -> None:
+    assert approval_outcome(approval, 60) == expected
+
+
+def test_report_lines_after_approved_growth() -> None:
+    plan = {"decisions": [critical_decision()], "approval_timeout_minutes": 60}
+    lines = report_lines(
+        plan,
+        approval={"chosen_options": ["Approve"], "responded_by_user": {"name": "Ana"}},
+        expansions=[{"instance_id": "orders-db", "outcome": "modified", "from_gib": 100, "target_gib": 130}],
+        verification=[{"instance_id": "orders-db", "status": "available", "allocated_gib": 130}],
+        tables={"orders-db": {"conn_id": "rds_orders-db", "configured": False}},
+    )
+    text = "\n".join(lines)
+    assert "`orders-db` CRITICAL (100 GiB gp3): approval requested to grow to 130 GiB" in text
+    assert "approved by Ana" in text
+    assert "grown 100 -> 130 GiB (ApplyImmediately); verified: status available, allocated 130 GiB" in text
+    assert "+3.45 USD/month, permanent" in text
+    assert "no database Connection rds_orders-db" in text
+
+
+def test_report_says_when_approved_growth_did_not_happen() -> None:
+    plan = {"decisions": [critical_decision()], "approval_timeout_minutes": 60}
+    lines = report_lines(
+        plan, approval={"chosen_options": ["Approve"], "responded_by_user": "ana"}, expansions=None,
+        verification=None, tables=None,
+    )  # fmt: skip
+    assert any("not grown: the growth step did not complete" in line for line in lines)
+
+
+def test_report_lines_dry_run() -> None:
+    plan = {"decisions": [critical_decision(rs.GROW_NOW)], "dry_run": True}
+    text = "\n".join(report_lines(plan, approval=None, expansions=None, verification=None, tables=None))
+    assert "dry run: would grow to 130 GiB; nothing changed" in text
+    assert "approval" not in text
+
+
+def test_table_growth_per_day() -> None:
+    day = 86400.0
+    previous = {"taken_at": 1000.0, "tables": {"events": 10 * rs.GIB, "users": 2 * rs.GIB}}
+    rows = table_growth(previous, {"events": 12 * rs.GIB, "users": 2 * rs.GIB, "new": 1}, 1000.0 + 2 * day)
+    assert [row["table"] for row in rows] == ["events", "users", "new"]
+    assert rows[0]["growth_bytes_per_day"] == pytest.approx(rs.GIB)
+    assert rows[1]["growth_bytes_per_day"] == 0
+    assert rows[2]["growth_bytes_per_day"] is None
+
+
+def test_table_growth_without_history() -> None:
+    rows = table_growth(None, {"events": 5}, 1000.0)
+    assert rows == [{"table": "events", "bytes": 5, "growth_bytes_per_day": None}]
