@@ -29,7 +29,7 @@ def test_every_dag_file_imports_without_errors(dagbag) -> None:
 
 @pytest.mark.parametrize("path", DAG_FILES, ids=lambda path: path.stem)
 def test_dag_obeys_house_rules(dagbag, path: Path) -> None:
-    dag = dagbag.get_dag(path.stem)
+    dag = dagbag.dags.get(path.stem)
     assert dag is not None, f"{path.name} does not define DAG {path.stem!r}"
     assert dag_violations(dag) == []
 
