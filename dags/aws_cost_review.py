@@ -35,7 +35,15 @@ clicking through consoles.
    rate, change in % and $, why), flagged anomalies, the issues; one line when there is nothing to see.
 8. `upload_chart`: attaches the PNG when the Slack API connection is configured.
 
-**Told:** the `finops` Slack channel; issues in the configured GitHub repo under the epic.
+**Params** (empty = the configured value): `as_of` date, `threshold_percent`, `min_dollars`, `lookback_months`,
+`metric` (a Cost Explorer cost metric), `accounts` (linked account ids, reviewed one by one), `dry_run`.
+
+**Told:** the `finops` Slack channel; issues in the configured GitHub repo (connection `github_finops`) under
+the epic. Every run also leaves `services.json`, `anomalies.json`, `report.json`, the chart and the drafts in its
+report folder, so nothing is lost when Slack or GitHub is unreachable.
+
+**Schedule note:** with `catchup=False` Airflow still runs the latest past slot once when the DAG is first
+unpaused (a review as of that Monday or Friday).
 """
 
 from __future__ import annotations
@@ -260,22 +268,33 @@ def aws_cost_review() -> None:
 
         return file_drafts(review, drafts)
 
-    @task
+    # all_done: a failed chart or GitHub must not keep the cost findings from the person (the run still fails).
+    @task(trigger_rule="all_done")
     def post_report(
-        review: dict[str, Any],
-        costs: dict[str, Any],
-        anomalies: dict[str, Any],
+        review: dict[str, Any] | None,
+        costs: dict[str, Any] | None,
+        anomalies: dict[str, Any] | None,
         chart: str | None,
-        issues: list[dict[str, Any]],
+        issues: list[dict[str, Any]] | None,
     ) -> dict[str, Any]:
         """The ranked Slack report to the review channel (one line when nothing needs attention)."""
         from datetime import date
 
+        from airflow.sdk.exceptions import AirflowSkipException
+
         from toilless import cost_review as cr
         from toilless.reporting import post_message
 
+        if review is None or costs is None or anomalies is None:
+            # The failed task already raised the alarm; there are no findings to report.
+            raise AirflowSkipException("no findings to report: the settings or a Cost Explorer query failed")
         window = cr.ReviewWindow.from_dict(review["window"])
         notes = []
+        if issues is None:
+            issues = []
+            notes.append("Drafting or filing issues FAILED (see the run); findings above are complete.")
+        if chart is None and costs["flagged"]:
+            notes.append("The chart could not be drawn (see the run).")
         if review["exclude_record_types"]:
             notes.append(f"Left out: {', '.join(review['exclude_record_types'])}.")
         if costs["estimated_months"]:
@@ -317,7 +336,9 @@ def aws_cost_review() -> None:
     drafts = draft_issues(review, costs, anomalies)
     issues = file_issues(review, drafts)
     report = post_report(review, costs, anomalies, chart, issues)
-    report >> upload_chart(review, chart)
+    # upload_chart is the leaf after everything: if drafting or filing failed it does not run, so the run
+    # ends failed even though post_report (all_done) reported the findings.
+    [report, issues] >> upload_chart(review, chart)
 
 
 def _save_json(review: dict[str, Any], name: str, data: Any) -> None:

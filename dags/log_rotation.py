@@ -63,12 +63,17 @@ def _work_label(work: dict[str, Any]) -> None:
     get_current_context()["log_set_name"] = work["log_set"]["name"]  # type: ignore[typeddict-unknown-key]
 
 
+def _state_dir(work: dict[str, Any]) -> Any:
+    from toilless.logrotation.settings import state_dir
+
+    return state_dir({"state_dir": work["state_dir"]})
+
+
 @task
 def plan_rotation(host_queues: list[str]) -> dict[str, Any]:
     """Pick the log sets and validate every path before anything is touched."""
     from toilless.config import load_config
     from toilless.logrotation.planning import build_plan
-    from toilless.logrotation.settings import state_dir
     from toilless.policies import WeeklyWindow
 
     context = get_current_context()
@@ -91,7 +96,8 @@ def plan_rotation(host_queues: list[str]) -> dict[str, Any]:
             alert=alert_from_params(params),
             dry_run=dry_run,
             host_queues=host_queues,
-            state_dir=str(state_dir(config)),
+            # Empty: each host's own $AIRFLOW_HOME/toilless/log_rotation, resolved on that host.
+            state_dir=str(config.get("state_dir") or ""),
             now_iso=now.isoformat(),
             note=note,
         )
@@ -110,15 +116,13 @@ def select_host_work(plan: dict[str, Any], key: str) -> list[dict[str, Any]]:
 @task(map_index_template="{{ log_set_name }}")
 def rotate_logs(work: dict[str, Any]) -> dict[str, Any]:
     """Rotate and compress one log set's files (on the host owning them)."""
-    from pathlib import Path
-
     from toilless.logrotation import engine
     from toilless.logrotation.settings import log_set_from_dict
 
     _work_label(work)
     rotation = engine.rotate_log_set(
         log_set_from_dict(work["log_set"]),
-        state_dir=Path(work["state_dir"]),
+        state_dir=_state_dir(work),
         dry_run=work["dry_run"],
         extra_globs=tuple(work["extra_globs"]),
     )
@@ -128,8 +132,6 @@ def rotate_logs(work: dict[str, Any]) -> dict[str, Any]:
 @task(map_index_template="{{ log_set_name }}")
 def apply_retention(rotated: dict[str, Any]) -> dict[str, Any]:
     """Delete this DAG's archives beyond retention (a dry run lists them)."""
-    from pathlib import Path
-
     from toilless.logrotation import engine
     from toilless.logrotation.settings import log_set_from_dict
 
@@ -137,7 +139,7 @@ def apply_retention(rotated: dict[str, Any]) -> dict[str, Any]:
     _work_label(work)
     kept = engine.apply_retention(
         log_set_from_dict(work["log_set"]),
-        state_dir=Path(work["state_dir"]),
+        state_dir=_state_dir(work),
         dry_run=work["dry_run"],
         extra_globs=tuple(work["extra_globs"]),
         planned_archives=rotated["rotation"]["compressed"] if work["dry_run"] else None,
@@ -148,15 +150,13 @@ def apply_retention(rotated: dict[str, Any]) -> dict[str, Any]:
 @task(map_index_template="{{ log_set_name }}")
 def measure_mount_usage(retained: dict[str, Any]) -> dict[str, Any]:
     """Measure the log set's mount after rotation: usage, growth, largest files."""
-    from pathlib import Path
-
     from toilless.logrotation import engine
     from toilless.logrotation.settings import log_set_from_dict
 
     work = retained["work"]
     _work_label(work)
     measured = engine.measure_mount_usage(
-        log_set_from_dict(work["log_set"]), state_dir=Path(work["state_dir"]), dry_run=work["dry_run"]
+        log_set_from_dict(work["log_set"]), state_dir=_state_dir(work), dry_run=work["dry_run"]
     )
     return {**retained, "usage": measured}
 

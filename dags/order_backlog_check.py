@@ -233,10 +233,12 @@ def order_backlog_check():
         return post_message(settings["channels"]["errors"], message["text"], blocks=message["blocks"])
 
     @task
-    def restart_processor(settings: dict[str, Any], diagnosis: dict[str, Any]) -> dict[str, Any]:
+    def restart_processor(settings: dict[str, Any], diagnosis: dict[str, Any], **context: Any) -> dict[str, Any]:
         from toilless.hooks.order_processor import restart_if_allowed
 
-        return restart_if_allowed(settings, diagnosis)
+        dag_run = context.get("dag_run")
+        started = getattr(dag_run, "start_date", None)
+        return restart_if_allowed(settings, diagnosis, run_started_at=started)
 
     @task(trigger_rule="none_failed")
     def report_outcome(

@@ -34,6 +34,8 @@ manage the data and plan from the growth trend.
 5. `request_approval`: a person approves or rejects in Airflow (Required Actions). The request, also posted to Slack
    (`approval.channel`, default `urgent`), says what changes, that it is permanent, and the monthly cost delta (price per
    GiB-month of the storage type, x2 for Multi-AZ). No answer within the timeout counts as Reject: nothing changes.
+   One request covers every instance of the run that needs approval; a Reject also stops that run's automatic
+   growths (the next run decides them again).
 6. `expand_allocated_storage`: re-reads each instance right before acting; does nothing if it is already at (or
    growing to) the target; refuses if the allocation changed since the decision; writes the marker tag, then
    `modify_db_instance(AllocatedStorage=target, ApplyImmediately=True)`. The target is absolute, so a retry after a crash
@@ -43,7 +45,8 @@ manage the data and plan from the growth trend.
 8. `report_storage`: Slack (`report.channel`, default `infrastructure`): per instance state, forecast, action and
    outcome, the largest tables; a PNG of used storage and its forecast against the allocation for every instance at
    warning or worse (uploaded when the Slack API Connection exists, else saved under `report.chart_dir`). Scheduled runs
-   with everything ok stay quiet unless `report.post_when_all_ok`.
+   with everything ok stay quiet unless `report.post_when_all_ok`; a scheduled report identical in states and actions
+   to the last one is repeated only after `report.repeat_unchanged_hours` (24).
 
 ## Who is told
 `infrastructure` gets the report, `urgent` the approval request; task failures go through the shared failure notifier.
@@ -168,7 +171,10 @@ def rds_storage_guard() -> None:
         params = context["params"]
         alert = alert_from_params(params)
         if alert is not None:
-            instance_ids = instance_ids_from_alert(alert, settings["alert_instance_labels"])
+            # The alert's own labels first; the intake's route may also have mapped them to instance_ids.
+            instance_ids = instance_ids_from_alert(alert, settings["alert_instance_labels"]) or list(
+                params.get("instance_ids") or []
+            )
             if not instance_ids:
                 # Bad input: retrying cannot help.
                 raise AirflowFailException(

@@ -27,6 +27,8 @@ class FakeGitHub:
         self._next_id = 1000
         #: (method, path) of every request, in order.
         self.requests: list[tuple[str, str]] = []
+        #: Status every request gets while set (tests use it to make GitHub fail).
+        self.fail_with_status: int | None = None
         self._server: ThreadingHTTPServer | None = None
 
     # -- lifecycle -------------------------------------------------------------------------------------------
@@ -50,6 +52,9 @@ class FakeGitHub:
                 body = json.loads(self.rfile.read(length) or b"{}") if length else {}
                 with fake._lock:
                     fake.requests.append((method, self.path))
+                if fake.fail_with_status:
+                    self._reply(fake.fail_with_status, {"message": "fake GitHub told to fail"})
+                    return
                 if not self.headers.get("Authorization"):
                     self._reply(401, {"message": "Requires authentication"})
                     return
@@ -93,6 +98,7 @@ class FakeGitHub:
         with self._lock:
             self._issues.clear()
             self.requests.clear()
+            self.fail_with_status = None
 
     def issues(self, repo: str) -> list[dict[str, Any]]:
         with self._lock:

@@ -89,7 +89,9 @@ def seed_sqlite(path: Path, *, outstanding: int, now: datetime | None = None, to
     connection.close()
 
 
-def seed_postgres(connection: Any, *, total: int, outstanding: int, now: datetime | None = None) -> None:
+def seed_postgres(
+    connection: Any, *, total: int, outstanding: int, now: datetime | None = None, oldest_minutes: float = 180.0
+) -> None:
     """Create the schema and load orders into PostgreSQL (a psycopg2 connection) with COPY, fast enough for 1M."""
     import io
 
@@ -99,7 +101,8 @@ def seed_postgres(connection: Any, *, total: int, outstanding: int, now: datetim
             cursor.execute(statement)
         cursor.execute("TRUNCATE orders")
         batch = io.StringIO()
-        for order_id, customer, status, created, processed in generate_orders(total, outstanding=outstanding, now=now):
+        orders = generate_orders(total, outstanding=outstanding, now=now, oldest_minutes=oldest_minutes)
+        for order_id, customer, status, created, processed in orders:
             processed_text = processed.isoformat() if processed else NULL
             batch.write(f"{order_id}\t{customer}\t{status}\t{created.isoformat()}\t{processed_text}\n")
             if batch.tell() > 8 << 20:

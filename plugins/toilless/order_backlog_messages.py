@@ -18,6 +18,11 @@ def _header(text: str) -> dict[str, Any]:
     return {"type": "header", "text": {"type": "plain_text", "text": text[:150]}}
 
 
+def _dry_run_prefix(settings: dict[str, Any]) -> str:
+    # The diagnosis is real in a dry run, but readers must know nothing was or will be done about it.
+    return "[dry run] " if settings.get("dry_run") else ""
+
+
 def ops_message(diagnosis: dict[str, Any], backlog: dict[str, Any], settings: dict[str, Any]) -> dict[str, Any]:
     """Overloaded: the numbers and the suggested run frequency, for Ops to decide."""
     capacity = diagnosis["capacity"]
@@ -38,6 +43,7 @@ def ops_message(diagnosis: dict[str, Any], backlog: dict[str, Any], settings: di
         f"({capacity['runs_needed']} runs' worth of orders are waiting), or run "
         f"{capacity['suggested_processes']} processes to clear it within one interval.",
     ]
+    title = _dry_run_prefix(settings) + title
     reasons = "; ".join(diagnosis["verdict"]["reasons"])
     text = f"{title}\n" + "\n".join(f"• {fact}" for fact in facts) + f"\nWhy: {reasons}"
     blocks = [_header(title), _section("\n".join(f"• {fact}" for fact in facts)), _section(f"*Why:* {reasons}")]
@@ -56,6 +62,7 @@ def developers_message(
         title = "Order processor crashed or silent: no progress in its log"
     else:
         title = f"Order processor logged {run.get('error_count', 0)} errors in its latest run"
+    title = _dry_run_prefix(settings) + title
     facts = [
         f"*Verdict:* {kind}: {'; '.join(verdict['reasons'])}",
         f"*Outstanding orders:* {backlog['outstanding']}, oldest waiting "

@@ -58,13 +58,6 @@ class LogAccessError(ValueError):
 
 
 # -- reading the log -----------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class LogLine:
-    number: int  # position in the run's text, 1-based
-    text: str
-    at: datetime | None
-
-
 @dataclass
 class RunSummary:
     """What the latest run of the processor did, read from its log from the last ``Startup...`` on."""

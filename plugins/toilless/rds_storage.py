@@ -179,13 +179,19 @@ def least_squares_slope(points: Sequence[tuple[float, float]]) -> float | None:
     count = len(points)
     if count < 2:
         return None
-    mean_x = sum(x for x, _ in points) / count
-    mean_y = sum(y for _, y in points) / count
-    variance = sum((x - mean_x) ** 2 for x, _ in points)
-    if variance == 0:
+    # Centre x on the first point: epoch seconds squared lose precision in the sums.
+    origin = points[0][0]
+    sum_x = sum_y = sum_xx = sum_xy = 0.0
+    for x, y in points:
+        x -= origin
+        sum_x += x
+        sum_y += y
+        sum_xx += x * x
+        sum_xy += x * y
+    variance = count * sum_xx - sum_x * sum_x
+    if variance <= 0:
         return None
-    covariance = sum((x - mean_x) * (y - mean_y) for x, y in points)
-    return covariance / variance
+    return (count * sum_xy - sum_x * sum_y) / variance
 
 
 def trend_segment(
@@ -195,13 +201,17 @@ def trend_segment(
 
     Fitting across such a jump would read the jump as negative growth and hide the real trend.
     """
-    ordered = sorted(points)
+    ordered = points if _is_sorted(points) else sorted(points)
     threshold = allocated_bytes * break_fraction
     start = 0
     for index in range(1, len(ordered)):
         if ordered[index][1] - ordered[index - 1][1] > threshold:
             start = index
-    return ordered[start:]
+    return list(ordered[start:])
+
+
+def _is_sorted(points: Sequence[tuple[float, float]]) -> bool:
+    return all(points[index - 1][0] <= points[index][0] for index in range(1, len(points)))
 
 
 def forecast_storage(instance: InstanceStorage, policy: StoragePolicy) -> Forecast | None:

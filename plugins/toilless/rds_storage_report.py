@@ -5,8 +5,10 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -14,6 +16,9 @@ from typing import Any
 from toilless import rds_storage as rs
 
 log = logging.getLogger(__name__)
+
+#: What the last posted report said, so an unchanged situation is not re-posted every 30 minutes.
+LAST_REPORT_VARIABLE = "rds_storage_guard_last_report"
 
 
 def approval_outcome(approval: Mapping[str, Any] | None, timeout_minutes: float) -> tuple[str, str]:
@@ -86,9 +91,35 @@ def _tables_text(hint: Mapping[str, Any]) -> str:
     parts = []
     for row in hint.get("tables") or []:
         growth = row.get("growth_bytes_per_day")
-        trend = f", {growth / rs.GIB:+.2f} GiB/day" if growth is not None else ""
-        parts.append(f"{row['table']} {row['bytes'] / rs.GIB:.2f} GiB{trend}")
+        trend = f", {_size(growth, signed=True)}/day" if growth is not None else ""
+        parts.append(f"{row['table']} {_size(row['bytes'])}{trend}")
     return "largest tables: " + ("; ".join(parts) if parts else "none")
+
+
+def report_fingerprint(decisions: Sequence[Mapping[str, Any]]) -> str:
+    """Pure: what a report says in short (instance, state, action, why blocked); equal = nothing new to tell."""
+    parts = sorted(f"{d['instance_id']}:{d['state']}:{d['action']}:{d.get('blocked_reason') or ''}" for d in decisions)
+    return "|".join(parts)
+
+
+def should_repeat(
+    previous: Mapping[str, Any] | None, fingerprint: str, now: float, repeat_hours: float
+) -> tuple[bool, str]:
+    """Pure: post a scheduled report again? Yes if it says something new or the last one is old enough."""
+    if not previous or previous.get("fingerprint") != fingerprint:
+        return True, "the situation changed"
+    age_hours = (now - float(previous.get("posted_at") or 0)) / 3600.0
+    if age_hours >= repeat_hours:
+        return True, f"the same report was last posted {age_hours:.1f} h ago"
+    return False, f"the same report was posted {age_hours:.1f} h ago (repeat after {repeat_hours:g} h)"
+
+
+def _size(size_bytes: float, *, signed: bool = False) -> str:
+    """GiB for big numbers, MiB below one GiB (a table of 0.01 GiB says little)."""
+    sign = "+" if signed else ""
+    if abs(size_bytes) >= rs.GIB:
+        return f"{size_bytes / rs.GIB:{sign}.2f} GiB"
+    return f"{size_bytes / 1024**2:{sign}.1f} MiB"
 
 
 def build_and_send_report(
@@ -110,9 +141,18 @@ def build_and_send_report(
     worst = rs.worst_state(d["state"] for d in decisions)
     acted = any(d["action"] != rs.NONE for d in decisions)
     run_type = str(getattr(context.get("dag_run"), "run_type", ""))
-    if run_type.endswith("scheduled") and worst == rs.OK and not acted and not report.get("post_when_all_ok"):
+    scheduled = run_type.endswith("scheduled")
+    if scheduled and worst == rs.OK and not acted and not report.get("post_when_all_ok"):
         log.info("Scheduled run, every instance ok: no report posted")
         return {"posted": False, "lines": lines, "charts": [], "state": worst}
+    fingerprint = report_fingerprint(decisions)
+    now = time.time()
+    if scheduled and not expansions and not approval:
+        # A warning that stays a warning is told again after repeat_hours, not every 30 minutes.
+        repeat, why = should_repeat(_last_report(), fingerprint, now, float(report.get("repeat_unchanged_hours", 24)))
+        if not repeat:
+            log.info("No report posted: %s", why)
+            return {"posted": False, "lines": lines, "charts": [], "state": worst, "why": why}
 
     channel = report["channel"]
     history = {m["description"]["DBInstanceIdentifier"]: m["free_storage"] for m in measured["instances"]}
@@ -139,7 +179,25 @@ def build_and_send_report(
         title += " [dry run]"
     status = {rs.OK: "ok", rs.WARNING: "warning", rs.CRITICAL: "critical"}.get(worst, "info")
     send_report(context, channel=channel, title=title, lines=lines, status=status)
+    _remember_report(fingerprint, now)
     return {"posted": True, "lines": lines, "charts": charts, "state": worst, "channel": channel}
+
+
+def _last_report() -> dict[str, Any] | None:
+    from airflow.sdk import Variable
+
+    raw = Variable.get(LAST_REPORT_VARIABLE, default=None)
+    try:
+        value = json.loads(raw) if raw else None
+    except json.JSONDecodeError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _remember_report(fingerprint: str, now: float) -> None:
+    from airflow.sdk import Variable
+
+    Variable.set(LAST_REPORT_VARIABLE, json.dumps({"fingerprint": fingerprint, "posted_at": now}))
 
 
 def _chart_dir(configured: str, context: Mapping[str, Any]) -> Path:

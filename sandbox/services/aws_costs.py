@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -23,6 +23,7 @@ class AwsCostsService(Service):
     def __init__(self) -> None:
         self.proxy: Any = None
         self.first_as_of: date | None = None
+        self.as_of_dates: list[date] = []
 
     def start(self, ctx: SandboxContext) -> None:
         import urllib.request
@@ -33,15 +34,11 @@ class AwsCostsService(Service):
         from toilless.cost_review import COST_METRICS
 
         moto = ctx.published["moto"]
-        timezone = ZoneInfo(read_defaults("aws_cost_review")["schedule"]["timezone"])
-        self.first_as_of = datetime.now(timezone).date()
+        self.as_of_dates = expected_as_of_dates(read_defaults("aws_cost_review")["schedule"], datetime.now(UTC))
+        self.first_as_of = self.as_of_dates[0]
         # moto hands queued results out in order, one per new request (a repeated request gets the same answer):
-        # two pages per as-of date, for today and the next days, so each day's first run gets its own data.
-        results = [
-            page
-            for offset in range(DAYS_COVERED)
-            for page in cost_pages(self.first_as_of + timedelta(days=offset), metrics=COST_METRICS)
-        ]
+        # two pages per as-of date, in the order runs will ask for them.
+        results = [page for as_of in self.as_of_dates for page in cost_pages(as_of, metrics=COST_METRICS)]
         request = urllib.request.Request(
             f"{moto.url}/moto-api/static/ce/cost-and-usage-results",
             data=json.dumps({"results": results}).encode(),
@@ -67,7 +64,23 @@ class AwsCostsService(Service):
 
     def summary(self, ctx: SandboxContext) -> str:
         return (
-            f"AWS cost review demo: Cost Explorer data for as-of {self.first_as_of} + {DAYS_COVERED - 1} days "
+            f"AWS cost review demo: Cost Explorer data for as-of {', '.join(map(str, self.as_of_dates[:3]))}... "
             f"(RDS +67%, new SageMaker spend, CloudFront after credits), anomalies via {self.proxy.url}; "
             f"trigger aws_cost_review"
         )
+
+
+def expected_as_of_dates(schedule: dict[str, str], now: datetime) -> list[date]:
+    """As-of dates of the runs a fresh sandbox will see, in order.
+
+    First the run Airflow schedules as soon as the DAG is unpaused (catchup=False still runs the latest past
+    slot), then a manual run today, then the following days.
+    """
+    from croniter import croniter
+
+    timezone = ZoneInfo(schedule["timezone"])
+    local_now = now.astimezone(timezone)
+    last_slot = croniter(schedule["cron"], local_now).get_prev(datetime).date()
+    today = local_now.date()
+    dates = [last_slot] + [today + timedelta(days=offset) for offset in range(DAYS_COVERED)]
+    return list(dict.fromkeys(dates))

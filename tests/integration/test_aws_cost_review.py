@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from collections.abc import Iterator
 from functools import cached_property
 from pathlib import Path
@@ -41,7 +42,10 @@ def run_review(airflow_db: Path) -> Any:
     assert not bag.import_errors, bag.import_errors
     dag = bag.get_dag(DAG_ID)
 
-    def _run(conf: dict[str, Any]) -> Any:
+    def _run(conf: dict[str, Any], *, retries: int | None = None) -> Any:
+        if retries is not None:  # a failure test need not wait out the production retry delays
+            for task in dag.tasks:
+                task.retries = retries
         return dag.test(run_conf=conf)
 
     return _run
@@ -109,7 +113,9 @@ def report_root(tmp_path: Path, set_variable) -> Path:
 
 
 def run_folder(report_root: Path, dag_run: Any) -> Path:
-    (folder,) = [path for path in report_root.iterdir() if path.is_dir() and dag_run.run_id[:8] in path.name]
+    """The run's report folder: <report_dir>/<run_id made file-name safe>/."""
+    folder = report_root / re.sub(r"[^A-Za-z0-9_.-]+", "_", dag_run.run_id)
+    assert folder.is_dir(), sorted(report_root.iterdir())
     return folder
 
 
@@ -179,6 +185,7 @@ def test_review_flags_services_and_anomalies_and_files_once(
     slack_sink.clear()
     second = run_review({"as_of": AS_OF})
     assert second.state == "success"
+    assert [name for name, _ in calls].count("get_cost_and_usage") == 4  # again one query of two pages
     assert len(fake_github.issues(REPO_NAME)) == len(issues) + 1
     (rerun,) = slack_sink.messages("finops")
     assert rerun["text"].count("already filed") == len(issues)
@@ -218,7 +225,7 @@ def test_nothing_to_see_is_reported_briefly(run_review, moto_server, monkeypatch
 def test_sandbox_seed_serves_a_whole_review(
     run_review, moto_server, slack_sink, set_connection, set_variable, tmp_path: Path
 ) -> None:
-    """What `make run` gets: the aws_costs seeder (moto + GetAnomalies stand-in), no stubs, as of today."""
+    """What `make run` gets: the aws_costs seeder (moto + GetAnomalies stand-in), no stubs."""
     from sandbox.service import SandboxContext
     from sandbox.services.aws_costs import CONN_ID, AwsCostsService
 
@@ -230,7 +237,8 @@ def test_sandbox_seed_serves_a_whole_review(
             set_connection(conn_id, connection)
         overrides = json.loads(service.variables(ctx)["toilless_aws_cost_review"])
         set_variable("toilless_aws_cost_review", {**overrides, "report_dir": str(tmp_path / "reports")})
-        dag_run = run_review({"dry_run": True})
+        # The first as-of date the seeder prepared (that of the run Airflow schedules on unpause).
+        dag_run = run_review({"dry_run": True, "as_of": service.as_of_dates[0].isoformat()})
     finally:
         service.stop()
     assert overrides == {"aws_conn_id": CONN_ID}
@@ -242,3 +250,26 @@ def test_sandbox_seed_serves_a_whole_review(
     assert message["text"].count("draft (no GitHub connection)") == 4
     folder = run_folder(tmp_path / "reports", dag_run)
     assert len(list((folder / "issues").glob("*.md"))) == 4
+
+
+def test_github_down_still_reports_the_findings(
+    run_review, ce_calls, slack_sink, fake_github, report_root: Path
+) -> None:
+    """GitHub failing fails file_issues (and the run), but the ranked report still reaches finops."""
+    _, stubber = ce_calls
+    queue_anomalies(stubber, "2026-11-20", AS_OF)
+    fake_github.fail_with_status = 500
+
+    dag_run = run_review({"as_of": AS_OF}, retries=0)
+
+    assert dag_run.state == "failed"
+    states = {ti.task_id: ti.state for ti in dag_run.get_task_instances()}
+    assert states["file_issues"] == "failed"
+    assert states["post_report"] == "success"
+    assert states["upload_chart"] == "upstream_failed"
+    (report,) = slack_sink.messages("finops")
+    assert "Drafting or filing issues FAILED" in report["text"]
+    assert "Amazon Relational Database Service" in report["text"]
+    failures = [m for m in slack_sink.messages() if "file_issues" in m["text"] and "failed" in m["text"].lower()]
+    assert len(failures) == 1  # the shared failure notifier told the owner's channel once
+    assert fake_github.issues(REPO_NAME) == []

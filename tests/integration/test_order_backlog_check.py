@@ -264,6 +264,39 @@ def test_overloaded_processor_goes_to_ops_with_rotated_logs(
 
 
 @pytest.mark.parametrize(
+    ("scenario", "outstanding", "verdict", "told"),
+    [
+        pytest.param("healthy", 30, "healthy", [], id="healthy"),
+        pytest.param("errors", 30, "errors", ["developers"], id="errors"),
+    ],
+)
+def test_processor_that_makes_progress_is_never_restarted(
+    orders_env: OrdersEnv,
+    run_order_dag: Callable[..., Any],
+    scenario: str,
+    outstanding: int,
+    verdict: str,
+    told: list[str],
+) -> None:
+    env = orders_env
+    with time_machine.travel(INSIDE_HOURS, tick=True):
+        now = datetime.now(UTC)
+        with env.pg.connect("orders") as connection:
+            seed_postgres(connection, total=300, outstanding=outstanding, now=now, oldest_minutes=30)
+        write_log(env.log_path, processor_log(scenario, now=now))
+        _deploy_processor(env)
+        run = run_order_dag(DAG_ID)
+    assert str(run.state) == "success", _task_states(run)
+    assert _xcom(run, "classify_backlog")["verdict"]["verdict"] == verdict
+    assert _xcom(run, "restart_processor")["restarted"] is False
+    assert _task_states(run)["verify_recovery"] == "skipped"
+    assert env.restarts() == []
+    channels = sorted({message["channel"] for message in env.sink.messages()})
+    # Errors are part of an incident's record (non_urgent); a healthy hourly run tells nobody.
+    assert channels == sorted([*told, "non_urgent"] if told else [])
+
+
+@pytest.mark.parametrize(
     "conf",
     [
         pytest.param({"outstanding_threshold": "1; DROP TABLE orders"}, id="sql-in-threshold"),
@@ -339,12 +372,20 @@ def test_a_retried_restart_step_does_not_restart_again(orders_env: OrdersEnv) ->
     _deploy_processor(env)
     settings = _stuck_settings(env)
     with time_machine.travel(INSIDE_HOURS, tick=True):
-        first = restart_if_allowed(settings, STUCK_DIAGNOSIS)
-        retry = restart_if_allowed(settings, STUCK_DIAGNOSIS)
+        run_started = datetime.now(UTC) - timedelta(minutes=1)
+        first = restart_if_allowed(settings, STUCK_DIAGNOSIS, run_started_at=run_started)
+        # A retry of the same run (the first try's answer was lost): no second restart, but still "restarted"
+        # so the recovery is verified.
+        retry = restart_if_allowed(settings, STUCK_DIAGNOSIS, run_started_at=run_started)
+        # The next hourly run, same incident: not again, and it says so (the report pages on-call).
+        next_run = restart_if_allowed(settings, STUCK_DIAGNOSIS, run_started_at=datetime.now(UTC))
     assert first["restarted"] is True
-    assert retry["restarted"] is False
-    assert retry["already_done"] is True
-    assert retry["previous_marker"]["incident"] == "stuck:order-11:error-12"
+    assert retry["restarted"] is True
+    assert retry["restarted_at"] == first["restarted_at"]
+    assert "earlier try" in retry["reason"]
+    assert next_run["restarted"] is False
+    assert next_run["already_done"] is True
+    assert next_run["previous_marker"]["incident"] == "stuck:order-11:error-12"
     assert len(env.restarts()) == 1
 
 

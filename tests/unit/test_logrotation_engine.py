@@ -242,3 +242,23 @@ def test_select_expired(retention: Retention, expected_deleted: list[str]) -> No
     other = Archive(path="other", live="/x/err.log", rotated_at=NOW - timedelta(days=1), seq=1, size=100)
     expired = select_expired([*archives, other], retention, NOW)
     assert sorted(item.archive.path for item in expired) == expected_deleted
+
+
+def test_a_source_that_grows_while_compressed_is_kept_and_retried_later(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = tmp_path / "app.log.20261122T043000Z.1"
+    source.write_bytes(lines(100))
+    original = compress._compress_stream
+
+    def late_writer(*args: object) -> compress.Digest:
+        digest = original(*args)  # type: ignore[arg-type]
+        with source.open("ab") as handle:  # a writer that had not reopened yet appends a line
+            handle.write(b"late line\n")
+        return digest
+
+    monkeypatch.setattr(compress, "_compress_stream", late_writer)
+    with pytest.raises(compress.SourceChangedError):
+        compress.compress_verified(str(source), str(tmp_path / "app.log.20261122T043000Z.1.zst"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == [source.name]
+    assert source.read_bytes() == lines(100) + b"late line\n"

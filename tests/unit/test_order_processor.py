@@ -161,6 +161,21 @@ def test_rotated_files_newest_first(tmp_path: Path) -> None:
     ]
 
 
+def test_log_rotation_dag_archives_are_found_in_order(tmp_path: Path) -> None:
+    """Names the log_rotation DAG gives (toilless.logrotation.naming): <live>.<stamp>.<seq>[.zst|.gz]."""
+    from toilless.logrotation.naming import RotatedName
+
+    current = write_log(tmp_path / "order_processing.log", ["x"])
+    names = [
+        RotatedName(stamp="20261122T033000Z", seq=1, live=current.name, ext="").pending_name,
+        RotatedName(stamp="20261121T033000Z", seq=2, live=current.name, ext="").archive_name("zstd"),
+        RotatedName(stamp="20261121T033000Z", seq=1, live=current.name, ext="").archive_name("gzip"),
+    ]
+    for name in names:
+        (tmp_path / name).write_bytes(b"")
+    assert [path.name for path in rotated_files(current)] == [current.name, *names]
+
+
 @pytest.mark.parametrize("archive", [pytest.param("plain", id="dot1"), "gz", "zst"])
 def test_latest_run_spans_a_rotation(tmp_path: Path, archive: str) -> None:
     older = "2026-11-23 09:00:00 INFO Startup...\n2026-11-23 09:00:01 INFO Processing Order 4\n"
@@ -479,3 +494,15 @@ def test_outcome_escalation(
     outcome = outcome_report(diagnosis, {"outstanding": 40}, restart, verification, settings)
     assert outcome["escalate"] is escalate
     assert outcome["worth_reporting"]
+
+
+def test_dry_run_messages_say_so(tmp_path: Path) -> None:
+    settings = _settings({"dry_run": True}, tmp_path)
+    verdict, summary = _diagnose("stuck", 40)
+    message = developers_message(
+        {"verdict": verdict.as_dict(), "capacity": {}},
+        {"outstanding": 40, "oldest_age_minutes": 30},
+        summary.as_dict(),
+        settings,
+    )
+    assert message["text"].startswith("[dry run] Order processor stuck on order 11")

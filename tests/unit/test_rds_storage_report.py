@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from toilless import rds_storage as rs
-from toilless.rds_storage_report import approval_outcome, report_lines
+from toilless.rds_storage_report import approval_outcome, report_fingerprint, report_lines, should_repeat
 from toilless.table_sizes import table_growth
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
@@ -70,6 +70,20 @@ def test_report_lines_after_approved_growth() -> None:
     assert "no database Connection rds_orders-db" in text
 
 
+def test_table_hint_sizes_are_readable() -> None:
+    plan = {"decisions": [critical_decision(rs.NONE)]}
+    hint = {
+        "conn_id": "rds_orders-db",
+        "configured": True,
+        "tables": [
+            {"table": "public.events", "bytes": 3 * rs.GIB, "growth_bytes_per_day": 0.5 * rs.GIB},
+            {"table": "public.users", "bytes": 5 * 1024**2, "growth_bytes_per_day": None},
+        ],
+    }
+    text = "\n".join(report_lines(plan, approval=None, expansions=None, verification=None, tables={"orders-db": hint}))
+    assert "largest tables: public.events 3.00 GiB, +512.0 MiB/day; public.users 5.0 MiB" in text
+
+
 def test_report_says_when_approved_growth_did_not_happen() -> None:
     plan = {"decisions": [critical_decision()], "approval_timeout_minutes": 60}
     lines = report_lines(
@@ -99,3 +113,25 @@ def test_table_growth_per_day() -> None:
 def test_table_growth_without_history() -> None:
     rows = table_growth(None, {"events": 5}, 1000.0)
     assert rows == [{"table": "events", "bytes": 5, "growth_bytes_per_day": None}]
+
+
+@pytest.mark.parametrize(
+    ("previous", "fingerprint", "age_hours", "expected"),
+    [
+        pytest.param(None, "a:warning:none:", 0, True, id="first-report"),
+        pytest.param({"fingerprint": "a:warning:none:"}, "a:critical:blocked:cap_reached", 1, True, id="changed"),
+        pytest.param({"fingerprint": "a:warning:none:"}, "a:warning:none:", 1, False, id="same-recently"),
+        pytest.param({"fingerprint": "a:warning:none:"}, "a:warning:none:", 25, True, id="same-but-old"),
+    ],
+)
+def test_should_repeat(previous, fingerprint, age_hours, expected) -> None:
+    now = 100_000.0
+    if previous is not None:
+        previous = {**previous, "posted_at": now - age_hours * 3600}
+    assert should_repeat(previous, fingerprint, now, 24)[0] is expected
+
+
+def test_report_fingerprint_ignores_order_and_reasons() -> None:
+    first = {"instance_id": "a", "state": "warning", "action": "none", "reason": "81.0% used"}
+    second = {"instance_id": "b", "state": "critical", "action": "blocked", "blocked_reason": "cap_reached"}
+    assert report_fingerprint([first, second]) == report_fingerprint([second, {**first, "reason": "81.3% used"}])

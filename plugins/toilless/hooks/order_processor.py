@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import subprocess
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -183,14 +183,16 @@ def read_processor_run(settings: dict[str, Any]) -> RunSummary:
     return summary
 
 
-def restart_if_allowed(settings: dict[str, Any], diagnosis: dict[str, Any]) -> dict[str, Any]:
+def restart_if_allowed(
+    settings: dict[str, Any], diagnosis: dict[str, Any], *, run_started_at: datetime | None = None
+) -> dict[str, Any]:
     """Restart the processor when the verdict, the policy and the incident's history allow it.
 
     The marker is re-read right before acting, so a retry of this step (or the next hourly run) does not
-    restart again for an incident it already restarted for.
+    restart again for an incident it already restarted for. A marker for this incident written after
+    ``run_started_at`` is this run's own restart (an earlier try whose answer was lost): reported as done, so
+    the recovery is still verified.
     """
-    from datetime import UTC
-
     from toilless.order_processor import Verdict, decide_restart
     from toilless.policies import WeeklyWindow, action_allowed
 
@@ -253,6 +255,15 @@ def restart_if_allowed(settings: dict[str, Any], diagnosis: dict[str, Any]) -> d
     )
     result.update(decision.as_dict())
     result["previous_marker"] = marker
+    if decision.already_done and run_started_at is not None and _marker_time(marker) >= run_started_at:
+        log.info("This run already restarted the processor at %s (an earlier try)", marker.get("restarted_at"))
+        result.update(
+            restarted=True,
+            already_done=False,
+            restarted_at=marker["restarted_at"],
+            reason=f"restarted by an earlier try of this run at {marker['restarted_at']}; not again",
+        )
+        return result
     if not decision.act:
         log.info("Not restarting: %s", decision.reason)
         return result
@@ -284,3 +295,11 @@ def restart_if_allowed(settings: dict[str, Any], diagnosis: dict[str, Any]) -> d
     result["restarted"] = True
     result["restarted_at"] = now.isoformat()
     return result
+
+
+def _marker_time(marker: dict[str, Any]) -> datetime:
+    try:
+        moment = datetime.fromisoformat(str(marker.get("restarted_at")))
+    except ValueError:
+        return datetime.min.replace(tzinfo=UTC)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
