@@ -608,7 +608,7 @@ def ranked_table(reviews: Sequence[Mapping[str, Any]], window: ReviewWindow, lim
                 money(review["baseline_month"]),
                 money(review["current"]),
                 money(review["projected_month"]),
-                percent_text(review["change_percent"]),
+                _change_cell(review),
                 money(review["change_dollars"]),
                 review["reason"],
             )
@@ -618,6 +618,12 @@ def ranked_table(reviews: Sequence[Mapping[str, Any]], window: ReviewWindow, lim
     if len(reviews) > limit:
         lines.append(f"... and {len(reviews) - limit} more (see the run's report files)")
     return "\n".join(lines)
+
+
+def _change_cell(review: Mapping[str, Any]) -> str:
+    if review["change_percent"] is not None:
+        return percent_text(review["change_percent"])
+    return "new" if review["reason"] == NEW_SPEND else "n/a"
 
 
 def anomaly_lines(anomalies: Sequence[Mapping[str, Any]], limit: int = 10) -> list[str]:

@@ -462,3 +462,11 @@ def test_report_ranks_flagged_services() -> None:
     assert "$2,100.00" in table_text
     assert "filed <http://gh/1|t>" in message["text"]
     assert "daily run rate" in message["text"]
+
+
+def test_table_change_cell_says_new_or_not_applicable() -> None:
+    new = review({NOV: 500.0}).as_dict()
+    credits = review({AUG: -200.0, SEP: -100.0, OCT: -50.0, NOV: 300.0}).as_dict()
+    table = cr.ranked_table([new, credits], NOV_22).splitlines()
+    assert "  new  " in table[1]
+    assert "  n/a  " in table[2]

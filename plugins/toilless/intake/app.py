@@ -14,6 +14,7 @@ Airflow does not authenticate plugin apps: this app does it itself, before it re
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from typing import Any
@@ -49,6 +50,12 @@ def create_app(service: IntakeService | None = None, worker: IntakeWorker | None
     )
     app.state.service = service
     app.state.worker = worker
+    semaphore: list[asyncio.Semaphore] = []
+
+    def slots(intake: dict[str, Any]) -> asyncio.Semaphore:
+        if not semaphore:  # created on first use, inside the server's event loop
+            semaphore.append(asyncio.Semaphore(max(1, int(intake.get("max_concurrent_deliveries", 4)))))
+        return semaphore[0]
 
     @app.get("/health")
     def health() -> dict[str, str]:
@@ -93,7 +100,10 @@ def create_app(service: IntakeService | None = None, worker: IntakeWorker | None
             await run_in_threadpool(service.notify_rejected, errors, None, settings)
             return _error(422, "not an Alertmanager webhook payload (version 4)", errors)
         try:
-            result = await run_in_threadpool(service.handle, payload)
+            # At most a few deliveries hold a worker thread at once: the API server's thread pool also serves the
+            # UI and the task execution API, which a storm of alerts must not starve. The rest wait here, threadless.
+            async with slots(settings.intake):
+                result = await run_in_threadpool(service.handle, payload)
         except Rejected as err:
             return _error(err.status_code, err.detail, err.errors)
         except (Unavailable, IntakeError) as err:
