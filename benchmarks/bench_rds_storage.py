@@ -85,30 +85,35 @@ def _bench_measure() -> list[dict[str, Any]]:
 
         import os
 
-        os.environ["AIRFLOW_CONN_BENCH_AWS"] = (
+        # A Connection for this benchmark only, removed afterwards (the runner runs every benchmark in one process).
+        conn_var = "AIRFLOW_CONN_BENCH_RDS_STORAGE"
+        os.environ[conn_var] = (
             '{"conn_type": "aws", "login": "x", "password": "x", "extra": {"region_name": "eu-central-1", '
             f'"endpoint_url": "{server.url}"}}}}'
         )
-        from toilless.hooks.rds_storage import RdsStorageHook
+        try:
+            from toilless.hooks.rds_storage import RdsStorageHook
 
-        hook = RdsStorageHook(aws_conn_id="bench_aws")
-        calls = {"get_metric_data": 0}
+            hook = RdsStorageHook(aws_conn_id="bench_rds_storage")
+            calls = {"get_metric_data": 0}
 
-        def count(**kwargs: Any) -> None:
-            calls["get_metric_data"] += 1
+            def count(**kwargs: Any) -> None:
+                calls["get_metric_data"] += 1
 
-        hook.cloudwatch.meta.events.register("before-call.cloudwatch.GetMetricData", count)
-        started = time.perf_counter()
-        descriptions = hook.describe_instances()
-        history = hook.free_storage_history(
-            [d["DBInstanceIdentifier"] for d in descriptions],
-            start=now - timedelta(days=7, hours=1),
-            end=now + timedelta(minutes=5),
-            period_seconds=3600,
-        )
-        for description in descriptions:
-            hook.last_storage_change(description, now=now, lookback=timedelta(hours=7))
-        elapsed = time.perf_counter() - started
+            hook.cloudwatch.meta.events.register("before-call.cloudwatch.GetMetricData", count)
+            started = time.perf_counter()
+            descriptions = hook.describe_instances()
+            history = hook.free_storage_history(
+                [d["DBInstanceIdentifier"] for d in descriptions],
+                start=now - timedelta(days=7, hours=1),
+                end=now + timedelta(minutes=5),
+                period_seconds=3600,
+            )
+            for description in descriptions:
+                hook.last_storage_change(description, now=now, lookback=timedelta(hours=7))
+            elapsed = time.perf_counter() - started
+        finally:
+            os.environ.pop(conn_var, None)
         complete = sum(1 for points in history.values() if len(points) >= 7 * 24)
     expected_calls = math.ceil(MOTO_FLEET / 500)
     return [

@@ -239,8 +239,11 @@ def _task_suffix(queue: str) -> str:
 @dag(
     dag_id="log_rotation",
     doc_md=__doc__,
-    schedule=CronTriggerTimetable(f"{_MINUTE} {_HOUR} * * *", timezone=str(_SCHEDULE.get("timezone", "UTC"))),
-    start_date=datetime(2026, 1, 1, tzinfo=UTC),
+    # No start_date and run_immediately=False: deploying or unpausing the DAG does not rotate at once (with a
+    # start_date, catchup=False would still start the most recent missed run); the first run is the next slot.
+    schedule=CronTriggerTimetable(
+        f"{_MINUTE} {_HOUR} * * *", timezone=str(_SCHEDULE.get("timezone", "UTC")), run_immediately=False
+    ),
     catchup=False,
     # Two runs rotating the same files at once would race; a per-log-set lock on each host backs this up.
     max_active_runs=1,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -60,11 +61,30 @@ def wait_for_task_state(live_airflow, run_id: str, task_id: str, state: str, tim
     raise TimeoutError(f"{task_id} of {run_id} not {state} after {timeout}s (last: {last.get('state')})")
 
 
+def wait_until_parking_is_processed(live_airflow, run_id: str, timeout: float = 90) -> None:
+    """Wait until the scheduler has handled the exit of the process that parked request_approval.
+
+    An answer that arrives before that races Airflow 3.3.2: the resumed task is QUEUED when the scheduler reads the
+    parking process's "success" event for the same try, and it fails the task ("finished with state success, but the
+    task instance's state attribute is queued"). A person answers after reading the request, far later; a test must
+    wait for the scheduler on purpose. Its log line is the only outside sign of it.
+    """
+    log_file = Path(live_airflow.facts.get("log_file") or live_airflow.home / "logs" / "standalone.log")
+    marker = f"task_id=request_approval, run_id={run_id}"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if log_file.exists() and any(
+            "TaskInstance Finished" in line and marker in line
+            for line in log_file.read_text(encoding="utf-8", errors="replace").splitlines()
+        ):
+            time.sleep(1)
+            return
+        time.sleep(1)
+    raise TimeoutError(f"the scheduler never reported the parked request_approval of {run_id} in {log_file}")
+
+
 def answer(live_airflow, run_id: str, option: str) -> None:
-    # A person answers after reading the request. An answer within about a second of the task parking races the
-    # executor's report of the parking process (Airflow 3.3.2 then fails the task: "finished with state success, but
-    # the task instance's state attribute is queued"), so give the executor that moment.
-    time.sleep(5)
+    wait_until_parking_is_processed(live_airflow, run_id)
     response = live_airflow.api(
         "PATCH",
         f"/api/v2/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances/request_approval/-1/hitlDetails",

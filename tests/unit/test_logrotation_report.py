@@ -88,6 +88,11 @@ def test_growth_per_day_from_history(tmp_path: Path) -> None:
     assert usage.record_usage(history, measured, NOW - timedelta(days=2))["bytes_per_day"] is None
     grown = usage.record_usage(history, usage.MountUsage("/var/log", 1000, 700, 200), NOW)
     assert grown["bytes_per_day"] == 100
+    # A second sample minutes later (another log set on the same mount) is no trend.
+    assert (
+        usage.growth([[NOW.isoformat(), 700], [(NOW + timedelta(minutes=5)).isoformat(), 900]], NOW)["bytes_per_day"]
+        is None
+    )
     assert measured.percent_used == pytest.approx(100 * 500 / 900)
 
 

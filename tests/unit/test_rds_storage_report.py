@@ -135,3 +135,24 @@ def test_report_fingerprint_ignores_order_and_reasons() -> None:
     first = {"instance_id": "a", "state": "warning", "action": "none", "reason": "81.0% used"}
     second = {"instance_id": "b", "state": "critical", "action": "blocked", "blocked_reason": "cap_reached"}
     assert report_fingerprint([first, second]) == report_fingerprint([second, {**first, "reason": "81.3% used"}])
+
+
+def test_answer_summary_is_json_ready() -> None:
+    import json
+
+    from toilless.operators.approval import answer_summary
+
+    event = {
+        "chosen_options": ["Reject"],
+        "params_input": {},
+        "responded_at": datetime(2026, 11, 20, 12, 5, tzinfo=UTC),
+        "responded_by_user": None,
+    }
+    summary = answer_summary(event)
+    assert json.loads(json.dumps(summary)) == {
+        "chosen_options": ["Reject"],
+        "params_input": {},
+        "responded_by_user": None,
+        "responded_at": "2026-11-20T12:05:00+00:00",
+    }
+    assert approval_outcome(summary, 60)[0] == "timed_out"

@@ -22,6 +22,8 @@ log = logging.getLogger(__name__)
 MARKER_TAG = "toilless:storage-guard-last-change"
 #: RDS event messages of a storage modification (manual, by this guard, or by storage autoscaling).
 _STORAGE_EVENT_TEXT = "modification to allocated storage"
+#: describe_db_instances filters take at most 100 values.
+_FILTER_VALUES_PER_CALL = 100
 #: GetMetricData accepts at most 500 queries per call.
 _QUERIES_PER_CALL = 500
 
@@ -55,12 +57,18 @@ class RdsStorageHook(AwsBaseHook):
     ) -> list[dict[str, Any]]:
         """DB instances by id (every id must exist), else by tags, else all; paginated."""
         paginator = self.rds.get_paginator("describe_db_instances")
-        kwargs: dict[str, Any] = {}
-        if instance_ids:
-            kwargs["Filters"] = [{"Name": "db-instance-id", "Values": list(instance_ids)}]
-        found = [db for page in paginator.paginate(**kwargs) for db in page["DBInstances"]]
-        if instance_ids:
-            missing = sorted(set(instance_ids) - {db["DBInstanceIdentifier"] for db in found})
+        ids = list(dict.fromkeys(instance_ids))
+        if ids:
+            found = []
+            # A filter takes at most 100 values.
+            for offset in range(0, len(ids), _FILTER_VALUES_PER_CALL):
+                chunk = ids[offset : offset + _FILTER_VALUES_PER_CALL]
+                pages = paginator.paginate(Filters=[{"Name": "db-instance-id", "Values": chunk}])
+                found.extend(db for page in pages for db in page["DBInstances"])
+        else:
+            found = [db for page in paginator.paginate() for db in page["DBInstances"]]
+        if ids:
+            missing = sorted(set(ids) - {db["DBInstanceIdentifier"] for db in found})
             if missing:
                 raise InstanceNotFoundError(
                     f"no RDS instance {', '.join(missing)} in region {self.rds.meta.region_name}"

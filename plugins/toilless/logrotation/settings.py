@@ -64,7 +64,9 @@ class Retention:
         if self.max_archives is not None:
             parts.append(f"{self.max_archives} archives")
         if self.max_total_bytes is not None:
-            parts.append(f"{self.max_total_bytes} bytes")
+            from toilless.logrotation.report import human_bytes
+
+            parts.append(f"{human_bytes(self.max_total_bytes)} in total")
         return ", ".join(parts) or "keep everything"
 
 

@@ -17,6 +17,8 @@ from typing import Any
 
 HISTORY_SAMPLES = 100
 GROWTH_LOOKBACK = timedelta(days=7)
+#: Samples closer together than this say nothing about a daily trend (two log sets on one mount, a manual re-run).
+GROWTH_MIN_SPAN = timedelta(hours=1)
 
 
 @dataclass(frozen=True)
@@ -125,7 +127,7 @@ def growth(samples: list[list[Any]], now: datetime) -> dict[str, Any]:
         return {"bytes_per_day": None, "since": None}
     (first_at, first_used), (last_at, last_used) = window[0], window[-1]
     days = (last_at - first_at).total_seconds() / 86400
-    if days <= 0:
+    if last_at - first_at < GROWTH_MIN_SPAN:
         return {"bytes_per_day": None, "since": None}
     return {"bytes_per_day": int((last_used - first_used) / days), "since": first_at.isoformat()}
 
