@@ -10,18 +10,20 @@ from __future__ import annotations
 
 import json
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from email.message import Message
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from sandbox.ports import HOST
+from sandbox.http import LoopbackHTTPServer, Response
 
 
-class FakeGitHub:
+class FakeGitHub(LoopbackHTTPServer):
     """In-memory issues per repository. ``issues(repo)`` and ``requests`` let a test see what happened."""
 
+    name = "fake-github"
+
     def __init__(self, port: int = 0) -> None:
-        self._port = port
+        super().__init__(port)
         self._lock = threading.Lock()
         self._issues: dict[str, list[dict[str, Any]]] = {}
         self._next_id = 1000
@@ -29,65 +31,17 @@ class FakeGitHub:
         self.requests: list[tuple[str, str]] = []
         #: Status every request gets while set (tests use it to make GitHub fail).
         self.fail_with_status: int | None = None
-        self._server: ThreadingHTTPServer | None = None
 
-    # -- lifecycle -------------------------------------------------------------------------------------------
-    def start(self) -> FakeGitHub:
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, format: str, *args: Any) -> None:
-                return
-
-            def _reply(self, status: int, payload: Any) -> None:
-                data = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json; charset=utf-8")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def _handle(self, method: str) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                body = json.loads(self.rfile.read(length) or b"{}") if length else {}
-                with fake._lock:
-                    fake.requests.append((method, self.path))
-                if fake.fail_with_status:
-                    self._reply(fake.fail_with_status, {"message": "fake GitHub told to fail"})
-                    return
-                if not self.headers.get("Authorization"):
-                    self._reply(401, {"message": "Requires authentication"})
-                    return
-                status, payload = fake._route(method, self.path, body)
-                self._reply(status, payload)
-
-            def do_GET(self) -> None:
-                self._handle("GET")
-
-            def do_POST(self) -> None:
-                self._handle("POST")
-
-        self._server = ThreadingHTTPServer((HOST, self._port), Handler)
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, name="fake-github", daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def __enter__(self) -> FakeGitHub:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def url(self) -> str:
-        assert self._server is not None, "fake GitHub not started"
-        return f"http://{HOST}:{self._server.server_address[1]}"
+    def handle(self, method: str, path: str, headers: Message, body: bytes) -> Response:
+        with self._lock:
+            self.requests.append((method, path))
+        if self.fail_with_status:
+            status, payload = self.fail_with_status, {"message": "fake GitHub told to fail"}
+        elif not headers.get("Authorization"):
+            status, payload = 401, {"message": "Requires authentication"}
+        else:
+            status, payload = self._route(method, path, json.loads(body or b"{}"))
+        return status, [("Content-Type", "application/json; charset=utf-8")], json.dumps(payload).encode()
 
     def connection(self) -> dict[str, Any]:
         """Airflow ``github`` Connection (JSON form) pointing at this server."""

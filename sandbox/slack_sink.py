@@ -13,16 +13,18 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from email.message import Message
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
-from sandbox.ports import HOST
+from sandbox.http import LoopbackHTTPServer, Response
 
 
-class SlackSink:
+class SlackSink(LoopbackHTTPServer):
     """HTTP server that records Slack messages. Start with :meth:`start`, stop with :meth:`stop`."""
+
+    name = "slack-sink"
 
     def __init__(
         self,
@@ -32,72 +34,21 @@ class SlackSink:
         echo: bool = False,
         files_dir: Path | None = None,
     ) -> None:
-        self._port = port
+        super().__init__(port)
         self.jsonl_path = jsonl_path
         self.files_dir = files_dir
         self.echo = echo
         self._messages: list[dict[str, Any]] = []
         self._uploads: dict[str, dict[str, Any]] = {}
         self._lock = threading.Condition()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
         #: Status the next webhook posts get (tests use it to make Slack fail).
         self.fail_with_status: int | None = None
 
-    # -- lifecycle -------------------------------------------------------------------------------------------------
-    def start(self) -> SlackSink:
-        sink = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, format: str, *args: Any) -> None:
-                return
-
-            def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else b""
-                status, payload = sink._handle(self.path, self.headers.get("Content-Type", ""), body)
-                data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json" if not isinstance(payload, bytes) else "text/plain")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def do_GET(self) -> None:
-                data = json.dumps({"ok": True, "messages": len(sink.messages())}).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-        self._server = ThreadingHTTPServer((HOST, self._port), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="slack-sink", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def __enter__(self) -> SlackSink:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    # -- addresses -------------------------------------------------------------------------------------------------
-    @property
-    def port(self) -> int:
-        assert self._server is not None, "sink not started"
-        return self._server.server_address[1]
-
-    @property
-    def url(self) -> str:
-        return f"http://{HOST}:{self.port}"
+    def handle(self, method: str, path: str, headers: Message, body: bytes) -> Response:
+        status, payload = self._handle(path, headers.get("Content-Type", ""), body)
+        if isinstance(payload, bytes):
+            return status, [("Content-Type", "text/plain")], payload
+        return status, [("Content-Type", "application/json")], json.dumps(payload).encode()
 
     def webhook_url(self, channel: str) -> str:
         return f"{self.url}/services/{channel}"
