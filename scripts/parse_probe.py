@@ -54,6 +54,14 @@ def block_io() -> None:
     sqlite3.connect = _blocked("database connect")  # type: ignore[assignment]
 
 
+def peak_rss_kb() -> int:
+    """This process's own peak resident memory. ru_maxrss is not: it keeps the parent's peak across fork and exec."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
 def probe(path: Path) -> dict[str, object]:
     repo = Path(__file__).resolve().parents[1]
     sys.path.insert(0, str(repo / "plugins"))
@@ -88,7 +96,7 @@ def probe(path: Path) -> dict[str, object]:
         "heavy_modules": heavy,
         "dag_ids": dag_ids,
         "error": error,
-        "max_rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+        "max_rss_kb": peak_rss_kb(),
     }
 
 

@@ -216,20 +216,6 @@ def restart_if_allowed(
         "checked_at": now.isoformat(),
         "policy": policy.as_dict(),
     }
-    if not verdict.restartable:
-        decision = decide_restart(
-            verdict,
-            method=method,
-            allow_restart=settings["allow_restart"],
-            marker=None,
-            policy_allowed=policy.allowed,
-            policy_reason=policy.reason,
-            policy_allowed_from=policy.allowed_from,
-            now=now,
-            memory_hours=float(restart["incident_memory_hours"]),
-        )
-        return {**result, **decision.as_dict()}
-
     kubernetes = settings["kubernetes"]
     hook = OrderProcessorHook(
         kubernetes_conn_id=kubernetes["conn_id"],
@@ -237,11 +223,14 @@ def restart_if_allowed(
         deployment=kubernetes["deployment"],
         container=kubernetes.get("container") or "",
     )
-    marker: dict[str, Any] = {}
-    if method == "kubernetes":
-        marker = hook.kubernetes_marker()
-    elif method == "command":
-        marker = variable_marker(restart["marker_variable"])
+    # The restart marker is only read when there is something to restart: a healthy verdict touches nothing.
+    marker: dict[str, Any] | None = None
+    if verdict.restartable:
+        marker = {}
+        if method == "kubernetes":
+            marker = hook.kubernetes_marker()
+        elif method == "command":
+            marker = variable_marker(restart["marker_variable"])
     decision = decide_restart(
         verdict,
         method=method,
@@ -253,6 +242,8 @@ def restart_if_allowed(
         now=now,
         memory_hours=float(restart["incident_memory_hours"]),
     )
+    if not verdict.restartable:
+        return {**result, **decision.as_dict()}
     result.update(decision.as_dict())
     result["previous_marker"] = marker
     if decision.already_done and run_started_at is not None and _marker_time(marker) >= run_started_at:
