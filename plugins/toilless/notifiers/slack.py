@@ -45,6 +45,7 @@ def failure_from_context(context: Any, base_url: str) -> TaskFailure:
     # ti.log_url uses [api] base_url; the configured UI base URL wins so links work behind a proxy.
     if base_url and "/dags/" in log_url:
         log_url = f"{base_url.rstrip('/')}/dags/{log_url.split('/dags/', 1)[1]}"
+    map_index = getattr(ti, "map_index", None)
     max_tries = getattr(ti, "max_tries", None)
     if max_tries is None and task is not None:
         max_tries = task.retries
@@ -59,5 +60,5 @@ def failure_from_context(context: Any, base_url: str) -> TaskFailure:
         error_type=type(error).__name__ if isinstance(error, BaseException) else None,
         error_first_line=first_line(error),
         log_url=log_url,
-        map_index=int(getattr(ti, "map_index", -1) if getattr(ti, "map_index", -1) is not None else -1),
+        map_index=-1 if map_index is None else int(map_index),
     )
