@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import importlib
+import json
 import os
 import platform
 import shutil
@@ -42,21 +43,23 @@ def machine() -> str:
     return f"{os.cpu_count()} cores ({cpu}), {memory_gib:.0f} GiB, {platform.system()} {platform.release()}, Python {platform.python_version()}"
 
 
-def render(rows: list[dict[str, Any]], started: dt.datetime, seconds: float) -> str:
+def render(runs: dict[str, dict[str, Any]], seconds: float) -> str:
     lines = [
         "# Benchmark results",
         "",
-        f"- Date: {started:%Y-%m-%d %H:%M} UTC (took {seconds:.0f} s)",
         f"- Machine: {machine()}",
-        "- Written by `make bench` (benchmarks/__main__.py); every row is measured in that run.",
+        f"- Written by `make bench` (benchmarks/__main__.py; the last invocation took {seconds:.0f} s). Each "
+        "benchmark's rows come from one run of it:",
+        *(f"  - {stem}: {run['date']}" for stem, run in sorted(runs.items())),
         "",
         "| " + " | ".join(COLUMNS) + " |",
         "|" + "---|" * len(COLUMNS),
     ]
-    for row in rows:
-        met = {True: "yes", False: "**no**", None: "-"}[row.get("met")]
-        cells = [str(row.get(column, "")) for column in COLUMNS[:4]] + [met, str(row.get("notes", ""))]
-        lines.append("| " + " | ".join(cell.replace("|", "\\|").replace("\n", " ") for cell in cells) + " |")
+    for stem in sorted(runs):
+        for row in runs[stem]["rows"]:
+            met = {True: "yes", False: "**no**", None: "-"}[row.get("met")]
+            cells = [str(row.get(column, "")) for column in COLUMNS[:4]] + [met, str(row.get("notes", ""))]
+            lines.append("| " + " | ".join(cell.replace("|", "\\|").replace("\n", " ") for cell in cells) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -85,9 +88,19 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             shutil.rmtree(work, ignore_errors=True)
         for row in produced:
+            row["_stem"] = stem
             print(f"   {row.get('metric')}: {row.get('value')} (goal {row.get('goal') or '-'})", flush=True)
         rows.extend(produced)
-    args.output.write_text(render(rows, started, time.monotonic() - clock), encoding="utf-8")
+    # Rows of benchmarks not run this time are kept from their last run, so re-running one keeps the whole table.
+    store = args.output.with_suffix(".json")
+    runs = json.loads(store.read_text(encoding="utf-8")) if store.exists() else {}
+    for stem in discover(args.names):
+        runs[stem] = {
+            "date": f"{started:%Y-%m-%d %H:%M} UTC",
+            "rows": [row for row in rows if row.get("_stem") == stem],
+        }
+    store.write_text(json.dumps(runs, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    args.output.write_text(render(runs, time.monotonic() - clock), encoding="utf-8")
     print(f"wrote {args.output}")
     return 1 if failed else 0
 

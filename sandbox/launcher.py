@@ -81,6 +81,9 @@ def airflow_environment(home: Path, port: int, password: str, base: dict[str, st
             "AIRFLOW__API__PORT": str(port),
             "AIRFLOW__API__BASE_URL": base_url,
             "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{base_url}/execution/",
+            # SQLite's 5 s lock wait is too short under the scheduler's write bursts (API 500 "database is locked").
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS": "toilless.sqlite.CONNECT_ARGS",
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS_ASYNC": "toilless.sqlite.CONNECT_ARGS",
             # New DAG files show up within 30 s instead of 5 minutes.
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "30",
             "TOILLESS_INCLUDE_DIR": str(PROJECT_ROOT / "include"),
