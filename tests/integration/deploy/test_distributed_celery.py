@@ -60,6 +60,9 @@ def celery_airflow(tmp_path_factory: pytest.TempPathFactory, postgres_server, re
     password = "celery-test"
     env = airflow_environment(home, port, password, dict(os.environ))
     env.pop("AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST", None)  # the test session's extra bundle
+    # The launcher's environment is for SQLite; its connect arguments (a lock timeout) mean nothing to PostgreSQL.
+    env.pop("AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS", None)
+    env.pop("AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS_ASYNC", None)
     env.update(
         {
             "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
