@@ -52,11 +52,7 @@ def test_orders_service_restarts_cleanly_and_feeds_the_dag_steps(
             ).measure_backlog(now=datetime.now(UTC), oldest_age_minutes=120)
             assert backlog.outstanding == 40
             assert backlog.overdue > 0
-            hook = OrderProcessorHook(
-                kubernetes_conn_id=settings["kubernetes"]["conn_id"],
-                namespace=settings["kubernetes"]["namespace"],
-                deployment=settings["kubernetes"]["deployment"],
-            )
+            hook = OrderProcessorHook.from_settings(settings["kubernetes"])
             assert hook.kubernetes_marker() == {}
             assert os.environ["AIRFLOW_CONN_ORDERS_DB"]
         finally:

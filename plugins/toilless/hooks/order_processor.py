@@ -57,6 +57,16 @@ class OrderProcessorHook(BaseHook):
         self.deployment = deployment
         self.container = container
 
+    @classmethod
+    def from_settings(cls, kubernetes: dict[str, Any]) -> OrderProcessorHook:
+        """The hook for the ``kubernetes`` section of the resolved settings (conn_id, namespace, deployment)."""
+        return cls(
+            kubernetes_conn_id=kubernetes["conn_id"],
+            namespace=kubernetes["namespace"],
+            deployment=kubernetes["deployment"],
+            container=kubernetes.get("container") or "",
+        )
+
     @cached_property
     def kube(self) -> KubernetesHook:
         from airflow.providers.cncf.kubernetes.hooks.kubernetes import KubernetesHook
@@ -162,13 +172,7 @@ def read_processor_run(settings: dict[str, Any]) -> RunSummary:
     excerpt_lines = int(log_settings.get("excerpt_lines", 15))
     timezone = str(log_settings.get("timezone", "UTC"))
     if log_settings["source"] == "kubernetes":
-        kubernetes = settings["kubernetes"]
-        hook = OrderProcessorHook(
-            kubernetes_conn_id=kubernetes["conn_id"],
-            namespace=kubernetes["namespace"],
-            deployment=kubernetes["deployment"],
-            container=kubernetes.get("container") or "",
-        )
+        hook = OrderProcessorHook.from_settings(settings["kubernetes"])
         lines, source = hook.read_pod_log(max_bytes=int(log_settings["max_bytes"]))
         run_lines, found = latest_run_lines([lines])
         sources = [source]
@@ -216,13 +220,7 @@ def restart_if_allowed(
         "checked_at": now.isoformat(),
         "policy": policy.as_dict(),
     }
-    kubernetes = settings["kubernetes"]
-    hook = OrderProcessorHook(
-        kubernetes_conn_id=kubernetes["conn_id"],
-        namespace=kubernetes["namespace"],
-        deployment=kubernetes["deployment"],
-        container=kubernetes.get("container") or "",
-    )
+    hook = OrderProcessorHook.from_settings(settings["kubernetes"])
     # The restart marker is only read when there is something to restart: a healthy verdict touches nothing.
     marker: dict[str, Any] | None = None
     if verdict.restartable:
