@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from toilless.common.slack import fit_message
 from toilless.config import ConfigError, load_config
 
 log = logging.getLogger(__name__)
@@ -42,8 +43,11 @@ def post_message(
     from airflow.providers.slack.hooks.slack_webhook import SlackWebhookHook
 
     conn_id = channel_conn_id(channel, settings)
-    SlackWebhookHook(slack_webhook_conn_id=conn_id).send(text=text, blocks=blocks)
-    log.info("Posted to Slack channel %s (connection %s): %s", channel, conn_id, text.splitlines()[0][:120])
+    # The one exit of every message: within Slack's limits and with secrets masked, whoever built it.
+    message = fit_message({"text": text, "blocks": blocks})
+    text = message["text"]
+    SlackWebhookHook(slack_webhook_conn_id=conn_id).send(text=text, blocks=message.get("blocks"))
+    log.info("Posted to Slack channel %s (connection %s): %s", channel, conn_id, (text.splitlines() or [""])[0][:120])
     return {"channel": channel, "conn_id": conn_id, "text": text}
 
 
