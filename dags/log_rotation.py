@@ -217,6 +217,10 @@ def report_rotation(plan: dict[str, Any] | None, measured: list[Any]) -> dict[st
     heading = "Log rotation (dry run: nothing was changed)" if summary["dry_run"] else "Log rotation"
     statuses = {item["usage"]["status"] for item in results.values()}
     status = "critical" if failed or errors or "critical" in statuses else "warning" if "warning" in statuses else "ok"
+    if not summary["log_sets"]:
+        # An alert that points at no configured log set: nothing was done, and whoever owns log sets is told why.
+        by_channel["compliance"] = ["No log set was rotated: the alert matched no configured log set."]
+        status = "warning"
     for channel, lines in by_channel.items():
         intro = [f"{len(summary['log_sets'])} log set(s): {summary['why']}"]
         if summary.get("note"):

@@ -117,7 +117,11 @@ def test_maintenance_window_mode(moment: datetime, spec: dict[str, Any], start: 
 def test_ack_names_priority_run_link_and_links() -> None:
     alert = _alert({"severity": "critical", "environment": "prod"}, annotations={"summary": "disk 95%"})
     facts = decisions.AlertFacts(
-        alert, decisions.priority_for(alert.labels, SETTINGS), "prod", [("Grafana", "http://g")]
+        alert,
+        decisions.priority_for(alert.labels, SETTINGS),
+        "prod",
+        [("Grafana", "http://g")],
+        link_hosts=frozenset({"airflow", "g"}),
     )
 
     message = decisions.ack_started(
@@ -137,7 +141,7 @@ def test_ack_names_priority_run_link_and_links() -> None:
     assert "http://airflow/dags/d/runs/alert__X__1" in text
     assert "dry run" in text
     assert "paused" in text
-    assert "Grafana: http://g" in text
+    assert "<http://g|Grafana>" in text
     assert message["blocks"][0]["type"] == "header"
     assert "<http://airflow/dags/d/runs/alert__X__1|Open the run>" in str(message["blocks"])
 
@@ -149,7 +153,8 @@ def test_no_runbook_message_carries_the_alert_details() -> None:
     text = decisions.ack_no_runbook(facts)["text"]
 
     assert "no runbook" in text
-    assert "alertname=X, instance=web-1" in text
+    assert "`alertname=X`" in text
+    assert "`instance=web-1`" in text
     assert "description: it broke" in text
     assert "f00d" in text
 

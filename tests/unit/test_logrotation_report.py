@@ -73,13 +73,19 @@ def test_bad_params_fail_the_plan(overrides: dict[str, Any], error: type[Excepti
         pytest.param(
             {"alertname": "LogMountLowStorage", "labels": {"mountpoint": "/mnt/logs"}}, ["archive"], id="mount"
         ),
-        pytest.param({"alertname": "X", "labels": {"mountpoint": "/srv"}}, ["app", "orders", "archive"], id="none"),
+        pytest.param({"alertname": "X", "labels": {"mountpoint": "/srv"}}, [], id="none"),
+        pytest.param(
+            {"alertname": "LogMountLowStorage", "labels": {"mountpoint": "/../../etc"}}, [], id="traversal-matches-none"
+        ),
+        pytest.param({"alertname": "LogMountLowStorage", "labels": {"log_set": "nope"}}, [], id="unknown-log-set"),
     ],
 )
 def test_alert_labels_narrow_the_run(alert: dict[str, Any], expected: list[str]) -> None:
     chosen, why = select_log_sets(parse_log_sets(CONFIG), None, alert)
     assert [item.name for item in chosen] == expected
     assert alert["alertname"] in why
+    if not expected:  # never "all" when the alert points at nothing configured
+        assert "no matching target" in why
 
 
 def test_growth_per_day_from_history(tmp_path: Path) -> None:

@@ -118,8 +118,10 @@ def safe_url(url: Any, allowed_hosts: Iterable[str]) -> str | None:
     allowed = {item.lower() for item in allowed_hosts}
     if not any(host == item or host.endswith("." + item) for item in allowed):
         return None
-    # Slack's link syntax ends at "|" or ">": percent-encode them (and anything else unsafe) in the address.
-    return quote(url.strip(), safe=":/?#[]@!$'()*+,;=%-._~")
+    # Slack's link syntax ends at "|" or ">": percent-encode them (and anything else unsafe) in the address. "&"
+    # separates query parameters, so it stays one, written as Slack's "&amp;" (percent-encoding it would change the
+    # query: a=1%26b=2 is one parameter).
+    return quote(url.strip(), safe=":/?#[]@!$&'()*+,;=%-._~").replace("&", "&amp;")
 
 
 def link(url: Any, label: Any, allowed_hosts: Iterable[str]) -> str:

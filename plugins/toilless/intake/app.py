@@ -2,10 +2,13 @@
 
 ``POST /toilless/alertmanager``: an Alertmanager webhook (version 4). Answers:
 
-* 200: every alert decided (started, duplicate, skipped, queued, notify_only, no_runbook, resolved, ignored);
+* 200: every alert decided (started, duplicate, skipped, queued, notify_only, no_runbook, resolved, ignored,
+  paused, missing: the routed DAG is paused or was removed, so that alert alone runs nothing and says so);
 * 401: no or wrong credentials (bearer token or basic auth; the secret is the Connection's password);
-* 413: body larger than ``max_payload_bytes``; 400: not JSON; 422: not an Alertmanager v4 payload, or an alert's
-  conf fails its route or the DAG's Params; nothing is started by any 4xx;
+* 413: body larger than ``max_payload_bytes``; 400: not JSON, or JSON no sender means (nesting deeper than 32,
+  integers of more than 30 digits, NaN, lone surrogates, NUL); 422: not an Alertmanager v4 payload (timestamps
+  included), a value over the configured ``limits``, or an alert's conf fails its route or the DAG's Params;
+  nothing is started by any 4xx;
 * 503: the intake cannot decide now (no credentials configured, a routed DAG not parsed yet, DB busy):
   Alertmanager retries, and a retry is safe because every decision is idempotent.
 
@@ -15,7 +18,7 @@ Airflow does not authenticate plugin apps: this app does it itself, before it re
 from __future__ import annotations
 
 import asyncio
-import json
+import functools
 import logging
 from typing import Any
 
@@ -27,6 +30,7 @@ from starlette.concurrency import run_in_threadpool
 from toilless.intake.auth import authorized
 from toilless.intake.models import WebhookPayload, validation_errors
 from toilless.intake.service import IntakeError, IntakeService, Rejected, Unavailable
+from toilless.intake.validation import BadBody, parse_body
 from toilless.intake.worker import IntakeWorker
 
 log = logging.getLogger(__name__)
@@ -90,14 +94,24 @@ def create_app(service: IntakeService | None = None, worker: IntakeWorker | None
             if len(body) > limit:
                 return _error(413, f"payload larger than {limit} bytes")
         try:
-            data = json.loads(body)
-        except (json.JSONDecodeError, UnicodeDecodeError) as err:
-            return _error(400, f"body is not valid JSON: {err}")
+            # Deep nesting, huge numbers, lone surrogates: 400 here, never a server error and a retry loop.
+            data = parse_body(bytes(body))
+        except BadBody as err:
+            return _error(400, str(err))
         try:
             payload = WebhookPayload.model_validate(data)
         except ValidationError as err:
             errors = validation_errors(err)
-            await run_in_threadpool(service.notify_rejected, errors, None, settings)
+            receiver = data.get("receiver") if isinstance(data, dict) else None
+            await run_in_threadpool(
+                functools.partial(
+                    service.notify_rejected,
+                    errors,
+                    None,
+                    settings,
+                    receiver=receiver if isinstance(receiver, str) else "",
+                )
+            )
             return _error(422, "not an Alertmanager webhook payload (version 4)", errors)
         try:
             # At most a few deliveries hold a worker thread at once: the API server's thread pool also serves the

@@ -14,11 +14,10 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
+from toilless.common import slack
 from toilless.intake.models import Alert
 from toilless.intake.routing import Route
 from toilless.policies import WeeklyWindow
-
-_SECTION_LIMIT = 2900
 
 
 @dataclass(frozen=True)
@@ -122,6 +121,14 @@ def run_mode(route: Route, moment: datetime, window: WeeklyWindow | None) -> Run
 
 
 # -- Slack messages ---------------------------------------------------------------------------------------------
+# Everything from the alert (labels, annotations, URLs) is outside text: it goes through toilless.common.slack
+# (escape, code, link) where the message is built, and the message through fit_message (Slack's limits).
+MAX_LABELS_SHOWN = 20
+MAX_ANNOTATIONS_SHOWN = 10
+MAX_LINKS_SHOWN = 8
+MAX_ERRORS_SHOWN = 20
+
+
 @dataclass(frozen=True)
 class AlertFacts:
     """What every intake message says about the alert."""
@@ -130,11 +137,19 @@ class AlertFacts:
     priority: Priority
     environment: str
     links: Sequence[tuple[str, str]]
+    #: Hosts a message may link to (toilless.common.slack.allowed_link_hosts plus the intake's link_hosts).
+    link_hosts: frozenset[str] = frozenset()
 
     @property
     def summary(self) -> str:
         annotations = self.alert.annotations
         return annotations.get("summary") or annotations.get("description") or annotations.get("message") or ""
+
+
+def link_hosts_for(toilless_settings: Mapping[str, Any], intake_settings: Mapping[str, Any]) -> frozenset[str]:
+    """The hosts intake messages may link to: toilless.yaml's (Airflow UI included) and alert_intake.yaml's."""
+    extra = {str(host).lower() for host in intake_settings.get("link_hosts", []) or []}
+    return slack.allowed_link_hosts(toilless_settings) | extra
 
 
 def ack_started(
@@ -148,9 +163,9 @@ def ack_started(
     paused: bool = False,
 ) -> dict[str, Any]:
     """The runbook was started for this alert."""
-    lines = [f"Runbook `{dag_id}` started: run `{run_id}`" + (f" for `{target}`" if target else "")]
+    lines = [f"Runbook {slack.code(dag_id)} started: run {slack.code(run_id, 250)}" + _for(target)]
     if note:
-        lines.append(f":construction: {note}")
+        lines.append(f":construction: {slack.escape(note)}")
     if paused:
         lines.append(":double_vertical_bar: the DAG is paused in Airflow: the run waits until someone unpauses it")
     return _message(facts, icon=":robot_face:", headline="runbook started", lines=lines, run_link=run_link)
@@ -158,25 +173,55 @@ def ack_started(
 
 def ack_not_started(facts: AlertFacts, *, dag_id: str, target: str, reason: str, run_link: str = "") -> dict[str, Any]:
     """Routed, but no run now: the target is busy (skipped or queued) or the maintenance window says notify only."""
-    lines = [f"Runbook `{dag_id}`" + (f" for `{target}`" if target else "") + f": {reason}"]
+    lines = [f"Runbook {slack.code(dag_id)}{_for(target)}: {slack.escape(reason)}"]
     return _message(
         facts, icon=":hourglass_flowing_sand:", headline="runbook not started", lines=lines, run_link=run_link
     )
 
 
+def ack_paused(facts: AlertFacts, *, dag_id: str, target: str) -> dict[str, Any]:
+    """Routed to a DAG that is paused in Airflow: no run is created (it would hold the target until an unpause)."""
+    lines = [
+        f"Runbook {slack.code(dag_id)}{_for(target)} is paused in Airflow: nothing will run. "
+        "Handle this alert by hand, or unpause the DAG; a new notification of the alert after that starts it."
+    ]
+    return _message(facts, icon=":double_vertical_bar:", headline="runbook paused: nothing will run", lines=lines)
+
+
+def ack_missing(facts: AlertFacts, *, dag_id: str, target: str, why: str) -> dict[str, Any]:
+    """Routed to a DAG Airflow no longer has (its file was removed: stale) or cannot start: a person must act."""
+    lines = [
+        f"Runbook {slack.code(dag_id)}{_for(target)} is missing in Airflow ({slack.escape(why)}): nothing will run. "
+        "Handle this alert by hand and fix the route or the DAG."
+    ]
+    return _message(facts, icon=":warning:", headline="runbook missing", lines=lines)
+
+
 def ack_no_runbook(facts: AlertFacts) -> dict[str, Any]:
-    """No route matches: a person has to handle it; the message carries everything the alert said."""
-    labels = ", ".join(f"{name}={value}" for name, value in sorted(facts.alert.labels.items()))
-    lines = ["No runbook is routed for this alert: handle it by hand.", f"Labels: `{labels}`"]
-    lines += [f"{name}: {value}" for name, value in sorted(facts.alert.annotations.items())]
-    lines.append(f"Started at {facts.alert.starts_at_utc}, fingerprint `{facts.alert.fingerprint}`")
-    return _message(facts, icon=":grey_question:", headline="no runbook", lines=lines, run_link="")
+    """No route matches: a person has to handle it; the message carries what the alert said (bounded)."""
+    alert = facts.alert
+    labels = sorted(alert.labels.items())
+    lines = ["No runbook is routed for this alert: handle it by hand.", "Labels:"]
+    lines += [f"• {slack.code(f'{name}={value}', 200)}" for name, value in labels[:MAX_LABELS_SHOWN]]
+    if len(labels) > MAX_LABELS_SHOWN:
+        lines.append(f"_{len(labels) - MAX_LABELS_SHOWN} more label(s) cut; the alert in Alertmanager has all._")
+    annotations = sorted(alert.annotations.items())
+    lines += [
+        f"{slack.escape(name, 60)}: {slack.escape(value, 1000)}" for name, value in annotations[:MAX_ANNOTATIONS_SHOWN]
+    ]
+    if len(annotations) > MAX_ANNOTATIONS_SHOWN:
+        lines.append(f"_{len(annotations) - MAX_ANNOTATIONS_SHOWN} more annotation(s) cut._")
+    lines.append(f"Started at {alert.starts_at_utc}, fingerprint {slack.code(alert.fingerprint)}")
+    return _message(facts, icon=":grey_question:", headline="no runbook", lines=lines)
 
 
 def resolved_notice(facts: AlertFacts, *, dag_id: str, run_id: str, run_link: str, state: str) -> dict[str, Any]:
     """The alert resolved while its run is still going (or before its queued run started)."""
     ended = facts.alert.ends_at_utc or "now"
-    lines = [f"Resolved at {ended} while runbook `{dag_id}` run `{run_id}` is {state}."]
+    lines = [
+        f"Resolved at {ended} while runbook {slack.code(dag_id)} run {slack.code(run_id, 250)} is "
+        f"{slack.escape(state)}."
+    ]
     return _message(facts, icon=":white_check_mark:", headline="resolved", lines=lines, run_link=run_link)
 
 
@@ -184,54 +229,114 @@ def queued_started(
     facts: AlertFacts, *, dag_id: str, run_id: str, run_link: str, target: str, note: str = ""
 ) -> dict[str, Any]:
     """A queued alert's run started now that its target is free."""
-    lines = [f"Queued runbook `{dag_id}` started now that `{target or dag_id}` is free: run `{run_id}`"]
+    lines = [
+        f"Queued runbook {slack.code(dag_id)} started now that {slack.code(target or dag_id)} is free: "
+        f"run {slack.code(run_id, 250)}"
+    ]
     if note:
-        lines.append(f":construction: {note}")
+        lines.append(f":construction: {slack.escape(note)}")
     return _message(facts, icon=":robot_face:", headline="queued runbook started", lines=lines, run_link=run_link)
 
 
-def rejected_notice(errors: Sequence[str], *, receiver: str, alertnames: Sequence[str]) -> dict[str, Any]:
-    """An authenticated delivery the intake refused (4xx): Alertmanager will not retry, so a person must look."""
-    names = ", ".join(sorted(set(alertnames))) or "unknown"
-    body = "\n".join(f"• {line}" for line in errors[:20])
-    text = (
-        f":x: Alert intake refused a notification from receiver `{receiver or '?'}` ({names}); "
-        f"nothing was started.\n{body}"
-    )
-    return {
-        "text": text,
-        "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": chunk}} for chunk in _chunks(text)],
-    }
+def rejected_notice(
+    errors: Sequence[str],
+    *,
+    receiver: str,
+    alertnames: Sequence[str],
+    suppressed: int = 0,
+    interval_minutes: float = 10,
+) -> dict[str, Any]:
+    """An authenticated delivery the intake refused (4xx): Alertmanager will not retry, so a person must look.
+
+    At most one such message per receiver per ``interval_minutes``: ``suppressed`` refusals since the last one were
+    counted, not posted.
+    """
+    names = sorted(set(alertnames))
+    shown = ", ".join(slack.escape(name, 100) for name in names[:10]) or "unknown"
+    if len(names) > 10:
+        shown += f" and {len(names) - 10} more"
+    lines = [
+        f":x: Alert intake refused a notification from receiver {slack.code(receiver or '?', 100)} ({shown}); "
+        "nothing was started."
+    ]
+    lines += [f"• {slack.escape(line, 300)}" for line in errors[:MAX_ERRORS_SHOWN]]
+    if len(errors) > MAX_ERRORS_SHOWN:
+        lines.append(f"_{len(errors) - MAX_ERRORS_SHOWN} more problem(s) cut; the HTTP answer lists them._")
+    if suppressed:
+        lines.append(
+            f"_{suppressed} more refusal(s) from this receiver in the last {interval_minutes:g} min were not posted "
+            f"(at most one message per receiver per {interval_minutes:g} min); the API server log has each._"
+        )
+    return slack.fit_message({"text": _text(lines), "blocks": _sections(lines)})
 
 
-def _message(facts: AlertFacts, *, icon: str, headline: str, lines: Sequence[str], run_link: str) -> dict[str, Any]:
+def _for(target: str) -> str:
+    return f" for {slack.code(target)}" if target else ""
+
+
+def _message(
+    facts: AlertFacts, *, icon: str, headline: str, lines: Sequence[str], run_link: str = ""
+) -> dict[str, Any]:
+    """``lines`` are mrkdwn already built from escaped parts; everything from ``facts`` is escaped here."""
     alert = facts.alert
-    title = f"{facts.priority.code} [{facts.environment}] {alert.alertname}: {headline}"
-    text_lines = [f"{icon} {title}"]
-    if facts.summary:
-        text_lines.append(facts.summary)
-    text_lines.append(facts.priority.describe())
-    text_lines += list(lines)
-    if run_link:
-        text_lines.append(f"Run: {run_link}")
-    text_lines += [f"{name}: {url}" for name, url in facts.links]
+    hosts = facts.link_hosts
+    plain_title = f"{facts.priority.code} [{facts.environment}] {alert.alertname}: {headline}"
+    title = (
+        f"{facts.priority.code} [{slack.escape(facts.environment, 60)}] {slack.escape(alert.alertname, 150)}: "
+        f"{headline}"
+    )
+    summary = [slack.escape(facts.summary, 1000)] if facts.summary else []
+    links = [slack.link(run_link, "Open the run", hosts)] if run_link else []
+    links += [slack.link(url, name, hosts) for name, url in facts.links[:MAX_LINKS_SHOWN]]
+    if len(facts.links) > MAX_LINKS_SHOWN:
+        links.append(f"_{len(facts.links) - MAX_LINKS_SHOWN} more link(s) cut_")
+    text_lines = [f"{icon} {title}", *summary, facts.priority.describe(), *lines, *links]
     fields = [
-        f"*Priority:* {facts.priority.code} ({facts.priority.name})",
+        f"*Priority:* {facts.priority.code} ({slack.escape(facts.priority.name, 40)})",
         f"*Respond / escalate:* {_minutes(facts.priority.respond_minutes)} / "
         f"{_minutes(facts.priority.escalate_minutes)}",
-        f"*Environment:* {facts.environment}",
+        f"*Environment:* {slack.escape(facts.environment, 100)}",
         f"*Status:* {alert.status}",
     ]
     blocks: list[dict[str, Any]] = [
-        {"type": "header", "text": {"type": "plain_text", "text": title[:150]}},
+        slack.header(plain_title),
         {"type": "section", "fields": [{"type": "mrkdwn", "text": field} for field in fields]},
+        *_sections([*summary, *lines]),
     ]
-    body = "\n".join(([facts.summary] if facts.summary else []) + list(lines))
-    blocks += [{"type": "section", "text": {"type": "mrkdwn", "text": chunk}} for chunk in _chunks(body)]
-    link_parts = ([f"<{run_link}|Open the run>"] if run_link else []) + [f"<{url}|{name}>" for name, url in facts.links]
-    if link_parts:
-        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": " · ".join(link_parts)[:2900]}]})
-    return {"text": "\n".join(text_lines), "blocks": blocks}
+    if links:
+        blocks.append(slack.context(" · ".join(links)))
+    return slack.fit_message({"text": _text(text_lines), "blocks": blocks})
+
+
+def _text(lines: Sequence[str]) -> str:
+    """The notification text: the same escaped lines, bounded so a cut never splits an escape sequence oddly."""
+    kept: list[str] = []
+    size = 0
+    for index, line in enumerate(lines):
+        if size + len(line) + 1 > slack.MAX_SECTION_TEXT:
+            kept.append(f"_{len(lines) - index} more line(s) cut_")
+            break
+        kept.append(line)
+        size += len(line) + 1
+    return "\n".join(kept)
+
+
+def _sections(lines: Sequence[str]) -> list[dict[str, Any]]:
+    """Lines packed into section blocks within Slack's per-text limit, split between lines (never inside an escape
+    or a code span)."""
+    blocks: list[dict[str, Any]] = []
+    current: list[str] = []
+    size = 0
+    for line in lines:
+        line = line[: slack.MAX_SECTION_TEXT - 100]  # every caller bounds its lines; this keeps the limit certain
+        if current and size + len(line) + 1 > slack.MAX_SECTION_TEXT - 100:
+            blocks.append(slack.section("\n".join(current)))
+            current, size = [], 0
+        current.append(line)
+        size += len(line) + 1
+    if current:
+        blocks.append(slack.section("\n".join(current)))
+    return blocks[: slack.MAX_BLOCKS - 5]
 
 
 class _Template(dict):
@@ -247,7 +352,3 @@ def _minutes(value: int) -> str:
     if value % 60 == 0:
         return f"{value // 60} h"
     return f"{value} min"
-
-
-def _chunks(text: str) -> list[str]:
-    return [text[start : start + _SECTION_LIMIT] for start in range(0, len(text), _SECTION_LIMIT)] or [""]

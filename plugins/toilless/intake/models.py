@@ -2,13 +2,28 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 #: Alertmanager leaves endsAt of a firing alert at Go's zero time.
 GO_ZERO_TIME = datetime(1, 1, 1, tzinfo=UTC)
+#: Alertmanager writes RFC 3339 (Go's time.Time JSON); pydantic alone would also take 12345 or "12345" as epoch seconds.
+_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$")
+#: No alert started before Prometheus existed; a year like 9999 is a broken clock (and overflows on conversion).
+EARLIEST_YEAR = 2000
+LATEST_YEAR = 2999
+
+
+def _rfc3339(value: Any) -> Any:
+    if not isinstance(value, str) or not _RFC3339.match(value):
+        raise ValueError("must be an RFC 3339 timestamp string, e.g. 2026-11-24T11:58:00Z")
+    return value
+
+
+Timestamp = Annotated[datetime, BeforeValidator(_rfc3339)]
 
 
 class Alert(BaseModel):
@@ -20,8 +35,8 @@ class Alert(BaseModel):
     status: Literal["firing", "resolved"]
     labels: dict[str, str]
     annotations: dict[str, str] = Field(default_factory=dict)
-    startsAt: datetime
-    endsAt: datetime | None = None
+    startsAt: Timestamp
+    endsAt: Timestamp | None = None
     generatorURL: str = ""
     # Alertmanager's fingerprint is 16 hex digits; other senders may use longer ids, never empty or with spaces.
     fingerprint: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
@@ -38,6 +53,22 @@ class Alert(BaseModel):
     def _aware(cls, value: datetime | None) -> datetime | None:
         if value is not None and value.tzinfo is None:
             raise ValueError("timestamps must carry a timezone (RFC 3339)")
+        return value
+
+    @field_validator("startsAt")
+    @classmethod
+    def _plausible_start(cls, value: datetime) -> datetime:
+        if not EARLIEST_YEAR <= value.year <= LATEST_YEAR:
+            raise ValueError(f"year {value.year} is not a plausible alert start ({EARLIEST_YEAR}-{LATEST_YEAR})")
+        return value
+
+    @field_validator("endsAt")
+    @classmethod
+    def _plausible_end(cls, value: datetime | None) -> datetime | None:
+        if value is None or value == GO_ZERO_TIME:  # Alertmanager's "not ended"
+            return value
+        if not EARLIEST_YEAR <= value.year <= LATEST_YEAR:
+            raise ValueError(f"year {value.year} is not a plausible alert end ({EARLIEST_YEAR}-{LATEST_YEAR})")
         return value
 
     @property
@@ -63,7 +94,7 @@ class WebhookPayload(BaseModel):
 
     version: Literal["4"]
     groupKey: str = ""
-    truncatedAlerts: int = Field(default=0, ge=0)
+    truncatedAlerts: int = Field(default=0, ge=0, le=1_000_000_000)
     status: Literal["firing", "resolved"]
     receiver: str = ""
     groupLabels: dict[str, str] = Field(default_factory=dict)

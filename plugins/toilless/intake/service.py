@@ -18,15 +18,19 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from toilless.intake import decisions, routing
+from toilless.intake import decisions, routing, validation
 from toilless.intake.auth import Credentials
 from toilless.intake.models import Alert, WebhookPayload
+from toilless.intake.refusals import RefusalLimiter
 from toilless.intake.store import ledger, now, outbox, target_hash, target_lock
 
 log = logging.getLogger(__name__)
 
 ACTIVE_STATES = ("queued", "running")
 TRIGGERING_USER = "toilless-alert-intake"
+#: Deserialized DAGs kept per process (each version of a routed DAG is one entry; LRU beyond this).
+DAG_CACHE_SIZE = 32
+DAG_CACHE_TTL_SECONDS = 3600
 _WRITE_ATTEMPTS = 8
 
 
@@ -153,6 +157,9 @@ class Plan:
     run_id: str = ""
     conf: dict[str, Any] = field(default_factory=dict)
     mode: decisions.RunMode | None = None
+    #: "paused" or "missing": the routed DAG cannot run this alert; it gets its own ack, the others proceed.
+    blocked: str = ""
+    blocked_why: str = ""
 
     @property
     def dag_id(self) -> str:
@@ -163,7 +170,8 @@ class Plan:
 class Outcome:
     alertname: str
     fingerprint: str
-    status: str  # started | duplicate | skipped | queued | notify_only | no_runbook | resolved | ignored
+    # started | duplicate | skipped | queued | notify_only | no_runbook | resolved | ignored | paused | missing
+    status: str
     dag_id: str = ""
     run_id: str = ""
     target: str = ""
@@ -180,6 +188,7 @@ def facts_for(alert: Alert, external_url: str, settings: IntakeSettings) -> tupl
         priority=decisions.priority_for(alert.labels, settings.intake),
         environment=environment,
         links=decisions.links_for(alert, environment, external_url, settings.intake),
+        link_hosts=decisions.link_hosts_for(settings.toilless, settings.intake),
     )
     return facts, decisions.channel_for(environment, settings.intake)
 
@@ -195,6 +204,8 @@ class IntakeService:
         self.provider = provider or SettingsProvider()
         self.clock = clock
         self._dagbag: Any = None
+        self._dagbag_lock = threading.Lock()
+        self._refusals = RefusalLimiter()
         # SQLite allows one writer: serialise this process's intake writes instead of failing on "database is
         # locked". Correctness across processes still comes from the primary keys.
         self._sqlite_write_lock = threading.Lock()
@@ -217,12 +228,23 @@ class IntakeService:
         from airflow.utils.session import create_session
 
         moment = self.clock()
+        limits = validation.Limits.from_settings(settings.intake)
+        # Limits and timestamps first: a value over its limit can never succeed (4xx), and must not reach the DB.
+        problems = validation.limit_problems(payload, limits)
+        # A sender's clock is compared with the real one; self.clock is the policy clock (maintenance window).
+        wall = datetime.now(UTC)
+        for index, alert in enumerate(payload.alerts[: limits.max_alerts]):
+            problems += [f"alerts[{index}]: {line}" for line in validation.timestamp_problems(alert, wall, limits)]
+        if problems:
+            self.notify_rejected(problems, payload, settings)
+            raise Rejected("the payload is over the intake's limits or invalid; nothing was started", problems)
         plans: list[Plan] = []
         errors: list[str] = []
         missing_dags: list[str] = []
+        dag_models: dict[str, Any] = {}
         with create_session(scoped=False) as session:
             for index, alert in enumerate(payload.alerts):
-                where = f"alerts[{index}] ({alert.alertname}, fingerprint {alert.fingerprint})"
+                where = f"alerts[{index}] ({alert.alertname[:100]}, fingerprint {alert.fingerprint})"
                 facts, channel = facts_for(alert, payload.externalURL, settings)
                 plan = Plan(alert=alert, external_url=payload.externalURL, facts=facts, channel=channel)
                 plan.route = settings.routes.match(alert.labels)
@@ -232,6 +254,9 @@ class IntakeService:
                     continue
                 try:
                     plan.target = routing.target_of(plan.route, alert)
+                    too_long = validation.target_problem(plan.target)
+                    if too_long:
+                        raise routing.AlertConfError(too_long)
                     plan.key = routing.alert_key(plan.route.dag_id, plan.target, alert)
                     plan.run_id = routing.run_id_for(plan.route.dag_id, plan.target, alert)
                     if alert.status == "resolved":
@@ -244,9 +269,23 @@ class IntakeService:
                         continue
                     errors.append(f"{where}: route {plan.route.name}: {err}")
                     continue
-                dag = self._dag(plan.route.dag_id, session)
+                dag_id = plan.route.dag_id
+                if dag_id not in dag_models:
+                    dag_models[dag_id] = self._dag_model(dag_id, session)
+                model = dag_models[dag_id]
+                if model is not None and (model.is_stale or model.has_import_errors):
+                    # Removed from Airflow, or broken: retrying cannot help, so this alert alone is answered.
+                    plan.blocked = "missing"
+                    plan.blocked_why = "its DAG file was removed (stale)" if model.is_stale else "import errors"
+                    continue
+                if model is not None and model.is_paused:
+                    # A queued run on a paused DAG would hold the target until someone unpauses: create none.
+                    plan.blocked = "paused"
+                    continue
+                dag = self._dag(dag_id, session) if model is not None else None
                 if dag is None:
-                    missing_dags.append(plan.route.dag_id)
+                    # Never parsed yet (the dag-processor is starting): a retry will succeed.
+                    missing_dags.append(dag_id)
                     continue
                 try:
                     dag.params.deep_merge(plan.conf).validate()
@@ -262,16 +301,38 @@ class IntakeService:
             )
         return plans
 
-    def notify_rejected(self, errors: list[str], payload: WebhookPayload | None, settings: IntakeSettings) -> None:
-        """Tell a person about an authenticated delivery we refused: Alertmanager drops 4xx notifications."""
-        alerts = payload.alerts if payload else []
+    def notify_rejected(
+        self,
+        errors: list[str],
+        payload: WebhookPayload | None,
+        settings: IntakeSettings,
+        *,
+        receiver: str = "",
+    ) -> None:
+        """Tell a person about an authenticated delivery we refused: Alertmanager drops 4xx notifications.
+
+        At most one message per receiver per ``refusal_notice_interval_seconds`` (default 10 minutes); the next one
+        says how many refusals were not posted in between.
+        """
+        receiver = payload.receiver if payload else receiver
+        interval = float(settings.intake.get("refusal_notice_interval_seconds", 600))
+        self._refusals.interval = interval
+        suppressed = self._refusals.admit(receiver[:200], self.clock().timestamp())
+        if suppressed is None:
+            log.warning("Alert intake refused a delivery from receiver %r (not posted: rate limit)", receiver[:200])
+            return
+        alerts = payload.alerts[:100] if payload else []
         prod = any(
             decisions.is_prod(decisions.environment_for(a.labels, settings.intake), settings.intake) for a in alerts
         )
         channels = settings.intake.get("channels", {})
         channel = channels.get("prod", "urgent") if prod else channels.get("non_prod", "non_urgent")
         message = decisions.rejected_notice(
-            errors, receiver=payload.receiver if payload else "", alertnames=[a.alertname for a in alerts]
+            errors,
+            receiver=receiver,
+            alertnames=[a.alertname for a in alerts],
+            suppressed=suppressed,
+            interval_minutes=interval / 60,
         )
         try:
             self._write(lambda session: self._enqueue(session, channel, message))
@@ -288,7 +349,27 @@ class IntakeService:
             return self._write(lambda session: self._no_runbook(session, plan))
         if alert.status == "resolved":
             return self._write(lambda session: self._resolved(session, plan, settings))
+        if plan.blocked:
+            return self._write(lambda session: self._blocked(session, plan))
         return self._write(lambda session: self._firing(session, plan, settings))
+
+    def _blocked(self, session: Any, plan: Plan) -> Outcome:
+        """The routed DAG is paused or missing: say so once for this alert; no run, no target held."""
+        alert = plan.alert
+        outcome = Outcome(alert.alertname, alert.fingerprint, plan.blocked, plan.dag_id, "", plan.target)
+        row = self._ledger_row(session, plan.key)
+        if row is not None:
+            outcome.status, outcome.detail = "duplicate", f"already {row.decision}"
+            return outcome
+        self._insert_ledger(session, plan, decision=plan.blocked, run_id=None)
+        if plan.blocked == "paused":
+            message = decisions.ack_paused(plan.facts, dag_id=plan.dag_id, target=plan.target)
+            outcome.detail = "runbook paused: nothing will run"
+        else:
+            message = decisions.ack_missing(plan.facts, dag_id=plan.dag_id, target=plan.target, why=plan.blocked_why)
+            outcome.detail = f"runbook missing: {plan.blocked_why}"
+        self._enqueue(session, plan.channel, message)
+        return outcome
 
     def _no_runbook(self, session: Any, plan: Plan) -> Outcome:
         alert = plan.alert
@@ -301,12 +382,26 @@ class IntakeService:
         return outcome
 
     def _firing(self, session: Any, plan: Plan, settings: IntakeSettings) -> Outcome:
+        from sqlalchemy import delete
+
         assert plan.route is not None
         assert plan.mode is not None
         alert = plan.alert
         outcome = Outcome(alert.alertname, alert.fingerprint, "", plan.dag_id, plan.run_id, plan.target)
         row = self._ledger_row(session, plan.key)
+        if row is not None and row.decision in ("paused", "missing"):
+            # Told before that the DAG could not run it; it can now (unpaused, restored): decide afresh, once.
+            changed = session.execute(
+                delete(ledger).where(ledger.c.alert_key == plan.key, ledger.c.decision == row.decision)
+            ).rowcount
+            if changed != 1:
+                raise _Contended
+            row = None
         if row is not None:
+            if row.decision == "resolved":
+                outcome.status = "duplicate"
+                outcome.detail = "resolved before this firing notification arrived: nothing started"
+                return outcome
             if row.decision == "queued":
                 outcome.status = "queued"
                 outcome.detail = "already queued"
@@ -393,8 +488,13 @@ class IntakeService:
         alert = plan.alert
         outcome = Outcome(alert.alertname, alert.fingerprint, "resolved", plan.dag_id, "", plan.target)
         row = self._ledger_row(session, plan.key)
-        if row is None or row.resolved_at is not None:
-            outcome.detail = "nothing was started for it" if row is None else "already noted"
+        if row is None:
+            # Out of order (Alertmanager HA, retries): remember it, so its late firing notification starts nothing.
+            self._insert_ledger(session, plan, decision="resolved", run_id=None, resolved=True)
+            outcome.detail = "nothing was started for it; a late firing notification will start nothing"
+            return outcome
+        if row.resolved_at is not None:
+            outcome.detail = "already noted"
             return outcome
         state = self._run_state(session, plan.dag_id, row.run_id) if row.run_id else None
         values: dict[str, Any] = {"resolved_at": now(), "updated_at": now()}
@@ -462,6 +562,9 @@ class IntakeService:
         holder, state = self._holder(session, row.dag_id, row.target)
         if holder is not None and state in ACTIVE_STATES:
             return False
+        model = self._dag_model(row.dag_id, session)
+        if model is None or model.is_paused or model.is_stale:
+            return False  # stays queued, holding nothing, until the DAG can run again
         stored = json.loads(row.payload_json or "{}")
         alert = Alert.model_validate(stored["alert"])
         route = next((r for r in settings.routes.routes if r.name == stored.get("route")), None)
@@ -541,7 +644,13 @@ class IntakeService:
 
     @staticmethod
     def _insert_ledger(
-        session: Any, plan: Plan, *, decision: str, run_id: str | None, payload_json: str | None = None
+        session: Any,
+        plan: Plan,
+        *,
+        decision: str,
+        run_id: str | None,
+        payload_json: str | None = None,
+        resolved: bool = False,
     ) -> None:
         from sqlalchemy import insert
 
@@ -560,6 +669,7 @@ class IntakeService:
                 payload_json=payload_json,
                 created_at=stamp,
                 updated_at=stamp,
+                resolved_at=stamp if resolved else None,
             )
         )
 
@@ -664,11 +774,49 @@ class IntakeService:
         )
 
     def _dag(self, dag_id: str, session: Any) -> Any:
-        from airflow.models.dagbag import DBDagBag
+        """The latest serialized version of ``dag_id``, from a bounded, thread-safe cache.
 
+        Deliveries run on the API server's thread pool, so the cache is Airflow's CachedDBDagBag (LRU with a TTL and
+        its own RLock around every cache access) rather than DBDagBag (an unbounded dict without a lock), and the
+        bag itself is created once under a lock.
+        """
+        from airflow.models.dag_version import DagVersion
+        from airflow.models.serialized_dag import SerializedDagModel
+        from sqlalchemy import select
+
+        bag = self.dagbag()
+        version_id = session.scalar(
+            select(SerializedDagModel.dag_version_id)
+            .join(DagVersion, SerializedDagModel.dag_version_id == DagVersion.id)
+            .where(SerializedDagModel.dag_id == dag_id)
+            .order_by(DagVersion.version_number.desc())
+            .limit(1)
+        )
+        if version_id is None:
+            return None
+        return bag.get_dag(version_id, session=session)
+
+    def dagbag(self) -> Any:
+        """This service's DAG cache, created on first use (once, even when threads race for it)."""
         if self._dagbag is None:
-            self._dagbag = DBDagBag(load_op_links=False)
-        return self._dagbag.get_latest_version_of_dag(dag_id, session=session)
+            from airflow.models.dagbag import CachedDBDagBag
+
+            with self._dagbag_lock:
+                if self._dagbag is None:
+                    self._dagbag = CachedDBDagBag(
+                        load_op_links=False,
+                        cache_size=DAG_CACHE_SIZE,
+                        cache_ttl=DAG_CACHE_TTL_SECONDS,
+                        stats_prefix="toilless.intake.dag_bag",
+                    )
+        return self._dagbag
+
+    @staticmethod
+    def _dag_model(dag_id: str, session: Any) -> Any:
+        from airflow.models.dag import DagModel
+        from sqlalchemy import select
+
+        return session.scalar(select(DagModel).where(DagModel.dag_id == dag_id))
 
     @staticmethod
     def _run_link(dag_id: str, run_id: str, settings: IntakeSettings) -> str:

@@ -23,7 +23,11 @@ def queue_key(queue: str | None) -> str:
 def select_log_sets(
     log_sets: dict[str, LogSet], names: list[str] | None, alert: dict[str, Any] | None
 ) -> tuple[list[LogSet], str]:
-    """The log sets to run and why: the Params' names, else those the alert points at, else all of them."""
+    """The log sets to run and why: the Params' names, else those the alert points at, else (no alert) all of them.
+
+    An alert whose labels point at no configured log set (``mountpoint="/../../etc"``) selects none: "no matching
+    target", and the run acts on nothing. Rotating everything because nothing matched would act far beyond the alert.
+    """
     if names:
         unknown = sorted(set(names) - set(log_sets))
         if unknown:
@@ -40,7 +44,7 @@ def select_log_sets(
             on_mount = [item for item in log_sets.values() if paths.is_under(item.root, os.path.normpath(mountpoint))]
             if on_mount:
                 return on_mount, f"alert {alert.get('alertname')} is about mount {mountpoint}"
-        return list(log_sets.values()), f"alert {alert.get('alertname')}: no log set matched its labels, so all"
+        return [], f"alert {alert.get('alertname')}: no matching target (no log set matched its labels), nothing done"
     return list(log_sets.values()), "all configured log sets"
 
 
