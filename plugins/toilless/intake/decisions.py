@@ -198,20 +198,26 @@ def ack_missing(facts: AlertFacts, *, dag_id: str, target: str, why: str) -> dic
 
 
 def ack_no_runbook(facts: AlertFacts) -> dict[str, Any]:
-    """No route matches: a person has to handle it; the message carries what the alert said (bounded)."""
+    """No route matches: a person has to handle it; the message carries what the alert said (bounded, saying
+    first what was cut, so the note survives whatever Slack's limits cut at the end)."""
     alert = facts.alert
     labels = sorted(alert.labels.items())
-    lines = ["No runbook is routed for this alert: handle it by hand.", "Labels:"]
-    lines += [f"• {slack.code(f'{name}={value}', 200)}" for name, value in labels[:MAX_LABELS_SHOWN]]
-    if len(labels) > MAX_LABELS_SHOWN:
-        lines.append(f"_{len(labels) - MAX_LABELS_SHOWN} more label(s) cut; the alert in Alertmanager has all._")
     annotations = sorted(alert.annotations.items())
-    lines += [
-        f"{slack.escape(name, 60)}: {slack.escape(value, 1000)}" for name, value in annotations[:MAX_ANNOTATIONS_SHOWN]
-    ]
-    if len(annotations) > MAX_ANNOTATIONS_SHOWN:
-        lines.append(f"_{len(annotations) - MAX_ANNOTATIONS_SHOWN} more annotation(s) cut._")
+    lines = ["No runbook is routed for this alert: handle it by hand."]
+    if len(labels) > MAX_LABELS_SHOWN or len(annotations) > MAX_ANNOTATIONS_SHOWN:
+        lines.append(
+            f"_Shown: {min(len(labels), MAX_LABELS_SHOWN)} of {len(labels)} labels "
+            f"({max(0, len(labels) - MAX_LABELS_SHOWN)} more label(s) cut) and "
+            f"{min(len(annotations), MAX_ANNOTATIONS_SHOWN)} of {len(annotations)} annotations "
+            f"({max(0, len(annotations) - MAX_ANNOTATIONS_SHOWN)} more annotation(s) cut); "
+            "the alert in Alertmanager has all._"
+        )
     lines.append(f"Started at {alert.starts_at_utc}, fingerprint {slack.code(alert.fingerprint)}")
+    lines.append("Labels:")
+    lines += [f"• {slack.code(f'{name}={value}', 150)}" for name, value in labels[:MAX_LABELS_SHOWN]]
+    lines += [
+        f"{slack.escape(name, 60)}: {slack.escape(value, 600)}" for name, value in annotations[:MAX_ANNOTATIONS_SHOWN]
+    ]
     return _message(facts, icon=":grey_question:", headline="no runbook", lines=lines)
 
 

@@ -188,9 +188,19 @@ def facts_for(alert: Alert, external_url: str, settings: IntakeSettings) -> tupl
         priority=decisions.priority_for(alert.labels, settings.intake),
         environment=environment,
         links=decisions.links_for(alert, environment, external_url, settings.intake),
-        link_hosts=decisions.link_hosts_for(settings.toilless, settings.intake),
+        link_hosts=decisions.link_hosts_for(settings.toilless, settings.intake) | _airflow_ui_host(settings),
     )
     return facts, decisions.channel_for(environment, settings.intake)
+
+
+def _airflow_ui_host(settings: IntakeSettings) -> frozenset[str]:
+    """The Airflow UI's host (``airflow_base_url`` or Airflow's ``[api] base_url``): run links point there."""
+    from urllib.parse import urlsplit
+
+    from toilless.reporting import airflow_base_url
+
+    host = urlsplit(airflow_base_url(settings.toilless)).hostname
+    return frozenset({host.lower()}) if host else frozenset()
 
 
 # -- the service ------------------------------------------------------------------------------------------------
