@@ -165,7 +165,6 @@ def test_big_alert_within_the_limits_is_acked_within_slacks_limits_saying_what_w
     [message] = intake.slack_sink.messages()
     assert limit_problems(message) == []
     assert len(json.dumps(message)) < 60_000
-    shown = json.dumps(message)
     assert "42 more label(s) cut" in message["text"]
     assert "20 more annotation(s) cut" in message["text"]
 
