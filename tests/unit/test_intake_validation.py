@@ -129,6 +129,10 @@ def test_startsAt_ahead_of_the_clock_beyond_the_skew_is_a_problem() -> None:
 
     assert validation.timestamp_problems(soon, NOW, limits) == []
     assert "3 days in the future" in validation.timestamp_problems(later, NOW, limits)[0]
+    ends_soon = Alert.model_validate(_alert(endsAt=(NOW + timedelta(minutes=5)).isoformat()))
+    ends_never = Alert.model_validate(_alert(endsAt="2999-01-01T00:00:00Z"))
+    assert validation.timestamp_problems(ends_soon, NOW, limits) == []
+    assert "endsAt" in validation.timestamp_problems(ends_never, NOW, limits)[0]
 
 
 def test_alertmanager_timestamps_are_accepted() -> None:

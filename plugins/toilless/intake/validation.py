@@ -117,6 +117,8 @@ class Limits:
     max_text_chars: int = 1024  # receiver, groupKey
     #: How far ahead of this server's clock a startsAt may be (the sender's clock skew).
     max_future_seconds: float = 3600.0
+    #: How far ahead an endsAt may be (Alertmanager sets it minutes ahead for a firing alert; a year is a broken clock).
+    max_end_future_seconds: float = 7 * 86400.0
 
     @classmethod
     def from_settings(cls, intake: Mapping[str, Any]) -> Limits:
@@ -125,7 +127,7 @@ class Limits:
         values: dict[str, Any] = {}
         for name, value in configured.items():
             if name in known:
-                values[name] = float(value) if name == "max_future_seconds" else int(value)
+                values[name] = float(value) if name.endswith("_seconds") else int(value)
         return cls(**values)
 
 
@@ -188,11 +190,20 @@ def _annotation_problems(where: str, annotations: Mapping[str, str], limits: Lim
 
 
 def timestamp_problems(alert: Alert, now: datetime, limits: Limits) -> list[str]:
-    """startsAt must not lie ahead of ``now`` by more than the allowed clock skew (the model checks the format)."""
+    """startsAt must not lie ahead of ``now`` by more than the allowed clock skew, nor endsAt by more than a week
+    (the model checks the format and the year)."""
+    problems = []
     ahead = alert.startsAt.astimezone(UTC) - now.astimezone(UTC)
     if ahead > timedelta(seconds=limits.max_future_seconds):
-        return [f"startsAt {alert.starts_at_utc} is {_duration(ahead)} in the future (sender's clock is wrong?)"]
-    return []
+        problems.append(
+            f"startsAt {alert.starts_at_utc} is {_duration(ahead)} in the future (sender's clock is wrong?)"
+        )
+    ends_at = alert.ends_at_utc
+    if ends_at is not None and alert.endsAt is not None:
+        ahead = alert.endsAt.astimezone(UTC) - now.astimezone(UTC)
+        if ahead > timedelta(seconds=limits.max_end_future_seconds):
+            problems.append(f"endsAt {ends_at} is {_duration(ahead)} in the future (sender's clock is wrong?)")
+    return problems
 
 
 def target_problem(target: str) -> str | None:
