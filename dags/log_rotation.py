@@ -9,7 +9,8 @@ Compliance what was freed and what is still low.
 - **Schedule:** daily at `schedule.time` in `schedule.timezone` (include/config/log_rotation.yaml; default 04:30 UTC).
 - **Manual:** *Trigger DAG w/ config*: choose log sets, add paths, tick *Dry run* to see exactly what would happen.
 - **Alert:** the low-storage alert (through the alert intake, conf `alert`). Labels `log_set` or `mountpoint`
-  narrow the run to the matching log sets.
+  narrow the run to the matching log sets; an alert they match no log set of ("no matching target") rotates nothing
+  and the report says so.
 
 ## Steps
 1. `plan_rotation`: reads the log sets (YAML + Variable `toilless_log_rotation`), picks the ones for this run,
