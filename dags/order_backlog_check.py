@@ -45,9 +45,9 @@ import logging
 from datetime import timedelta
 from typing import Any
 
-from airflow.sdk import Param, dag, task
+from airflow.sdk import Param, dag
 
-from toilless.dag_defaults import default_args
+from toilless.dag_defaults import default_args, task
 from toilless.params import alert_param, dry_run_param
 from toilless.sensors.order_processor import OrderProcessorRecoverySensor
 
@@ -134,17 +134,11 @@ _WEEKDAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday",
 def order_backlog_check():
     @task
     def resolve_settings(params: dict[str, Any] | None = None) -> dict[str, Any]:
-        from airflow.sdk.exceptions import AirflowFailException
-
         from toilless.config import load_config
-        from toilless.order_processor import SettingsError
         from toilless.order_processor import resolve_settings as resolve
 
-        try:
-            return resolve(load_config("order_backlog_check"), load_config("toilless"), dict(params or {}))
-        except SettingsError as err:
-            # Bad input does not get better by retrying: fail now, before anything is read or changed.
-            raise AirflowFailException(f"invalid settings or Params: {err}") from err
+        # Bad config or Params raise InvalidInput: the task fails now, not retried, before anything is read.
+        return resolve(load_config("order_backlog_check"), load_config("toilless"), dict(params or {}))
 
     @task
     def measure_backlog(settings: dict[str, Any]) -> dict[str, Any]:

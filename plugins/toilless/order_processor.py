@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from toilless.common.errors import InvalidInput
 from toilless.policies import PolicyError, WeeklyWindow
 
 HEALTHY = "healthy"
@@ -677,8 +678,8 @@ _PARAM_HOURS = {
 }
 
 
-class SettingsError(ValueError):
-    """A run Param or a setting is invalid; nothing has been read or changed."""
+class SettingsError(InvalidInput):
+    """A run Param or a setting is invalid; nothing has been read or changed (never retried)."""
 
 
 def resolve_settings(config: dict[str, Any], toilless_config: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
