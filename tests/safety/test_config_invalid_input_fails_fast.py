@@ -173,11 +173,9 @@ def test_config_invalid_input_fails_the_real_task_on_its_first_try(
 ) -> None:
     """End to end through Airflow's task runner: one try, failed, the reason in the failure; no retry waited for."""
     set_variable("toilless_order_backlog_check", MALFORMED)
-    started = datetime.now(UTC)
     run = run_dag("order_backlog_check")
-    elapsed = datetime.now(UTC) - started
     ti = next(ti for ti in run.get_task_instances() if ti.task_id == "resolve_settings")
     assert str(ti.state) == "failed"
     assert ti.try_number == 1
     assert str(run.state) == "failed"
-    assert elapsed < timedelta(seconds=50)  # the retry delay is one minute
+    assert ti.max_tries == 2  # the DAG does retry other failures: this one was not retried on purpose

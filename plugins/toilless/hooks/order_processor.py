@@ -19,7 +19,13 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseHook
 
-from toilless.order_processor import RunSummary, latest_run_lines, read_latest_run, summarize_run
+from toilless.order_processor import (
+    DEFAULT_MAX_DECOMPRESSED_BYTES,
+    RunSummary,
+    latest_run_lines,
+    read_latest_run,
+    summarize_run,
+)
 
 if TYPE_CHECKING:
     from airflow.providers.cncf.kubernetes.hooks.kubernetes import KubernetesHook
@@ -176,14 +182,22 @@ def read_processor_run(settings: dict[str, Any]) -> RunSummary:
         lines, source = hook.read_pod_log(max_bytes=int(log_settings["max_bytes"]))
         run_lines, found = latest_run_lines([lines])
         sources = [source]
+        notes: list[str] = []
     else:
-        run_lines, found, sources = read_latest_run(
+        read = read_latest_run(
             Path(log_settings["path"]),
+            allowed_roots=[str(root) for root in log_settings.get("allowed_roots") or []],
             max_files=int(log_settings["max_files"]),
             max_bytes=int(log_settings["max_bytes"]),
+            max_decompressed_bytes=int(log_settings.get("max_decompressed_bytes") or DEFAULT_MAX_DECOMPRESSED_BYTES),
         )
+        run_lines, found, sources, notes = read
+        for note in notes:
+            log.warning("Processor log: %s", note)
     summary = summarize_run(run_lines, found_startup=found, timezone=timezone, excerpt_lines=excerpt_lines)
     summary.sources = sources
+    for note in notes:
+        summary.add_note(note)
     return summary
 
 
