@@ -25,6 +25,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timedelta
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
@@ -174,7 +175,13 @@ def parse_timestamp(text: str, timezone: str = "UTC") -> datetime | None:
     match = _TIMESTAMP.match(text)
     if not match:
         return None
-    raw = match.group("ts").replace(",", ".").replace(" ", "T")
+    return _parse_stamp(match.group("ts"), timezone)
+
+
+@lru_cache(maxsize=4096)
+def _parse_stamp(stamp: str, timezone: str) -> datetime | None:
+    # Cached: consecutive lines often share a timestamp, and a flood of lines usually does.
+    raw = stamp.replace(",", ".").replace(" ", "T")
     if raw.endswith("Z"):
         raw = raw[:-1] + "+00:00"
     try:
@@ -238,14 +245,15 @@ def summarize_run(
     for index, text in enumerate(lines):
         stamp = parse_timestamp(text, timezone)
         current_at = stamp or current_at
-        if _STARTUP.search(text):
+        # Plain substring tests first: most lines match nothing, and a regex search costs more on long lines.
+        if "Startup..." in text and _STARTUP.search(text):
             # A second Startup in the given lines means the caller passed several runs: start over.
             summary = RunSummary(found_startup=True, lines_read=len(lines), started_at=current_at)
             open_orders, tail, first_error_index = [], _TailErrors(), None
             errors, untracked_errors = {}, 0
             summary.last_progress_at = current_at
             continue
-        if match := _ERROR.search(text):
+        if "Error Processing Order" in text and (match := _ERROR.search(text)):
             order = bounded_id(match.group("order") or (open_orders[-1] if open_orders else "unknown"))
             code = bounded_id(match.group("code"))
             summary.error_count += 1
