@@ -445,9 +445,9 @@ def read_latest_run(
     """
     from toilless.common.paths import unreadable_reason
 
-    if not current.exists() and not current.is_symlink():
-        raise LogAccessError(f"processor log {current} does not exist")
     files = rotated_files(current)
+    if not files:
+        raise LogAccessError(f"processor log {current} does not exist")
     collected: list[str] = []
     read: list[str] = []
     notes: list[str] = []
