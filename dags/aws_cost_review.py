@@ -86,7 +86,7 @@ _SCHEDULE = _DEFAULTS["schedule"]
             title="As-of date",
             description=(
                 "Review as of this date (YYYY-MM-DD); data up to the day before is used. "
-                "Empty: the run's date "
+                "Not after the run's date (there are no costs for the future). Empty: the run's date "
                 f"in {_SCHEDULE['timezone']}."
             ),
         ),

@@ -19,7 +19,11 @@ and confirms that the backlog then drains.
    (Connection `orders_db`, query `include/sql/order_backlog.sql`, parameters bound by the driver). Needs the
    partial index `orders_outstanding_created_at_idx` (`include/sql/orders_schema.sql`) to stay cheap.
 3. `read_processor_log`: the processor's log from its latest `Startup...` (the log file and its rotated
-   `.1`/`.gz`/`.zst` siblings, or the pod's log through the Kubernetes Connection).
+   `.1`/`.gz`/`.zst` siblings, or the pod's log through the Kubernetes Connection). Every file read passes the
+   same check (a regular file physically under `log.allowed_roots`: a sibling symlinked out of the roots is
+   skipped and named); files are read as bounded streams (only the last `log.max_bytes` of text are held, a
+   `.gz`/`.zst` inflating beyond `log.max_decompressed_bytes` is skipped). The summary handed on is bounded
+   (20 order/error pairs, 500 characters a line, secrets masked) and says what was cut.
 4. `classify_backlog`: capacity per run from the configured figures and the pace observed in the log; verdict
    **stuck** (the same `Error #N` repeated on one order), **crashed_silent** (no progress for longer than the
    run interval plus grace), **overloaded** (making progress but the backlog exceeds a run's capacity, or the
@@ -36,7 +40,8 @@ and confirms that the backlog then drains.
 9. `report_outcome`: the record of what was found and done to `non_urgent`; escalates to `urgent` when the
    restart did not bring the processor back, or a restart for the same incident already failed to.
 
-`dry_run` reports what would be done and restarts nothing.
+`dry_run` reports what would be done and restarts nothing. Invalid settings or Params fail the run at once,
+without retries.
 """
 
 from __future__ import annotations
