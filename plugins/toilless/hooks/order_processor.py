@@ -90,7 +90,8 @@ class OrderProcessorHook(BaseHook):
         # Raw bytes: the generated client would turn a non-JSON body into the repr of a bytes object.
         response = self.kube.core_v1_client.read_namespaced_pod_log(**kwargs, _preload_content=False)
         try:
-            text = response.data.decode("utf-8", errors="replace")
+            # read(n), not .data: bounded even if an API server (or a proxy) ignores limitBytes.
+            text = response.read(max_bytes).decode("utf-8", errors="replace")
         finally:
             response.release_conn()
         return text.splitlines(), f"pod {self.namespace}/{name}"
