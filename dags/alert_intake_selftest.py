@@ -28,9 +28,9 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from airflow.sdk import Param, dag, task
+from airflow.sdk import Param, dag
 
-from toilless.dag_defaults import default_args
+from toilless.dag_defaults import default_args, task
 from toilless.params import alert_param, dry_run_param
 
 

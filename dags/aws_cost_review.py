@@ -52,12 +52,12 @@ import logging
 from datetime import datetime, timedelta
 from typing import Any
 
-from airflow.sdk import Param, dag, task
+from airflow.sdk import Param, dag
 from airflow.sdk.definitions.timetables.trigger import CronTriggerTimetable
 
 from toilless.config import read_defaults
 from toilless.cost_review import COST_METRICS
-from toilless.dag_defaults import default_args
+from toilless.dag_defaults import default_args, task
 from toilless.params import dry_run_param
 
 log = logging.getLogger(__name__)
@@ -86,7 +86,7 @@ _SCHEDULE = _DEFAULTS["schedule"]
             title="As-of date",
             description=(
                 "Review as of this date (YYYY-MM-DD); data up to the day before is used. "
-                "Empty: the run's date "
+                "Not after the run's date (there are no costs for the future). Empty: the run's date "
                 f"in {_SCHEDULE['timezone']}."
             ),
         ),

@@ -45,10 +45,10 @@ import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from airflow.sdk import CronTriggerTimetable, Param, dag, get_current_context, task
+from airflow.sdk import CronTriggerTimetable, Param, dag, get_current_context
 
 from toilless.config import read_defaults
-from toilless.dag_defaults import default_args
+from toilless.dag_defaults import default_args, task
 from toilless.logrotation.planning import queue_key
 from toilless.params import alert_from_params, alert_param, dry_run_param
 

@@ -19,7 +19,11 @@ and confirms that the backlog then drains.
    (Connection `orders_db`, query `include/sql/order_backlog.sql`, parameters bound by the driver). Needs the
    partial index `orders_outstanding_created_at_idx` (`include/sql/orders_schema.sql`) to stay cheap.
 3. `read_processor_log`: the processor's log from its latest `Startup...` (the log file and its rotated
-   `.1`/`.gz`/`.zst` siblings, or the pod's log through the Kubernetes Connection).
+   `.1`/`.gz`/`.zst` siblings, or the pod's log through the Kubernetes Connection). Every file read passes the
+   same check (a regular file physically under `log.allowed_roots`: a sibling symlinked out of the roots is
+   skipped and named); files are read as bounded streams (only the last `log.max_bytes` of text are held, a
+   `.gz`/`.zst` inflating beyond `log.max_decompressed_bytes` is skipped). The summary handed on is bounded
+   (20 order/error pairs, 500 characters a line, secrets masked) and says what was cut.
 4. `classify_backlog`: capacity per run from the configured figures and the pace observed in the log; verdict
    **stuck** (the same `Error #N` repeated on one order), **crashed_silent** (no progress for longer than the
    run interval plus grace), **overloaded** (making progress but the backlog exceeds a run's capacity, or the
@@ -36,7 +40,8 @@ and confirms that the backlog then drains.
 9. `report_outcome`: the record of what was found and done to `non_urgent`; escalates to `urgent` when the
    restart did not bring the processor back, or a restart for the same incident already failed to.
 
-`dry_run` reports what would be done and restarts nothing.
+`dry_run` reports what would be done and restarts nothing. Invalid settings or Params fail the run at once,
+without retries.
 """
 
 from __future__ import annotations
@@ -45,9 +50,9 @@ import logging
 from datetime import timedelta
 from typing import Any
 
-from airflow.sdk import Param, dag, task
+from airflow.sdk import Param, dag
 
-from toilless.dag_defaults import default_args
+from toilless.dag_defaults import default_args, task
 from toilless.params import alert_param, dry_run_param
 from toilless.sensors.order_processor import OrderProcessorRecoverySensor
 
@@ -134,17 +139,11 @@ _WEEKDAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday",
 def order_backlog_check():
     @task
     def resolve_settings(params: dict[str, Any] | None = None) -> dict[str, Any]:
-        from airflow.sdk.exceptions import AirflowFailException
-
         from toilless.config import load_config
-        from toilless.order_processor import SettingsError
         from toilless.order_processor import resolve_settings as resolve
 
-        try:
-            return resolve(load_config("order_backlog_check"), load_config("toilless"), dict(params or {}))
-        except SettingsError as err:
-            # Bad input does not get better by retrying: fail now, before anything is read or changed.
-            raise AirflowFailException(f"invalid settings or Params: {err}") from err
+        # Bad config or Params raise InvalidInput: the task fails now, not retried, before anything is read.
+        return resolve(load_config("order_backlog_check"), load_config("toilless"), dict(params or {}))
 
     @task
     def measure_backlog(settings: dict[str, Any]) -> dict[str, Any]:

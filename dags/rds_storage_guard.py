@@ -62,9 +62,9 @@ from datetime import timedelta
 from typing import Any
 
 import pendulum
-from airflow.sdk import Param, dag, task
+from airflow.sdk import Param, dag
 
-from toilless.dag_defaults import default_args
+from toilless.dag_defaults import default_args, task
 from toilless.notifiers.approval import SlackApprovalRequestNotifier
 from toilless.operators.approval import TimedApprovalOperator
 from toilless.params import alert_param, dry_run_param

@@ -14,14 +14,16 @@ from typing import Any
 
 import yaml
 
+from toilless.common.errors import InvalidInput
+
 #: Repository root in a checkout (plugins/toilless/config.py → ../../) and /opt/airflow in the image.
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 INCLUDE_DIR = Path(os.environ.get("TOILLESS_INCLUDE_DIR", PROJECT_ROOT / "include"))
 VARIABLE_PREFIX = "toilless_"
 
 
-class ConfigError(ValueError):
-    """A setting is missing or malformed; the message says which and where."""
+class ConfigError(InvalidInput):
+    """A setting is missing or malformed; the message says which and where (never retried: see InvalidInput)."""
 
 
 def include_path(*parts: str) -> Path:

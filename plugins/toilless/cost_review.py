@@ -24,14 +24,19 @@ from dataclasses import asdict, dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
+from toilless.common.errors import InvalidInput
+
 #: Cost Explorer metrics the review compares (dollars; usage quantities do not add up across services).
 COST_METRICS = ("UnblendedCost", "AmortizedCost", "BlendedCost", "NetUnblendedCost", "NetAmortizedCost")
 FINGERPRINT_PREFIX = "aws-cost-review"
 WEEKDAY_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
 
-class CostReviewError(ValueError):
-    """Bad input to the review (a malformed date, threshold or account id); the message says which."""
+class CostReviewError(InvalidInput):
+    """Bad input to the review (a malformed date, threshold or account id); the message says which.
+
+    Invalid input is never retried (see ``toilless.common.errors``).
+    """
 
 
 # -- the review period ---------------------------------------------------------------------------------------
@@ -119,14 +124,27 @@ def review_window(as_of: date, lookback_months: int) -> ReviewWindow:
 
 
 def parse_as_of(value: str | date | None, default: date) -> date:
+    """The review's as-of date: ``value`` (YYYY-MM-DD) or, when empty, ``default`` (the run's date).
+
+    A date after ``default`` is refused: Cost Explorer has no costs for the future, so the review would compare
+    empty months and report an all-clear that means nothing.
+    """
     if value in (None, ""):
         return default
     if isinstance(value, date):
-        return value
-    try:
-        return date.fromisoformat(str(value).strip()[:10])
-    except ValueError as err:
-        raise CostReviewError(f"as-of date {value!r} is not a date (YYYY-MM-DD)") from err
+        as_of = value
+    else:
+        text = str(value).strip()
+        try:
+            as_of = date.fromisoformat(text[:10])
+        except ValueError as err:
+            raise CostReviewError(f"as-of date {value!r} is not a date (YYYY-MM-DD)") from err
+    if as_of > default:
+        raise CostReviewError(
+            f"as-of date {as_of.isoformat()} is in the future (after the run's date {default.isoformat()}): "
+            "Cost Explorer has no costs for it yet, so the review would report a false all-clear"
+        )
+    return as_of
 
 
 def previous_review(as_of: date, review_days: Iterable[str | int]) -> date:

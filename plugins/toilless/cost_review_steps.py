@@ -12,7 +12,25 @@ log = logging.getLogger(__name__)
 
 
 def review_settings(config: dict[str, Any], params: dict[str, Any], context: Any) -> dict[str, Any]:
-    """Merge config and Params, validate them, and work out the review window. Bad input raises here."""
+    """Merge config and Params, validate them, and work out the review window.
+
+    Bad input raises :class:`~toilless.cost_review.CostReviewError` here (invalid input: the task fails at once,
+    without retries), a missing or malformed setting included.
+    """
+    from toilless import cost_review as cr
+
+    try:
+        return _review_settings(config, params, context)
+    except cr.CostReviewError:
+        raise
+    except (KeyError, TypeError, ValueError) as err:
+        # A missing key or a non-number in the YAML/Variable: name it, and do not retry.
+        raise cr.CostReviewError(
+            f"aws_cost_review settings or Params are invalid: {type(err).__name__}: {err}"
+        ) from err
+
+
+def _review_settings(config: dict[str, Any], params: dict[str, Any], context: Any) -> dict[str, Any]:
     import os
     import re
     from pathlib import Path
@@ -25,16 +43,23 @@ def review_settings(config: dict[str, Any], params: dict[str, Any], context: Any
         value = params.get(name)
         return config[name] if value is None or value == [] else value
 
+    def number(name: str, kind: type[int] | type[float]) -> Any:
+        value = chosen(name)
+        try:
+            return kind(value)
+        except (TypeError, ValueError) as err:
+            raise cr.CostReviewError(f"{name} must be a number, got {value!r}") from err
+
     timezone = ZoneInfo(config["schedule"]["timezone"])
     run_after = context["dag_run"].run_after
     as_of = cr.parse_as_of(params.get("as_of"), run_after.astimezone(timezone).date())
-    lookback = int(chosen("lookback_months"))
+    lookback = number("lookback_months", int)
     window = cr.review_window(as_of, lookback)
     metric = str(chosen("metric"))
     if metric not in cr.COST_METRICS:
         raise cr.CostReviewError(f"metric {metric!r} is not one of {', '.join(cr.COST_METRICS)}")
-    threshold_percent = float(chosen("threshold_percent"))
-    min_dollars = float(chosen("min_dollars"))
+    threshold_percent = number("threshold_percent", float)
+    min_dollars = number("min_dollars", float)
     if threshold_percent < 0 or min_dollars < 0:
         raise cr.CostReviewError("threshold percent and minimum dollars must not be negative")
     dag_id = context["dag"].dag_id

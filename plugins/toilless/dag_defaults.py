@@ -1,11 +1,26 @@
-"""Shared DAG defaults: every SOP DAG builds its default_args here so every task carries the failure notifier."""
+"""Shared DAG defaults: every SOP DAG builds its default_args and its tasks here.
+
+- :func:`default_args`: owner, retries and the shared Slack failure notifier on every task.
+- :data:`task`: Airflow's ``@task`` (and ``@task.branch``, ...) with one addition: invalid input
+  (:class:`toilless.common.errors.InvalidInput`, e.g. a negative threshold in a Variable) fails the task at once with
+  a clear message instead of being retried. This is the one place that decision is made for every SOP.
+"""
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
+from airflow.sdk import task as airflow_task
+
+from toilless.common.errors import InvalidInput
+from toilless.common.redaction import mask_secrets
 from toilless.notifiers.slack import SlackFailureNotifier
+
+#: Marks a callable wrapped by :func:`fail_fast` (the DAG house rules check every Python task carries it).
+FAIL_FAST_MARK = "__toilless_fail_fast__"
 
 
 def default_args(
@@ -31,3 +46,52 @@ def default_args(
     }
     args.update(overrides)
     return args
+
+
+def fail_fast(python_callable: Callable[..., Any]) -> Callable[..., Any]:
+    """``python_callable`` whose :class:`InvalidInput` becomes ``AirflowFailException``: failed, never retried.
+
+    Retries are for what may pass next time (a network blip, a lock); a bad setting fails the same way on every
+    try, and retrying only delays the message by minutes.
+    """
+    if getattr(python_callable, FAIL_FAST_MARK, False):
+        return python_callable
+
+    @functools.wraps(python_callable)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return python_callable(*args, **kwargs)
+        except InvalidInput as err:
+            from airflow.sdk.exceptions import AirflowFailException
+
+            raise AirflowFailException(
+                f"invalid configuration or Params (not retried, fix the input and run again): {mask_secrets(str(err))}"
+            ) from err
+
+    setattr(run, FAIL_FAST_MARK, True)
+    return run
+
+
+class _FailFastTask:
+    """Drop-in for ``airflow.sdk.task``: ``@task``, ``@task(...)``, ``@task.branch``, ... with :func:`fail_fast`."""
+
+    def __call__(self, python_callable: Callable[..., Any] | None = None, **kwargs: Any) -> Any:
+        return _decorate(airflow_task, python_callable, kwargs)
+
+    def __getattr__(self, flavour: str) -> Callable[..., Any]:
+        decorator = getattr(airflow_task, flavour)
+
+        def flavoured(python_callable: Callable[..., Any] | None = None, **kwargs: Any) -> Any:
+            return _decorate(decorator, python_callable, kwargs)
+
+        return flavoured
+
+
+def _decorate(decorator: Callable[..., Any], python_callable: Callable[..., Any] | None, kwargs: dict[str, Any]) -> Any:
+    if python_callable is None:
+        return lambda function: decorator(**kwargs)(fail_fast(function))
+    return decorator(fail_fast(python_callable), **kwargs)
+
+
+#: Use instead of ``airflow.sdk.task`` in every DAG: ``from toilless.dag_defaults import default_args, task``.
+task = _FailFastTask()

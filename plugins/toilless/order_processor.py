@@ -20,14 +20,17 @@ from __future__ import annotations
 
 import copy
 import math
+import os
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timedelta
+from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
+from toilless.common.errors import InvalidInput
 from toilless.policies import PolicyError, WeeklyWindow
 
 HEALTHY = "healthy"
@@ -54,13 +57,56 @@ _ARCHIVE = re.compile(r"^\.(?P<ts>\d{8}(?:T?\d{4,6}Z?)?|\d{4}-\d{2}-\d{2}[T_-]?[
 
 
 class LogAccessError(ValueError):
-    """A log path is not allowed or cannot be read; the message says why."""
+    """A log path is not allowed or cannot be read; the message says why.
+
+    Not :class:`InvalidInput` by itself: a log missing for a moment during a rotation is worth a retry. A configured
+    or Param path outside the roots is refused as :class:`SettingsError` by :func:`resolve_settings`.
+    """
+
+
+#: Bounds on what one run summary holds, whatever the log contains (it goes to XCom, the triggerer and Slack).
+MAX_LINE_CHARS = 500  # characters kept of one quoted log line
+MAX_EXCERPT_LINES = 50  # lines quoted from the end of the run, whatever excerpt_lines says
+MAX_ERROR_EXCERPT_LINES = 5
+MAX_LISTED_ERRORS = 20  # distinct order/error keys listed in the summary (the most frequent)
+MAX_TRACKED_ERRORS = 1000  # distinct keys counted while reading; more are counted, not told apart
+MAX_ID_CHARS = 64  # an order id or error number longer than this is shortened (with a hash, to stay distinct)
+MAX_NOTES = 20
+#: Decompressed bytes read from one rotated file before giving up on it (a small .gz can inflate without limit).
+DEFAULT_MAX_DECOMPRESSED_BYTES = 1 << 30
+_CHUNK = 1 << 20
+
+
+def bounded_line(text: str, limit: int = MAX_LINE_CHARS) -> str:
+    """One log line for an excerpt: secrets masked, at most ``limit`` characters, saying how many were cut."""
+    from toilless.common.redaction import mask_secrets
+
+    text = text.rstrip("\n")
+    if len(text) > limit:
+        # Mask before cutting (a secret must not survive half-cut) but never run patterns over megabytes.
+        head = mask_secrets(text[: limit * 2])[:limit]
+        note = f" … ({len(text) - len(head):,} characters cut)"
+        return head[: max(limit - len(note), 0)] + note
+    return mask_secrets(text)
+
+
+def bounded_id(value: str) -> str:
+    """An order id or error number from the log, at most :data:`MAX_ID_CHARS` (distinct ids stay distinct)."""
+    if len(value) <= MAX_ID_CHARS:
+        return value
+    import hashlib
+
+    digest = hashlib.sha256(value.encode("utf-8", "replace")).hexdigest()[:10]
+    return f"{value[: MAX_ID_CHARS - 12]}~{digest}"
 
 
 # -- reading the log -----------------------------------------------------------------------------------------
 @dataclass
 class RunSummary:
-    """What the latest run of the processor did, read from its log from the last ``Startup...`` on."""
+    """What the latest run of the processor did, read from its log from the last ``Startup...`` on.
+
+    Every list and mapping in it is bounded (see the ``MAX_*`` constants); ``notes`` says what was cut or skipped.
+    """
 
     found_startup: bool = False
     started_at: datetime | None = None
@@ -73,7 +119,11 @@ class RunSummary:
     finished: bool = False  # "All Orders processed." after the last Startup
     finished_at: datetime | None = None
     error_count: int = 0
-    errors: dict[str, int] = field(default_factory=dict)  # "order/code" -> count
+    # "order/code" -> count, the MAX_LISTED_ERRORS most frequent; the rest are counted in errors_not_listed.
+    errors: dict[str, int] = field(default_factory=dict)
+    errors_not_listed: int = 0
+    errors_distinct: int = 0  # distinct order/code keys seen (at least this many when errors_distinct_capped)
+    errors_distinct_capped: bool = False
     # The run's tail: errors after the last progress, all on one order with one code?
     tail_error_order: str | None = None
     tail_error_code: str | None = None
@@ -83,6 +133,7 @@ class RunSummary:
     error_excerpt: list[str] = field(default_factory=list)
     lines_read: int = 0
     sources: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # what was skipped or cut while reading, for the reader
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -103,6 +154,12 @@ class RunSummary:
                 values[item.name] = value
         return cls(**values)
 
+    def add_note(self, note: str) -> None:
+        if len(self.notes) < MAX_NOTES:
+            self.notes.append(bounded_line(note))
+        elif len(self.notes) == MAX_NOTES:
+            self.notes.append("… more notes cut")
+
     def observed_seconds_per_order(self, slots: int) -> float | None:
         """Seconds one slot spends on one order, from the run's own pace (None without enough data)."""
         if not self.orders_processed or not self.first_processing_at or not self.last_processed_at:
@@ -118,7 +175,13 @@ def parse_timestamp(text: str, timezone: str = "UTC") -> datetime | None:
     match = _TIMESTAMP.match(text)
     if not match:
         return None
-    raw = match.group("ts").replace(",", ".").replace(" ", "T")
+    return _parse_stamp(match.group("ts"), timezone)
+
+
+@lru_cache(maxsize=4096)
+def _parse_stamp(stamp: str, timezone: str) -> datetime | None:
+    # Cached: consecutive lines often share a timestamp, and a flood of lines usually does.
+    raw = stamp.replace(",", ".").replace(" ", "T")
     if raw.endswith("Z"):
         raw = raw[:-1] + "+00:00"
     try:
@@ -143,6 +206,27 @@ def latest_run_lines(lines_newest_file_first: Iterable[Sequence[str]]) -> tuple[
     return collected, False
 
 
+class _TailErrors:
+    """The errors since the last progress: how often the last (order, code) repeated, and whether others mixed in.
+
+    Bounded: past MAX_TRACKED_ERRORS distinct pairs the tail is mixed anyway, so pairs are no longer told apart.
+    """
+
+    def __init__(self) -> None:
+        self.counts: dict[tuple[str, str], int] = {}
+        self.total = 0
+        self.last: tuple[str, str] | None = None
+        self.overflow = False
+
+    def add(self, pair: tuple[str, str]) -> None:
+        self.total += 1
+        self.last = pair
+        if pair in self.counts or len(self.counts) < MAX_TRACKED_ERRORS:
+            self.counts[pair] = self.counts.get(pair, 0) + 1
+        else:
+            self.overflow = True
+
+
 def summarize_run(
     lines: Sequence[str],
     *,
@@ -150,39 +234,49 @@ def summarize_run(
     timezone: str = "UTC",
     excerpt_lines: int = 15,
 ) -> RunSummary:
-    """Read one run's lines (from its ``Startup...`` on) into a :class:`RunSummary`."""
+    """Read one run's lines (from its ``Startup...`` on) into a bounded :class:`RunSummary`."""
     summary = RunSummary(found_startup=found_startup, lines_read=len(lines))
     open_orders: list[str] = []
     current_at: datetime | None = None
-    tail_errors: list[tuple[str, str]] = []
+    tail = _TailErrors()
+    errors: dict[str, int] = {}
+    untracked_errors = 0
     first_error_index: int | None = None
     for index, text in enumerate(lines):
         stamp = parse_timestamp(text, timezone)
         current_at = stamp or current_at
-        if _STARTUP.search(text):
+        # Plain substring tests first: most lines match nothing, and a regex search costs more on long lines.
+        if "Startup..." in text and _STARTUP.search(text):
             # A second Startup in the given lines means the caller passed several runs: start over.
             summary = RunSummary(found_startup=True, lines_read=len(lines), started_at=current_at)
-            open_orders, tail_errors, first_error_index = [], [], None
+            open_orders, tail, first_error_index = [], _TailErrors(), None
+            errors, untracked_errors = {}, 0
             summary.last_progress_at = current_at
             continue
-        if match := _ERROR.search(text):
-            order = match.group("order") or (open_orders[-1] if open_orders else "unknown")
-            code = match.group("code")
+        if "Error Processing Order" in text and (match := _ERROR.search(text)):
+            order = bounded_id(match.group("order") or (open_orders[-1] if open_orders else "unknown"))
+            code = bounded_id(match.group("code"))
             summary.error_count += 1
             key = f"{order}/{code}"
-            summary.errors[key] = summary.errors.get(key, 0) + 1
-            tail_errors.append((order, code))
+            if key in errors or len(errors) < MAX_TRACKED_ERRORS:
+                errors[key] = errors.get(key, 0) + 1
+            else:
+                untracked_errors += 1
+            tail.add((order, code))
             if first_error_index is None:
                 first_error_index = index
         elif match := _PROCESSING.search(text):
-            order = match.group("order")
+            order = bounded_id(match.group("order"))
+            # Only open orders are needed (to attribute an error without an id); a flood of starts stays bounded.
+            if len(open_orders) >= MAX_TRACKED_ERRORS:
+                del open_orders[0]
             open_orders.append(order)
             summary.orders_started += 1
             summary.first_processing_at = summary.first_processing_at or current_at
             summary.last_progress_at = current_at
-            tail_errors = []
+            tail = _TailErrors()
         elif match := _PROCESSED.search(text):
-            order = match.group("order")
+            order = bounded_id(match.group("order")) if match.group("order") else None
             if order and order in open_orders:
                 open_orders.remove(order)
             elif open_orders:
@@ -190,29 +284,40 @@ def summarize_run(
             summary.orders_processed += 1
             summary.last_processed_at = current_at
             summary.last_progress_at = current_at
-            tail_errors = []
+            tail = _TailErrors()
         elif _ALL_DONE.search(text):
             summary.finished = True
             summary.finished_at = current_at
             summary.last_progress_at = current_at
-            tail_errors = []
+            tail = _TailErrors()
         if stamp:
             summary.last_line_at = stamp
-    if tail_errors:
-        last_order, last_code = tail_errors[-1]
-        same = [pair for pair in tail_errors if pair == (last_order, last_code)]
-        summary.tail_error_order, summary.tail_error_code = last_order, last_code
-        summary.tail_error_repeats = len(same)
-        summary.tail_errors_mixed = len(same) != len(tail_errors)
-    summary.excerpt = [line.rstrip("\n") for line in lines[-excerpt_lines:]]
+    if tail.last is not None:
+        summary.tail_error_order, summary.tail_error_code = tail.last
+        summary.tail_error_repeats = tail.counts.get(tail.last, 1)
+        summary.tail_errors_mixed = tail.overflow or summary.tail_error_repeats != tail.total
+    top = sorted(errors.items(), key=lambda item: (-item[1], item[0]))[:MAX_LISTED_ERRORS]
+    summary.errors = dict(top)
+    summary.errors_not_listed = summary.error_count - sum(summary.errors.values())
+    summary.errors_distinct = len(errors) + (1 if untracked_errors else 0)
+    summary.errors_distinct_capped = bool(untracked_errors)
+    if summary.errors_not_listed:
+        more = "at least " if untracked_errors else ""
+        summary.add_note(
+            f"{summary.errors_not_listed:,} errors of {more}{summary.errors_distinct - len(summary.errors):,} more "
+            f"distinct order/error pairs not listed (the {len(summary.errors)} most frequent are)"
+        )
+    wanted = max(0, min(int(excerpt_lines), MAX_EXCERPT_LINES))
+    summary.excerpt = [bounded_line(line) for line in lines[len(lines) - wanted :]] if wanted else []
     if first_error_index is not None:
-        summary.error_excerpt = [line.rstrip("\n") for line in lines[first_error_index : first_error_index + 5]]
+        quoted = lines[first_error_index : first_error_index + MAX_ERROR_EXCERPT_LINES]
+        summary.error_excerpt = [bounded_line(line) for line in quoted]
     return summary
 
 
 # -- rotated files -------------------------------------------------------------------------------------------
 def rotated_files(current: Path) -> list[Path]:
-    """The current log and its rotated siblings, newest first.
+    """The current log and its rotated siblings, newest first (candidates by name: each is checked when read).
 
     Recognised: ``name.1`` (``.gz``/``.zst``) numbered copies (lower is newer) and archives named
     ``<stem>.<timestamp>[.<seq>].log[.gz|.zst]`` or ``<name>.<timestamp>[.<seq>][.gz|.zst]`` (later is newer).
@@ -222,7 +327,8 @@ def rotated_files(current: Path) -> list[Path]:
     archives: list[tuple[str, int, Path]] = []
     if directory.is_dir():
         for candidate in directory.iterdir():
-            if candidate == current or not candidate.is_file():
+            # No is_file() here: a symlink or FIFO sibling is reported as skipped by the reader, not hidden.
+            if candidate == current:
                 continue
             for prefix in (current.name, current.stem):
                 if not candidate.name.startswith(prefix + "."):
@@ -235,68 +341,156 @@ def rotated_files(current: Path) -> list[Path]:
                     stamp = re.sub(r"\D", "", match.group("ts"))
                     archives.append((stamp, int(match.group("seq") or 0), candidate))
                     break
-    ordered = [current] if current.is_file() else []
+    ordered = [current] if current.exists() or current.is_symlink() else []
     # Numbered copies are the most recent rotations; timestamped archives are older than those.
     ordered += [path for _, path in sorted(numbered)]
     ordered += [path for _, _, path in sorted(archives, reverse=True)]
     return ordered
 
 
-def read_text(path: Path, max_bytes: int) -> str:
-    """A log file's text, decompressing .gz and .zst; at most ``max_bytes`` of the end of the file."""
-    if path.suffix == ".gz":
-        import gzip
+@dataclass(frozen=True)
+class TailText:
+    """The last bytes of a log file's text, and what was cut to stay within the bounds."""
 
-        with gzip.open(path, "rb") as handle:
-            data = handle.read()
-    elif path.suffix == ".zst":
-        import zstandard
+    text: str
+    cut_bytes: int = 0  # decompressed bytes before the kept tail
+    gave_up: bool = False  # the file inflated beyond the scan limit: no text kept
 
-        with path.open("rb") as raw, zstandard.ZstdDecompressor().stream_reader(raw) as reader:
-            data = reader.read()
-    else:
-        size = path.stat().st_size
-        with path.open("rb") as handle:
-            if size > max_bytes:
-                handle.seek(size - max_bytes)
-            data = handle.read()
+
+def read_text(
+    path: Path,
+    max_bytes: int,
+    *,
+    allowed_roots: Sequence[str],
+    max_decompressed_bytes: int = DEFAULT_MAX_DECOMPRESSED_BYTES,
+) -> TailText:
+    """The last ``max_bytes`` of a log file's text, read as a bounded stream, after the common path check.
+
+    Plain files: a seek to the tail. ``.gz``/``.zst``: a streaming decompressor of which only the last
+    ``max_bytes`` are kept (the newest lines of a rotated file are at its end); memory stays about ``max_bytes`` plus
+    one chunk, whatever the file inflates to. A file that inflates beyond ``max_decompressed_bytes`` is given up on
+    (``gave_up``), so a decompression bomb costs bounded time too. When the kept text starts mid-file, its first
+    partial line is dropped.
+    """
+    from collections import deque
+
+    from toilless.common.paths import open_checked
+
+    if max_bytes <= 0:
+        return TailText("", cut_bytes=0)
+    with open_checked(path, allowed_roots) as raw:
+        if path.suffix in (".gz", ".zst"):
+            if path.suffix == ".gz":
+                import gzip
+
+                stream: Any = gzip.GzipFile(fileobj=raw, mode="rb")
+            else:
+                import zstandard
+
+                stream = zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True)
+            with stream:
+                chunks: deque[bytes] = deque()
+                kept = scanned = 0
+                while chunk := stream.read(_CHUNK):
+                    scanned += len(chunk)
+                    if scanned > max_decompressed_bytes:
+                        return TailText("", cut_bytes=scanned, gave_up=True)
+                    chunks.append(chunk)
+                    kept += len(chunk)
+                    while kept - len(chunks[0]) >= max_bytes:
+                        kept -= len(chunks.popleft())
+                data = b"".join(chunks)
+                cut = scanned - len(data)
+        else:
+            size = os.fstat(raw.fileno()).st_size
+            cut = max(size - max_bytes, 0)
+            raw.seek(cut)
+            data = raw.read(max_bytes)
     if len(data) > max_bytes:
+        cut += len(data) - max_bytes
         data = data[-max_bytes:]
-    return data.decode("utf-8", errors="replace")
+    if cut:
+        newline = data.find(b"\n")
+        cut += newline + 1 if newline >= 0 else len(data)
+        data = data[newline + 1 :] if newline >= 0 else b""
+    return TailText(data.decode("utf-8", errors="replace"), cut_bytes=cut)
+
+
+class LogRead(NamedTuple):
+    """The latest run's lines from a log and its rotated siblings."""
+
+    lines: list[str]
+    found_startup: bool
+    sources: list[str]  # files read, newest first
+    notes: list[str]  # files skipped and text cut, with why
+
+
+def _mib(size: int) -> str:
+    return f"{size / (1 << 20):,.0f} MiB" if size >= 1 << 20 else f"{size:,} bytes"
 
 
 def read_latest_run(
-    current: Path, *, max_files: int = 5, max_bytes: int = 64 << 20
-) -> tuple[list[str], bool, list[str]]:
+    current: Path,
+    *,
+    allowed_roots: Sequence[str],
+    max_files: int = 5,
+    max_bytes: int = 64 << 20,
+    max_decompressed_bytes: int = DEFAULT_MAX_DECOMPRESSED_BYTES,
+) -> LogRead:
     """Lines of the latest run from the current log and, when it started before a rotation, the rotated ones.
 
-    Returns (lines, found_startup, files read). Reading stops at the first file holding a ``Startup...``.
+    Reading stops at the first file holding a ``Startup...``. Every file passes the same path check as the
+    configured log (a regular file physically under ``allowed_roots``); one that does not is skipped and named in
+    ``notes``. At most ``max_bytes`` of text are read in all.
     """
+    from toilless.common.paths import unreadable_reason
+
     files = rotated_files(current)
     if not files:
         raise LogAccessError(f"processor log {current} does not exist")
     collected: list[str] = []
     read: list[str] = []
+    notes: list[str] = []
     budget = max_bytes
     for path in files[:max_files]:
-        text = read_text(path, budget)
-        budget -= len(text)
+        reason = unreadable_reason(path, allowed_roots)
+        if reason:
+            if path == current:
+                raise LogAccessError(f"processor log {current} {reason}")
+            notes.append(f"skipped {path.name}: it {reason}")
+            continue
+        tail = read_text(path, budget, allowed_roots=allowed_roots, max_decompressed_bytes=max_decompressed_bytes)
+        if tail.gave_up:
+            notes.append(
+                f"skipped {path.name}: it inflates to more than {_mib(max_decompressed_bytes)} "
+                "(log.max_decompressed_bytes)"
+            )
+            continue
+        if tail.cut_bytes:
+            notes.append(f"read only the last {_mib(len(tail.text))} of {path.name} ({_mib(tail.cut_bytes)} cut)")
+        budget -= len(tail.text.encode("utf-8", "replace")) if tail.text else 0
         read.append(str(path))
-        file_lines = text.splitlines()
+        file_lines = tail.text.splitlines()
         lines, found = latest_run_lines([file_lines])
         if found:
-            return lines + collected, True, read
+            return LogRead(lines + collected, True, read, notes)
         collected = file_lines + collected
         if budget <= 0:
+            notes.append(f"stopped after {_mib(max_bytes)} of log text (log.max_bytes) without finding `Startup...`")
             break
-    return collected, False, read
+    if len(files) > max_files:
+        notes.append(f"{len(files) - max_files} older rotated file(s) not read (log.max_files = {max_files})")
+    return LogRead(collected, False, read, notes)
 
 
 def resolve_log_path(raw: str, allowed_roots: Sequence[str]) -> Path:
     """Check a log path from a Param or config: absolute, no control characters, inside an allowed root.
 
-    Symlinks and ``..`` are resolved first, so a path cannot escape its root.
+    Symlinks and ``..`` are resolved first, so a path cannot escape its root. The file itself need not exist yet
+    (the read says so); whatever is read later passes the same check again (``toilless.common.paths``).
     """
+    from toilless.common.paths import real_root
+
     if not isinstance(raw, str) or not raw.strip():
         raise LogAccessError("log path is empty")
     if any(ord(char) < 32 for char in raw):
@@ -304,11 +498,8 @@ def resolve_log_path(raw: str, allowed_roots: Sequence[str]) -> Path:
     path = Path(raw)
     if not path.is_absolute():
         raise LogAccessError(f"log path {raw!r} is not absolute")
-    resolved = path.resolve()
-    for root in allowed_roots:
-        root_path = Path(root).resolve()
-        if resolved == root_path or root_path in resolved.parents:
-            return resolved
+    if real_root(path, allowed_roots) is not None:
+        return path.resolve()
     roots = ", ".join(allowed_roots) or "none configured"
     raise LogAccessError(f"log path {raw!r} is outside the allowed log directories ({roots})")
 
@@ -677,8 +868,8 @@ _PARAM_HOURS = {
 }
 
 
-class SettingsError(ValueError):
-    """A run Param or a setting is invalid; nothing has been read or changed."""
+class SettingsError(InvalidInput):
+    """A run Param or a setting is invalid; nothing has been read or changed (never retried)."""
 
 
 def resolve_settings(config: dict[str, Any], toilless_config: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
@@ -714,6 +905,16 @@ def resolve_settings(config: dict[str, Any], toilless_config: dict[str, Any], pa
             raise SettingsError(f"Param log_path must be a string, got {raw_path!r}")
         log_settings["source"] = "file"
         log_settings["path"] = raw_path
+    for key, low, default in (
+        ("max_files", 1, None),
+        ("max_bytes", 1, None),
+        ("excerpt_lines", 0, 15),
+        ("max_decompressed_bytes", 1, DEFAULT_MAX_DECOMPRESSED_BYTES),
+    ):
+        value = log_settings.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise SettingsError(f"log.{key} must be an integer of at least {low}, got {value!r}")
+        log_settings[key] = value
     if log_settings["source"] == "file":
         try:
             log_settings["path"] = str(resolve_log_path(str(log_settings.get("path") or ""), roots))

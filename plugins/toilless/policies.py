@@ -11,11 +11,13 @@ from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from toilless.common.errors import InvalidInput
+
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
 
-class PolicyError(ValueError):
-    """A policy setting is malformed."""
+class PolicyError(InvalidInput):
+    """A policy setting is malformed (invalid input: never retried)."""
 
 
 @dataclass(frozen=True)

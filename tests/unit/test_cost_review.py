@@ -76,9 +76,21 @@ def test_previous_review(as_of: date, expected: date) -> None:
 
 def test_parse_as_of() -> None:
     assert cr.parse_as_of(None, date(2026, 1, 2)) == date(2026, 1, 2)
-    assert cr.parse_as_of("2026-11-20", date(2026, 1, 2)) == date(2026, 11, 20)
+    assert cr.parse_as_of("2026-11-20", date(2026, 12, 2)) == date(2026, 11, 20)
+    assert cr.parse_as_of("2026-12-02", date(2026, 12, 2)) == date(2026, 12, 2)
     with pytest.raises(cr.CostReviewError, match="not a date"):
         cr.parse_as_of("20/11/2026", date(2026, 1, 2))
+
+
+@pytest.mark.parametrize(
+    "as_of", [pytest.param("2026-12-03", id="tomorrow"), pytest.param(date(2027, 6, 1), id="next-year-as-date")]
+)
+def test_as_of_in_the_future_is_refused(as_of: str | date) -> None:
+    """#9: Cost Explorer has nothing for the future; the review would post an all-clear."""
+    from toilless.common.errors import InvalidInput
+
+    with pytest.raises(InvalidInput, match="in the future"):
+        cr.parse_as_of(as_of, date(2026, 12, 2))
 
 
 # -- rule 1: month over baseline -----------------------------------------------------------------------------

@@ -189,7 +189,7 @@ def test_latest_run_spans_a_rotation(tmp_path: Path, archive: str) -> None:
         (tmp_path / "order_processing.20261123T090500.1.log.zst").write_bytes(
             zstandard.ZstdCompressor().compress(older.encode())
         )
-    lines, found, files = read_latest_run(tmp_path / "order_processing.log")
+    lines, found, files, _ = read_latest_run(tmp_path / "order_processing.log", allowed_roots=[str(tmp_path)])
     assert found
     assert len(files) == 2
     summary = summarize_run(lines, found_startup=found)
@@ -200,7 +200,7 @@ def test_latest_run_spans_a_rotation(tmp_path: Path, archive: str) -> None:
 
 def test_missing_log_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(LogAccessError, match="does not exist"):
-        read_latest_run(tmp_path / "order_processing.log")
+        read_latest_run(tmp_path / "order_processing.log", allowed_roots=[str(tmp_path)])
 
 
 # -- log paths -------------------------------------------------------------------------------------------------

@@ -19,7 +19,13 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseHook
 
-from toilless.order_processor import RunSummary, latest_run_lines, read_latest_run, summarize_run
+from toilless.order_processor import (
+    DEFAULT_MAX_DECOMPRESSED_BYTES,
+    RunSummary,
+    latest_run_lines,
+    read_latest_run,
+    summarize_run,
+)
 
 if TYPE_CHECKING:
     from airflow.providers.cncf.kubernetes.hooks.kubernetes import KubernetesHook
@@ -84,7 +90,8 @@ class OrderProcessorHook(BaseHook):
         # Raw bytes: the generated client would turn a non-JSON body into the repr of a bytes object.
         response = self.kube.core_v1_client.read_namespaced_pod_log(**kwargs, _preload_content=False)
         try:
-            text = response.data.decode("utf-8", errors="replace")
+            # read(n), not .data: bounded even if an API server (or a proxy) ignores limitBytes.
+            text = response.read(max_bytes).decode("utf-8", errors="replace")
         finally:
             response.release_conn()
         return text.splitlines(), f"pod {self.namespace}/{name}"
@@ -176,14 +183,22 @@ def read_processor_run(settings: dict[str, Any]) -> RunSummary:
         lines, source = hook.read_pod_log(max_bytes=int(log_settings["max_bytes"]))
         run_lines, found = latest_run_lines([lines])
         sources = [source]
+        notes: list[str] = []
     else:
-        run_lines, found, sources = read_latest_run(
+        read = read_latest_run(
             Path(log_settings["path"]),
+            allowed_roots=[str(root) for root in log_settings.get("allowed_roots") or []],
             max_files=int(log_settings["max_files"]),
             max_bytes=int(log_settings["max_bytes"]),
+            max_decompressed_bytes=int(log_settings.get("max_decompressed_bytes") or DEFAULT_MAX_DECOMPRESSED_BYTES),
         )
+        run_lines, found, sources, notes = read
+        for note in notes:
+            log.warning("Processor log: %s", note)
     summary = summarize_run(run_lines, found_startup=found, timezone=timezone, excerpt_lines=excerpt_lines)
     summary.sources = sources
+    for note in notes:
+        summary.add_note(note)
     return summary
 
 
