@@ -234,16 +234,27 @@ def time_policy(
     ``business_hours=False`` for SOPs whose actions are not tied to office hours (storage growth);
     ``maintenance_window=False`` when the SOP's configuration opts out (``respect_maintenance_window: false``).
     """
-    sop = sop_config or {}
+    hours_spec, window_spec = window_specs(toilless_config, sop_config)
     try:
-        hours = window_from_config(sop.get("business_hours") or toilless_config.get("business_hours"))
-        window = window_from_config(sop.get("maintenance_window") or toilless_config.get("maintenance_window"))
+        hours = window_from_config(hours_spec)
+        window = window_from_config(window_spec)
     except (PolicyError, TypeError) as err:
         raise GateConfigError(f"business hours or maintenance window: {err}") from err
     return TimePolicy(
         business_hours=hours if business_hours else None,
         maintenance_window=window if maintenance_window else None,
     )
+
+
+def window_specs(
+    toilless_config: Mapping[str, Any], sop_config: Mapping[str, Any] | None = None
+) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """The business-hours and maintenance-window settings that apply (the SOP's own if set, else toilless.yaml's),
+    as plain settings (JSON-able, for a run's resolved settings); None where unset."""
+    sop = sop_config or {}
+    hours = sop.get("business_hours") or toilless_config.get("business_hours")
+    window = sop.get("maintenance_window") or toilless_config.get("maintenance_window")
+    return (dict(hours) if hours else None, dict(window) if window else None)
 
 
 def maintenance_window(
