@@ -86,17 +86,33 @@ def restart_gate_policy(settings: Mapping[str, Any]) -> gate.GatePolicy:
     )
 
 
-def restart_history(marker: Mapping[str, Any] | None) -> gate.TargetHistory:
+def restart_history(
+    marker: Mapping[str, Any] | None,
+    *,
+    incident_key: str | None = None,
+    now: datetime | None = None,
+    memory_hours: float = 24.0,
+) -> gate.TargetHistory:
     """What the restart marker (Deployment annotations or the command method's Variable) says about past restarts.
 
-    A restart whose command failed does not start a cool-down (it did not restart anything), but counts for the
-    circuit breaker (it was an attempt).
+    A restart whose command failed does not start a cool-down and does not count as done for its incident (it did
+    not restart anything), but counts for the circuit breaker (it was an attempt).
     """
+    from toilless.order_processor import restart_already_done
+
     marker = marker or {}
+    failed = marker.get("state") == "failed"
     restarted_at = _moment(marker.get("restarted_at"))
+    done = (
+        not failed
+        and incident_key is not None
+        and restart_already_done(dict(marker), incident_key, now or datetime.now(UTC), memory_hours)
+    )
     return gate.TargetHistory(
-        last_action_at=restarted_at if marker.get("state") != "failed" else None,
+        last_action_at=restarted_at if not failed else None,
         recent_actions=gate.decode_history(marker.get("history")),
+        incident_done=done,
+        incident_note=f"{incident_key} restarted at {marker.get('restarted_at')}" if done else "",
     )
 
 

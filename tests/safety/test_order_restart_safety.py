@@ -139,11 +139,13 @@ def test_no_restart_outside_business_hours(deployment: FakeDeployment, tmp_path:
 
 
 def test_once_per_incident_even_after_the_cooldown(deployment: FakeDeployment, tmp_path: Path) -> None:
+    """The marker names the incident: a later run (cool-down over) does not restart for it again."""
     resolved = settings(tmp_path)
     assert restart_at(MONDAY, resolved)["restarted"] is True
     later = restart_at(MONDAY + timedelta(hours=3), resolved)
     assert later["restarted"] is False
     assert later["already_done"] is True
+    assert later["gate"]["check"] == gate.ONCE_PER_INCIDENT
     assert len(deployment.restarts) == 1
 
 

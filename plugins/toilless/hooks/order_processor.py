@@ -238,13 +238,19 @@ def restart_if_allowed(
         target if method == "kubernetes" else "order processor (restart command)",
         now=now,
         policy=gate_policy,
-        history=order_restart.restart_history(marker),
+        history=order_restart.restart_history(
+            marker,
+            incident_key=verdict.incident_key,
+            now=now,
+            memory_hours=float(restart["incident_memory_hours"]),
+        ),
     )
     result["gate"] = checked.as_dict()
     result["policy"] = checked.as_dict()
     result["checked_at"] = now.isoformat()
-    # Dry run is decided below (it reports what would be done); every other gate check decides here.
-    gate_allows = checked.allowed or checked.check == gate.DRY_RUN
+    # Dry run is decided below (it reports what would be done); "already restarted for this incident" is reported by
+    # decide_restart (with the earlier try of this run told apart); every other gate check decides here.
+    gate_allows = checked.allowed or checked.check in (gate.DRY_RUN, gate.ONCE_PER_INCIDENT)
     decision = decide_restart(
         verdict,
         method=method,
