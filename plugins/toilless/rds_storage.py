@@ -448,7 +448,9 @@ def _blocker(
             f"a change to {instance.pending_allocated_gib} GiB is already pending",
             None,
         )
-    ends = gate.cooldown_until(instance.last_storage_change_at, now=now, cooldown=timedelta(hours=policy.cooldown_hours))
+    ends = gate.cooldown_until(
+        instance.last_storage_change_at, now=now, cooldown=timedelta(hours=policy.cooldown_hours)
+    )
     if ends is not None and instance.last_storage_change_at is not None:
         return (
             COOLDOWN,

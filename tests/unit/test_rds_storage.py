@@ -352,7 +352,7 @@ def test_marker_round_trip() -> None:
     "run_id",
     [
         pytest.param("manual__2026-12-01T10:00:00.123456+00:00", id="airflow-manual-run-id"),
-        pytest.param("alert__<script>&{\"x\"}#!$%^*()[]|;,?'`~", id="every-forbidden-ascii"),
+        pytest.param('alert__<script>&{"x"}#!$%^*()[]|;,?\'`~', id="every-forbidden-ascii"),
         pytest.param("r" * 400, id="longer-than-a-tag-value"),
         pytest.param("aws:sneaky", id="reserved-prefix-inside"),
         pytest.param("ünïcødé ✓ 🚀", id="unicode-symbols"),

@@ -271,7 +271,11 @@ class RdsStorageHook(AwsBaseHook):
         try:
             self.rds.add_tags_to_resource(ResourceName=current["DBInstanceArn"], Tags=new_tags)
         except Exception as err:  # reported, not raised: the change itself was requested
-            log.error("%s: storage change requested but the marker tag was not written: %s", current["DBInstanceIdentifier"], err)
+            log.error(
+                "%s: storage change requested but the marker tag was not written: %s",
+                current["DBInstanceIdentifier"],
+                err,
+            )
             return {"written": False, "error": str(err)[:500]}
         return {"written": True, "value": new_tags[0]["Value"]}
 
