@@ -73,9 +73,9 @@ def _state_dir(work: dict[str, Any]) -> Any:
 @task
 def plan_rotation(host_queues: list[str]) -> dict[str, Any]:
     """Pick the log sets and validate every path before anything is touched."""
+    from toilless.common.gate import maintenance_window
     from toilless.config import load_config
     from toilless.logrotation.planning import build_plan
-    from toilless.policies import WeeklyWindow
 
     context = get_current_context()
     params = context["params"]
@@ -84,8 +84,7 @@ def plan_rotation(host_queues: list[str]) -> dict[str, Any]:
     note = ""
     now = datetime.now(UTC)
     if config.get("respect_maintenance_window", True) and not dry_run:
-        window_config = load_config("toilless").get("maintenance_window")
-        window = WeeklyWindow.from_config(window_config) if window_config else None
+        window = maintenance_window(load_config("toilless"))
         if window is not None and window.contains(now):
             dry_run = True
             note = f"inside the maintenance window ({window.describe()}): dry run only"

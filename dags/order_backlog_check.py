@@ -9,7 +9,9 @@ and confirms that the backlog then drains.
 ## What fires it
 - **Schedule**: hourly at minute 20, after the processor's own run at the top of the hour.
 - **Alert**: the outstanding-orders alert (`OrderBacklogTooHigh`), through the alert intake (Param `alert`).
-- **Manual**: with Params to override thresholds, business hours, the log path, `dry_run`, `allow_restart`.
+- **Manual**: with Params for thresholds, business hours, the log path, `dry_run`, `allow_restart`. Params may only
+  **tighten** the restart policy (a higher `stuck_error_repeats`, narrower business hours, `allow_restart` off); a
+  Param that would loosen it fails the run at once: loosening is a configuration change (YAML or Variable).
 
 ## Steps
 1. `resolve_settings`: `include/config/order_backlog_check.yaml` + Variable `toilless_order_backlog_check` +
@@ -32,9 +34,12 @@ and confirms that the backlog then drains.
 6. `notify_developers` (stuck, errors, crashed_silent): order id, error number and a log excerpt to
    `developers`.
 7. `restart_processor` (stuck, crashed_silent): Kubernetes rollout restart of the Deployment (or the
-   configured command), only inside business hours and outside the maintenance window, otherwise says when it will be
-   allowed. Never twice for the same incident: the incident key is written atomically with the restart (pod
-   template annotation, or a Variable for the command method) and re-read right before acting.
+   configured command), only when the **action gate** (`toilless.common.gate`) allows it at that moment: not a dry
+   run, inside business hours (configured, and the run's narrower ones), outside the maintenance window, past the
+   cool-down since the last restart, and the circuit breaker closed (`gate` in the YAML); otherwise it says why and
+   when it will be allowed. Never twice for the same incident: the incident key (and the recent restarts) are
+   written atomically with the restart (pod template annotations, or a Variable for the command method) and re-read
+   right before acting.
 8. `verify_recovery`: deferred to the triggerer (no worker slot held) until the log shows a new run with
    progress and the backlog falls, or the timeout passes.
 9. `report_outcome`: the record of what was found and done to `non_urgent`; escalates to `urgent` when the
@@ -75,7 +80,10 @@ _WEEKDAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday",
             True,
             type="boolean",
             title="Allow a restart",
-            description="Restart a stuck or silent processor when policy allows. Off: diagnose and notify only.",
+            description=(
+                "Restart a stuck or silent processor when policy allows. Off: diagnose and notify only "
+                "(a run can switch restarts off, never on)."
+            ),
         ),
         "outstanding_threshold": Param(
             None,
@@ -96,7 +104,10 @@ _WEEKDAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday",
             type=["null", "integer"],
             minimum=2,
             title="Repeats that mean stuck",
-            description="The same error on the same order this many times with no progress means stuck.",
+            description=(
+                "The same error on the same order this many times with no progress means stuck (and may be "
+                "restarted): may only be raised above the configured value (3)."
+            ),
         ),
         "log_path": Param(
             None,
@@ -111,28 +122,34 @@ _WEEKDAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday",
             type=["null", "array"],
             items={"type": "string", "enum": _WEEKDAYS},
             title="Business days",
-            description="Days a restart is allowed. Empty: toilless.yaml business_hours.",
+            description=(
+                "Days a restart is allowed: only days inside the configured business hours (a run may narrow them, "
+                "never widen them). Empty: configured."
+            ),
         ),
         "business_hours_start": Param(
             None,
             type=["null", "string"],
             pattern=_HH_MM,
             title="Business hours start (HH:MM)",
-            description="Local start of business hours. Empty: configured.",
+            description="Local start of business hours, no earlier than the configured start. Empty: configured.",
         ),
         "business_hours_end": Param(
             None,
             type=["null", "string"],
             pattern=_HH_MM,
             title="Business hours end (HH:MM)",
-            description="Local end of business hours. Empty: configured.",
+            description="Local end of business hours, no later than the configured end. Empty: configured.",
         ),
         "business_hours_timezone": Param(
             None,
             type=["null", "string"],
             pattern=r"^[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+)*$",
             title="Business hours timezone",
-            description="IANA timezone of business hours, e.g. Europe/Berlin. Empty: configured.",
+            description=(
+                "IANA timezone of the run's business hours, e.g. Europe/Berlin; the hours must still lie inside the "
+                "configured ones. Empty: configured."
+            ),
         ),
     },
 )

@@ -37,9 +37,14 @@ manage the data and plan from the growth trend.
    One request covers every instance of the run that needs approval; a Reject also stops that run's automatic
    growths (the next run decides them again).
 6. `expand_allocated_storage`: re-reads each instance right before acting; does nothing if it is already at (or
-   growing to) the target; refuses if the allocation changed since the decision; writes the marker tag, then
-   `modify_db_instance(AllocatedStorage=target, ApplyImmediately=True)`. The target is absolute, so a retry after a crash
-   between modify and verify never grows twice.
+   growing to) the target; refuses if the allocation changed since the decision; then checks the **action gate**
+   (`toilless.common.gate`) at that moment: dry run, RDS's cool-down since the last storage change, and for automatic
+   growth the maintenance window and the circuit breaker (`gate.circuit_breaker`: at most N automatic growths per
+   instance per window). A refusal is reported with its reason and when it would be allowed. Then
+   `modify_db_instance(AllocatedStorage=target, ApplyImmediately=True)`, and only once RDS accepted it the marker tag
+   (so a refused request never blocks the next run). The target is absolute, so a retry after a crash between modify
+   and verify never grows twice. Every value sent to AWS is checked against the API's documented contract first
+   (`toilless.common.aws_contracts`).
 7. `verify_expansion`: reschedule-mode sensor (no worker slot held) until the allocation is at the target, no change is
    pending and the instance is available (or optimizing storage).
 8. `report_storage`: Slack (`report.channel`, default `infrastructure`): per instance state, forecast, action and
@@ -52,8 +57,10 @@ manage the data and plan from the growth trend.
 `infrastructure` gets the report, `urgent` the approval request; task failures go through the shared failure notifier.
 
 ## Settings
-`include/config/rds_storage_guard.yaml`, overridden by the Variable `toilless_rds_storage_guard`; Params override the
-policy for one run. `max_active_runs=1`: two runs must never decide on the same instance at once.
+`include/config/rds_storage_guard.yaml`, overridden by the Variable `toilless_rds_storage_guard`. Params may only
+**tighten** the configured policy for one run (`auto_grow` off, a lower `cap_gib` or `growth_step_pct`, a higher
+`critical_pct` when automatic growth is on); a Param that would loosen it fails the run at once, before anything is
+read or changed: loosening is a configuration change, reviewed like code. `max_active_runs=1`: two runs must never decide on the same instance at once.
 """
 
 from __future__ import annotations
@@ -117,29 +124,35 @@ DECIDE = "decide_action"
             minimum=2,
             maximum=100,
             title="Critical threshold (% used)",
-            description="Empty: the configured value (90).",
+            description=(
+                "Empty: the configured value (90). With automatic growth on it may only be raised; with it off a "
+                "lower value only asks for approval sooner."
+            ),
         ),
         "growth_step_pct": Param(
             None,
             type=["null", "number"],
             minimum=10,
             title="Minimum growth step (%)",
-            description="Smallest increase in percent of the allocation; RDS requires at least 10. Empty: configured.",
+            description=(
+                "Smallest increase in percent of the allocation; RDS requires at least 10. May only be lowered "
+                "below the configured step. Empty: configured."
+            ),
         ),
         "cap_gib": Param(
             None,
             type=["null", "integer"],
             minimum=1,
             title="Cap (GiB)",
-            description="Never allocate more than this. Empty: the configured cap (2000).",
+            description="Never allocate more than this; may only lower the configured cap (2000). Empty: configured.",
         ),
         "auto_grow": Param(
             None,
             type=["null", "boolean"],
             title="Grow automatically",
             description=(
-                "Grow at critical without asking for approval (never inside the maintenance window). "
-                "Empty: the configured policy (off)."
+                "Off: ask for approval even where policy grows automatically. On is only accepted when the "
+                "configured policy already grows automatically (Params never loosen policy). Empty: configured."
             ),
         ),
         "approval_timeout_minutes": Param(
@@ -238,30 +251,30 @@ def rds_storage_guard() -> None:
         from airflow.sdk.exceptions import AirflowFailException
 
         from toilless import rds_storage
+        from toilless.common.gate import GateConfigError, time_policy
+        from toilless.common.policy_params import LooseningParamError
         from toilless.config import load_config
-        from toilless.policies import WeeklyWindow, action_allowed
+        from toilless.policies import action_allowed
 
         settings = load_config(CONFIG)
         params = context["params"]
-        overrides = {
-            "warning_used_pct": params.get("warning_pct"),
-            "critical_used_pct": params.get("critical_pct"),
-            "growth_step_pct": params.get("growth_step_pct"),
-            "cap_gib": params.get("cap_gib"),
-            "auto_grow": params.get("auto_grow"),
-        }
         try:
-            policy = rds_storage.StoragePolicy.from_config(settings["policy"], overrides)
-        except rds_storage.StoragePolicyError as err:
+            # Params may tighten the configured policy, never loosen it (toilless.common.policy_params).
+            policy, param_notes = rds_storage.policy_from_params(settings["policy"], params)
+            timing = time_policy(
+                load_config("toilless"),
+                None,
+                business_hours=False,
+                maintenance_window=bool(settings.get("respect_maintenance_window", True)),
+            )
+        except (rds_storage.StoragePolicyError, LooseningParamError, GateConfigError) as err:
             # Bad Params or settings: retrying cannot help.
             raise AirflowFailException(str(err)) from err
         now = datetime.now(UTC)
-        auto_allowed, auto_reason = True, ""
-        if settings.get("respect_maintenance_window", True):
-            window = load_config("toilless").get("maintenance_window")
-            if window:
-                verdict = action_allowed(now, business_hours=None, maintenance_window=WeeklyWindow.from_config(window))
-                auto_allowed, auto_reason = verdict.allowed, verdict.reason
+        # Decision time: an automatic growth inside the maintenance window becomes an approval request. The growth
+        # step checks the whole gate again at the moment it acts.
+        timing_verdict = action_allowed(now, business_hours=None, maintenance_window=timing.maintenance_window)
+        auto_allowed, auto_reason = timing_verdict.allowed, "" if timing_verdict.allowed else timing_verdict.reason
         decisions = []
         for measured_instance in measured["instances"]:
             last_change = measured_instance["last_storage_change_at"]
@@ -286,6 +299,7 @@ def rds_storage_guard() -> None:
                 "critical_used_pct": policy.critical_used_pct,
                 "auto_grow": policy.auto_grow,
                 "cap_gib": policy.cap_gib,
+                "param_notes": param_notes,
             },
             "decisions": decisions,
             "to_approve": [d["instance_id"] for d in to_approve],
@@ -325,17 +339,26 @@ def rds_storage_guard() -> None:
         from toilless.hooks.rds_storage import RdsStorageHook
 
         settings = load_config(CONFIG)
+        toilless_settings = load_config("toilless")
         approval = context["ti"].xcom_pull(task_ids="request_approval")
         approved = bool(approval) and approval.get("chosen_options") == ["Approve"]
         chosen = set(plan["to_grow_now"]) | (set(plan["to_approve"]) if approved else set())
         hook = RdsStorageHook(aws_conn_id=measured["aws_conn_id"], region_name=measured["region"])
         statuses = tuple(settings["policy"]["modifiable_statuses"])
+        # Dry run is read again here, not only from the plan: the gate is checked at the moment of acting.
+        dry_run = bool(plan["dry_run"]) or bool(context["params"].get("dry_run"))
         results, errors = [], []
         for decision in plan["decisions"]:
             if decision["instance_id"] not in chosen:
                 continue
             if decision["action"] not in (rds_storage.GROW_NOW, rds_storage.REQUEST_APPROVAL):
                 continue
+            gate_policy = rds_storage.growth_gate_policy(
+                settings,
+                toilless_settings,
+                dry_run=dry_run,
+                automatic=decision["action"] == rds_storage.GROW_NOW,
+            )
             try:
                 results.append(
                     hook.grow_storage_once(
@@ -344,6 +367,7 @@ def rds_storage_guard() -> None:
                         target_gib=int(decision["target_gib"]),
                         new_max_allocated_gib=decision.get("new_max_allocated_gib"),
                         run_id=context["run_id"],
+                        gate_policy=gate_policy,
                         modifiable_statuses=statuses,
                     )
                 )

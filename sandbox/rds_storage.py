@@ -1,10 +1,16 @@
 """RDS demo data: a DB instance in moto with a FreeStorageSpace history in CloudWatch that shows steady growth.
 
 Used by the sandbox seeder (sandbox/services/rds_demo.py) and by the rds_storage_guard tests.
+
+A stand-in must stay consistent with what Toilless does to it: when the guard grows the instance, the data does not
+shrink, the free space does. :class:`StorageModel` is the database's used bytes over time, and
+:func:`publish_free_storage` reports ``FreeStorageSpace = allocated now - used now`` from moto's current allocation,
+as RDS does every minute; the sandbox publishes it periodically (sandbox/services/rds_demo.py).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -72,3 +78,41 @@ def seed_rds_instance(
     for offset in range(0, len(data), 500):
         cloudwatch.put_metric_data(Namespace="AWS/RDS", MetricData=data[offset : offset + 500])
     return created
+
+
+@dataclass(frozen=True)
+class StorageModel:
+    """How much data the demo database holds: ``used_pct`` of ``allocated_gib`` at ``at``, growing steadily."""
+
+    instance_id: str
+    allocated_gib: int
+    used_pct: float
+    growth_gib_per_day: float
+    at: datetime
+
+    def used_bytes(self, now: datetime) -> float:
+        days = (now - self.at).total_seconds() / 86400.0
+        return self.allocated_gib * GIB * self.used_pct / 100.0 + self.growth_gib_per_day * GIB * days
+
+
+def publish_free_storage(rds: Any, cloudwatch: Any, model: StorageModel, *, now: datetime | None = None) -> float:
+    """Put one FreeStorageSpace sample: the instance's allocation as moto has it now, minus the data it holds.
+
+    Returns the bytes published.
+    """
+    now = now or datetime.now(UTC)
+    instance = rds.describe_db_instances(DBInstanceIdentifier=model.instance_id)["DBInstances"][0]
+    free = max(0.0, int(instance["AllocatedStorage"]) * GIB - model.used_bytes(now))
+    cloudwatch.put_metric_data(
+        Namespace="AWS/RDS",
+        MetricData=[
+            {
+                "MetricName": "FreeStorageSpace",
+                "Dimensions": [{"Name": "DBInstanceIdentifier", "Value": model.instance_id}],
+                "Timestamp": now,
+                "Value": free,
+                "Unit": "Bytes",
+            }
+        ],
+    )
+    return free

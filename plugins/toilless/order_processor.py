@@ -30,8 +30,10 @@ from pathlib import Path
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
+from toilless import order_restart
+from toilless.common import gate
 from toilless.common.errors import InvalidInput
-from toilless.policies import PolicyError, WeeklyWindow
+from toilless.common.policy_params import LooseningParamError
 
 HEALTHY = "healthy"
 STUCK = "stuck"
@@ -860,12 +862,6 @@ _PARAM_THRESHOLDS = {
     "oldest_order_age_minutes": "oldest_order_age_minutes",
     "stuck_error_repeats": "stuck_error_repeats",
 }
-_PARAM_HOURS = {
-    "business_hours_days": "days",
-    "business_hours_start": "start",
-    "business_hours_end": "end",
-    "business_hours_timezone": "timezone",
-}
 
 
 class SettingsError(InvalidInput):
@@ -882,17 +878,17 @@ def resolve_settings(config: dict[str, Any], toilless_config: dict[str, Any], pa
     settings = copy.deepcopy(config)
     settings["thresholds"] = dict(config.get("thresholds") or {})
     settings["log"] = dict(config.get("log") or {})
-    for param, key in _PARAM_THRESHOLDS.items():
+    for param in _PARAM_THRESHOLDS:
         value = params.get(param)
-        if value is None:
-            continue
-        if isinstance(value, bool) or not isinstance(value, int):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
             raise SettingsError(f"Param {param} must be an integer, got {value!r}")
-        settings["thresholds"][key] = value
     try:
+        # Params may tighten the configured policy, never loosen it (toilless.order_restart).
+        settings["thresholds"] = order_restart.tighten_thresholds(settings["thresholds"], params)
+        settings["allow_restart"] = order_restart.allow_restart(config, params)
         Thresholds.from_config(settings["thresholds"])
         Capacity.from_config(settings.get("processor") or {})
-    except ValueError as err:
+    except ValueError as err:  # LooseningParamError included
         raise SettingsError(str(err)) from err
 
     log_settings = settings["log"]
@@ -921,23 +917,20 @@ def resolve_settings(config: dict[str, Any], toilless_config: dict[str, Any], pa
         except LogAccessError as err:
             raise SettingsError(str(err)) from err
 
-    hours = dict(config.get("business_hours") or toilless_config.get("business_hours") or {})
-    for param, key in _PARAM_HOURS.items():
-        if params.get(param) is not None:
-            hours[key] = params[param]
-    maintenance = config.get("maintenance_window") or toilless_config.get("maintenance_window")
+    hours, maintenance = gate.window_specs(toilless_config, config)
     try:
-        WeeklyWindow.from_config(hours) if hours else None
-        WeeklyWindow.from_config(maintenance) if maintenance else None
-    except (PolicyError, TypeError) as err:
-        raise SettingsError(f"business hours or maintenance window: {err}") from err
-    settings["business_hours"] = hours or None
-    settings["maintenance_window"] = maintenance or None
+        gate.time_policy(toilless_config, config)  # the one place the windows are resolved and checked
+        # A run may narrow business hours (applied on top of the configured ones), never widen them.
+        run_hours = order_restart.run_business_hours(hours, params)
+    except (LooseningParamError, gate.GateConfigError) as err:
+        raise SettingsError(str(err)) from err
+    settings["business_hours"] = hours
+    settings["run_business_hours"] = run_hours
+    settings["maintenance_window"] = maintenance
 
     restart = dict(config.get("restart") or {})
     if restart.get("method") not in ("kubernetes", "command", "none"):
         raise SettingsError(f"restart.method must be kubernetes, command or none, got {restart.get('method')!r}")
     settings["restart"] = restart
     settings["dry_run"] = bool(params.get("dry_run", False))
-    settings["allow_restart"] = bool(params.get("allow_restart", True))
     return settings

@@ -6,8 +6,9 @@ window runs past midnight into the next day (e.g. 22:00-02:00).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -113,46 +114,85 @@ class ActionVerdict:
         }
 
 
+def window_from_config(spec: dict[str, Any] | None) -> WeeklyWindow | None:
+    """The window a setting describes, or None when it is unset (null or empty)."""
+    return WeeklyWindow.from_config(spec) if spec else None
+
+
 def action_allowed(
     moment: datetime,
     *,
-    business_hours: WeeklyWindow | None,
+    business_hours: WeeklyWindow | Sequence[WeeklyWindow] | None,
     maintenance_window: WeeklyWindow | None,
 ) -> ActionVerdict:
     """May an automated action (restart, failover) run at ``moment``?
 
-    Allowed inside business hours (when set) and outside the maintenance window (when set). When not allowed, says
-    the earliest moment both conditions hold.
+    Allowed inside business hours (when set; with several windows, inside every one of them: a run's narrower
+    hours apply on top of the configured ones) and outside the maintenance window (when set). When not allowed,
+    says the earliest moment both conditions hold.
     """
     moment = _aware(moment)
-    in_hours = business_hours is None or business_hours.contains(moment)
+    hours = _as_windows(business_hours)
+    outside_hours = next((window for window in hours if not window.contains(moment)), None)
     in_maintenance = maintenance_window is not None and maintenance_window.contains(moment)
-    if in_hours and not in_maintenance:
+    if outside_hours is None and not in_maintenance:
         return ActionVerdict(True, "inside business hours and outside the maintenance window")
     reason = (
         f"inside the maintenance window ({maintenance_window.describe()})"
         if in_maintenance and maintenance_window is not None
-        else f"outside business hours ({business_hours.describe()})"
-        if business_hours is not None
+        else f"outside business hours ({outside_hours.describe()})"
+        if outside_hours is not None
         else "not allowed"
     )
-    return ActionVerdict(False, reason, _next_allowed(moment, business_hours, maintenance_window))
+    return ActionVerdict(False, reason, next_allowed(moment, hours, maintenance_window))
 
 
-def _next_allowed(
-    moment: datetime, business_hours: WeeklyWindow | None, maintenance_window: WeeklyWindow | None
+def next_allowed(
+    moment: datetime,
+    business_hours: WeeklyWindow | Sequence[WeeklyWindow] | None,
+    maintenance_window: WeeklyWindow | None,
+    *,
+    inclusive: bool = False,
 ) -> datetime | None:
-    probe = moment.replace(second=0, microsecond=0) + timedelta(minutes=1)
+    """The first minute after ``moment`` (or at it, if ``inclusive``) inside every business-hours window and outside
+    the maintenance window; None if there is none within two weeks (windows that never overlap)."""
+    hours = _as_windows(business_hours)
+    probe = _aware(moment)
+    if not inclusive or probe.second or probe.microsecond:
+        probe = probe.replace(second=0, microsecond=0) + timedelta(minutes=1)
     # Jump window edges rather than scanning minutes where possible; two weeks bounds any weekly pair.
     for _ in range(2 * 7 * 24 * 4):
-        if business_hours is not None and not business_hours.contains(probe):
-            probe = business_hours.next_start(probe)
+        closed = next((window for window in hours if not window.contains(probe)), None)
+        if closed is not None:
+            probe = closed.next_start(probe)
             continue
         if maintenance_window is not None and maintenance_window.contains(probe):
             probe = maintenance_window.next_end(probe)
             continue
         return probe
     return None
+
+
+def window_is_within(inner: WeeklyWindow, outer: WeeklyWindow, *, start: datetime, days: int = 7) -> bool:
+    """True if every minute of ``inner`` in the ``days`` after ``start`` also lies in ``outer``.
+
+    Minute resolution matches the windows' HH:MM edges; a week covers a weekly pattern (timezones that change
+    their offset in that week are checked as they are in that week).
+    """
+    probe = _aware(start).astimezone(UTC).replace(second=0, microsecond=0)
+    for _ in range(days * 24 * 60):
+        if inner.contains(probe) and not outer.contains(probe):
+            return False
+        probe += timedelta(minutes=1)
+    return True
+
+
+def _as_windows(business_hours: WeeklyWindow | Sequence[WeeklyWindow] | None) -> tuple[WeeklyWindow, ...]:
+    if business_hours is None:
+        return ()
+    if isinstance(business_hours, WeeklyWindow):
+        return (business_hours,)
+    return tuple(business_hours)
 
 
 def _weekday(value: str | int) -> int:

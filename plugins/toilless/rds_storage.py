@@ -20,6 +20,10 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from toilless.common import aws_contracts, gate
+from toilless.common.errors import InvalidInput
+from toilless.common.policy_params import AT_LEAST, AT_MOST, FREE, OFF_ONLY, ParamRule, tighten
+
 GIB = 1024**3
 SECONDS_PER_DAY = 86400.0
 #: RDS refuses an increase below 10% of the current allocation.
@@ -47,7 +51,7 @@ COOLDOWN = "modification_cooldown"
 CAP_REACHED = "cap_reached"
 
 
-class StoragePolicyError(ValueError):
+class StoragePolicyError(InvalidInput):
     """A storage-guard setting or Param is out of range; the message names it."""
 
 
@@ -84,7 +88,11 @@ class StoragePolicy:
 
     @classmethod
     def from_config(cls, settings: Mapping[str, Any], overrides: Mapping[str, Any] | None = None) -> StoragePolicy:
-        """Build from the ``policy`` section of the config; ``overrides`` (run Params) win when not None."""
+        """Build from the ``policy`` section of the config; ``overrides`` win when not None.
+
+        ``overrides`` are trusted values (tests, already-tightened settings): run Params go through
+        :func:`policy_from_params`, which refuses any that loosens the configured policy.
+        """
         merged = {key: value for key, value in settings.items() if key in cls.__dataclass_fields__}
         for key, value in (overrides or {}).items():
             if value is not None:
@@ -441,15 +449,16 @@ def _blocker(
             f"a change to {instance.pending_allocated_gib} GiB is already pending",
             None,
         )
-    if instance.last_storage_change_at is not None:
-        ends = instance.last_storage_change_at + timedelta(hours=policy.cooldown_hours)
-        if now < ends:
-            return (
-                COOLDOWN,
-                f"storage was modified at {instance.last_storage_change_at.isoformat()}; RDS allows the next "
-                f"change after {policy.cooldown_hours:g} h ({ends.isoformat()})",
-                ends,
-            )
+    ends = gate.cooldown_until(
+        instance.last_storage_change_at, now=now, cooldown=timedelta(hours=policy.cooldown_hours)
+    )
+    if ends is not None and instance.last_storage_change_at is not None:
+        return (
+            COOLDOWN,
+            f"storage was modified at {instance.last_storage_change_at.isoformat()}; RDS allows the next "
+            f"change after {policy.cooldown_hours:g} h ({ends.isoformat()})",
+            ends,
+        )
     cap = effective_cap_gib(instance, policy)
     if instance.allocated_gib >= cap:
         return CAP_REACHED, f"allocated {instance.allocated_gib} GiB is at the cap of {cap} GiB", None
@@ -510,7 +519,7 @@ def matches_tags(tag_list: Iterable[Mapping[str, str]], tag_filter: Mapping[str,
 
 
 def parse_marker(value: str) -> datetime | None:
-    """The time in an idempotency marker tag value ``<ISO time> run=<run id> <from>-><to>``."""
+    """The time in an idempotency marker tag value ``<ISO time> run=<run id> from=<GiB> to=<GiB>``."""
     try:
         moment = datetime.fromisoformat(value.split(" ", 1)[0])
     except ValueError:
@@ -518,9 +527,85 @@ def parse_marker(value: str) -> datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
+def marker_run(value: str) -> str | None:
+    """The (tag-safe) run id in a marker value, or None."""
+    for part in value.split(" "):
+        if part.startswith("run="):
+            return part[4:]
+    return None
+
+
 def marker_value(moment: datetime, run_id: str, from_gib: int, to_gib: int) -> str:
-    """Tag value recording a storage change this guard made (RDS tag values: at most 256 characters)."""
-    return f"{moment.astimezone(UTC).isoformat(timespec='seconds')} run={run_id} {from_gib}->{to_gib}"[:256]
+    """Tag value recording a storage change this guard requested, within RDS's tag contract.
+
+    RDS tag values hold only letters, digits, white space and ``_ . : / = + - @`` (at most 256 characters): the run
+    id (outside text: a REST caller chooses it) is made tag-safe, and the sizes are ``from=`` / ``to=`` (not ``->``).
+    The time comes first and the sizes before the run id, so cutting a long run id keeps what the guard reads.
+    """
+    head = f"{moment.astimezone(UTC).isoformat(timespec='seconds')} from={from_gib} to={to_gib} run="
+    value = head + aws_contracts.tag_safe(run_id, max_length=aws_contracts.TAG_VALUE_MAX - len(head))
+    aws_contracts.check_rds_tag("toilless-marker", value)
+    return value
+
+
+# -- per-run Params: tighten only --------------------------------------------------------------------------------
+
+
+def param_rules(auto_grow: bool) -> tuple[ParamRule, ...]:
+    """How each Param of rds_storage_guard relates to the configured policy.
+
+    The critical threshold permits an automatic growth only when automatic growth is on; with it off, a lower
+    threshold only asks a person sooner (an approval request changes nothing), so it is free then.
+    """
+    return (
+        ParamRule("auto_grow", "auto_grow", OFF_ONLY, "automatic growth without approval"),
+        ParamRule("growth_step_pct", "growth_step_pct", AT_MOST, "smallest growth step"),
+        ParamRule("cap_gib", "cap_gib", AT_MOST, "largest allocation"),
+        ParamRule("critical_pct", "critical_used_pct", AT_LEAST if auto_grow else FREE, "% used before growing"),
+        ParamRule("warning_pct", "warning_used_pct", FREE, "reporting only"),
+    )
+
+
+def policy_from_params(settings: Mapping[str, Any], params: Mapping[str, Any]) -> tuple[StoragePolicy, list[str]]:
+    """The run's policy: the configured ``policy`` section, tightened (never loosened) by the run's Params.
+
+    Raises :class:`LooseningParamError` for a Param that would loosen it, :class:`StoragePolicyError` for an invalid
+    result (e.g. warning above critical).
+    """
+    configured = StoragePolicy.from_config(settings)
+    auto_param = params.get("auto_grow")
+    effective_auto = configured.auto_grow and auto_param is not False
+    current = {name: getattr(configured, name) for name in configured.__dataclass_fields__}
+    merged, notes = tighten(current, params, param_rules(effective_auto), config_name="rds_storage_guard")
+    policy = StoragePolicy.from_config(settings, {key: merged[key] for key in merged if merged[key] != current[key]})
+    return policy, notes
+
+
+def growth_gate_policy(
+    settings: Mapping[str, Any],
+    toilless_config: Mapping[str, Any],
+    *,
+    dry_run: bool,
+    automatic: bool,
+) -> gate.GatePolicy:
+    """What a storage growth must respect at the moment it acts.
+
+    Every growth: dry run and RDS's cool-down. An automatic growth also: the maintenance window (unless
+    ``respect_maintenance_window`` is off) and the circuit breaker (``gate.circuit_breaker``). A growth a person
+    approved in this run was asked for precisely because policy did not allow it automatically, so time windows and
+    the breaker do not apply to it. Storage growth has no business hours: a full disk does not wait for Monday.
+    """
+    automatic_windows = automatic and bool(settings.get("respect_maintenance_window", True))
+    timing = gate.time_policy(toilless_config, None, business_hours=False, maintenance_window=automatic_windows)
+    gate_settings = dict(settings.get("gate") or {})
+    if not automatic:
+        gate_settings.pop("circuit_breaker", None)
+    return gate.gate_policy(
+        gate_settings,
+        dry_run=dry_run,
+        time=timing,
+        cooldown=timedelta(hours=float(settings["policy"]["cooldown_hours"])),
+    )
 
 
 # -- messages -----------------------------------------------------------------------------------------------------

@@ -70,10 +70,19 @@ def report_lines(
         hint = (tables or {}).get(instance_id)
         if hint:
             lines.append("    " + _tables_text(hint))
+    notes = (plan.get("policy") or {}).get("param_notes") or []
+    if notes:
+        lines.append("Policy tightened for this run: " + "; ".join(notes))
     return lines
 
 
 def _expansion_text(expansion: Mapping[str, Any], status: Mapping[str, Any] | None) -> str:
+    if expansion.get("outcome") in ("gate_refused", "dry_run"):
+        verdict = expansion.get("gate") or {}
+        text = f"not grown at the moment of acting: {verdict.get('reason', 'refused by the action gate')}"
+        if verdict.get("allowed_from"):
+            text += f" (allowed from {verdict['allowed_from']})"
+        return text
     if expansion.get("outcome") == "already_done":
         text = f"already at or growing to {expansion['target_gib']} GiB: not modified again"
     else:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +16,6 @@ from tests.fixtures.live_airflow import LiveAirflow
 pytestmark = pytest.mark.integration
 
 DAG_ID = "order_backlog_check"
-EVERY_DAY = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
 
 
 def _outstanding(live: LiveAirflow) -> int:
@@ -60,18 +59,19 @@ def test_malicious_conf_is_refused_by_the_api(live_airflow: LiveAirflow) -> None
 
 
 def test_sandbox_stuck_processor_run(live_airflow: LiveAirflow) -> None:
-    """Business hours are set around now by Param; inside the maintenance window the restart must be refused."""
+    """The sandbox's stuck processor: restarted and verified when the configured policy allows a restart at that
+    moment, otherwise refused with the reason and when it will be allowed.
+
+    Params may only narrow business hours, never widen them, so the test cannot move them around now: it checks the
+    restart against the gate's own verdict at the moment of restarting (configured business hours, Europe/Berlin,
+    and the maintenance window).
+    """
+    from toilless.common.gate import time_policy
     from toilless.config import read_defaults
-    from toilless.policies import WeeklyWindow
+    from toilless.policies import action_allowed
 
     now = datetime.now(UTC)
-    in_maintenance = WeeklyWindow.from_config(read_defaults("toilless")["maintenance_window"]).contains(now)
-    conf = {
-        "business_hours_days": EVERY_DAY,
-        "business_hours_start": f"{now - timedelta(hours=1):%H:%M}",
-        "business_hours_end": f"{now + timedelta(hours=2):%H:%M}",
-        "business_hours_timezone": "UTC",
-    }
+    conf: dict[str, Any] = {}
     before = _outstanding(live_airflow)
     run_id = f"live-{now:%Y%m%dT%H%M%S}"
     live_airflow.trigger(DAG_ID, conf=conf, run_id=run_id)
@@ -86,9 +86,16 @@ def test_sandbox_stuck_processor_run(live_airflow: LiveAirflow) -> None:
         lambda message: message["channel"] == "developers" and "order 11" in message["text"], timeout=30
     )
     restart = _xcom(live_airflow, run_id, "restart_processor")
-    if in_maintenance:
+    timing = time_policy(read_defaults("toilless"))
+    expected = action_allowed(
+        datetime.fromisoformat(restart["gate"]["checked_at"]),
+        business_hours=timing.business_hours,
+        maintenance_window=timing.maintenance_window,
+    )
+    if not expected.allowed:
         assert restart["restarted"] is False
-        assert "maintenance window" in restart["reason"]
+        assert expected.reason in restart["reason"]
+        assert restart["allowed_from"] == expected.allowed_from.isoformat()
         assert states["verify_recovery"] == "skipped"
         return
     assert restart["restarted"] is True

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from sandbox.rds_storage import seed_rds_instance
+from toilless.common.gate import GatePolicy
 from toilless.hooks.rds_storage import MARKER_TAG, RdsStorageHook
 
 pytestmark = pytest.mark.integration
@@ -21,6 +22,8 @@ DAG_ID = "rds_storage_guard"
 DAG_FILE = Path(__file__).resolve().parents[2] / "dags" / f"{DAG_ID}.py"
 #: The shared maintenance window (Sunday 02:00-04:00 UTC) must not make these tests depend on the clock.
 NO_WINDOW = {"respect_maintenance_window": False}
+#: Automatic growth is a configuration change (Variable), never a run Param: Params may only tighten policy.
+AUTO_GROW = {**NO_WINDOW, "policy": {"auto_grow": True}}
 
 
 @pytest.fixture
@@ -87,9 +90,10 @@ def test_warning_path_recommends_autoscaling_and_charts(guard, slack_sink) -> No
     assert files[0]["files"][0]["bytes"] > 1000  # a real PNG went up
 
 
-def test_automatic_growth_grows_once_and_verifies(guard) -> None:
+def test_automatic_growth_grows_once_and_verifies(guard, set_variable) -> None:
+    set_variable("toilless_rds_storage_guard", AUTO_GROW)
     guard.seed("auto-db", allocated_gib=100, used_pct=93.0, growth_gib_per_day=0.5)
-    dag_run, states = guard.run(instance_ids=["auto-db"], auto_grow=True)
+    dag_run, states = guard.run(instance_ids=["auto-db"])
 
     assert dag_run.state == "success", states
     assert states["request_approval"] == "skipped"
@@ -99,28 +103,33 @@ def test_automatic_growth_grows_once_and_verifies(guard) -> None:
     instance = guard.describe("auto-db")
     assert instance["AllocatedStorage"] == 144
     marker = {t["Key"]: t["Value"] for t in instance["TagList"]}[MARKER_TAG]
-    assert marker.endswith("100->144")
+    assert " from=100 to=144 " in marker
     text = report_text(guard)
     assert "CRITICAL" in text
     assert "grown 100 -> 144 GiB (ApplyImmediately); verified: status available, allocated 144 GiB" in text
     assert "+5.06 USD/month" in text
 
 
-def test_next_run_after_growth_is_in_cooldown(guard) -> None:
+def test_next_run_after_growth_is_in_cooldown(guard, set_variable) -> None:
+    set_variable("toilless_rds_storage_guard", AUTO_GROW)
     guard.seed("cool-db", allocated_gib=100, used_pct=96.0, growth_gib_per_day=0.0)
-    guard.run(instance_ids=["cool-db"], auto_grow=True, critical_pct=90)
+    guard.run(instance_ids=["cool-db"], critical_pct=90)
     assert guard.describe("cool-db")["AllocatedStorage"] == 128
-    # The metric history still says 96% of the old size; a second run must not grow again (RDS cool-down, marker).
-    dag_run, states = guard.run(instance_ids=["cool-db"], auto_grow=True, critical_pct=70, warning_pct=60)
+    # The metric history still says 96% of the old size; a second run must not grow again (RDS cool-down, marker),
+    # even with thresholds the configuration lowered meanwhile.
+    lowered = {**NO_WINDOW, "policy": {"auto_grow": True, "critical_used_pct": 70, "warning_used_pct": 60}}
+    set_variable("toilless_rds_storage_guard", lowered)
+    dag_run, states = guard.run(instance_ids=["cool-db"])
     assert dag_run.state == "success", states
     assert states["expand_allocated_storage"] == "skipped"
     assert guard.describe("cool-db")["AllocatedStorage"] == 128
     assert "blocked (modification_cooldown)" in guard.reports()[-1]["text"]
 
 
-def test_cap_reached_blocks_growth(guard) -> None:
+def test_cap_reached_blocks_growth(guard, set_variable) -> None:
+    set_variable("toilless_rds_storage_guard", AUTO_GROW)
     guard.seed("capped-db", allocated_gib=100, used_pct=95.0, growth_gib_per_day=0.5)
-    dag_run, states = guard.run(instance_ids=["capped-db"], auto_grow=True, cap_gib=105)
+    dag_run, states = guard.run(instance_ids=["capped-db"], cap_gib=105)
 
     assert dag_run.state == "success", states
     assert states["expand_allocated_storage"] == "skipped"
@@ -130,9 +139,10 @@ def test_cap_reached_blocks_growth(guard) -> None:
     assert "above the cap of 105 GiB" in text
 
 
-def test_dry_run_changes_nothing(guard) -> None:
+def test_dry_run_changes_nothing(guard, set_variable) -> None:
+    set_variable("toilless_rds_storage_guard", AUTO_GROW)
     guard.seed("dry-db", allocated_gib=200, used_pct=95.0, growth_gib_per_day=1.0)
-    dag_run, states = guard.run(instance_ids=["dry-db"], auto_grow=True, dry_run=True)
+    dag_run, states = guard.run(instance_ids=["dry-db"], dry_run=True)
 
     assert dag_run.state == "success", states
     assert states["expand_allocated_storage"] == "skipped"
@@ -148,9 +158,9 @@ def test_dry_run_changes_nothing(guard) -> None:
 def test_maintenance_window_turns_auto_growth_into_a_request(guard, set_variable) -> None:
     always = {"days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"], "start": "00:00", "end": "23:59"}
     set_variable("toilless_toilless", {"maintenance_window": always})
-    set_variable("toilless_rds_storage_guard", {"respect_maintenance_window": True})
+    set_variable("toilless_rds_storage_guard", {"respect_maintenance_window": True, "policy": {"auto_grow": True}})
     guard.seed("window-db", allocated_gib=100, used_pct=95.0, growth_gib_per_day=0.1)
-    dag_run, _ = guard.run(instance_ids=["window-db"], auto_grow=True, dry_run=True)
+    dag_run, _ = guard.run(instance_ids=["window-db"], dry_run=True)
 
     assert dag_run.state == "success"
     assert "needs approval (automatic growth not allowed now: inside the maintenance window" in report_text(guard)
@@ -170,7 +180,7 @@ def test_alert_triggered_run_checks_the_alerted_instance_only(guard) -> None:
 
 def test_unknown_instance_fails_clearly_and_changes_nothing(guard, slack_sink) -> None:
     guard.seed("real-db", allocated_gib=100, used_pct=95.0)
-    dag_run, states = guard.run(instance_ids=["no-such-db"], auto_grow=True)
+    dag_run, states = guard.run(instance_ids=["no-such-db"], auto_grow=False)
 
     assert dag_run.state == "failed"
     assert states["measure_storage"] == "failed"
@@ -203,7 +213,13 @@ def test_retry_after_crash_between_modify_and_verify_grows_once(guard, moto_serv
     hook = RdsStorageHook(aws_conn_id="aws_default")
     spy = CrashAfterModify(hook.rds)
     hook.__dict__["rds"] = spy  # the cached client, wrapped
-    kwargs = {"from_gib": 100, "target_gib": 130, "new_max_allocated_gib": None, "run_id": "manual__crash"}
+    kwargs = {
+        "from_gib": 100,
+        "target_gib": 130,
+        "new_max_allocated_gib": None,
+        "run_id": "manual__crash",
+        "gate_policy": GatePolicy(),
+    }
 
     with pytest.raises(ConnectionError):
         hook.grow_storage_once("crash-db", **kwargs)
@@ -222,7 +238,9 @@ def test_changed_allocation_since_decision_is_refused(guard) -> None:
     guard.seed("moved-db", allocated_gib=120, used_pct=95.0)
     hook = RdsStorageHook(aws_conn_id="aws_default")
     with pytest.raises(RuntimeError, match="changed from 100 to 120 GiB"):
-        hook.grow_storage_once("moved-db", from_gib=100, target_gib=130, new_max_allocated_gib=None, run_id="r")
+        hook.grow_storage_once(
+            "moved-db", from_gib=100, target_gib=130, new_max_allocated_gib=None, run_id="r", gate_policy=GatePolicy()
+        )
     assert guard.describe("moved-db")["AllocatedStorage"] == 120
 
 
@@ -316,6 +334,7 @@ def test_sandbox_seed_is_near_critical_and_idempotent(moto_server, tmp_path: Pat
         service.start(ctx)
         assert time.monotonic() - started < 0.5
         service.wait()
+        service.stop()
     rds = moto_server.client("rds")
     instances = rds.describe_db_instances()["DBInstances"]
     assert [i["DBInstanceIdentifier"] for i in instances] == [DEMO_INSTANCE]
@@ -332,3 +351,53 @@ def test_sandbox_seed_is_near_critical_and_idempotent(moto_server, tmp_path: Pat
     assert forecast is not None
     assert 85 <= forecast["used_pct"] < 90
     assert forecast["growth_bytes_per_day"] == pytest.approx(0.5 * rs.GIB, rel=0.01)
+
+
+def test_sandbox_free_storage_follows_the_growth(moto_server) -> None:
+    """Issue 10 #11: after the demo instance grew 100 -> 135 GiB the guard must see it emptier, not fuller (89.6%)."""
+    from sandbox.rds_storage import StorageModel, publish_free_storage
+    from toilless import rds_storage as rs
+
+    rds = moto_server.client("rds")
+    cloudwatch = moto_server.client("cloudwatch")
+    now = datetime.now(UTC)
+    seeded_at = now - timedelta(hours=3)
+    seed_rds_instance(
+        rds, cloudwatch, "grown-db", allocated_gib=100, used_pct=86.0, growth_gib_per_day=0.5, now=seeded_at
+    )
+    model = StorageModel("grown-db", 100, 86.0, 0.5, seeded_at)
+    hook = RdsStorageHook(aws_conn_id="aws_default")
+
+    def used_pct() -> float:
+        description = hook.describe_instance("grown-db")
+        history = hook.free_storage_history(
+            ["grown-db"], start=now - timedelta(days=7, hours=1), end=now + timedelta(minutes=1), period_seconds=3600
+        )
+        instance = rs.instance_from_description(description, history["grown-db"], None)
+        forecast = rs.decide(instance, rs.StoragePolicy(), now=now).forecast
+        assert forecast is not None
+        return forecast["used_pct"]
+
+    before = used_pct()
+    rds.modify_db_instance(DBInstanceIdentifier="grown-db", AllocatedStorage=135, ApplyImmediately=True)
+    publish_free_storage(rds, cloudwatch, model, now=now)
+    after = used_pct()
+
+    assert 86 <= before < 87
+    # 86.06 GiB of data in 135 GiB.
+    assert after == pytest.approx(100 * (86 + 0.5 * 3 / 24) / 135, abs=0.1)
+
+
+def test_hostile_params_fail_the_run_at_once_and_grow_nothing(guard, slack_sink) -> None:
+    """Issue 10 #3: auto_grow=true, growth_step_pct=60000, cap_gib=1e9 gave `grow_now 60100 GiB` with no approval."""
+    guard.seed("hostile-db", allocated_gib=100, used_pct=95.0, growth_gib_per_day=0.5)
+    dag_run, states = guard.run(instance_ids=["hostile-db"], auto_grow=True, growth_step_pct=60000, cap_gib=10**9)
+
+    assert dag_run.state == "failed"
+    assert states["decide_action"] == "failed"
+    assert states["expand_allocated_storage"] in ("upstream_failed", "skipped")
+    decide = next(ti for ti in dag_run.get_task_instances() if ti.task_id == "decide_action")
+    assert decide.try_number == 1  # refused, not retried
+    assert guard.describe("hostile-db")["AllocatedStorage"] == 100
+    failures = " ".join(message["text"] for message in slack_sink.messages())
+    assert "would loosen the configured policy" in failures

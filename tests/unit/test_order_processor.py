@@ -436,16 +436,17 @@ def test_params_override_config(tmp_path: Path) -> None:
     settings = _settings(
         {
             "outstanding_threshold": 50,
-            "business_hours_start": "07:00",
-            "business_hours_timezone": "UTC",
+            "business_hours_start": "10:00",
             "log_path": str(tmp_path / "other.log"),
             "dry_run": True,
         },
         tmp_path,
     )
     assert settings["thresholds"]["outstanding_orders"] == 50  # type: ignore[index]
-    assert settings["business_hours"]["start"] == "07:00"  # type: ignore[index]
-    assert settings["business_hours"]["end"] == "17:00"  # type: ignore[index]
+    # The run's narrower hours apply on top of the configured ones, which stay as configured.
+    assert settings["run_business_hours"]["start"] == "10:00"  # type: ignore[index]
+    assert settings["run_business_hours"]["end"] == "17:00"  # type: ignore[index]
+    assert settings["business_hours"]["start"] == "09:00"  # type: ignore[index]
     assert settings["log"]["path"] == str(tmp_path / "other.log")  # type: ignore[index]
     assert settings["dry_run"] is True
     assert settings["allow_restart"] is True

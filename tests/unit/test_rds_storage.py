@@ -342,9 +342,31 @@ def test_matches_tags(tag_filter, expected) -> None:
 
 def test_marker_round_trip() -> None:
     value = rs.marker_value(NOW, "manual__1", 100, 120)
-    assert value.startswith("2026-11-20T12:00:00+00:00 run=manual__1 100->120")
+    assert value == "2026-11-20T12:00:00+00:00 from=100 to=120 run=manual__1"
     assert rs.parse_marker(value) == NOW
+    assert rs.marker_run(value) == "manual__1"
     assert rs.parse_marker("garbage") is None
+
+
+@pytest.mark.parametrize(
+    "run_id",
+    [
+        pytest.param("manual__2026-12-01T10:00:00.123456+00:00", id="airflow-manual-run-id"),
+        pytest.param('alert__<script>&{"x"}#!$%^*()[]|;,?\'`~', id="every-forbidden-ascii"),
+        pytest.param("r" * 400, id="longer-than-a-tag-value"),
+        pytest.param("aws:sneaky", id="reserved-prefix-inside"),
+        pytest.param("ünïcødé ✓ 🚀", id="unicode-symbols"),
+    ],
+)
+def test_marker_value_always_satisfies_the_rds_tag_contract(run_id: str) -> None:
+    """Issue 10 #2: whatever the run id, the marker is a valid RDS tag value and keeps time and sizes readable."""
+    from toilless.common.aws_contracts import check_rds_tag
+
+    value = rs.marker_value(NOW, run_id, 100, 120)
+    check_rds_tag("toilless:storage-guard-last-change", value)
+    assert len(value) <= 256
+    assert rs.parse_marker(value) == NOW
+    assert " from=100 to=120 " in value
 
 
 def test_approval_text_says_permanent_and_cost() -> None:

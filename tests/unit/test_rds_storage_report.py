@@ -156,3 +156,27 @@ def test_answer_summary_is_json_ready() -> None:
         "responded_at": "2026-11-20T12:05:00+00:00",
     }
     assert approval_outcome(summary, 60)[0] == "timed_out"
+
+
+def test_report_says_why_the_gate_held_a_growth_and_from_when() -> None:
+    plan = {
+        "decisions": [critical_decision(rs.GROW_NOW)],
+        "dry_run": False,
+        "policy": {"param_notes": ["Param cap_gib = 500 (configured 2000)"]},
+    }
+    refused = {
+        "instance_id": "orders-db",
+        "from_gib": 100,
+        "target_gib": 130,
+        "outcome": "gate_refused",
+        "modified": False,
+        "gate": {
+            "reason": "inside the maintenance window (Sunday 02:00-04:00 UTC)",
+            "allowed_from": "2026-11-22T04:00:00+00:00",
+        },
+    }
+    text = "\n".join(report_lines(plan, approval=None, expansions=[refused], verification=None, tables=None))
+    assert "not grown at the moment of acting: inside the maintenance window" in text
+    assert "(allowed from 2026-11-22T04:00:00+00:00)" in text
+    assert "grown 100 -> 130" not in text
+    assert "Policy tightened for this run: Param cap_gib = 500 (configured 2000)" in text

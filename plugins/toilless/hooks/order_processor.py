@@ -34,6 +34,8 @@ log = logging.getLogger(__name__)
 
 RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
 INCIDENT = "toilless.io/restart-incident"
+#: Recent restarts by Toilless (epoch seconds), for the action gate's circuit breaker.
+HISTORY = "toilless.io/restart-history"
 
 
 class OrderProcessorHook(BaseHook):
@@ -125,13 +127,17 @@ class OrderProcessorHook(BaseHook):
             marker["incident"] = annotations[INCIDENT]
         if RESTARTED_AT in annotations:
             marker["restarted_at"] = annotations[RESTARTED_AT]
+        if HISTORY in annotations:
+            marker["history"] = annotations[HISTORY]
         return marker
 
-    def rollout_restart(self, *, incident_key: str, now: datetime) -> dict[str, Any]:
-        """``kubectl rollout restart``: one patch setting restartedAt and the incident it was for."""
-        patch = {
-            "spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: now.isoformat(), INCIDENT: incident_key}}}}
-        }
+    def rollout_restart(self, *, incident_key: str, now: datetime, history: str = "") -> dict[str, Any]:
+        """``kubectl rollout restart``: one patch setting restartedAt, the incident it was for and the recent restarts
+        (the circuit breaker's history), so marker and restart are one atomic write."""
+        annotations = {RESTARTED_AT: now.isoformat(), INCIDENT: incident_key}
+        if history:
+            annotations[HISTORY] = history
+        patch = {"spec": {"template": {"metadata": {"annotations": annotations}}}}
         self.kube.apps_v1_client.patch_namespaced_deployment(self.deployment, self.namespace, patch)
         log.info("Restarted deployment %s/%s for %s", self.namespace, self.deployment, incident_key)
         return {
@@ -205,35 +211,31 @@ def read_processor_run(settings: dict[str, Any]) -> RunSummary:
 def restart_if_allowed(
     settings: dict[str, Any], diagnosis: dict[str, Any], *, run_started_at: datetime | None = None
 ) -> dict[str, Any]:
-    """Restart the processor when the verdict, the policy and the incident's history allow it.
+    """Restart the processor when the verdict, the action gate and the incident's history allow it.
 
     The marker is re-read right before acting, so a retry of this step (or the next hourly run) does not
     restart again for an incident it already restarted for. A marker for this incident written after
     ``run_started_at`` is this run's own restart (an earlier try whose answer was lost): reported as done, so
-    the recovery is still verified.
+    the recovery is still verified. The action gate (``toilless.common.gate``: dry run, business hours,
+    maintenance window, cool-down, circuit breaker) is checked with that fresh marker at the moment of restarting;
+    its verdict is in the result under ``gate``.
     """
+    from toilless import order_restart
+    from toilless.common import gate
     from toilless.order_processor import Verdict, decide_restart
-    from toilless.policies import WeeklyWindow, action_allowed
 
     verdict_data = {key: value for key, value in diagnosis["verdict"].items() if key != "restartable"}
     verdict = Verdict(**verdict_data)
     restart = settings["restart"]
     method = restart["method"]
+    gate_policy = order_restart.restart_gate_policy(settings)
     now = datetime.now(UTC)
-    hours = settings.get("business_hours")
-    maintenance = settings.get("maintenance_window")
-    policy = action_allowed(
-        now,
-        business_hours=WeeklyWindow.from_config(hours) if hours else None,
-        maintenance_window=WeeklyWindow.from_config(maintenance) if maintenance else None,
-    )
     result: dict[str, Any] = {
         "restarted": False,
         "dry_run": settings["dry_run"],
         "method": method,
         "incident": verdict.incident_key,
         "checked_at": now.isoformat(),
-        "policy": policy.as_dict(),
     }
     hook = OrderProcessorHook.from_settings(settings["kubernetes"])
     # The restart marker is only read when there is something to restart: a healthy verdict touches nothing.
@@ -244,14 +246,34 @@ def restart_if_allowed(
             marker = hook.kubernetes_marker()
         elif method == "command":
             marker = variable_marker(restart["marker_variable"])
+        now = datetime.now(UTC)  # the moment of acting: right after the fresh marker
+    target = f"{settings['kubernetes']['namespace']}/{settings['kubernetes']['deployment']}"
+    checked = gate.check_action(
+        "restart the order processor",
+        target if method == "kubernetes" else "order processor (restart command)",
+        now=now,
+        policy=gate_policy,
+        history=order_restart.restart_history(
+            marker,
+            incident_key=verdict.incident_key,
+            now=now,
+            memory_hours=float(restart["incident_memory_hours"]),
+        ),
+    )
+    result["gate"] = checked.as_dict()
+    result["policy"] = checked.as_dict()
+    result["checked_at"] = now.isoformat()
+    # Dry run is decided below (it reports what would be done); "already restarted for this incident" is reported by
+    # decide_restart (with the earlier try of this run told apart); every other gate check decides here.
+    gate_allows = checked.allowed or checked.check in (gate.DRY_RUN, gate.ONCE_PER_INCIDENT)
     decision = decide_restart(
         verdict,
         method=method,
         allow_restart=settings["allow_restart"],
         marker=marker,
-        policy_allowed=policy.allowed,
-        policy_reason=policy.reason,
-        policy_allowed_from=policy.allowed_from,
+        policy_allowed=gate_allows,
+        policy_reason=checked.reason,
+        policy_allowed_from=checked.allowed_from,
         now=now,
         memory_hours=float(restart["incident_memory_hours"]),
     )
@@ -271,30 +293,25 @@ def restart_if_allowed(
     if not decision.act:
         log.info("Not restarting: %s", decision.reason)
         return result
-    if settings["dry_run"]:
+    if not checked.allowed:  # dry run
         result["reason"] = f"dry run: would restart ({decision.reason})"
         log.info("%s", result["reason"])
         return result
     assert verdict.incident_key is not None  # restartable verdicts carry one
+    history = order_restart.history_after_restart(marker, now, gate_policy.breaker_window)
     if method == "kubernetes":
-        done = hook.rollout_restart(incident_key=verdict.incident_key, now=now)
+        done = hook.rollout_restart(incident_key=verdict.incident_key, now=now, history=history)
     else:
         variable = restart["marker_variable"]
+        record = {"incident": verdict.incident_key, "restarted_at": now.isoformat(), "history": history}
         # Marker first: if this worker dies mid-command, a retry must not run the command again.
-        set_variable_marker(
-            variable, {"incident": verdict.incident_key, "restarted_at": now.isoformat(), "state": "started"}
-        )
+        set_variable_marker(variable, {**record, "state": "started"})
         try:
             done = hook.run_restart_command(list(restart["command"]), timeout=float(restart["command_timeout_seconds"]))
         except Exception:
-            set_variable_marker(
-                variable,
-                {"incident": verdict.incident_key, "restarted_at": now.isoformat(), "state": "failed"},
-            )
+            set_variable_marker(variable, {**record, "state": "failed"})
             raise
-        set_variable_marker(
-            variable, {"incident": verdict.incident_key, "restarted_at": now.isoformat(), "state": "done"}
-        )
+        set_variable_marker(variable, {**record, "state": "done"})
     result.update(done)
     result["restarted"] = True
     result["restarted_at"] = now.isoformat()

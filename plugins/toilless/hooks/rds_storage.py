@@ -14,12 +14,15 @@ from typing import Any
 from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
 
 from toilless import rds_storage
+from toilless.common import aws_contracts, gate
 
 log = logging.getLogger(__name__)
 
-#: Tag the guard writes on an instance before it modifies storage: when, which run, from -> to. It makes a retry
-#: after a crash recognise its own change, and gives the next runs the time of the last change (cool-down).
+#: Tag the guard writes on an instance after RDS accepted a storage modification: when, from, to, which run. It gives
+#: the next runs the time of the last change (cool-down); it never exists for a request RDS refused.
 MARKER_TAG = "toilless:storage-guard-last-change"
+#: Tag with Toilless's recent storage changes on the instance (epoch seconds), for the circuit breaker.
+HISTORY_TAG = "toilless:storage-guard-history"
 #: RDS event messages of a storage modification (manual, by this guard, or by storage autoscaling).
 _STORAGE_EVENT_TEXT = "modification to allocated storage"
 #: describe_db_instances filters take at most 100 values.
@@ -63,6 +66,7 @@ class RdsStorageHook(AwsBaseHook):
             # A filter takes at most 100 values.
             for offset in range(0, len(ids), _FILTER_VALUES_PER_CALL):
                 chunk = ids[offset : offset + _FILTER_VALUES_PER_CALL]
+                aws_contracts.check_instance_filter(chunk)
                 pages = paginator.paginate(Filters=[{"Name": "db-instance-id", "Values": chunk}])
                 found.extend(db for page in pages for db in page["DBInstances"])
         else:
@@ -106,6 +110,7 @@ class RdsStorageHook(AwsBaseHook):
                 }
                 for index, instance_id in enumerate(chunk)
             ]
+            aws_contracts.check_metric_data_queries(queries)
             by_query_id = {query["Id"]: query["Label"] for query in queries}
             kwargs: dict[str, Any] = {"MetricDataQueries": queries, "StartTime": start, "EndTime": end}
             while True:
@@ -132,7 +137,9 @@ class RdsStorageHook(AwsBaseHook):
                 moment = rds_storage.parse_marker(tag.get("Value", ""))
                 if moment is not None:
                     moments.append(moment)
-        minutes = max(1, int(lookback.total_seconds() // 60))
+        # RDS keeps 14 days of events: a longer Duration is refused.
+        minutes = min(max(1, int(lookback.total_seconds() // 60)), aws_contracts.EVENTS_MAX_DURATION_MINUTES)
+        aws_contracts.check_describe_events(description["DBInstanceIdentifier"], minutes)
         paginator = self.rds.get_paginator("describe_events")
         pages = paginator.paginate(
             SourceType="db-instance",
@@ -155,6 +162,7 @@ class RdsStorageHook(AwsBaseHook):
         target_gib: int,
         new_max_allocated_gib: int | None,
         run_id: str,
+        gate_policy: gate.GatePolicy,
         modifiable_statuses: Iterable[str] = ("available", "storage-full"),
         now: datetime | None = None,
     ) -> dict[str, Any]:
@@ -164,12 +172,19 @@ class RdsStorageHook(AwsBaseHook):
         modification and its verification) finds the allocation, or the pending change, at the target and does
         nothing. The instance is re-read right before acting, and the decision's starting point must still hold:
         if someone else changed the allocation meanwhile, nothing is done and the change is reported.
+
+        Right before the modification the action gate is checked with what was just read (dry run, cool-down since
+        the last storage change, circuit breaker, maintenance window): a retry after the window opened does not
+        grow. The marker tag is written only after RDS accepted the request, so it always means "a change was
+        requested": a refused request (StorageQuotaExceeded, ...) leaves nothing that would block the next run.
         """
         now = now or datetime.now(UTC)
+        aws_contracts.check_db_instance_identifier(instance_id)
         current = self.describe_instance(instance_id)
         allocated = int(current["AllocatedStorage"])
         pending = (current.get("PendingModifiedValues") or {}).get("AllocatedStorage")
-        result = {
+        tags = {tag.get("Key"): tag.get("Value", "") for tag in current.get("TagList") or []}
+        result: dict[str, Any] = {
             "instance_id": instance_id,
             "from_gib": from_gib,
             "target_gib": target_gib,
@@ -183,7 +198,14 @@ class RdsStorageHook(AwsBaseHook):
                 allocated,
                 pending,
             )
-            return {**result, "modified": False, "outcome": "already_done", "allocated_gib": allocated}
+            result.update(modified=False, outcome="already_done", allocated_gib=allocated)
+            # A crash between the accepted modification and the marker lost the marker: this run's own change
+            # (exactly its target) is recorded now, so cool-down and circuit breaker still count it.
+            own = rds_storage.marker_run(rds_storage.marker_value(now, run_id, from_gib, target_gib))
+            landed = target_gib in (allocated, int(pending) if pending is not None else None)
+            if landed and rds_storage.marker_run(tags.get(MARKER_TAG, "")) != own:
+                result["marker"] = self._write_marker(current, tags, now, run_id, from_gib, target_gib)
+            return result
         if current["DBInstanceStatus"] not in tuple(modifiable_statuses):
             raise RuntimeError(
                 f"{instance_id} is {current['DBInstanceStatus']!r} now, not modifiable: not growing storage"
@@ -194,27 +216,68 @@ class RdsStorageHook(AwsBaseHook):
                 f"{instance_id}: allocated storage changed from {from_gib} to {allocated} GiB since the decision; "
                 "not modifying. The next run decides again."
             )
-        arn = current["DBInstanceArn"]
-        # Marker first: if the process dies right after modify_db_instance, the retry and later runs still know.
-        self.rds.add_tags_to_resource(
-            ResourceName=arn,
-            Tags=[{"Key": MARKER_TAG, "Value": rds_storage.marker_value(now, run_id, allocated, target_gib)}],
+        lookback = max(gate_policy.cooldown, gate_policy.breaker_window) + timedelta(hours=1)
+        history = gate.TargetHistory(
+            last_action_at=self.last_storage_change(current, now=now, lookback=lookback),
+            recent_actions=gate.decode_history(tags.get(HISTORY_TAG)),
         )
-        kwargs: dict[str, Any] = {
+        verdict = gate.check_action(
+            f"grow storage {allocated} -> {target_gib} GiB", instance_id, now=now, policy=gate_policy, history=history
+        )
+        result["gate"] = verdict.as_dict()
+        if not verdict.allowed:
+            log.warning("%s: not growing storage: %s", instance_id, verdict.reason)
+            outcome = "dry_run" if verdict.check == gate.DRY_RUN else "gate_refused"
+            return {**result, "modified": False, "outcome": outcome, "allocated_gib": allocated}
+        request: dict[str, Any] = {
             "DBInstanceIdentifier": instance_id,
-            "AllocatedStorage": target_gib,
+            "AllocatedStorage": int(target_gib),
             "ApplyImmediately": True,
         }
         if new_max_allocated_gib:
-            kwargs["MaxAllocatedStorage"] = new_max_allocated_gib
-        response = self.rds.modify_db_instance(**kwargs)["DBInstance"]
+            request["MaxAllocatedStorage"] = int(new_max_allocated_gib)
+        aws_contracts.check_modify_db_instance(request, storage_type=current.get("StorageType"))
+        response = self.rds.modify_db_instance(**request)["DBInstance"]
         log.info("%s: requested allocated storage %s -> %s GiB", instance_id, allocated, target_gib)
+        marker = self._write_marker(current, tags, now, run_id, allocated, target_gib)
         return {
             **result,
             "modified": True,
             "outcome": "modified",
             "allocated_gib": int(response.get("AllocatedStorage", allocated)),
+            "marker": marker,
         }
+
+    def _write_marker(
+        self,
+        current: Mapping[str, Any],
+        tags: Mapping[str, str],
+        now: datetime,
+        run_id: str,
+        from_gib: int,
+        target_gib: int,
+    ) -> dict[str, Any]:
+        """Record a requested change on the instance: the marker and the circuit breaker's history.
+
+        After the modification was accepted, a failure here must not turn into a retry that could act again: it is
+        logged and reported, and RDS's own event for the modification still gives later runs the cool-down.
+        """
+        history = (*gate.decode_history(tags.get(HISTORY_TAG)), now)
+        new_tags = [
+            {"Key": MARKER_TAG, "Value": rds_storage.marker_value(now, run_id, from_gib, target_gib)},
+            {"Key": HISTORY_TAG, "Value": gate.encode_history(history, now=now, keep=timedelta(days=7))},
+        ]
+        aws_contracts.check_rds_tags(new_tags)
+        try:
+            self.rds.add_tags_to_resource(ResourceName=current["DBInstanceArn"], Tags=new_tags)
+        except Exception as err:  # reported, not raised: the change itself was requested
+            log.error(
+                "%s: storage change requested but the marker tag was not written: %s",
+                current["DBInstanceIdentifier"],
+                err,
+            )
+            return {"written": False, "error": str(err)[:500]}
+        return {"written": True, "value": new_tags[0]["Value"]}
 
     def expansion_status(self, instance_id: str, target_gib: int) -> dict[str, Any]:
         """Whether a storage change has landed: allocation at target and the instance usable again."""

@@ -123,8 +123,8 @@ class SettingsProvider:
         return self._ttl if self._ttl is not None else float(intake.get("settings_ttl_seconds", 30))
 
     def _load(self) -> IntakeSettings:
+        from toilless.common.gate import maintenance_window
         from toilless.config import include_path, load_config
-        from toilless.policies import WeeklyWindow
 
         intake = load_config("alert_intake")
         toilless = load_config("toilless")
@@ -137,8 +137,7 @@ class SettingsProvider:
             routes = routing.RouteTable.from_file(path)
             self._routes = (path, mtime, routes)
             log.info("Loaded %d alert routes from %s", len(routes.routes), path)
-        window_spec = toilless.get("maintenance_window")
-        window = WeeklyWindow.from_config(window_spec) if window_spec else None
+        window = maintenance_window(toilless)
         return IntakeSettings(intake=intake, toilless=toilless, routes=routes, window=window)
 
 

@@ -1,0 +1,132 @@
+"""The order-processor restart's policy: which Params may tighten it, and the action gate it passes when it acts.
+
+Pure (no Airflow). ``toilless.order_processor.resolve_settings`` applies :func:`tighten_params` to a run's Params;
+``toilless.hooks.order_processor.restart_if_allowed`` builds :func:`restart_gate_policy` and :func:`restart_history`
+right before the restart and acts only on the gate's ``allowed``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from toilless.common import gate
+from toilless.common.policy_params import AT_LEAST, FREE, OFF_ONLY, ParamRule, narrower_window, tighten
+from toilless.policies import window_from_config
+
+CONFIG_NAME = "order_backlog_check"
+
+#: Params of order_backlog_check that touch a threshold. Only ``stuck_error_repeats`` decides a restart (a lower
+#: value calls a processor stuck sooner, so it may only be raised); the backlog thresholds decide "overloaded",
+#: which only notifies Ops, so any valid value is taken.
+THRESHOLD_RULES = (
+    ParamRule("stuck_error_repeats", "stuck_error_repeats", AT_LEAST, "repeats of one error before a restart"),
+    ParamRule("outstanding_threshold", "outstanding_orders", FREE),
+    ParamRule("oldest_order_age_minutes", "oldest_order_age_minutes", FREE),
+)
+#: ``allow_restart`` may switch restarts off for a run, never on where the configuration has them off.
+RESTART_RULES = (ParamRule("allow_restart", "allow_restart", OFF_ONLY, "automatic restarts"),)
+#: Run Params that narrow business hours, and the window key each sets.
+HOURS_PARAMS = {
+    "business_hours_days": "days",
+    "business_hours_start": "start",
+    "business_hours_end": "end",
+    "business_hours_timezone": "timezone",
+}
+
+
+def tighten_thresholds(configured: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
+    """The thresholds with the run's Params applied; raises LooseningParamError for a loosening one."""
+    merged, _ = tighten(configured, params, THRESHOLD_RULES, config_name=CONFIG_NAME)
+    return merged
+
+
+def allow_restart(config: Mapping[str, Any], params: Mapping[str, Any]) -> bool:
+    """Whether this run may restart at all: the configured ``restart.allow`` (default on), tightened by the Param."""
+    configured = {"allow_restart": bool((config.get("restart") or {}).get("allow", True))}
+    merged, _ = tighten(configured, params, RESTART_RULES, config_name=CONFIG_NAME)
+    return bool(merged["allow_restart"])
+
+
+def run_business_hours(
+    configured: Mapping[str, Any] | None, params: Mapping[str, Any], *, now: datetime | None = None
+) -> dict[str, Any] | None:
+    """The run's own business hours (configured ones with the Params' keys replaced), only if inside the configured.
+
+    None when no Param sets them. The gate applies them on top of the configured hours.
+    """
+    given = {key: params[param] for param, key in HOURS_PARAMS.items() if params.get(param) is not None}
+    if not given:
+        return None
+    spec = {**dict(configured or {}), **given}
+    narrower_window(
+        window_from_config(dict(configured)) if configured else None,
+        spec,
+        param="business_hours_*",
+        config_name=CONFIG_NAME,
+        now=now or datetime.now(UTC),
+    )
+    return spec
+
+
+def restart_gate_policy(settings: Mapping[str, Any]) -> gate.GatePolicy:
+    """What a restart must respect at the moment it acts: dry run, business hours (configured and the run's narrower
+    ones), the maintenance window, the cool-down and the circuit breaker of ``gate``."""
+    timing = gate.time_policy(
+        {},
+        {"business_hours": settings.get("business_hours"), "maintenance_window": settings.get("maintenance_window")},
+    )
+    run_hours = window_from_config(settings.get("run_business_hours"))
+    return gate.gate_policy(
+        settings.get("gate") or {},
+        dry_run=bool(settings.get("dry_run")),
+        time=timing,
+        extra_business_hours=[run_hours] if run_hours else [],
+    )
+
+
+def restart_history(
+    marker: Mapping[str, Any] | None,
+    *,
+    incident_key: str | None = None,
+    now: datetime | None = None,
+    memory_hours: float = 24.0,
+) -> gate.TargetHistory:
+    """What the restart marker (Deployment annotations or the command method's Variable) says about past restarts.
+
+    A restart whose command failed does not start a cool-down and does not count as done for its incident (it did
+    not restart anything), but counts for the circuit breaker (it was an attempt).
+    """
+    from toilless.order_processor import restart_already_done
+
+    marker = marker or {}
+    failed = marker.get("state") == "failed"
+    restarted_at = _moment(marker.get("restarted_at"))
+    done = (
+        not failed
+        and incident_key is not None
+        and restart_already_done(dict(marker), incident_key, now or datetime.now(UTC), memory_hours)
+    )
+    return gate.TargetHistory(
+        last_action_at=restarted_at if not failed else None,
+        recent_actions=gate.decode_history(marker.get("history")),
+        incident_done=done,
+        incident_note=f"{incident_key} restarted at {marker.get('restarted_at')}" if done else "",
+    )
+
+
+def history_after_restart(marker: Mapping[str, Any] | None, now: datetime, breaker_window: timedelta) -> str:
+    """The circuit-breaker history to record with a restart at ``now`` (kept a little longer than the window)."""
+    previous = gate.decode_history((marker or {}).get("history"))
+    return gate.encode_history((*previous, now), now=now, keep=max(breaker_window, timedelta(days=1)))
+
+
+def _moment(value: Any) -> datetime | None:
+    if not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(str(value))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
