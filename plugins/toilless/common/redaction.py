@@ -92,13 +92,32 @@ def mask_structure(value: Any, *, max_depth: int = 20) -> Any:
 
 
 def _airflow_redact(value: str) -> str:
-    # Import lazily: this module is imported by pure code and at DAG parse time.
+    # Task code registers secrets with the Task SDK's masker, server-side code (the API server, the dag processor that
+    # runs DAG-level callbacks) with airflow-core's: they are separate instances, so ask both.
+    for redact in _airflow_redactors():
+        try:
+            redacted = redact(value)
+        except Exception:  # masking must never be why a message is lost; patterns still apply
+            redacted = value
+        if isinstance(redacted, str):
+            value = redacted
+    return value
+
+
+def _airflow_redactors() -> list[Any]:
+    # Imported lazily: this module is imported by pure code and at DAG parse time.
+    redactors = []
     try:
-        from airflow.sdk._shared.secrets_masker import redact
-    except ImportError:  # pragma: no cover - Airflow is always installed with Toilless; pure use stays safe
-        return value
+        from airflow.sdk._shared.secrets_masker import redact as sdk_redact
+
+        redactors.append(sdk_redact)
+    except ImportError:  # pragma: no cover - the Task SDK is always installed with Toilless
+        pass
     try:
-        redacted = redact(value)
-    except Exception:  # masking must never be why a message is lost; patterns still apply
-        return value
-    return redacted if isinstance(redacted, str) else value
+        from airflow._shared.secrets_masker import redact as core_redact
+
+        if core_redact not in redactors:
+            redactors.append(core_redact)
+    except ImportError:  # a worker may run without airflow-core's shared modules
+        pass
+    return redactors
