@@ -54,11 +54,17 @@ def confirm_alert_received(params: dict[str, Any] | None = None) -> dict[str, An
 def report_selftest(received: dict[str, Any], params: dict[str, Any] | None = None) -> dict[str, Any]:
     from airflow.sdk import get_current_context
 
+    from toilless.common.slack import code, mrkdwn
     from toilless.reporting import send_report
 
+    # The alert's labels are outside text: code() keeps them inside their code spans.
     lines = [
-        f"Alert `{received['alertname']}` for `{received['instance'] or '-'}` (fingerprint `{received['fingerprint']}`)"
-        " reached Airflow and started this run.",
+        mrkdwn(
+            "Alert {} for {} (fingerprint {}) reached Airflow and started this run.",
+            code(received["alertname"]),
+            code(received["instance"] or "-"),
+            code(received["fingerprint"]),
+        ),
         f"From the alert's start to the first task: {received['delay_seconds']:.1f} s.",
     ]
     if (params or {}).get("dry_run"):

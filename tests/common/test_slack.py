@@ -349,3 +349,24 @@ def test_fit_message_masks_secrets_and_removes_lone_surrogates() -> None:
     assert "abc123" not in dumped
     dumped.encode("utf-8")
     assert "\x07" not in dumped
+
+
+@pytest.mark.parametrize(
+    ("lines", "max_lines", "expected"),
+    [
+        pytest.param(["<!channel>", code("x")], 5, ["• &lt;!channel&gt;", "• `x`"], id="escaped-and-kept"),
+        pytest.param(
+            ["a", "b", "c"], 2, ["• a", "• b", "• … and 1 more line(s), not shown (the run log has all)"], id="cut"
+        ),
+        pytest.param([], 2, [], id="empty"),
+    ],
+)
+def test_bullets_escape_bound_and_say_what_was_cut(lines: list[Any], max_lines: int, expected: list[str]) -> None:
+    assert slack.bullets(lines, max_lines=max_lines) == expected
+
+
+def test_bullets_of_20000_items_are_bounded() -> None:
+    shown = slack.bullets((f"item {i}" for i in range(20_000)), max_lines=50)
+
+    assert len(shown) == 51
+    assert "19,950 more" in shown[-1]

@@ -33,7 +33,7 @@ MAX_CONTEXT_ELEMENTS = 10
 #: Slack truncates a message's text over 40,000 characters; the same budget bounds all of a message's text and blocks.
 MAX_MESSAGE_CHARS = 40_000
 #: With blocks, ``text`` is only the notification fallback: bounded so the blocks keep most of the budget.
-MAX_FALLBACK_TEXT = 4000
+MAX_FALLBACK_TEXT = 12_000
 #: Default bound for one outside value inside a message (a label, an annotation, a log line).
 DEFAULT_VALUE_LIMIT = 500
 #: Longest URL :func:`safe_url` accepts.
@@ -145,6 +145,22 @@ def mrkdwn(template: str, *args: Any, limit: int | None = DEFAULT_VALUE_LIMIT) -
 def join(parts: Iterable[Any], separator: str = ", ", *, limit: int | None = DEFAULT_VALUE_LIMIT) -> Mrkdwn:
     """Parts joined by Toilless's own ``separator``: plain values escaped, :class:`Mrkdwn` kept."""
     return Mrkdwn(separator.join(as_mrkdwn(part, limit) for part in parts))
+
+
+def bullets(
+    lines: Iterable[Any], *, max_lines: int = 50, line_limit: int | None = DEFAULT_VALUE_LIMIT, what: str = "line"
+) -> list[Mrkdwn]:
+    """Bullet lines (plain values escaped, :class:`Mrkdwn` kept), at most ``max_lines``, saying how many were cut."""
+    shown: list[Mrkdwn] = []
+    cut = 0
+    for line in lines:
+        if len(shown) >= max_lines:
+            cut += 1
+            continue
+        shown.append(Mrkdwn("• " + as_mrkdwn(line, line_limit)))
+    if cut:
+        shown.append(Mrkdwn(f"• … and {cut:,} more {what}(s), not shown (the run log has all)"))
+    return shown
 
 
 def allowed_link_hosts(settings: Mapping[str, Any], base_url: str | None = None) -> frozenset[str]:

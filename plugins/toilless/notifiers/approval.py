@@ -56,7 +56,7 @@ def approval_message(*, subject: str, body: str, url: str, link_hosts: Iterable[
     answer = slack.link(url, "Approve or reject in Airflow", link_hosts)
     subject_text = slack.escape(subject, 140)
     return {
-        "text": slack.mrkdwn(":raising_hand: Approval needed: {}\n{}", subject_text, answer),
+        "text": slack.mrkdwn(":raising_hand: Approval needed: {}\n{}\n{}", subject_text, body_text, answer),
         "blocks": [
             slack.header(f"Approval needed: {subject}"),
             slack.section(body_text if body_text.strip() else subject_text),
