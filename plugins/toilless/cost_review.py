@@ -485,7 +485,8 @@ def _root_cause(cause: Mapping[str, Any]) -> dict[str, Any]:
 def fingerprint(*parts: str) -> str:
     """Stable id of a finding: the same service in the same month (or the same anomaly) always gets the same
     one."""
-    digest = hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
+    # surrogatepass: an id holding a lone surrogate still gets a fingerprint (the same one as before for valid text).
+    digest = hashlib.sha256("|".join(parts).encode("utf-8", "surrogatepass")).hexdigest()[:16]
     return f"{FINGERPRINT_PREFIX}/{digest}"
 
 
@@ -639,7 +640,7 @@ def ranked_table(reviews: Sequence[Mapping[str, Any]], window: ReviewWindow, lim
                 money(review["projected_month"]),
                 _change_cell(review),
                 money(review["change_dollars"]),
-                review["reason"],
+                _shorten(review["reason"], 120),
             )
         )
     widths = [max(len(row[col]) for row in rows) for col in range(len(header))]
@@ -684,6 +685,8 @@ def anomaly_lines(anomalies: Sequence[Mapping[str, Any]], limit: int = 10) -> li
 
 
 def _shorten(text: str, limit: int) -> str:
+    # Masked before it is cut: half a token is no longer recognisable as one, and would be shown.
+    text = mask_secrets(" ".join(text[: limit + 4096].split()))
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 

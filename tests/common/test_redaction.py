@@ -143,3 +143,17 @@ def test_mask_secrets_also_asks_airflow_cores_masker() -> None:
     mask_secret(registered)
 
     assert registered not in mask_secrets(f"error: {registered}")
+
+
+@pytest.mark.parametrize(
+    ("text", "secret"),
+    [
+        pytest.param("x_postgresql://orders:S3cr3tPw@db", "S3cr3tPw", id="uri-after-underscore"),
+        pytest.param("key_AKIAIOSFODNN7EXAMPLE_used", "AKIAIOSFODNN7EXAMPLE", id="aws-key-between-underscores"),
+        pytest.param("t_xoxb-1234567890-abcdefgh", "xoxb-1234567890", id="xoxb-after-underscore"),
+        pytest.param("<!channel>postgresql://orders:S3cr3tPw@db", "S3cr3tPw", id="uri-after-markup"),
+        pytest.param("```password=hunter2```", "hunter2", id="pair-in-code-block"),
+    ],
+)
+def test_mask_secrets_finds_secrets_glued_to_other_text(text: str, secret: str) -> None:
+    assert secret not in mask_secrets(text)

@@ -48,6 +48,9 @@ HOSTS = frozenset({"grafana.example.com", "airflow.example.com"})
         pytest.param("see https://evil.example/x", "https://", "https:\u200b//evil.example/x", id="bare-url"),
         pytest.param("ping @channel now", "@channel", "@\u200bchannel", id="@channel"),
         pytest.param("@Everyone", "@Everyone", "@\u200bEveryone", id="@everyone"),
+        pytest.param(
+            "x ```<!channel>``` y", "```", "\u02cb\u02cb\u02cb&lt;!channel&gt;\u02cb\u02cb\u02cb", id="fence-in-prose"
+        ),
     ],
 )
 def test_escape_defuses_mrkdwn_control_sequences(value: str, forbidden: str, expected_part: str) -> None:

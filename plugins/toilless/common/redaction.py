@@ -7,9 +7,11 @@ Two layers, because either alone misses something:
   (``postgresql://user:pw@host``), ``Authorization`` headers and bearer tokens, JWTs, Slack and GitHub tokens, AWS access
   key ids and ``password=...``-style pairs.
 
-Every pattern is bounded (no nested unbounded repetition): this runs on outside text of any size (a 900 KB label, a
-5 MB log line), and an unbounded ``[\\w-]*`` around a keyword took 36 s on 20,000 characters of ``a-a-a-...``.
-Masking errs on the side of hiding too much: a port and path after ``user:`` in a URI with an ``@`` are masked too.
+Patterns are delimited by "not a letter or digit" rather than ``\\b``: ``_`` is a word character, so
+``x_postgresql://u:pw@h`` or ``AKIA..._suffix`` would slip past a ``\\b``. Every pattern is bounded (no nested
+unbounded repetition): this runs on outside text of any size (a 900 KB label, a 5 MB log line), and an unbounded
+``[\\w-]*`` around a keyword took 36 s on 20,000 characters of ``a-a-a-...``. Masking errs on the side of hiding too
+much: a port and path after ``user:`` in a URI with an ``@`` are masked too.
 """
 
 from __future__ import annotations
@@ -25,28 +27,30 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     # scheme://user:password@host -> scheme://user:***@host (any scheme: postgresql, redis, amqp, https, ...).
     # Greedy up to the last "@" of the token: a password may itself hold "@" or "/" when it was not URL-encoded.
     (
-        re.compile(r"(?P<head>\b[a-zA-Z][a-zA-Z0-9+.\-]{1,30}://[^\s:/@]{0,256}:)(?P<secret>[^\s]{1,1024})(?=@)"),
+        re.compile(
+            r"(?P<head>(?<![a-zA-Z0-9+.\-])[a-zA-Z][a-zA-Z0-9+.\-]{1,30}://[^\s:/@]{0,256}:)(?P<secret>[^\s]{1,1024})(?=@)"
+        ),
         r"\g<head>" + MASK,
     ),
     # Authorization: Bearer xyz / Basic xyz / token xyz (GitHub). A token has a digit or 16+ characters: "basic
     # information" is prose.
     (
         re.compile(
-            r"(?i)(?P<head>\b(?:bearer|basic)\s{1,5}"
-            r"|\bauthorization[\"']?\s{0,5}[:=]\s{0,5}[\"']?(?:token\s{1,5})?)"
+            r"(?i)(?P<head>(?<![A-Za-z0-9])(?:bearer|basic)\s{1,5}"
+            r"|(?<![A-Za-z0-9])authorization[\"']?\s{0,5}[:=]\s{0,5}[\"']?(?:token\s{1,5})?)"
             r"(?P<secret>(?=[A-Za-z0-9._~+/=\-]{0,4096}\d)[A-Za-z0-9._~+/=\-]{8,4096}|[A-Za-z0-9._~+/=\-]{16,4096})"
         ),
         r"\g<head>" + MASK,
     ),
     # JSON Web Tokens (header.payload.signature, the header always starts with {" -> eyJ)
-    (re.compile(r"\beyJ[A-Za-z0-9_\-]{5,4096}\.[A-Za-z0-9_\-]{5,8192}\.[A-Za-z0-9_\-]{0,4096}"), MASK),
+    (re.compile(r"(?<![A-Za-z0-9])eyJ[A-Za-z0-9_\-]{5,4096}\.[A-Za-z0-9_\-]{5,8192}\.[A-Za-z0-9_\-]{0,4096}"), MASK),
     # Slack tokens and webhook paths, GitHub tokens
-    (re.compile(r"\bxox[abposre]-[A-Za-z0-9\-]{8,512}"), MASK),
-    (re.compile(r"\bxapp-\d-[A-Za-z0-9\-]{8,512}"), MASK),
+    (re.compile(r"(?<![A-Za-z0-9])xox[abposre]-[A-Za-z0-9\-]{8,512}"), MASK),
+    (re.compile(r"(?<![A-Za-z0-9])xapp-\d-[A-Za-z0-9\-]{8,512}"), MASK),
     (re.compile(r"(?P<head>hooks\.slack\.com/services/)[A-Za-z0-9/_\-]{1,512}"), r"\g<head>" + MASK),
-    (re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{20,255}|github_pat_[A-Za-z0-9_]{20,255})"), MASK),
+    (re.compile(r"(?<![A-Za-z0-9])(?:gh[pousr]_[A-Za-z0-9]{20,255}|github_pat_[A-Za-z0-9_]{20,255})"), MASK),
     # AWS access key ids (the secret key itself is caught as aws_secret_access_key=...)
-    (re.compile(r"\b(?:AKIA|ASIA)[A-Z0-9]{16}\b"), MASK),
+    (re.compile(r"(?<![A-Za-z0-9])(?:AKIA|ASIA)[A-Z0-9]{16}(?![A-Za-z0-9])"), MASK),
     # password=..., secret: ..., api_key=..., "token": "...", X-Api-Key: ...  The keyword anchors the match (fast), and
     # its tail must start with _ or -, so "secretsmanager:GetSecretValue" in an AccessDenied error stays readable.
     (

@@ -41,6 +41,7 @@ MAX_URL_LENGTH = 2000
 
 _ZERO_WIDTH_SPACE = "\u200b"
 _BACKTICK_LOOKALIKE = "\u02cb"  # modifier letter grave accent
+_FENCE = re.compile(r"`{3,}")
 _MENTION = re.compile(r"@(channel|here|everyone)\b", re.IGNORECASE)
 _SCHEME = re.compile(r"(?i)\b([a-z][a-z0-9+.\-]{1,20}):(//)")
 # C0 controls but tab/newline/carriage return, DEL, C1 controls, and the bidirectional overrides/isolates that make a
@@ -99,9 +100,12 @@ def escape(value: Any, limit: int | None = DEFAULT_VALUE_LIMIT) -> Mrkdwn:
     """Outside text for mrkdwn prose: masked, bounded, ``& < >`` escaped, mentions and bare URLs defused.
 
     Slack turns a bare ``https://...`` into a link and ``@channel`` (with link_names) into a ping; a zero-width space
-    keeps the text readable and inert.
+    keeps the text readable and inert. Runs of three or more backticks become look-alikes.
     """
     text = _escape_controls(clean(value, limit))
+    # A fence of three backticks in prose would open a code block that swallows the rest of the message; single
+    # backticks stay (hand-written `code` in report lines keeps working), they cannot form control sequences.
+    text = _FENCE.sub(lambda match: _BACKTICK_LOOKALIKE * len(match.group(0)), text)
     text = _MENTION.sub(lambda match: "@" + _ZERO_WIDTH_SPACE + match.group(1), text)
     return Mrkdwn(_SCHEME.sub(lambda match: match.group(1) + ":" + _ZERO_WIDTH_SPACE + match.group(2), text))
 
