@@ -47,3 +47,31 @@ def test_value_registered_with_airflows_secrets_masker_is_in_no_slack_message(ru
     assert len(messages) == 1
     assert registered not in json.dumps(messages, ensure_ascii=False)
     assert "upstream refused token *** (HTTP 401)" in messages[0]["text"]
+
+
+def test_recovery_trigger_masks_a_failed_look_in_its_event_and_log(monkeypatch, caplog) -> None:
+    import asyncio
+    from datetime import UTC, datetime
+
+    from toilless.triggers import order_processor as trigger_module
+
+    def failing_look(*args, **kwargs):
+        raise ConnectionError("could not connect to postgresql://orders:S3cr3tPw@db.internal/orders")
+
+    monkeypatch.setattr(trigger_module, "check_recovery", failing_look)
+    trigger = trigger_module.OrderProcessorRecoveryTrigger(
+        settings={}, restarted_at=datetime.now(UTC).isoformat(), baseline_outstanding=1,
+        deadline=datetime.now(UTC).isoformat(), poll_seconds=0,
+    )  # fmt: skip
+
+    async def first_event():
+        async for event in trigger.run():
+            return event
+
+    with caplog.at_level("WARNING"):
+        event = asyncio.run(first_event())
+
+    assert event.payload["status"] == "timeout"
+    assert "orders:***@db.internal" in event.payload["detail"]
+    assert "S3cr3tPw" not in str(event.payload)
+    assert "S3cr3tPw" not in caplog.text
