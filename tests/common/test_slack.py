@@ -373,3 +373,13 @@ def test_bullets_of_20000_items_are_bounded() -> None:
 
     assert len(shown) == 51
     assert "19,950 more" in shown[-1]
+
+
+def test_fit_message_counts_every_block_it_drops() -> None:
+    # 50 good blocks and one that is not a block: the note takes a place, so two are cut in all.
+    message = {"text": "t", "blocks": ["not a block", *(section(Mrkdwn(f"b{i}")) for i in range(50))]}
+
+    fitted = fit_message(message)
+
+    assert len(fitted["blocks"]) == MAX_BLOCKS
+    assert "_2 more block(s) cut" in fitted["blocks"][-1]["elements"][0]["text"]

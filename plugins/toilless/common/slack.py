@@ -277,6 +277,8 @@ def fit_message(message: Mapping[str, Any]) -> dict[str, Any]:
         kept.append(block)
         budget -= size
     if cut_blocks:
+        # Room for the note: a kept block it displaces is counted as cut too.
+        cut_blocks += max(0, len(kept) - (MAX_BLOCKS - 1))
         kept = kept[: MAX_BLOCKS - 1]
         kept.append(context(f"_{cut_blocks:,} more block(s) cut to stay within Slack's limits; the run log has all._"))
     fitted["blocks"] = kept
