@@ -75,8 +75,8 @@ def upload_file(
     from airflow.sdk import BaseHook
 
     settings = settings if settings is not None else load_config("toilless")
-    slack = settings.get("slack", {})
-    conn_id = slack.get("api_conn_id")
+    slack_settings = settings.get("slack", {})
+    conn_id = slack_settings.get("api_conn_id")
     if not conn_id:
         return False
     try:
@@ -84,9 +84,13 @@ def upload_file(
     except AirflowNotFoundException:
         log.info("No Slack API connection %s: not uploading %s", conn_id, path)
         return False
-    target = slack.get("api_channels", {}).get(channel, channel)
+    target = slack_settings.get("api_channels", {}).get(channel, channel)
+    # The title (plain text) and comment (mrkdwn) are posted too: masked, escaped and bounded like any message.
     SlackHook(slack_conn_id=conn_id).send_file_v1_to_v2(
-        channels=target, file=str(path), title=title, initial_comment=comment or None
+        channels=target,
+        file=str(path),
+        title=slack.plain(title, 250),
+        initial_comment=slack.as_mrkdwn(comment, 2000) if comment else None,
     )
     log.info("Uploaded %s to %s", path, target)
     return True

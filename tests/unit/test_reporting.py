@@ -4,7 +4,7 @@ import pytest
 
 from toilless.common.slack import Mrkdwn, code, fit_message, limit_problems
 from toilless.config import ConfigError, read_defaults
-from toilless.reporting import channel_conn_id, post_message, render_report
+from toilless.reporting import channel_conn_id, post_message, render_report, upload_file
 
 
 def test_render_report_lists_lines_and_links_the_run() -> None:
@@ -105,3 +105,23 @@ def test_render_report_is_within_slacks_limits_before_fit_message(lines: list[st
     assert limit_problems(message) == []
     assert fit_message(message)["blocks"] == message["blocks"]
     assert "more line(s)" in message["blocks"][-2]["text"]["text"] or "characters cut" in str(message)
+
+
+def test_upload_file_title_and_comment_are_masked_and_escaped(monkeypatch, tmp_path, set_connection) -> None:
+    from airflow.providers.slack.hooks import slack as slack_hooks
+
+    sent: dict = {}
+    monkeypatch.setattr(slack_hooks.SlackHook, "send_file_v1_to_v2", lambda self, **kwargs: sent.update(kwargs))
+    set_connection("slack_api", {"conn_type": "slack", "password": "xoxb-test"})
+    chart = tmp_path / "chart.png"
+    chart.write_bytes(b"png")
+
+    uploaded = upload_file(
+        "finops", chart, title="db postgresql://u:S3cr3tPw@h " + "t" * 500, comment="<!channel> password=hunter2",
+        settings=read_defaults("toilless"),
+    )  # fmt: skip
+
+    assert uploaded
+    assert "S3cr3tPw" not in sent["title"]
+    assert len(sent["title"]) <= 250
+    assert sent["initial_comment"] == "&lt;!channel&gt; password=***"
