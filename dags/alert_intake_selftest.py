@@ -65,18 +65,26 @@ def confirm_alert_received(params: dict[str, Any] | None = None) -> dict[str, An
 def report_selftest(received: dict[str, Any], params: dict[str, Any] | None = None) -> dict[str, Any]:
     from airflow.sdk import get_current_context
 
-    from toilless.common import slack
+    from toilless.common.slack import code, mrkdwn
     from toilless.reporting import send_report
 
     if received.get("manual"):
         lines = [
-            "Manual run without an alert: Airflow scheduled and ran this self-test and Slack works, but the alert "
-            "path (Prometheus, Alertmanager, the intake) was NOT exercised. Fire `ToillessIntakeSelfTest` to test it."
+            mrkdwn(
+                "Manual run without an alert: Airflow scheduled and ran this self-test and Slack works, but the alert "
+                "path (Prometheus, Alertmanager, the intake) was NOT exercised. Fire {} to test it.",
+                code("ToillessIntakeSelfTest"),
+            )
         ]
     else:
+        # The alert's labels are outside text: code() keeps them inside their code spans.
         lines = [
-            f"Alert {slack.code(received['alertname'])} for {slack.code(received['instance'] or '-')} "
-            f"(fingerprint {slack.code(received['fingerprint'])}) reached Airflow and started this run.",
+            mrkdwn(
+                "Alert {} for {} (fingerprint {}) reached Airflow and started this run.",
+                code(received["alertname"]),
+                code(received["instance"] or "-"),
+                code(received["fingerprint"]),
+            ),
             f"From the alert's start to the first task: {received['delay_seconds']:.1f} s.",
         ]
     if (params or {}).get("dry_run"):

@@ -283,7 +283,9 @@ def aws_cost_review() -> None:
         from airflow.sdk.exceptions import AirflowSkipException
 
         from toilless import cost_review as cr
-        from toilless.reporting import post_message
+        from toilless.common.slack import allowed_link_hosts
+        from toilless.config import load_config
+        from toilless.reporting import airflow_base_url, post_message
 
         if review is None or costs is None or anomalies is None:
             # The failed task already raised the alarm; there are no findings to report.
@@ -301,6 +303,7 @@ def aws_cost_review() -> None:
             notes.append(f"Estimated (unfinalised): {', '.join(m[:7] for m in costs['estimated_months'])}.")
         if review["dry_run"]:
             notes.append("Dry run: nothing filed.")
+        toilless_settings = load_config("toilless")
         message = cr.render_report(
             window=window,
             services=costs["flagged"],
@@ -315,6 +318,8 @@ def aws_cost_review() -> None:
             chart=chart,
             link=review["run_link"],
             notes=notes,
+            # The run link and filed issues are linked only to configured hosts (slack.link_hosts, the Airflow UI).
+            link_hosts=allowed_link_hosts(toilless_settings, airflow_base_url(toilless_settings)),
         )
         _save_json(review, "report.json", message)
         post_message(review["report_channel"], message["text"], blocks=message["blocks"])

@@ -24,7 +24,9 @@ from dataclasses import asdict, dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
+from toilless.common import slack
 from toilless.common.errors import InvalidInput
+from toilless.common.redaction import mask_secrets
 
 #: Cost Explorer metrics the review compares (dollars; usage quantities do not add up across services).
 COST_METRICS = ("UnblendedCost", "AmortizedCost", "BlendedCost", "NetUnblendedCost", "NetAmortizedCost")
@@ -500,7 +502,8 @@ def _root_cause(cause: Mapping[str, Any]) -> dict[str, Any]:
 def fingerprint(*parts: str) -> str:
     """Stable id of a finding: the same service in the same month (or the same anomaly) always gets the same
     one."""
-    digest = hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
+    # surrogatepass: an id holding a lone surrogate still gets a fingerprint (the same one as before for valid text).
+    digest = hashlib.sha256("|".join(parts).encode("utf-8", "surrogatepass")).hexdigest()[:16]
     return f"{FINGERPRINT_PREFIX}/{digest}"
 
 
@@ -562,9 +565,14 @@ def service_draft(
         + (f"Notes:\n{notes}\n" if notes else "")
         + "Decide: expected usage (close with a note) or an inefficiency (plan the fix).\n\n"
         + _links(links)
-        + f"\n{fingerprint_marker(key)}\n"
     )
-    return {"fingerprint": key, "kind": "service", "title": title, "body": body, "labels": list(labels)}
+    return {
+        "fingerprint": key,
+        "kind": "service",
+        "title": _issue_title(title),
+        "body": _issue_body(body, key),
+        "labels": list(labels),
+    }
 
 
 def anomaly_draft(
@@ -591,11 +599,32 @@ def anomaly_draft(
         f"Why flagged: {anomaly['reason']}.\n\n"
         "Root causes:\n\n| Service | Account | Region | Usage type | Contribution |\n|---|---|---|---|---|\n"
         f"{cause_rows or '| (none reported) | | | | |'}\n\n"
-        "Decide: expected usage (give AWS the feedback) or an inefficiency (plan the fix).\n\n"
-        + _links(links)
-        + f"\n{fingerprint_marker(key)}\n"
+        "Decide: expected usage (give AWS the feedback) or an inefficiency (plan the fix).\n\n" + _links(links)
     )
-    return {"fingerprint": key, "kind": "anomaly", "title": title, "body": body, "labels": list(labels)}
+    return {
+        "fingerprint": key,
+        "kind": "anomaly",
+        "title": _issue_title(title),
+        "body": _issue_body(body, key),
+        "labels": list(labels),
+    }
+
+
+#: GitHub refuses an issue title over 256 characters and a body over 65,536.
+GITHUB_TITLE_LIMIT = 256
+GITHUB_BODY_LIMIT = 65_536
+
+
+def _issue_title(title: str) -> str:
+    # One line: AWS names are outside text, and a title with a newline is not one.
+    return slack.truncate(mask_secrets(" ".join(title.split())), GITHUB_TITLE_LIMIT)
+
+
+def _issue_body(body: str, key: str) -> str:
+    """Markdown body with secrets masked and bounded, the fingerprint marker always kept (it is how a retry finds
+    the issue it filed)."""
+    marker = f"\n{fingerprint_marker(key)}\n"
+    return slack.truncate(mask_secrets(body), GITHUB_BODY_LIMIT - len(marker) - 100) + marker
 
 
 def _links(links: Mapping[str, str]) -> str:
@@ -628,7 +657,7 @@ def ranked_table(reviews: Sequence[Mapping[str, Any]], window: ReviewWindow, lim
                 money(review["projected_month"]),
                 _change_cell(review),
                 money(review["change_dollars"]),
-                review["reason"],
+                _shorten(review["reason"], 120),
             )
         )
     widths = [max(len(row[col]) for row in rows) for col in range(len(header))]
@@ -644,7 +673,8 @@ def _change_cell(review: Mapping[str, Any]) -> str:
     return "new" if review["reason"] == NEW_SPEND else "n/a"
 
 
-def anomaly_lines(anomalies: Sequence[Mapping[str, Any]], limit: int = 10) -> list[str]:
+def anomaly_lines(anomalies: Sequence[Mapping[str, Any]], limit: int = 10) -> list[slack.Mrkdwn]:
+    """One mrkdwn line per flagged anomaly (root causes and ids are AWS's text: escaped), at most ``limit``."""
     lines = []
     for anomaly in anomalies[:limit]:
         causes = "; ".join(
@@ -655,17 +685,25 @@ def anomaly_lines(anomalies: Sequence[Mapping[str, Any]], limit: int = 10) -> li
         )
         state = "OPEN" if anomaly["open"] else f"ended {anomaly['end']}"
         lines.append(
-            f"{money(anomaly['total_impact'])} ({percent_text(anomaly['impact_percent'])}) since "
-            f"{anomaly['start']}, "
-            f"{state}: {causes or anomaly['dimension'] or 'no root cause reported'} "
-            f"[`{anomaly['anomaly_id']}`]"
+            slack.mrkdwn(
+                "{} ({}) since {}, {}: {} [{}]",
+                money(anomaly["total_impact"]),
+                percent_text(anomaly["impact_percent"]),
+                anomaly["start"],
+                state,
+                causes or anomaly["dimension"] or "no root cause reported",
+                slack.code(anomaly["anomaly_id"], 120),
+                limit=300,
+            )
         )
     if len(anomalies) > limit:
-        lines.append(f"... and {len(anomalies) - limit} more")
+        lines.append(slack.Mrkdwn(f"... and {len(anomalies) - limit} more"))
     return lines
 
 
 def _shorten(text: str, limit: int) -> str:
+    # Masked before it is cut: half a token is no longer recognisable as one, and would be shown.
+    text = mask_secrets(" ".join(text[: limit + 4096].split()))
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
@@ -684,75 +722,80 @@ def render_report(
     chart: str | None = None,
     link: str | None = None,
     notes: Sequence[str] = (),
+    link_hosts: Iterable[str] = (),
 ) -> dict[str, Any]:
     """The Slack message: flagged services ranked, flagged anomalies, the issues; one line when nothing is
-    found."""
+    found. Built with the common Slack builder: AWS's names, issue titles, paths and notes are escaped, and links
+    (the run, filed issues) are links only to ``link_hosts``. Within Slack's limits whatever the input."""
+    hosts = frozenset(link_hosts)
     flagged = [review for review in services if review["flagged"]]
     flagged_anomalies = [anomaly for anomaly in anomalies if anomaly["flagged"]]
     rule = f"over {threshold_percent:g}% and over {money(min_dollars)}"
     title = f"AWS cost review {window.review_month:%B %Y} (as of {window.as_of:%a %Y-%m-%d})"
     if not flagged and not flagged_anomalies:
-        text = (
-            f":white_check_mark: {title}: nothing to see. {services_checked} services within baseline "
-            f"({rule}); "
-            f"{anomalies_checked} anomalies since {since:%Y-%m-%d}, none significant."
+        text = slack.mrkdwn(
+            ":white_check_mark: {}: nothing to see. {} services within baseline ({}); {} anomalies since {}, "
+            "none significant.",
+            title,
+            services_checked,
+            rule,
+            anomalies_checked,
+            f"{since:%Y-%m-%d}",
         )
         if link:
-            text += f" <{link}|Run>"
-        return {"text": text, "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": text}}]}
+            text = slack.mrkdwn("{} {}", text, slack.link(link, "Run", hosts), limit=None)
+        return {"text": text, "blocks": [slack.section(text)]}
 
-    summary = (
-        f":warning: *{len(flagged)}* of {services_checked} services over baseline and "
-        f"*{len(flagged_anomalies)}* of {anomalies_checked} anomalies since {since:%Y-%m-%d} need attention "
-        f"(rule: {rule}, metric {metric})."
+    summary = slack.mrkdwn(
+        ":warning: *{}* of {} services over baseline and *{}* of {} anomalies since {} need attention "
+        "(rule: {}, metric {}).",
+        len(flagged),
+        services_checked,
+        len(flagged_anomalies),
+        anomalies_checked,
+        f"{since:%Y-%m-%d}",
+        rule,
+        metric,
     )
-    method = (
-        f"Compared: {window.describe()}. Change % = change of the daily run rate; Over $ = month-to-date "
-        "spend "
-        "above the baseline daily rate times the days elapsed; Run-rate/mo = month-to-date projected to "
-        "the month."
+    method = slack.escape(
+        f"Compared: {window.describe()}. Change % = change of the daily run rate; Over $ = month-to-date spend "
+        "above the baseline daily rate times the days elapsed; Run-rate/mo = month-to-date projected to the month.",
+        1000,
     )
-    blocks: list[dict[str, Any]] = [
-        {"type": "header", "text": {"type": "plain_text", "text": title[:150]}},
-        {"type": "section", "text": {"type": "mrkdwn", "text": summary}},
-    ]
-    text_parts = [f"{title}\n{summary}"]
+    blocks: list[dict[str, Any]] = [slack.header(title), slack.section(summary)]
+    text_parts = [slack.mrkdwn("{}\n{}", title, summary)]
     if flagged:
-        table = ranked_table(flagged, window)
-        blocks.append(
-            {
-                "type": "section",
-                "text": {"type": "mrkdwn", "text": f"*Services over baseline*\n```{table[:2800]}```"},
-            }
-        )
+        table = slack.code_block(ranked_table(flagged, window), 2800)
+        blocks.append(slack.section(slack.mrkdwn("*Services over baseline*\n{}", table, limit=None)))
         text_parts.append(table)
     if flagged_anomalies:
-        lines = anomaly_lines(flagged_anomalies)
-        body = "*Cost Anomaly Detection*\n" + "\n".join(f"• {line}" for line in lines)
-        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": body[:2900]}})
-        text_parts.append("\n".join(lines))
-    if issues:
-        body = "*Issues*\n" + "\n".join(f"• {_issue_line(issue)}" for issue in issues)
-        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": body[:2900]}})
+        body = slack.Mrkdwn("\n".join(slack.bullets(anomaly_lines(flagged_anomalies), line_limit=None)))
+        blocks.append(slack.section(slack.mrkdwn("*Cost Anomaly Detection*\n{}", body, limit=None)))
         text_parts.append(body)
-    context = [method, *notes]
+    if issues:
+        lines = slack.bullets((_issue_line(issue, hosts) for issue in issues), max_lines=20, what="issue")
+        body = slack.mrkdwn("*Issues*\n{}", slack.Mrkdwn("\n".join(lines)), limit=None)
+        blocks.append(slack.section(body))
+        text_parts.append(body)
+    context = [method, *(slack.escape(note, 500) for note in notes[:6])]
     if chart:
-        context.append(f"Chart: {chart}")
+        context.append(slack.mrkdwn("Chart: {}", slack.code(chart, 300)))
     if link:
-        context.append(f"<{link}|Open the run>")
-    blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": part[:2900]} for part in context]})
+        context.append(slack.link(link, "Open the run", hosts))
+    blocks.append(slack.context(*context[: slack.MAX_CONTEXT_ELEMENTS]))
     text_parts.append("\n".join(context))
-    return {"text": "\n\n".join(text_parts), "blocks": blocks}
+    text = slack.truncate(slack.Mrkdwn("\n\n".join(text_parts)), slack.MAX_FALLBACK_TEXT)
+    return {"text": text, "blocks": blocks}
 
 
-def _issue_line(issue: Mapping[str, Any]) -> str:
+def _issue_line(issue: Mapping[str, Any], hosts: frozenset[str]) -> slack.Mrkdwn:
     status = issue.get("status")
     url = issue.get("url")
-    target = f"<{url}|{issue['title']}>" if url else issue["title"]
+    target = slack.link(url, issue["title"], hosts) if url else slack.escape(issue["title"], 150)
     if status == "filed":
-        return f"filed {target}"
+        return slack.mrkdwn("filed {}", target)
     if status == "exists":
-        return f"already filed {target}"
+        return slack.mrkdwn("already filed {}", target)
     if status == "dry_run":
-        return f"would file (dry run): {target}"
-    return f"draft (no GitHub connection): {target}, saved as `{issue.get('path', '')}`"
+        return slack.mrkdwn("would file (dry run): {}", target)
+    return slack.mrkdwn("draft (no GitHub connection): {}, saved as {}", target, slack.code(issue.get("path", ""), 300))

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from toilless import rds_storage as rs
+from toilless.common import slack
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +44,9 @@ def report_lines(
     verification: Sequence[Mapping[str, Any]] | None,
     tables: Mapping[str, Any] | None,
 ) -> list[str]:
-    """Pure: the report's bullet lines."""
+    """Pure: the report's bullet lines for ``toilless.reporting.render_report``: plain strings (escaped there) where
+    they quote outside text (reasons, table names, errors, who answered), :class:`~toilless.common.slack.Mrkdwn`
+    where Toilless writes every character itself."""
     lines: list[str] = []
     expanded = {e["instance_id"]: e for e in expansions or []}
     verified = {v["instance_id"]: v for v in verification or []}
@@ -59,7 +62,7 @@ def report_lines(
                 if action == rs.REQUEST_APPROVAL:
                     lines.append(f"    {outcome_text}")
                 if instance_id in expanded:
-                    lines.append("    " + _expansion_text(expanded[instance_id], verified.get(instance_id)))
+                    lines.append(_expansion_text(expanded[instance_id], verified.get(instance_id)))
                 elif action == rs.GROW_NOW or outcome == "approved":
                     lines.append("    not grown: the growth step did not complete (see the failure alert)")
         if action in (rs.GROW_NOW, rs.REQUEST_APPROVAL) and decision.get("monthly_cost_delta"):
@@ -76,19 +79,23 @@ def report_lines(
     return lines
 
 
-def _expansion_text(expansion: Mapping[str, Any], status: Mapping[str, Any] | None) -> str:
+def _expansion_text(expansion: Mapping[str, Any], status: Mapping[str, Any] | None) -> slack.Mrkdwn:
     if expansion.get("outcome") in ("gate_refused", "dry_run"):
         verdict = expansion.get("gate") or {}
-        text = f"not grown at the moment of acting: {verdict.get('reason', 'refused by the action gate')}"
+        text = slack.mrkdwn(
+            "not grown at the moment of acting: {}", verdict.get("reason", "refused by the action gate"), limit=300
+        )
         if verdict.get("allowed_from"):
-            text += f" (allowed from {verdict['allowed_from']})"
+            text = slack.mrkdwn("{} (allowed from {})", text, verdict["allowed_from"], limit=400)
         return text
     if expansion.get("outcome") == "already_done":
-        text = f"already at or growing to {expansion['target_gib']} GiB: not modified again"
+        text = slack.mrkdwn("    already at or growing to {} GiB: not modified again", expansion["target_gib"])
     else:
-        text = f"grown {expansion['from_gib']} -> {expansion['target_gib']} GiB (ApplyImmediately)"
+        text = slack.mrkdwn("    grown {} -> {} GiB (ApplyImmediately)", expansion["from_gib"], expansion["target_gib"])
     if status:
-        text += f"; verified: status {status['status']}, allocated {status['allocated_gib']} GiB"
+        text = slack.mrkdwn(
+            "{}; verified: status {}, allocated {} GiB", text, status["status"], status["allocated_gib"], limit=100
+        )
     return text
 
 

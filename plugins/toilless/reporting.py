@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from toilless.common import slack
 from toilless.common.slack import fit_message
 from toilless.config import ConfigError, load_config
 
@@ -18,6 +19,11 @@ log = logging.getLogger(__name__)
 
 #: Slack refuses section texts over 3000 characters.
 _SECTION_LIMIT = 2900
+#: Most lines one report shows, and the longest line (an outside value may be 900 KB).
+MAX_REPORT_LINES = 150
+MAX_LINE_CHARS = 1000
+#: Characters of report body in one message: Slack's 40,000 less the fallback text and the rest of the blocks.
+_REPORT_CHARS = 24_000
 
 
 def channel_conn_id(channel: str, settings: Mapping[str, Any] | None = None) -> str:
@@ -69,8 +75,8 @@ def upload_file(
     from airflow.sdk import BaseHook
 
     settings = settings if settings is not None else load_config("toilless")
-    slack = settings.get("slack", {})
-    conn_id = slack.get("api_conn_id")
+    slack_settings = settings.get("slack", {})
+    conn_id = slack_settings.get("api_conn_id")
     if not conn_id:
         return False
     try:
@@ -78,9 +84,13 @@ def upload_file(
     except AirflowNotFoundException:
         log.info("No Slack API connection %s: not uploading %s", conn_id, path)
         return False
-    target = slack.get("api_channels", {}).get(channel, channel)
+    target = slack_settings.get("api_channels", {}).get(channel, channel)
+    # The title (plain text) and comment (mrkdwn) are posted too: masked, escaped and bounded like any message.
     SlackHook(slack_conn_id=conn_id).send_file_v1_to_v2(
-        channels=target, file=str(path), title=title, initial_comment=comment or None
+        channels=target,
+        file=str(path),
+        title=slack.plain(title, 250),
+        initial_comment=slack.as_mrkdwn(comment, 2000) if comment else None,
     )
     log.info("Uploaded %s to %s", path, target)
     return True
@@ -112,25 +122,34 @@ def render_report(
     dag_id: str | None = None,
     run_id: str | None = None,
     link: str | None = None,
+    link_hosts: Iterable[str] = (),
 ) -> dict[str, Any]:
-    """Pure: the "what was done" message: a title, a status, bullet lines and a link to the run."""
+    """Pure: the "what was done" message: a title, a status, bullet lines and a link to the run.
+
+    The contract for ``lines``: a plain ``str`` is outside text and is escaped here (``&``, ``<``, ``>``, mentions,
+    bare URLs; backticks and ``*`` stay, so hand-written emphasis still shows); a
+    :class:`~toilless.common.slack.Mrkdwn` (built with ``toilless.common.slack``: ``mrkdwn()``, ``code()``,
+    ``link()``...) is kept as it is. ``title`` is plain text. The message is within Slack's limits whatever the lines:
+    at most :data:`MAX_REPORT_LINES` lines of :data:`MAX_LINE_CHARS` characters each, and it says what was cut.
+
+    :param link: the run's URL; linked only when its host is in ``link_hosts``.
+    """
     icon = {"ok": ":white_check_mark:", "warning": ":warning:", "critical": ":rotating_light:"}.get(
         status, ":information_source:"
     )
-    body = "\n".join(f"• {line}" for line in lines) or "• nothing to do"
-    where = f"`{dag_id}` run `{run_id}`" if dag_id and run_id else ""
-    text = f"{icon} {title}\n{body}"
-    if link:
-        text += f"\n<{link}|Open the run>"
-    blocks: list[dict[str, Any]] = [
-        {"type": "header", "text": {"type": "plain_text", "text": title[:150]}},
-        *(
-            {"type": "section", "text": {"type": "mrkdwn", "text": chunk}}
-            for chunk in _chunks(f"{icon} {where}\n{body}".strip())
-        ),
+    shown = slack.bullets(lines, max_lines=MAX_REPORT_LINES, line_limit=MAX_LINE_CHARS) or [
+        slack.Mrkdwn("• nothing to do")
     ]
-    if link:
-        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": f"<{link}|Open the run>"}]})
+    where = slack.mrkdwn("{} run {}", slack.code(dag_id), slack.code(run_id)) if dag_id and run_id else ""
+    run_link = slack.link(link, "Open the run", link_hosts) if link else None
+    sections = list(_sections([slack.Mrkdwn(f"{icon} {where}".strip()), *shown]))
+    blocks: list[dict[str, Any]] = [slack.header(title), *(slack.section(chunk) for chunk in sections)]
+    if run_link:
+        blocks.append(slack.context(run_link))
+    text = slack.mrkdwn("{} {}\n", slack.Mrkdwn(icon), title, limit=slack.MAX_HEADER_TEXT) + "\n".join(shown)
+    text = slack.truncate(text, slack.MAX_FALLBACK_TEXT - 300)
+    if run_link:
+        text += f"\n{run_link}"
     return {"text": text, "blocks": blocks}
 
 
@@ -147,11 +166,31 @@ def send_report(
     dag_id = context["dag"].dag_id if context.get("dag") else None
     run_id = context.get("run_id")
     link = run_url(dag_id, run_id, settings) if dag_id and run_id else None
-    message = render_report(title=title, lines=list(lines), status=status, dag_id=dag_id, run_id=run_id, link=link)
+    hosts = slack.allowed_link_hosts(settings, airflow_base_url(settings))
+    message = render_report(
+        title=title, lines=lines, status=status, dag_id=dag_id, run_id=run_id, link=link, link_hosts=hosts
+    )
     return post_message(channel, message["text"], blocks=message["blocks"], settings=settings)
 
 
-def _chunks(text: str) -> Iterable[str]:
-    while text:
-        yield text[:_SECTION_LIMIT]
-        text = text[_SECTION_LIMIT:]
+def _sections(lines: list[slack.Mrkdwn]) -> Iterable[slack.Mrkdwn]:
+    """Lines packed into section texts at line boundaries (a code span or link is never split), within the blocks
+    and characters one message may hold; what does not fit is counted in a last line."""
+    chunk: list[str] = []
+    size = 0
+    total = 0
+    for index, line in enumerate(lines):
+        line = slack.truncate(line, _SECTION_LIMIT)
+        if total + len(line) > _REPORT_CHARS:
+            if chunk:
+                yield slack.Mrkdwn("\n".join(chunk))
+            yield slack.Mrkdwn(f"• … and {len(lines) - index:,} more line(s) cut to fit one Slack message")
+            return
+        if chunk and size + 1 + len(line) > _SECTION_LIMIT:
+            yield slack.Mrkdwn("\n".join(chunk))
+            chunk, size = [], 0
+        chunk.append(line)
+        size += len(line) + 1
+        total += len(line) + 1
+    if chunk:
+        yield slack.Mrkdwn("\n".join(chunk))

@@ -75,7 +75,7 @@ def inspect_instances(instance_ids: Iterable[str], conn_id_template: str, limit:
         try:
             sizes = largest_tables(conn_id, limit)
         except Exception as err:  # a hint, not the job: report the error instead of failing the storage report
-            log.warning("Could not read table sizes of %s through %s: %s", instance_id, conn_id, err)
+            log.warning("Could not read table sizes of %s through %s: %s", instance_id, conn_id, first_line(err))
             found[instance_id] = {"conn_id": conn_id, "configured": True, "error": first_line(err)}
             continue
         found[instance_id] = {

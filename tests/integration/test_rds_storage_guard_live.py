@@ -121,7 +121,8 @@ def test_approve_grows_storage(live_airflow, started_runs) -> None:
     assert "Approval needed" in request
     assert "permanent" in request
     # 94 GiB used + 0.5 GiB/day x 30 days = 109 GiB at <= 75% used -> 146 GiB; 46 GiB x 0.115 USD.
-    assert "100 GiB -> *146 GiB* (+46 GiB)" in request
+    # The body is escaped for mrkdwn like all outside text: Slack shows "&gt;" as ">".
+    assert "100 GiB -&gt; *146 GiB* (+46 GiB)" in request
     assert "+5.29 USD/month" in request
     assert "required_actions" in request
     assert allocated(live_airflow, instance_id) == 100

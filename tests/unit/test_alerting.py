@@ -71,7 +71,7 @@ def test_first_line_takes_the_first_non_empty_line_and_shortens() -> None:
 
 def test_failure_message_names_everything_an_on_call_needs() -> None:
     item = failure()
-    message = failure_message(item, route_failure(item, SETTINGS, "prod"), "prod")
+    message = failure_message(item, route_failure(item, SETTINGS, "prod"), "prod", {"ui"})
     text = message["text"]
     for expected in ("log_rotation", "rotate_logs", "manual__1", "try 3/3", "bad", item.log_url, "[prod]"):
         assert expected in text

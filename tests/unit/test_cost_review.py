@@ -466,6 +466,7 @@ def test_report_ranks_flagged_services() -> None:
         min_dollars=120,
         metric="UnblendedCost",
         issues=[{"title": "t", "status": "filed", "url": "http://gh/1"}],
+        link_hosts={"gh"},
     )
     table_text = message["blocks"][2]["text"]["text"]
     assert table_text.index("Amazon EC2") < table_text.index("Amazon S3")

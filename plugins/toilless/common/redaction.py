@@ -2,10 +2,16 @@
 
 Two layers, because either alone misses something:
 - Airflow's own secrets masker (``airflow.sdk``), which knows every Connection password and Variable value that a task
-  read in this process;
+  read in this process (and anything registered with ``mask_secret``);
 - patterns for secrets that arrive inside outside text Airflow never saw: passwords in connection URIs
-  (``postgresql://user:pw@host``), ``Authorization`` headers, Slack and GitHub tokens, AWS secret keys and
-  ``password=...``-style pairs.
+  (``postgresql://user:pw@host``), ``Authorization`` headers and bearer tokens, JWTs, Slack and GitHub tokens, AWS access
+  key ids and ``password=...``-style pairs.
+
+Patterns are delimited by "not a letter or digit" rather than ``\\b``: ``_`` is a word character, so
+``x_postgresql://u:pw@h`` or ``AKIA..._suffix`` would slip past a ``\\b``. Every pattern is bounded (no nested
+unbounded repetition): this runs on outside text of any size (a 900 KB label, a 5 MB log line), and an unbounded
+``[\\w-]*`` around a keyword took 36 s on 20,000 characters of ``a-a-a-...``. Masking errs on the side of hiding too
+much: a port and path after ``user:`` in a URI with an ``@`` are masked too.
 """
 
 from __future__ import annotations
@@ -15,26 +21,48 @@ from typing import Any
 
 MASK = "***"
 
+_SENSITIVE_KEY = r"(?:password|passwd|pwd|secret|api[_\-]?key|access[_\-]?key|private[_\-]?key|token|credential)"
+
 _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
-    # scheme://user:password@host -> scheme://user:***@host (any scheme: postgresql, redis, amqp, https, ...)
-    (re.compile(r"(?P<head>\b[a-zA-Z][a-zA-Z0-9+.\-]{1,30}://[^\s:/@]*:)(?P<secret>[^\s@/]+)(?=@)"), r"\g<head>***"),
-    # Authorization: Bearer xyz / Basic xyz
-    (re.compile(r"(?i)(?P<head>\b(?:bearer|basic|token)\s+)(?P<secret>[A-Za-z0-9._~+/=\-]{8,})"), r"\g<head>***"),
-    # Slack tokens and webhook paths, GitHub tokens
-    (re.compile(r"\bxox[abposr]-[A-Za-z0-9\-]{8,}"), MASK),
-    (re.compile(r"(?P<head>hooks\.slack\.com/services/)[A-Za-z0-9/_\-]+"), r"\g<head>***"),
-    (re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,})"), MASK),
-    # AWS access key ids and secret keys written as key=value
-    (re.compile(r"\b(?:AKIA|ASIA)[A-Z0-9]{16}\b"), MASK),
-    # password=..., secret: ..., api_key=..., token="..."
+    # scheme://user:password@host -> scheme://user:***@host (any scheme: postgresql, redis, amqp, https, ...).
+    # Greedy up to the last "@" of the token: a password may itself hold "@" or "/" when it was not URL-encoded.
     (
         re.compile(
-            r"(?i)(?P<head>\b[\w\-]*(?:password|passwd|pwd|secret|api[_\-]?key|access[_\-]?key|token)[\w\-]*"
-            r"[\"']?\s*[=:]\s*[\"']?)(?P<secret>[^\s\"',;&]{3,})"
+            r"(?P<head>(?<![a-zA-Z0-9+.\-])[a-zA-Z][a-zA-Z0-9+.\-]{1,30}://[^\s:/@]{0,256}:)(?P<secret>[^\s]{1,1024})(?=@)"
         ),
-        r"\g<head>***",
+        r"\g<head>" + MASK,
+    ),
+    # Authorization: Bearer xyz / Basic xyz / token xyz (GitHub). A token has a digit or 16+ characters: "basic
+    # information" is prose.
+    (
+        re.compile(
+            r"(?i)(?P<head>(?<![A-Za-z0-9])(?:bearer|basic)\s{1,5}"
+            r"|(?<![A-Za-z0-9])authorization[\"']?\s{0,5}[:=]\s{0,5}[\"']?(?:token\s{1,5})?)"
+            r"(?P<secret>(?=[A-Za-z0-9._~+/=\-]{0,4096}\d)[A-Za-z0-9._~+/=\-]{8,4096}|[A-Za-z0-9._~+/=\-]{16,4096})"
+        ),
+        r"\g<head>" + MASK,
+    ),
+    # JSON Web Tokens (header.payload.signature, the header always starts with {" -> eyJ)
+    (re.compile(r"(?<![A-Za-z0-9])eyJ[A-Za-z0-9_\-]{5,4096}\.[A-Za-z0-9_\-]{5,8192}\.[A-Za-z0-9_\-]{0,4096}"), MASK),
+    # Slack tokens and webhook paths, GitHub tokens
+    (re.compile(r"(?<![A-Za-z0-9])xox[abposre]-[A-Za-z0-9\-]{8,512}"), MASK),
+    (re.compile(r"(?<![A-Za-z0-9])xapp-\d-[A-Za-z0-9\-]{8,512}"), MASK),
+    (re.compile(r"(?P<head>hooks\.slack\.com/services/)[A-Za-z0-9/_\-]{1,512}"), r"\g<head>" + MASK),
+    (re.compile(r"(?<![A-Za-z0-9])(?:gh[pousr]_[A-Za-z0-9]{20,255}|github_pat_[A-Za-z0-9_]{20,255})"), MASK),
+    # AWS access key ids (the secret key itself is caught as aws_secret_access_key=...)
+    (re.compile(r"(?<![A-Za-z0-9])(?:AKIA|ASIA)[A-Z0-9]{16}(?![A-Za-z0-9])"), MASK),
+    # password=..., secret: ..., api_key=..., "token": "...", X-Api-Key: ...  The keyword anchors the match (fast), and
+    # its tail must start with _ or -, so "secretsmanager:GetSecretValue" in an AccessDenied error stays readable.
+    (
+        re.compile(
+            r"(?i)(?P<head>" + _SENSITIVE_KEY + r"s?(?:[_\-][\w\-]{0,40})?[\"']?\s{0,5}[=:]\s{0,5}[\"']?)"
+            r"(?P<secret>[^\s\"',;&]{1,1024})"
+        ),
+        r"\g<head>" + MASK,
     ),
 )
+
+_SENSITIVE_KEY_NAME = re.compile(r"(?i)" + _SENSITIVE_KEY)
 
 
 def mask_secrets(text: Any) -> str:
@@ -47,26 +75,53 @@ def mask_secrets(text: Any) -> str:
 
 
 def mask_structure(value: Any, *, max_depth: int = 20) -> Any:
-    """Mask every string inside a JSON-like structure (dicts, lists); keys are kept."""
+    """Mask every string inside a JSON-like structure (dicts, lists); keys are kept.
+
+    A string under a key that names a secret (``password``, ``api_key``, ``token``...) is replaced whole.
+    """
     if max_depth <= 0:
         return MASK
     if isinstance(value, str):
         return mask_secrets(value)
     if isinstance(value, dict):
-        return {key: mask_structure(item, max_depth=max_depth - 1) for key, item in value.items()}
+        return {
+            key: MASK
+            if isinstance(item, str) and item and isinstance(key, str) and _SENSITIVE_KEY_NAME.search(key)
+            else mask_structure(item, max_depth=max_depth - 1)
+            for key, item in value.items()
+        }
     if isinstance(value, list | tuple):
         return [mask_structure(item, max_depth=max_depth - 1) for item in value]
     return value
 
 
 def _airflow_redact(value: str) -> str:
-    # Import lazily: this module is imported by pure code and at DAG parse time.
+    # Task code registers secrets with the Task SDK's masker, server-side code (the API server, the dag processor that
+    # runs DAG-level callbacks) with airflow-core's: they are separate instances, so ask both.
+    for redact in _airflow_redactors():
+        try:
+            redacted = redact(value)
+        except Exception:  # masking must never be why a message is lost; patterns still apply
+            redacted = value
+        if isinstance(redacted, str):
+            value = redacted
+    return value
+
+
+def _airflow_redactors() -> list[Any]:
+    # Imported lazily: this module is imported by pure code and at DAG parse time.
+    redactors = []
     try:
-        from airflow.sdk._shared.secrets_masker import redact
-    except ImportError:  # pragma: no cover - Airflow is always installed with Toilless; pure use stays safe
-        return value
+        from airflow.sdk._shared.secrets_masker import redact as sdk_redact
+
+        redactors.append(sdk_redact)
+    except ImportError:  # pragma: no cover - the Task SDK is always installed with Toilless
+        pass
     try:
-        redacted = redact(value)
-    except Exception:  # masking must never be why a message is lost; patterns still apply
-        return value
-    return redacted if isinstance(redacted, str) else value
+        from airflow._shared.secrets_masker import redact as core_redact
+
+        if core_redact not in redactors:
+            redactors.append(core_redact)
+    except ImportError:  # a worker may run without airflow-core's shared modules
+        pass
+    return redactors

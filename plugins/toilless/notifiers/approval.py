@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseNotifier
 
@@ -27,20 +28,38 @@ class SlackApprovalRequestNotifier(BaseNotifier):
     def notify(self, context: Context) -> None:
         from airflow.providers.standard.operators.hitl import HITLOperator
 
+        from toilless.common.slack import allowed_link_hosts
         from toilless.config import load_config
         from toilless.reporting import airflow_base_url, post_message
 
         settings = load_config(self.config_name)
         channel = settings.get("approval", {}).get("channel", "urgent")
+        toilless_settings = load_config("toilless")
+        base_url = airflow_base_url(toilless_settings)
         task = context["task"]
-        link = HITLOperator.generate_link_to_ui_from_context(context=context, base_url=airflow_base_url())
-        subject = getattr(task, "subject", task.task_id)
-        # The body is Markdown for the Airflow UI; Slack's mrkdwn marks bold with single asterisks.
-        body = (getattr(task, "body", "") or "").replace("**", "*")
-        text = f":raising_hand: Approval needed: {subject}\n{body}\n<{link}|Approve or reject in Airflow>"
-        blocks = [
-            {"type": "header", "text": {"type": "plain_text", "text": f"Approval needed: {subject}"[:150]}},
-            {"type": "section", "text": {"type": "mrkdwn", "text": body[:2900] or subject}},
-            {"type": "section", "text": {"type": "mrkdwn", "text": f"<{link}|Approve or reject in Airflow>"}},
-        ]
-        post_message(channel, text, blocks=blocks)
+        url = HITLOperator.generate_link_to_ui_from_context(context=context, base_url=base_url)
+        message = approval_message(
+            subject=getattr(task, "subject", task.task_id),
+            body=getattr(task, "body", "") or "",
+            url=url,
+            link_hosts=allowed_link_hosts(toilless_settings, base_url),
+        )
+        post_message(channel, message["text"], blocks=message["blocks"])
+
+
+def approval_message(*, subject: str, body: str, url: str, link_hosts: Iterable[str]) -> dict[str, Any]:
+    """Pure: the approval request message. ``subject`` and ``body`` are rendered templates holding outside values
+    (instance ids, sizes, Params), so both are escaped; the body's Markdown ``**bold**`` becomes mrkdwn ``*bold*``."""
+    from toilless.common import slack
+
+    body_text = slack.escape(body.replace("**", "*"), 2800)
+    answer = slack.link(url, "Approve or reject in Airflow", link_hosts)
+    subject_text = slack.escape(subject, 140)
+    return {
+        "text": slack.mrkdwn(":raising_hand: Approval needed: {}\n{}\n{}", subject_text, body_text, answer),
+        "blocks": [
+            slack.header(f"Approval needed: {subject}"),
+            slack.section(body_text if body_text.strip() else subject_text),
+            slack.section(answer),
+        ],
+    }

@@ -25,14 +25,16 @@ class SlackFailureNotifier(BaseNotifier):
     template_fields = ()
 
     def notify(self, context: Context) -> None:
+        from toilless.common.slack import allowed_link_hosts
         from toilless.config import load_config
         from toilless.reporting import airflow_base_url, post_message
 
         settings = load_config("toilless")
-        failure = failure_from_context(context, airflow_base_url(settings))
+        base_url = airflow_base_url(settings)
+        failure = failure_from_context(context, base_url)
         environment = settings.get("environment", "sandbox")
         route = route_failure(failure, settings.get("failure_alerts", {}), environment)
-        message = failure_message(failure, route, environment)
+        message = failure_message(failure, route, environment, allowed_link_hosts(settings, base_url))
         post_message(route.channel, message["text"], blocks=message["blocks"], settings=settings)
 
 

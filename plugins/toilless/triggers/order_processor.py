@@ -10,6 +10,8 @@ from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
+from toilless.common.redaction import mask_secrets
+
 log = logging.getLogger(__name__)
 
 
@@ -92,8 +94,10 @@ class OrderProcessorRecoveryTrigger(BaseTrigger):
                     check_recovery, self.settings, self.restarted_at, self.baseline_outstanding
                 )
             except Exception as err:  # a failed look is retried until the deadline
-                log.warning("Recovery check failed (will look again): %s", err)
-                last = {"recovered": False, "detail": f"check failed: {err}"}
+                # The error may quote a DSN or token; its text goes to the log, the event (XCom) and Slack.
+                error = mask_secrets(err)[:500]
+                log.warning("Recovery check failed (will look again): %s", error)
+                last = {"recovered": False, "detail": f"check failed: {error}"}
             if last.get("recovered"):
                 yield TriggerEvent({"status": "recovered", "looks": looks, **last})
                 return
