@@ -110,11 +110,14 @@ class LogSet:
     channel: str = "compliance"
     queue: str | None = None
     largest: int = 10
+    #: The configured allowed roots: every file touched must resolve (symlinks followed) under one of them.
+    allowed_roots: tuple[str, ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-able form (XCom), read back with :func:`log_set_from_dict`."""
         data = asdict(self)
         data["globs"] = list(self.globs)
+        data["allowed_roots"] = list(self.allowed_roots)
         data["reopen"]["command"] = list(self.reopen.command)
         return data
 
@@ -123,6 +126,7 @@ def log_set_from_dict(data: dict[str, Any]) -> LogSet:
     """Inverse of :meth:`LogSet.as_dict`."""
     values = dict(data)
     values["globs"] = tuple(values["globs"])
+    values["allowed_roots"] = tuple(values.get("allowed_roots") or ())
     values["retention"] = Retention(**values["retention"])
     reopen = dict(values["reopen"])
     reopen["command"] = tuple(reopen.get("command") or ())
@@ -238,6 +242,7 @@ def _parse_log_set(name: str, spec: dict[str, Any], roots: list[str]) -> LogSet:
         channel=str(spec.get("channel") or "compliance"),
         queue=spec.get("queue") or None,
         largest=int(spec.get("largest", 10)),
+        allowed_roots=tuple(roots),
     )
 
 
