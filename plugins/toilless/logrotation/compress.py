@@ -14,7 +14,7 @@ import os
 import stat
 import zlib
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from toilless.logrotation import naming
 
@@ -96,6 +96,7 @@ def compress_verified(
     compression: str = "zstd",
     level: int = 2,
     threads: int = 0,
+    zstd_parameters: dict[str, Any] | None = None,
     archive_mode: int | None = None,
     archive_uid: int | None = None,
     archive_gid: int | None = None,
@@ -119,7 +120,7 @@ def compress_verified(
         tmp_fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
         try:
             with os.fdopen(src_fd, "rb", closefd=False) as src, os.fdopen(tmp_fd, "wb", closefd=False) as out:
-                digest = _compress_stream(src, out, compression, level, threads)
+                digest = _compress_stream(src, out, compression, level, threads, zstd_parameters or {})
                 out.flush()
                 os.fsync(tmp_fd)
             after = os.fstat(src_fd)
@@ -153,17 +154,28 @@ def compress_verified(
     return ArchiveResult(archive, digest.size, os.stat(archive).st_size, digest.crc32)
 
 
-def _compress_stream(src: BinaryIO, out: BinaryIO, compression: str, level: int, threads: int) -> Digest:
+def zstd_compressor(level: int, threads: int, parameters: dict[str, Any]) -> Any:
+    """A zstd compressor for ``level`` with ``parameters`` (ZstdCompressionParameters names) overriding the
+    level's own; ``strategy`` by name. A content checksum is written into every frame."""
+    import zstandard
+
+    overrides = dict(parameters)
+    if "strategy" in overrides:
+        overrides["strategy"] = getattr(zstandard, f"STRATEGY_{str(overrides['strategy']).upper()}")
+    params = zstandard.ZstdCompressionParameters.from_level(level, threads=threads, write_checksum=True, **overrides)
+    return zstandard.ZstdCompressor(compression_params=params)
+
+
+def _compress_stream(
+    src: BinaryIO, out: BinaryIO, compression: str, level: int, threads: int, zstd_parameters: dict[str, Any]
+) -> Digest:
     crc = 0
     size = 0
     if compression == "gzip":
         # mtime=0: the same input gives the same bytes, and the file's own mtime carries the time.
         writer: BinaryIO = gzip.GzipFile(fileobj=out, mode="wb", compresslevel=level, mtime=0)  # type: ignore[assignment]
     elif compression == "zstd":
-        import zstandard
-
-        compressor = zstandard.ZstdCompressor(level=level, threads=threads, write_checksum=True)
-        writer = compressor.stream_writer(out, closefd=False)  # type: ignore[assignment]
+        writer = zstd_compressor(level, threads, zstd_parameters).stream_writer(out, closefd=False)  # type: ignore[assignment]
     else:
         raise ValueError(f"unknown compression {compression!r}")
     with writer:

@@ -283,8 +283,9 @@ def _rotate_one(log_set: LogSet, live: str, now: datetime, result: dict[str, Any
 
 
 def _compress_pending(log_set: LogSet, pending: list[str], result: dict[str, Any]) -> None:
-    held = [path for path in pending if rotate.open_holders(path)]
     renamed_now = any(item["mode"] == "rename" for item in result["rotated"])
+    # After a rename the writer is told to reopen anyway; otherwise only if it still holds a leftover.
+    held = {} if renamed_now else rotate.held_open(pending)
     if renamed_now or held:
         try:
             result["reopen"] = rotate.reopen_writer(log_set.reopen)
@@ -297,26 +298,25 @@ def _compress_pending(log_set: LogSet, pending: list[str], result: dict[str, Any
         result["errors"].append(f"archive_owner/archive_group of log set {log_set.name}: no such user or group {err}")
         result["pending"].extend({"path": path, "reason": "not compressed: see errors"} for path in pending)
         return
+    # Wait for the writer to let go of every rotated file at once, not file by file.
+    still_held = (
+        rotate.wait_until_released(pending, max(0.0, deadline - time.monotonic())) if held or renamed_now else {}
+    )
     for source in pending:
+        if source in still_held:
+            result["pending"].append(
+                {"path": source, "reason": f"still held open by pid {still_held[source]}; compressed next run"}
+            )
+            continue
         try:
-            _compress_one(log_set, source, deadline, uid, gid, result)
+            _compress_one(log_set, source, uid, gid, result)
         except Exception as err:  # one file's failure never stops the others
             result["errors"].append(f"compressing {source}: {type(err).__name__}: {err}")
             result["pending"].append({"path": source, "reason": f"not compressed: {err}"})
             log.exception("Compressing %s failed", source)
 
 
-def _compress_one(
-    log_set: LogSet, source: str, deadline: float, uid: int | None, gid: int | None, result: dict[str, Any]
-) -> None:
-    if not rotate.wait_until_released(source, max(0.0, deadline - time.monotonic())):
-        result["pending"].append(
-            {
-                "path": source,
-                "reason": f"still held open by pid {rotate.open_holders(source)}; compressed next run",
-            }
-        )
-        return
+def _compress_one(log_set: LogSet, source: str, uid: int | None, gid: int | None, result: dict[str, Any]) -> None:
     parsed = naming.parse_rotated(os.path.basename(source))
     if parsed is None:
         raise ValueError("not a name this engine gives rotated files")
@@ -336,6 +336,7 @@ def _compress_one(
             compression=log_set.compression,
             level=log_set.compression_level,
             threads=log_set.compression_threads,
+            zstd_parameters=log_set.zstd_parameters,
             archive_mode=log_set.archive_mode,
             archive_uid=uid,
             archive_gid=gid,
