@@ -93,9 +93,10 @@ def main(argv: list[str] | None = None) -> int:
         rotation = entry["rotation"]
         for item in rotation.get("skipped", []):
             print(f"skipped {item['path']!r}: {item['reason']}", file=sys.stderr)
-        for error in rotation.get("errors", []):
+        for error in [*rotation.get("errors", []), *(entry.get("retention") or {}).get("errors", [])]:
             print(f"error in log set {entry['log_set']}: {error}", file=sys.stderr)
-    return 1 if any(entry["rotation"].get("errors") for entry in report) else 0
+    failed = any(entry["rotation"].get("errors") or (entry.get("retention") or {}).get("errors") for entry in report)
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

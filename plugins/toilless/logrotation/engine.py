@@ -388,6 +388,15 @@ def apply_retention(
     """Delete this log set's archives beyond retention; in a dry run, list them (counting the planned
     archives)."""
     now = now or datetime.now(UTC)
+    escape = paths.root_escape_reason(log_set.root, log_set.allowed_roots)
+    if escape:
+        return {
+            "log_set": log_set.name,
+            "dry_run": dry_run,
+            "deleted": [],
+            "retention": log_set.retention.describe(),
+            "errors": [escape],
+        }
     owned = discover(log_set, extra_globs)
     listing = [_archive_info(path) for path in owned.archives]
     for planned in planned_archives or []:
@@ -474,6 +483,7 @@ def measure_mount_usage(
         "critical_percent": log_set.critical_percent,
         "channel": log_set.channel,
     }
-    if status != "ok":
+    if status != "ok" and not paths.root_escape_reason(log_set.root, log_set.allowed_roots):
+        # Never list what lies outside the allowed roots (a root turned into a symlink is refused elsewhere).
         result["largest"] = usage.largest(log_set.root, log_set.largest)
     return result

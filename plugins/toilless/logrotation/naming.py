@@ -28,6 +28,7 @@ _TMP = re.compile(r"\.(?P<final>.+)" + re.escape(TMP_SUFFIX), re.DOTALL)
 #: Names other tools give rotated or archived logs. A live log is never one of these, whatever a glob matches:
 #: emptying one would move compliance data into our archives, where retention deletes it.
 _COMPRESSED = re.compile(r"\.(gz|bz2|xz|zst|zstd|lz4|lzma|lz|lzo|z|zip|br|sz|tgz|tbz2|txz|7z)\Z", re.IGNORECASE)
+_LOG_EXTENSION = re.compile(r"\.(log|txt|out|err|json)\Z", re.IGNORECASE)
 _FOREIGN_ROTATED = (
     # logrotate's numbered and Python's RotatingFileHandler: app.log.1, app.log.12
     (re.compile(r"\.\d{1,6}\Z"), "numbered"),
@@ -42,9 +43,9 @@ _FOREIGN_ROTATED = (
     ),
     # epoch seconds (logrotate dateformat -%s)
     (re.compile(r"[._-]\d{9,11}\Z"), "dated (epoch)"),
-    (re.compile(r"\.(old|bak|orig|prev|save|backup|rotated|archived?)\Z|~\Z", re.IGNORECASE), "a backup (.old, ~)"),
     # journald: system@<seqnum>-<head>-<time>.journal and the ~ of a dirty one; live .journal files are journald's
     (re.compile(r"@[^/]*\.journal~?\Z|\.journal~?\Z"), "a journald journal"),
+    (re.compile(r"\.(old|bak|orig|prev|save|backup|rotated|archived?)\Z|~\Z", re.IGNORECASE), "a backup (.old, ~)"),
 )
 
 
@@ -104,8 +105,10 @@ def foreign_archive_reason(filename: str) -> str | None:
     """
     if _COMPRESSED.search(filename):
         return "is compressed (another tool's archive)"
+    # logrotate's "extension .log" keeps the extension last: app.1.log, app-20260101.log.
+    stems = {filename, _LOG_EXTENSION.sub("", filename)}
     for pattern, kind in _FOREIGN_ROTATED:
-        if pattern.search(filename):
+        if any(pattern.search(stem) for stem in stems):
             return f"looks like a rotated or archived file ({kind})"
     return None
 

@@ -100,7 +100,7 @@ def log_set_lines(result: dict[str, Any]) -> list[str]:
         f"    finished an interrupted run: {code(item['archive'])} verified, {code(item['source'])} removed"
         for item in rotation.get("recovered", [])
     )
-    lines += _bounded(f"    ERROR: {escape(error)}" for error in rotation.get("errors", []))
+    lines += _bounded(f"    ERROR: {escape(error)}" for error in [*rotation.get("errors", []), *kept.get("errors", [])])
     return lines
 
 
