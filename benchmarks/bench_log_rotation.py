@@ -78,7 +78,13 @@ def shipped_compression() -> dict[str, Any]:
     defaults = read_defaults("log_rotation")["defaults"]
     return {
         key: defaults.get(key)
-        for key in ("compression", "compression_level", "compression_threads", "zstd_parameters")
+        for key in (
+            "compression",
+            "compression_level",
+            "compression_threads",
+            "zstd_parameters",
+            "adaptive_compression",
+        )
         if defaults.get(key) is not None
     }
 
@@ -258,6 +264,11 @@ def _describe(settings: dict[str, Any]) -> str:
         f"{settings.get('compression', 'zstd')} level {settings.get('compression_level')}"
         + (f" with {tuned}" if tuned else "")
         + f", {settings.get('compression_threads', 0)} threads"
+        + (
+            ", adaptive: zstd 1/2 per file where a sample beats gzip -6 by 3 %"
+            if settings.get("adaptive_compression")
+            else ""
+        )
     )
 
 

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import random
+import zlib
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+from benchmarks.log_corpus import STYLES
 from toilless.config import read_defaults
 from toilless.logrotation import compress
 from toilless.logrotation.settings import (
@@ -111,3 +115,23 @@ def test_shipped_compression_settings_round_trip_a_log(tmp_path: Path) -> None:
     )
     assert done.archive_bytes < source.stat().st_size // 5
     assert compress.archive_digest(str(archive)) == compress.file_digest(str(source))
+
+
+@pytest.mark.parametrize(
+    ("style", "cheap"),
+    [
+        pytest.param("json", True, id="json-lines-get-a-fast-level"),
+        pytest.param("traces", True, id="stack-traces-get-a-fast-level"),
+        pytest.param("access", False, id="access-logs-need-the-tuned-settings"),
+    ],
+)
+def test_adaptive_compression_takes_the_cheapest_settings_that_beat_gzip(style: str, cheap: bool) -> None:
+    lines = STYLES[style](random.Random(3), datetime(2026, 11, 21, tzinfo=UTC))
+    sample = bytearray()
+    while len(sample) < compress.ADAPTIVE_SAMPLE_BYTES:
+        sample += next(lines).encode()
+    defaults = read_defaults("log_rotation")["defaults"]
+    choice = compress.choose_zstd(bytes(sample), defaults["compression_level"], defaults["zstd_parameters"])
+    assert (choice.level in compress.ADAPTIVE_LEVELS) is cheap, choice.note
+    archive = compress.zstd_compressor(choice.level, 0, choice.parameters).compress(bytes(sample))
+    assert len(archive) <= len(zlib.compress(bytes(sample), 6))

@@ -337,6 +337,7 @@ def _compress_one(log_set: LogSet, source: str, uid: int | None, gid: int | None
             level=log_set.compression_level,
             threads=log_set.compression_threads,
             zstd_parameters=log_set.zstd_parameters,
+            adaptive=log_set.adaptive_compression,
             archive_mode=log_set.archive_mode,
             archive_uid=uid,
             archive_gid=gid,
@@ -361,6 +362,7 @@ def _compress_one(log_set: LogSet, source: str, uid: int | None, gid: int | None
             "source_bytes": done.source_bytes,
             "archive_bytes": done.archive_bytes,
             "crc32": f"{done.crc32:08x}",
+            "settings": done.settings,
         }
     )
 

@@ -112,6 +112,8 @@ class LogSet:
     compression_threads: int = 0
     #: Overrides of the zstd level's parameters (see ZSTD_PARAMETERS); empty: the level's own.
     zstd_parameters: dict[str, Any] = field(default_factory=dict)
+    #: zstd only: per file, use a cheaper level when a sample shows it beats gzip -6 anyway (compress.choose_zstd).
+    adaptive_compression: bool = False
     min_size_bytes: int = 1
     retention: Retention = field(default_factory=Retention)
     archive_mode: int | None = None
@@ -242,6 +244,7 @@ def _parse_log_set(name: str, spec: dict[str, Any], roots: list[str]) -> LogSet:
         compression_level=level,
         compression_threads=int(spec.get("compression_threads") or 0),
         zstd_parameters=zstd_parameters if compression == "zstd" else {},
+        adaptive_compression=_flag(spec.get("adaptive_compression", False), f"{where}.adaptive_compression"),
         min_size_bytes=parse_size(spec.get("min_size", 1), f"{where}.min_size") or 1,
         retention=Retention(
             max_age_days=float(max_age) if max_age is not None else None,
@@ -259,6 +262,12 @@ def _parse_log_set(name: str, spec: dict[str, Any], roots: list[str]) -> LogSet:
         largest=int(spec.get("largest", 10)),
         allowed_roots=tuple(roots),
     )
+
+
+def _flag(value: Any, where: str) -> bool:
+    if not isinstance(value, bool):
+        raise LogRotationConfigError(f"{where}: true or false, got {value!r}")
+    return value
 
 
 def _zstd_parameters(value: Any, where: str) -> dict[str, Any]:
