@@ -174,6 +174,8 @@ def test_enospc_inside_the_engine_is_reported_for_the_dag(tmp_path: Path, monkey
         pytest.param({"allowed_roots": ["/var/log/apps"], "log_sets": {"x": {"root": "/etc", "globs": ["*"]}}},
                      "not under allowed_roots", id="root-outside"),
         pytest.param({"log_sets": {}}, "allowed_roots", id="no-roots"),
+        pytest.param({"allowed_roots": ["/var/log/apps"], "log_sets": {"x": ["not", "a", "mapping"]}},
+                     "invalid config", id="wrong-shape"),
         pytest.param({"allowed_roots": ["/var/log/apps"], "log_sets": {"x": {"root": "/var/log/apps", "globs": ["../*"]}}},
                      "", id="dotdot-glob-is-fine-at-parse"),
     ],

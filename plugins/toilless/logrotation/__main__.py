@@ -83,6 +83,9 @@ def main(argv: list[str] | None = None) -> int:
     except (_UsageError, ValueError) as err:  # LogRotationConfigError and PathEscapeError are ValueErrors
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except Exception as err:  # a config of the wrong shape (a list where a mapping belongs): still one line
+        print(f"error: invalid config {args.config}: {type(err).__name__}: {err}", file=sys.stderr)
+        return 2
     report = [
         _run_log_set(log_sets[name], state, dry_run=args.dry_run, measure=not args.no_measure)
         for name in (args.log_set or list(log_sets))
