@@ -211,3 +211,31 @@ def test_report_never_calls_a_later_sample_the_first_measurement(tmp_path: Path)
     line = report.usage_line({**measured, "growth": second})
     assert "first measurement" not in line
     assert "+100 B in 5 min" in line
+
+
+def test_outside_text_in_the_report_is_escaped_and_bounded() -> None:
+    hostile = "/l/<!channel> `x` <https://evil.example|click>.log"
+    result = {
+        "rotation": {
+            "log_set": "app",
+            "dry_run": False,
+            "mode": "rename",
+            "bytes_before": 10,
+            "bytes_after": 10,
+            "rotated": [],
+            "compressed": [],
+            "pending": [],
+            "skipped": [{"path": f"{hostile}{i}", "reason": "is a symlink <!here>"} for i in range(50)],
+            "removed_tmp": [],
+            "recovered": [],
+            "errors": [f"rotating {hostile}: [Errno 28] No space left <!everyone>"],
+        },
+        "retention": {"deleted": [], "retention": "30 days"},
+    }
+    text = "\n".join(report.log_set_lines(result))
+    for control in ("<!channel>", "<!here>", "<!everyone>", "<https://evil.example|click>"):
+        assert control not in text
+    assert "&lt;!channel&gt;" in text
+    skipped = [line for line in report.log_set_lines(result) if "skipped" in line]
+    assert len(skipped) == report.MAX_ITEMS
+    assert "… and 30 more" in text
