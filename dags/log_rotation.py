@@ -205,7 +205,7 @@ def report_rotation(plan: dict[str, Any] | None, measured: list[Any]) -> dict[st
     summary = plan["summary"]
     results = {item["work"]["log_set"]["name"]: item for item in _flatten(measured)}
     failed = [name for name in summary["log_sets"] if name not in results]
-    errors = [name for name, item in results.items() if item["rotation"]["errors"]]
+    errors = [name for name, item in results.items() if item["rotation"]["errors"] or item["retention"].get("errors")]
     by_channel: dict[str, list[str]] = {}
     for name in summary["log_sets"]:
         lines = by_channel.setdefault(summary["channels"][name], [])

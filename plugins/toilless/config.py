@@ -12,8 +12,6 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from toilless.common.errors import InvalidInput
 
 #: Repository root in a checkout (plugins/toilless/config.py → ../../) and /opt/airflow in the image.
@@ -35,6 +33,10 @@ def include_path(*parts: str) -> Path:
 def _read_yaml(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise ConfigError(f"config file {path} does not exist")
+    # Imported here: PyYAML costs ~0.1 s CPU to import, paid by every `python -m toilless.logrotation` run that
+    # reads a JSON config (the log-rotation benchmark rotates against logrotate, process start included).
+    import yaml
+
     with path.open(encoding="utf-8") as handle:
         data = yaml.safe_load(handle) or {}
     if not isinstance(data, dict):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -34,9 +35,10 @@ def log_root(tmp_path: Path, set_variable: Callable[[str, Any], None]) -> Callab
     (root / "order_processing.log").write_bytes(
         b"".join(f"Processing Order {i}\nOrder Processed\n".encode() for i in range(10_000))
     )
-    # Three old archives of ours, and a foreign file retention must never touch.
-    for day in (1, 2, 3):
-        (root / f"app.log.2026110{day}T043000Z.1.zst").write_bytes(b"\x28\xb5\x2f\xfd" + b"0" * 1000)
+    # Three old archives of ours (19-21 days old, within the default 30 days: only max_archives removes them),
+    # and a foreign file retention must never touch. Relative to today: the run rotates with today's stamp.
+    for name in old_archives():
+        (root / name).write_bytes(b"\x28\xb5\x2f\xfd" + b"0" * 1000)
     (root / "app.log.1.gz").write_bytes(b"not ours")
 
     def configure(**overrides: Any) -> Path:
@@ -58,6 +60,21 @@ def log_root(tmp_path: Path, set_variable: Callable[[str, Any], None]) -> Callab
     return configure
 
 
+def old_archives() -> list[str]:
+    """Names for three archives of ours, oldest first, rotated 21, 20 and 19 days before now."""
+    now = datetime.now(UTC)
+    return [f"app.log.{naming.stamp(now - timedelta(days=days))}.1.zst" for days in (21, 20, 19)]
+
+
+def archives_of_app(root: Path) -> list[str]:
+    """Our app.log archives in the directory now, oldest first."""
+    return sorted(
+        entry.name
+        for entry in root.iterdir()
+        if (parsed := naming.parse_rotated(entry.name)) and parsed.is_archive and parsed.live == "app.log"
+    )
+
+
 def texts(sink: SlackSink, channel: str) -> list[str]:
     return [message["text"] for message in sink.messages(channel)]
 
@@ -73,12 +90,13 @@ def test_dry_run_reports_exactly_what_would_happen_and_touches_nothing(
     assert snapshot(root) == before
     [report] = [text for text in texts(slack_sink, "compliance") if "Log rotation" in text]
     assert "dry run: nothing was changed" in report
-    assert f"would rotate {root / 'app.log'} → {root}/app.log." in report
-    assert f"would rotate {root / 'order_processing.log'}" in report
+    assert f"would rotate `{root / 'app.log'}` → `{root}/app.log." in report
+    assert f"would rotate `{root / 'order_processing.log'}`" in report
     # max_archives 2 and one new archive coming: of the three old ones, the two oldest would go.
-    assert "would delete" in report
-    assert "app.log.20261101T043000Z.1.zst" in report
-    assert "app.log.20261103T043000Z.1.zst (" not in report
+    oldest, older, newest_old = archives_of_app(root)
+    assert f"would delete `{root / oldest}`" in report
+    assert f"would delete `{root / older}`" in report
+    assert newest_old not in report
     assert "app.log.1.gz" not in report
     [urgent] = texts(slack_sink, "urgent")
     assert "Low storage on log mounts" in urgent
@@ -90,16 +108,19 @@ def test_rotation_run_reports_what_was_freed_and_warns_on_low_storage(
 ) -> None:
     root = log_root(warning_percent=1, critical_percent=100)
     app_data = (root / "app.log").read_bytes()
+    oldest, older, newest_old = archives_of_app(root)
     run = run_dag("log_rotation", run_conf={"log_sets": ["app", "order_processing"]})
     assert run.state == "success"
     names = sorted(entry.name for entry in root.iterdir())
     archives = [name for name in names if (parsed := naming.parse_rotated(name)) and parsed.is_archive]
     assert "app.log.1.gz" in names  # not ours: untouched
-    assert "app.log.20261101T043000Z.1.zst" not in names  # beyond retention (2 newest kept)
+    assert oldest not in names  # beyond retention (2 newest kept)
+    assert older not in names
     assert len([name for name in archives if name.startswith("app.log.")]) == 2
     assert len([name for name in archives if name.startswith("order_processing.log.")]) == 1
     assert (root / "app.log").stat().st_size == 0
-    newest = max(name for name in archives if name.startswith("app.log.2026112"))
+    # The archive this run made: the newest of ours, newer than every old one (whatever today's date is).
+    [newest] = [name for name in archives if name.startswith("app.log.") and name > newest_old]
     import zstandard
 
     assert zstandard.ZstdDecompressor().decompressobj().decompress((root / newest).read_bytes()) == app_data

@@ -43,7 +43,7 @@ def test_demo_logs_are_rotated_by_the_running_airflow(live_airflow: Any) -> None
         # The sandbox's Variable comes from the environment (it cannot be changed through the API), and the default
         # maintenance window (Sunday 02:00-04:00 UTC) turns any run inside it into a report of what would happen.
         assert "dry run: nothing was changed" in text
-        assert f"would rotate {demo / 'app.log'}" in text
+        assert f"would rotate `{demo / 'app.log'}`" in text
         assert set(archives) <= before
     else:
         assert "*app*: 1 file(s) rotated" in text

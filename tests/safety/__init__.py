@@ -1,0 +1,1 @@
+"""Adversarial tests: each safety promise of README attacked (STYLE.md, section 4)."""

@@ -177,8 +177,8 @@ def test_rotation_lines_say_what_was_done_and_freed() -> None:
     lines = report.log_set_lines(result)
     assert lines[0].startswith("*app*: 1 file(s) rotated (8.0 MiB, rename), 1 compressed (8.0 MiB → 1.0 MiB)")
     assert "10.0 MiB before → 1.0 MiB after (freed 9.0 MiB)" in lines[1]
-    assert any("deleted /l/old.zst" in line for line in lines)
-    assert any("skipped /l/evil.log" in line for line in lines)
+    assert any("deleted `/l/old.zst`" in line for line in lines)
+    assert any("skipped `/l/evil.log`" in line for line in lines)
 
 
 @pytest.mark.parametrize(
@@ -191,3 +191,57 @@ def test_rotation_lines_say_what_was_done_and_freed() -> None:
 )
 def test_human_bytes(count: int, text: str) -> None:
     assert report.human_bytes(count) == text
+
+
+def test_growth_survives_frequent_runs(tmp_path: Path) -> None:
+    """Issue 12 #14: alert-triggered runs minutes apart pushed every older sample out of the bounded history, so
+    growth stayed "unknown" exactly while the mount was filling."""
+    history = tmp_path / "history.json"
+    usage.record_usage(history, usage.MountUsage("/var/log", 10**12, 500 * 10**9, 400 * 10**9), NOW - timedelta(days=1))
+    grown: dict[str, Any] = {}
+    for minute in range(150):
+        moment = NOW - timedelta(minutes=150 - minute)
+        grown = usage.record_usage(history, usage.MountUsage("/var/log", 10**12, 510 * 10**9, 390 * 10**9), moment)
+    assert grown["bytes_per_day"] is not None
+    assert grown["bytes_per_day"] == pytest.approx(10 * 10**9, rel=0.01)
+    # Still bounded.
+    assert len(usage.read_history(history)["/var/log"]) <= usage.HISTORY_SAMPLES
+
+
+def test_report_never_calls_a_later_sample_the_first_measurement(tmp_path: Path) -> None:
+    history = tmp_path / "history.json"
+    first = usage.record_usage(history, usage.MountUsage("/var/log", 1000, 500, 400), NOW - timedelta(minutes=5))
+    second = usage.record_usage(history, usage.MountUsage("/var/log", 1000, 600, 300), NOW)
+    measured = {**_measured("ok", 60), "growth": first}
+    assert "first measurement" in report.usage_line(measured)
+    line = report.usage_line({**measured, "growth": second})
+    assert "first measurement" not in line
+    assert "+100 B in 5 min" in line
+
+
+def test_outside_text_in_the_report_is_escaped_and_bounded() -> None:
+    hostile = "/l/<!channel> `x` <https://evil.example|click>.log"
+    result = {
+        "rotation": {
+            "log_set": "app",
+            "dry_run": False,
+            "mode": "rename",
+            "bytes_before": 10,
+            "bytes_after": 10,
+            "rotated": [],
+            "compressed": [],
+            "pending": [],
+            "skipped": [{"path": f"{hostile}{i}", "reason": "is a symlink <!here>"} for i in range(50)],
+            "removed_tmp": [],
+            "recovered": [],
+            "errors": [f"rotating {hostile}: [Errno 28] No space left <!everyone>"],
+        },
+        "retention": {"deleted": [], "retention": "30 days"},
+    }
+    text = "\n".join(report.log_set_lines(result))
+    for control in ("<!channel>", "<!here>", "<!everyone>", "<https://evil.example|click>"):
+        assert control not in text
+    assert "&lt;!channel&gt;" in text
+    skipped = [line for line in report.log_set_lines(result) if "skipped" in line]
+    assert len(skipped) == report.MAX_ITEMS
+    assert "… and 30 more" in text

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import random
+import zlib
+from datetime import UTC, datetime
+from pathlib import Path
+
 import pytest
 
+from benchmarks.log_corpus import STYLES
 from toilless.config import read_defaults
+from toilless.logrotation import compress
 from toilless.logrotation.settings import (
     LogRotationConfigError,
     log_set_from_dict,
@@ -67,6 +74,10 @@ def test_defaults_merge_into_log_sets_and_round_trip() -> None:
         pytest.param({"reopen": {"signal": "SIGNOPE"}}, "unknown signal", id="bad-signal"),
         pytest.param({"reopen": {"command": "kill -HUP 1"}}, "argv list", id="shell-command"),
         pytest.param({"archive_mode": "rw-r"}, "octal mode", id="bad-mode-bits"),
+        pytest.param({"zstd_parameters": {"min_match": 2}}, "outside 3..7", id="zstd-min-match"),
+        pytest.param({"zstd_parameters": {"strategy": "fastest"}}, "not one of", id="zstd-strategy"),
+        pytest.param({"zstd_parameters": {"level": 3}}, "unknown", id="zstd-unknown-key"),
+        pytest.param({"zstd_parameters": ["lazy"]}, "mapping", id="zstd-not-a-mapping"),
     ],
 )
 def test_bad_config_is_a_clear_error(override: dict[str, object], message: str) -> None:
@@ -83,3 +94,44 @@ def test_shipped_yaml_is_valid_and_matches_the_sop_defaults() -> None:
         assert log_set.mode == "rename"
         assert (log_set.warning_percent, log_set.critical_percent) == (70, 90)
         assert log_set.channel == "compliance"
+
+
+def test_shipped_compression_settings_round_trip_a_log(tmp_path: Path) -> None:
+    """The YAML's tuned zstd parameters are accepted by zstd and give back the bytes (and survive XCom)."""
+    log_set = parse_log_sets(read_defaults("log_rotation"))["app"]
+    assert log_set.zstd_parameters["strategy"] == "lazy"
+    assert log_set_from_dict(log_set.as_dict()) == log_set
+    source = tmp_path / "app.log.20261122T043000Z.1"
+    source.write_bytes(
+        b"".join(f"10.0.{i % 256}.{i % 7} GET /api/orders/{i} 200 {i * 7 % 1000}ms\n".encode() for i in range(50_000))
+    )
+    archive = tmp_path / "app.log.20261122T043000Z.1.zst"
+    done = compress.compress_verified(
+        str(source),
+        str(archive),
+        level=log_set.compression_level,
+        threads=log_set.compression_threads,
+        zstd_parameters=log_set.zstd_parameters,
+    )
+    assert done.archive_bytes < source.stat().st_size // 5
+    assert compress.archive_digest(str(archive)) == compress.file_digest(str(source))
+
+
+@pytest.mark.parametrize(
+    ("style", "cheap"),
+    [
+        pytest.param("json", True, id="json-lines-get-a-fast-level"),
+        pytest.param("traces", True, id="stack-traces-get-a-fast-level"),
+        pytest.param("access", False, id="access-logs-need-the-tuned-settings"),
+    ],
+)
+def test_adaptive_compression_takes_the_cheapest_settings_that_beat_gzip(style: str, cheap: bool) -> None:
+    lines = STYLES[style](random.Random(3), datetime(2026, 11, 21, tzinfo=UTC))
+    sample = bytearray()
+    while len(sample) < compress.ADAPTIVE_SAMPLE_BYTES:
+        sample += next(lines).encode()
+    defaults = read_defaults("log_rotation")["defaults"]
+    choice = compress.choose_zstd(bytes(sample), defaults["compression_level"], defaults["zstd_parameters"])
+    assert (choice.level in compress.ADAPTIVE_LEVELS) is cheap, choice.note
+    archive = compress.zstd_compressor(choice.level, 0, choice.parameters).compress(bytes(sample))
+    assert len(archive) <= len(zlib.compress(bytes(sample), 6))

@@ -14,7 +14,7 @@ import os
 import stat
 import zlib
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from toilless.logrotation import naming
 
@@ -49,6 +49,43 @@ class ArchiveResult:
     source_bytes: int
     archive_bytes: int
     crc32: int
+    settings: str = ""  # the compression settings used, and why (adaptive choice)
+
+
+#: zstd levels tried before the configured settings when ``adaptive`` is on, cheapest first.
+ADAPTIVE_LEVELS = (1, 2)
+#: A cheaper candidate is taken only if, on the sample, it is at most this fraction of gzip -6's size: the margin
+#: covers the difference between a sample and the whole file.
+ADAPTIVE_MARGIN = 0.97
+ADAPTIVE_SAMPLE_BYTES = 4 << 20
+
+
+@dataclass(frozen=True)
+class ZstdChoice:
+    level: int
+    parameters: dict[str, Any]
+    note: str
+
+
+def choose_zstd(
+    sample: bytes, level: int, parameters: dict[str, Any], *, margin: float = ADAPTIVE_MARGIN
+) -> ZstdChoice:
+    """The cheapest zstd settings that compress ``sample`` (the start of a log) to at most ``margin`` times what
+    gzip -6 makes of it; the configured ``level`` + ``parameters`` when no cheaper one does.
+
+    Logs differ: zstd's fastest levels beat gzip -6 by 5-8 % on JSON lines and stack traces at ~6x its speed, but
+    lose by 15 % on access logs, which need the configured lazy matching. The probe costs about 1/20 of
+    compressing a 100 MiB file.
+    """
+    gzip_bytes = len(zlib.compress(sample, 6))
+    for candidate in ADAPTIVE_LEVELS:
+        if candidate >= level and not parameters:
+            break
+        size = len(zstd_compressor(candidate, 0, {}).compress(sample))
+        if size <= margin * gzip_bytes:
+            return ZstdChoice(candidate, {}, f"zstd {candidate} (sample: {size / gzip_bytes:.2f} of gzip -6)")
+    size = len(zstd_compressor(level, 0, parameters).compress(sample))
+    return ZstdChoice(level, parameters, f"zstd {level} tuned (sample: {size / gzip_bytes:.2f} of gzip -6)")
 
 
 def fsync_dir(directory: str) -> None:
@@ -96,6 +133,8 @@ def compress_verified(
     compression: str = "zstd",
     level: int = 2,
     threads: int = 0,
+    zstd_parameters: dict[str, Any] | None = None,
+    adaptive: bool = False,
     archive_mode: int | None = None,
     archive_uid: int | None = None,
     archive_gid: int | None = None,
@@ -116,10 +155,17 @@ def compress_verified(
             raise SourceChangedError(f"{source} is not a regular file")
         # 0600 until verified: a half-written archive is never readable by others, then it gets its final
         # mode.
+        parameters = dict(zstd_parameters or {})
+        settings = f"{compression} {level}"
+        if compression == "zstd" and adaptive and src_info.st_size >= 4 * ADAPTIVE_SAMPLE_BYTES:
+            choice = choose_zstd(os.pread(src_fd, ADAPTIVE_SAMPLE_BYTES, 0), level, parameters)
+            level, parameters, settings = choice.level, choice.parameters, choice.note
+        elif compression == "zstd" and parameters:
+            settings += " tuned"
         tmp_fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
         try:
             with os.fdopen(src_fd, "rb", closefd=False) as src, os.fdopen(tmp_fd, "wb", closefd=False) as out:
-                digest = _compress_stream(src, out, compression, level, threads)
+                digest = _compress_stream(src, out, compression, level, threads, parameters)
                 out.flush()
                 os.fsync(tmp_fd)
             after = os.fstat(src_fd)
@@ -150,20 +196,31 @@ def compress_verified(
         os.close(src_fd)
     os.rename(tmp, archive)
     fsync_dir(directory)
-    return ArchiveResult(archive, digest.size, os.stat(archive).st_size, digest.crc32)
+    return ArchiveResult(archive, digest.size, os.stat(archive).st_size, digest.crc32, settings)
 
 
-def _compress_stream(src: BinaryIO, out: BinaryIO, compression: str, level: int, threads: int) -> Digest:
+def zstd_compressor(level: int, threads: int, parameters: dict[str, Any]) -> Any:
+    """A zstd compressor for ``level`` with ``parameters`` (ZstdCompressionParameters names) overriding the
+    level's own; ``strategy`` by name. A content checksum is written into every frame."""
+    import zstandard
+
+    overrides = dict(parameters)
+    if "strategy" in overrides:
+        overrides["strategy"] = getattr(zstandard, f"STRATEGY_{str(overrides['strategy']).upper()}")
+    params = zstandard.ZstdCompressionParameters.from_level(level, threads=threads, write_checksum=True, **overrides)
+    return zstandard.ZstdCompressor(compression_params=params)
+
+
+def _compress_stream(
+    src: BinaryIO, out: BinaryIO, compression: str, level: int, threads: int, zstd_parameters: dict[str, Any]
+) -> Digest:
     crc = 0
     size = 0
     if compression == "gzip":
         # mtime=0: the same input gives the same bytes, and the file's own mtime carries the time.
         writer: BinaryIO = gzip.GzipFile(fileobj=out, mode="wb", compresslevel=level, mtime=0)  # type: ignore[assignment]
     elif compression == "zstd":
-        import zstandard
-
-        compressor = zstandard.ZstdCompressor(level=level, threads=threads, write_checksum=True)
-        writer = compressor.stream_writer(out, closefd=False)  # type: ignore[assignment]
+        writer = zstd_compressor(level, threads, zstd_parameters).stream_writer(out, closefd=False)  # type: ignore[assignment]
     else:
         raise ValueError(f"unknown compression {compression!r}")
     with writer:

@@ -62,7 +62,10 @@ def discover(log_set: LogSet, extra_globs: tuple[str, ...] = ()) -> Owned:
     root."""
     patterns = (*log_set.globs, *extra_globs)
     owned = Owned()
-    owned.live, owned.skipped = paths.find_live_files(log_set.root, patterns)
+    escape = paths.root_escape_reason(log_set.root, log_set.allowed_roots)
+    if escape:
+        raise paths.PathEscapeError(escape)
+    owned.live, owned.skipped = paths.find_live_files(log_set.root, patterns, log_set.allowed_roots)
     seen: set[str] = set()
     for pattern in patterns:
         absolute = paths.check_glob(pattern, log_set.root)
@@ -71,7 +74,7 @@ def discover(log_set: LogSet, extra_globs: tuple[str, ...] = ()) -> Owned:
         for directory in directories:
             if not os.path.isdir(directory) or os.path.islink(directory):
                 continue
-            if not paths.physically_under(os.path.join(directory, "x"), log_set.root):
+            if not paths.physically_under(os.path.join(directory, "x"), log_set.root, log_set.allowed_roots):
                 continue
             for entry in os.scandir(directory):
                 if entry.path in seen or not entry.is_file(follow_symlinks=False):
@@ -137,6 +140,11 @@ def rotate_log_set(
     """Recover leftovers, rotate due live files and compress every pending rotated file. Returns what was
     done."""
     now = now or datetime.now(UTC)
+    escape = paths.root_escape_reason(log_set.root, log_set.allowed_roots)
+    if escape:
+        # This log set's root points outside the allowed roots now (a symlink): refuse it, as an error, and let
+        # the other log sets run.
+        return _refused(log_set, dry_run, escape)
     owned = discover(log_set, extra_globs)
     due = [path for path in owned.live if _size(path) >= log_set.min_size_bytes]
     result: dict[str, Any] = {
@@ -182,6 +190,25 @@ def rotate_log_set(
     return result
 
 
+def _refused(log_set: LogSet, dry_run: bool, reason: str) -> dict[str, Any]:
+    return {
+        "log_set": log_set.name,
+        "dry_run": dry_run,
+        "mode": log_set.mode,
+        "bytes_before": None,
+        "bytes_after": None,
+        "skipped": [],
+        "not_due": [],
+        "removed_tmp": [],
+        "recovered": [],
+        "rotated": [],
+        "compressed": [],
+        "pending": [],
+        "reopen": None,
+        "errors": [reason],
+    }
+
+
 def _plan_only(log_set: LogSet, owned: Owned, due: list[str], now: datetime, result: dict[str, Any]) -> dict[str, Any]:
     """Dry run: the same decisions, nothing changed."""
     taken_by_dir: dict[str, set[str]] = {}
@@ -213,9 +240,19 @@ def _plan_only(log_set: LogSet, owned: Owned, due: list[str], now: datetime, res
 
 
 def _rotate_one(log_set: LogSet, live: str, now: datetime, result: dict[str, Any]) -> str | None:
-    reason = paths.unsafe_reason(live, log_set.root)  # re-checked right before acting
+    # Re-checked right before acting.
+    reason = paths.unsafe_reason(live, log_set.root, log_set.allowed_roots)
     if reason:
         result["skipped"].append({"path": live, "reason": reason})
+        return None
+    try:
+        problem = rotate.ownership_problem(os.lstat(live))
+    except OSError as err:
+        result["errors"].append(f"rotating {live}: {err}")
+        return None
+    if problem:
+        # Not a skip: this file is due and will fill the mount until someone fixes how the rotation runs.
+        result["errors"].append(f"refused to rotate {live}: {problem}")
         return None
     directory, name = os.path.split(live)
     rotated_name = naming.new_rotated_name(name, now, set(os.listdir(directory)))
@@ -233,8 +270,11 @@ def _rotate_one(log_set: LogSet, live: str, now: datetime, result: dict[str, Any
             )
         else:
             rotate.rotate_rename(live, rotated)
-    except OSError as err:
-        result["errors"].append(f"rotating {live}: {err}")
+    except rotate.RefusedError as err:
+        result["errors"].append(f"refused to rotate {live}: {err}")
+        return None
+    except Exception as err:  # one file's failure never stops the others
+        result["errors"].append(f"rotating {live}: {type(err).__name__}: {err}")
         log.exception("Rotating %s failed", live)
         return None
     log.info("Rotated %s -> %s (%s, %d bytes)", live, rotated, log_set.mode, entry["bytes"])
@@ -243,61 +283,88 @@ def _rotate_one(log_set: LogSet, live: str, now: datetime, result: dict[str, Any
 
 
 def _compress_pending(log_set: LogSet, pending: list[str], result: dict[str, Any]) -> None:
-    held = [path for path in pending if rotate.open_holders(path)]
     renamed_now = any(item["mode"] == "rename" for item in result["rotated"])
+    # After a rename the writer is told to reopen anyway; otherwise only if it still holds a leftover.
+    held = {} if renamed_now else rotate.held_open(pending)
     if renamed_now or held:
         try:
             result["reopen"] = rotate.reopen_writer(log_set.reopen)
         except rotate.ReopenError as err:
             result["errors"].append(str(err))
     deadline = time.monotonic() + log_set.reopen.timeout_seconds
-    uid, gid = _archive_owner(log_set)
+    try:
+        uid, gid = _archive_owner(log_set)
+    except KeyError as err:
+        result["errors"].append(f"archive_owner/archive_group of log set {log_set.name}: no such user or group {err}")
+        result["pending"].extend({"path": path, "reason": "not compressed: see errors"} for path in pending)
+        return
+    # Wait for the writer to let go of every rotated file at once, not file by file.
+    still_held = (
+        rotate.wait_until_released(pending, max(0.0, deadline - time.monotonic())) if held or renamed_now else {}
+    )
     for source in pending:
-        if not rotate.wait_until_released(source, max(0.0, deadline - time.monotonic())):
+        if source in still_held:
             result["pending"].append(
-                {
-                    "path": source,
-                    "reason": f"still held open by pid {rotate.open_holders(source)}; compressed next run",
-                }
+                {"path": source, "reason": f"still held open by pid {still_held[source]}; compressed next run"}
             )
             continue
-        parsed = naming.parse_rotated(os.path.basename(source))
-        assert parsed is not None
-        archive = os.path.join(os.path.dirname(source), parsed.archive_name(log_set.compression))
         try:
-            if os.path.exists(archive) and compress.archive_digest(archive) == compress.file_digest(source):
-                # A crash hit between publishing the archive and removing its source: finish the job.
-                _remove_source(source)
-                result["recovered"].append({"source": source, "archive": archive})
-                continue
-        except Exception as err:  # a corrupt archive under our name: compress again over it
-            log.warning("Existing archive %s does not verify (%s); compressing again", archive, err)
-        try:
-            done = compress.compress_verified(
-                source,
-                archive,
-                compression=log_set.compression,
-                level=log_set.compression_level,
-                threads=log_set.compression_threads,
-                archive_mode=log_set.archive_mode,
-                archive_uid=uid,
-                archive_gid=gid,
-            )
-        except (compress.SourceChangedError, compress.VerificationError, OSError) as err:
-            result["pending"].append({"path": source, "reason": str(err)})
-            log.warning("Not compressed: %s", err)
-            continue
-        _remove_source(source)
-        log.info("Compressed %s -> %s (%d -> %d bytes)", source, archive, done.source_bytes, done.archive_bytes)
-        result["compressed"].append(
-            {
-                "source": source,
-                "archive": archive,
-                "source_bytes": done.source_bytes,
-                "archive_bytes": done.archive_bytes,
-                "crc32": f"{done.crc32:08x}",
-            }
+            _compress_one(log_set, source, uid, gid, result)
+        except Exception as err:  # one file's failure never stops the others
+            result["errors"].append(f"compressing {source}: {type(err).__name__}: {err}")
+            result["pending"].append({"path": source, "reason": f"not compressed: {err}"})
+            log.exception("Compressing %s failed", source)
+
+
+def _compress_one(log_set: LogSet, source: str, uid: int | None, gid: int | None, result: dict[str, Any]) -> None:
+    parsed = naming.parse_rotated(os.path.basename(source))
+    if parsed is None:
+        raise ValueError("not a name this engine gives rotated files")
+    archive = os.path.join(os.path.dirname(source), parsed.archive_name(log_set.compression))
+    try:
+        if os.path.exists(archive) and compress.archive_digest(archive) == compress.file_digest(source):
+            # A crash hit between publishing the archive and removing its source: finish the job.
+            _remove_source(source)
+            result["recovered"].append({"source": source, "archive": archive})
+            return
+    except Exception as err:  # a corrupt archive under our name: compress again over it
+        log.warning("Existing archive %s does not verify (%s); compressing again", archive, err)
+    try:
+        done = compress.compress_verified(
+            source,
+            archive,
+            compression=log_set.compression,
+            level=log_set.compression_level,
+            threads=log_set.compression_threads,
+            zstd_parameters=log_set.zstd_parameters,
+            adaptive=log_set.adaptive_compression,
+            archive_mode=log_set.archive_mode,
+            archive_uid=uid,
+            archive_gid=gid,
         )
+    except compress.SourceChangedError as err:
+        # A writer still appends to it: expected after a slow reopen; the next run compresses it.
+        result["pending"].append({"path": source, "reason": str(err)})
+        log.warning("Not compressed: %s", err)
+        return
+    except (compress.VerificationError, OSError) as err:
+        # ENOSPC, EIO, a bad archive: the step did not finish, and someone must know (the source is kept).
+        result["pending"].append({"path": source, "reason": f"not compressed: {err}"})
+        result["errors"].append(f"compressing {source} into {archive}: {err}")
+        log.warning("Not compressed: %s", err)
+        return
+    _remove_source(source)
+    log.info("Compressed %s -> %s (%d -> %d bytes)", source, archive, done.source_bytes, done.archive_bytes)
+    result["compressed"].append(
+        {
+            "source": source,
+            "archive": archive,
+            "source_bytes": done.source_bytes,
+            "archive_bytes": done.archive_bytes,
+            "crc32": f"{done.crc32:08x}",
+            "settings": done.settings,
+        }
+    )
 
 
 def _remove_source(source: str) -> None:
@@ -323,6 +390,15 @@ def apply_retention(
     """Delete this log set's archives beyond retention; in a dry run, list them (counting the planned
     archives)."""
     now = now or datetime.now(UTC)
+    escape = paths.root_escape_reason(log_set.root, log_set.allowed_roots)
+    if escape:
+        return {
+            "log_set": log_set.name,
+            "dry_run": dry_run,
+            "deleted": [],
+            "retention": log_set.retention.describe(),
+            "errors": [escape],
+        }
     owned = discover(log_set, extra_globs)
     listing = [_archive_info(path) for path in owned.archives]
     for planned in planned_archives or []:
@@ -409,6 +485,7 @@ def measure_mount_usage(
         "critical_percent": log_set.critical_percent,
         "channel": log_set.channel,
     }
-    if status != "ok":
+    if status != "ok" and not paths.root_escape_reason(log_set.root, log_set.allowed_roots):
+        # Never list what lies outside the allowed roots (a root turned into a symlink is refused elsewhere).
         result["largest"] = usage.largest(log_set.root, log_set.largest)
     return result

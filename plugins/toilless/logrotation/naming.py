@@ -20,8 +20,33 @@ from datetime import UTC, datetime
 TMP_SUFFIX = ".toilless-tmp"
 EXTENSIONS = {"zstd": ".zst", "gzip": ".gz"}
 STAMP_FORMAT = "%Y%m%dT%H%M%SZ"
-_ROTATED = re.compile(r"^(?P<live>.+)\.(?P<stamp>\d{8}T\d{6}Z)\.(?P<seq>\d{1,6})(?P<ext>\.zst|\.gz)?$")
-_TMP = re.compile(r"^\.(?P<final>.+)" + re.escape(TMP_SUFFIX) + r"$")
+# DOTALL and fullmatch: a file name may hold any byte but "/" and NUL, newlines included ("$" would also match
+# before a trailing newline).
+_ROTATED = re.compile(r"(?P<live>.+)\.(?P<stamp>\d{8}T\d{6}Z)\.(?P<seq>\d{1,6})(?P<ext>\.zst|\.gz)?", re.DOTALL)
+_TMP = re.compile(r"\.(?P<final>.+)" + re.escape(TMP_SUFFIX), re.DOTALL)
+
+#: Names other tools give rotated or archived logs. A live log is never one of these, whatever a glob matches:
+#: emptying one would move compliance data into our archives, where retention deletes it.
+_COMPRESSED = re.compile(r"\.(gz|bz2|xz|zst|zstd|lz4|lzma|lz|lzo|z|zip|br|sz|tgz|tbz2|txz|7z)\Z", re.IGNORECASE)
+_LOG_EXTENSION = re.compile(r"\.(log|txt|out|err|json)\Z", re.IGNORECASE)
+_FOREIGN_ROTATED = (
+    # logrotate's numbered and Python's RotatingFileHandler: app.log.1, app.log.12
+    (re.compile(r"\.\d{1,6}\Z"), "numbered"),
+    # dated: logrotate dateext (-YYYYMMDD, -YYYYMMDDHH, custom dateformat with -%s or separators), Python's
+    # TimedRotatingFileHandler (.2026-01-01, .2026-01-01_10-00, .2026-01-01_10-00-00), cronolog-style stamps
+    (
+        re.compile(
+            r"[._-]\d{4}[-_.]?\d{2}[-_.]?\d{2}(?:[-_.T]?\d{2}(?:[-_.:]?\d{2}){0,2})?(?:[-_.]\d{1,12})?Z?\Z",
+            re.IGNORECASE,
+        ),
+        "dated",
+    ),
+    # epoch seconds (logrotate dateformat -%s)
+    (re.compile(r"[._-]\d{9,11}\Z"), "dated (epoch)"),
+    # journald: system@<seqnum>-<head>-<time>.journal and the ~ of a dirty one; live .journal files are journald's
+    (re.compile(r"@[^/]*\.journal~?\Z|\.journal~?\Z"), "a journald journal"),
+    (re.compile(r"\.(old|bak|orig|prev|save|backup|rotated|archived?)\Z|~\Z", re.IGNORECASE), "a backup (.old, ~)"),
+)
 
 
 @dataclass(frozen=True, order=True)
@@ -51,7 +76,7 @@ class RotatedName:
 
 def parse_rotated(filename: str) -> RotatedName | None:
     """The parsed name if ``filename`` is one of ours (pending or archive), else None."""
-    match = _ROTATED.match(filename)
+    match = _ROTATED.fullmatch(filename)
     if not match:
         return None
     return RotatedName(
@@ -68,7 +93,24 @@ def is_ours(filename: str) -> bool:
 
 
 def is_tmp(filename: str) -> bool:
-    return _TMP.match(filename) is not None
+    return _TMP.fullmatch(filename) is not None
+
+
+def foreign_archive_reason(filename: str) -> str | None:
+    """Why ``filename`` looks like a file another tool rotated or archived (so it is never a live log), or None.
+
+    Covers logrotate (``.1``, ``.1.gz``, ``-YYYYMMDD``, ``-YYYYMMDD.gz``, custom ``dateformat``), Python's
+    RotatingFileHandler / TimedRotatingFileHandler (``.1``, ``.2026-01-01``, ``.2026-01-01_10-00``), journald
+    (``@...journal~``) and backups (``.old``, ``~``).
+    """
+    if _COMPRESSED.search(filename):
+        return "is compressed (another tool's archive)"
+    # logrotate's "extension .log" keeps the extension last: app.1.log, app-20260101.log.
+    stems = {filename, _LOG_EXTENSION.sub("", filename)}
+    for pattern, kind in _FOREIGN_ROTATED:
+        if any(pattern.search(stem) for stem in stems):
+            return f"looks like a rotated or archived file ({kind})"
+    return None
 
 
 def tmp_name(final_name: str) -> str:
@@ -77,7 +119,7 @@ def tmp_name(final_name: str) -> str:
 
 def final_of_tmp(filename: str) -> str | None:
     """For a temporary file, the name it would have been published as."""
-    match = _TMP.match(filename)
+    match = _TMP.fullmatch(filename)
     return match.group("final") if match else None
 
 

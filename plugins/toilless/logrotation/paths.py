@@ -5,19 +5,26 @@ Two checks, both needed:
 * lexical, before anything is read: a glob (from config or a run's Params) has no ``..`` component and, made
   absolute, lies under a root. This is what rejects ``../../etc/passwd`` and ``/etc/*.conf`` with a clear
   error.
-* physical, per matched file: the file itself is a regular file and not a symlink, and the real path of its
-  directory lies under the real path of the root. This is what stops ``logs/evil -> /etc`` from taking the
-  rotation out of the root.
+* physical, per matched file: the file itself is a regular file and not a symlink, has no other hard link, and
+  the real path of its directory lies under the real path of the root *and* of an allowed root. This is what
+  stops ``logs/evil -> /etc`` (or a log-set root that is itself a symlink) from taking the rotation out of the
+  allowed roots, and ``ln /outside/x.log logs/x.log`` from truncating a file outside them.
+
+Names that look like other tools' archives (``app.log.1.gz``, ``app.log-20260101``) and names with control
+characters are never live files.
 """
 
 from __future__ import annotations
 
 import glob
 import os
+import re
 import stat
 from dataclasses import dataclass
 
 from toilless.logrotation import naming
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 class PathEscapeError(ValueError):
@@ -77,35 +84,63 @@ def owning_root(pattern: str, roots: list[str]) -> str:
     return max(candidates, key=len)
 
 
-def physically_under(path: str, root: str) -> bool:
-    """The real path of ``path``'s directory is under the real path of ``root`` (symlinks resolved)."""
-    real_root = os.path.realpath(root)
+def physically_under(path: str, root: str, allowed: tuple[str, ...] | list[str] = ()) -> bool:
+    """The real path of ``path``'s directory is under the real path of ``root`` and, when ``allowed`` is given,
+    under the real path of one of the allowed roots (symlinks resolved everywhere)."""
     real_dir = os.path.realpath(os.path.dirname(path))
-    return is_under(real_dir, real_root)
+    if not is_under(real_dir, os.path.realpath(root)):
+        return False
+    return not allowed or any(is_under(real_dir, os.path.realpath(item)) for item in allowed)
 
 
-def find_live_files(root: str, patterns: list[str] | tuple[str, ...]) -> tuple[list[str], list[Skipped]]:
+def root_escape_reason(root: str, allowed: tuple[str, ...] | list[str]) -> str | None:
+    """Why a log set's ``root`` must not be used: it resolves (through a symlink anywhere in it) outside every
+    allowed root. The name alone is checked when the config is read; this checks what it points at, now."""
+    if not allowed:
+        return None
+    real_root = os.path.realpath(root)
+    if any(is_under(real_root, os.path.realpath(item)) for item in allowed):
+        return None
+    return f"root {root} resolves to {real_root}, outside the allowed roots ({', '.join(allowed)}): nothing touched"
+
+
+def find_live_files(
+    root: str, patterns: list[str] | tuple[str, ...], allowed: tuple[str, ...] | list[str] = ()
+) -> tuple[list[str], list[Skipped]]:
     """Live log files matched by ``patterns`` under ``root``, and what was skipped with why.
 
-    Our own rotated files, archives and temporaries are never live files, whatever the glob says.
+    Our own rotated files, archives and temporaries are never live files, whatever the glob says; other tools'
+    archives are skipped with the reason.
     """
     found: dict[str, None] = {}
     skipped: list[Skipped] = []
+    reported: set[str] = set()
     for pattern in patterns:
         absolute = check_glob(pattern, root)
         for match in sorted(glob.glob(absolute)):
-            if naming.is_ours(os.path.basename(match)) or match in found:
+            if naming.is_ours(os.path.basename(match)) or match in found or match in reported:
                 continue
-            reason = unsafe_reason(match, root)
+            reason = unsafe_reason(match, root, allowed) or _name_reason(os.path.basename(match))
             if reason:
                 skipped.append(Skipped(match, reason))
+                reported.add(match)
                 continue
             found[match] = None
     return list(found), skipped
 
 
-def unsafe_reason(path: str, root: str) -> str | None:
-    """Why ``path`` must not be touched, or None when it is a regular file physically under ``root``."""
+def _name_reason(name: str) -> str | None:
+    foreign = naming.foreign_archive_reason(name)
+    if foreign:
+        return f"{foreign}: never treated as a live log"
+    return None
+
+
+def unsafe_reason(path: str, root: str, allowed: tuple[str, ...] | list[str] = ()) -> str | None:
+    """Why ``path`` must not be touched, or None when it is a regular file with a single link, a name without
+    control characters, physically under ``root`` and the allowed roots."""
+    if _CONTROL.search(os.path.basename(path)):
+        return "its name contains control characters (newline, tab, escape): refused"
     try:
         info = os.lstat(path)
     except FileNotFoundError:
@@ -114,6 +149,11 @@ def unsafe_reason(path: str, root: str) -> str | None:
         return "is a symlink (never followed)"
     if not stat.S_ISREG(info.st_mode):
         return "is not a regular file"
-    if not physically_under(path, root):
-        return f"resolves outside the root {root} through a symlinked directory"
+    if info.st_nlink > 1:
+        return (
+            f"has {info.st_nlink} hard links: another name, possibly outside the allowed roots, shares its "
+            "content (never rotated)"
+        )
+    if not physically_under(path, root, allowed):
+        return f"resolves outside the root {root} or the allowed roots through a symlink"
     return None

@@ -1,12 +1,19 @@
-"""What the run tells people: the rotation report (always) and the low-storage warning. Pure text.
+"""What the run tells people: the rotation report (always) and the low-storage warning. Pure text (Slack mrkdwn).
 
-Inputs are the per-log-set results of :mod:`toilless.logrotation.engine` as they come out of XCom.
+Inputs are the per-log-set results of :mod:`toilless.logrotation.engine` as they come out of XCom. File names,
+reasons and error text come from outside (anyone who can create a file under a root names it): every one goes
+through :mod:`toilless.common.slack` (``code`` for paths, ``escape`` for prose).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from typing import Any
+
+from toilless.common.slack import code, escape
+
+#: Per log set and kind (skipped, errors, ...), at most this many lines; the rest is counted.
+MAX_ITEMS = 20
 
 _UNITS = ("B", "KiB", "MiB", "GiB", "TiB", "PiB")
 
@@ -39,7 +46,7 @@ def log_set_lines(result: dict[str, Any]) -> list[str]:
     archive_bytes = [item.get("archive_bytes") for item in compressed]
     deleted_bytes = sum(int(item.get("bytes") or 0) for item in deleted)
     lines = [
-        f"*{name}*: {len(rotated)} file(s) {would}rotated ({human_bytes(rotated_bytes)}, {rotation.get('mode')}), "
+        f"*{escape(name, 100)}*: {len(rotated)} file(s) {would}rotated ({human_bytes(rotated_bytes)}, {rotation.get('mode')}), "
         f"{len(compressed)} {would}compressed ("
         + (
             f"{human_bytes(source_bytes)} → {human_bytes(sum(int(size) for size in archive_bytes))}"
@@ -47,59 +54,80 @@ def log_set_lines(result: dict[str, Any]) -> list[str]:
             else human_bytes(source_bytes)
         )
         + f"), {len(deleted)} archive(s) {would}deleted by retention ({human_bytes(deleted_bytes)}; "
-        f"keep {kept.get('retention', '?')})"
+        f"keep {escape(kept.get('retention', '?'))})"
     ]
     before = rotation.get("bytes_before")
     after = rotation.get("bytes_after")
     if not dry and before is not None and after is not None:
         after_retention = after - deleted_bytes
         lines.append(
-            f"    {name}: {human_bytes(before)} before → {human_bytes(after_retention)} after "
+            f"    {escape(name, 100)}: {human_bytes(before)} before → {human_bytes(after_retention)} after "
             f"(freed {human_bytes(before - after_retention)})"
         )
     if dry:
-        for item in rotated:
-            lines.append(f"    would rotate {item['live']} → {item['rotated']}")
-        for item in compressed:
-            lines.append(f"    would compress {item['source']} → {item['archive']}")
-        for item in deleted:
-            lines.append(f"    would delete {item['path']} ({human_bytes(item['bytes'])}): {item['reason']}")
-        for path in rotation.get("removed_tmp", []):
-            lines.append(f"    would remove the unfinished temporary {path}")
+        lines += _bounded(f"    would rotate {code(item['live'])} → {code(item['rotated'])}" for item in rotated)
+        lines += _bounded(f"    would compress {code(item['source'])} → {code(item['archive'])}" for item in compressed)
+        lines += _bounded(
+            f"    would delete {code(item['path'])} ({human_bytes(item['bytes'])}): {escape(item['reason'])}"
+            for item in deleted
+        )
+        lines += _bounded(
+            f"    would remove the unfinished temporary {code(path)}" for path in rotation.get("removed_tmp", [])
+        )
     else:
-        for item in deleted:
-            lines.append(f"    deleted {item['path']} ({human_bytes(item['bytes'])}): {item['reason']}")
+        lines += _bounded(
+            f"    deleted {code(item['path'])} ({human_bytes(item['bytes'])}): {escape(item['reason'])}"
+            for item in deleted
+        )
     for item in rotated:
         if item.get("mode") == "copytruncate" and (item.get("grew_during_copy_bytes") or item.get("hole_bytes")):
             lines.append(
-                f"    copytruncate {item['live']}: grew {human_bytes(item.get('grew_during_copy_bytes'))} while "
+                f"    copytruncate {code(item['live'])}: grew {human_bytes(item.get('grew_during_copy_bytes'))} while "
                 f"copied (all copied); unprotected window {item.get('window_microseconds')} µs"
                 + (f"; {item['hole_bytes']} NUL bytes: the writer does not append" if item.get("hole_bytes") else "")
             )
-    for item in rotation.get("pending", []):
-        lines.append(f"    left uncompressed: {item['path']}: {item['reason']}")
-    for item in rotation.get("skipped", []):
-        lines.append(f"    skipped {item['path']}: {item['reason']}")
-    for path in rotation.get("removed_tmp", []) if not dry else []:
-        lines.append(f"    removed unfinished temporary {path} (left by an interrupted run; redone)")
-    for item in rotation.get("recovered", []):
-        lines.append(f"    finished an interrupted run: {item['archive']} verified, {item['source']} removed")
-    for error in rotation.get("errors", []):
-        lines.append(f"    ERROR: {error}")
+    lines += _bounded(
+        f"    left uncompressed: {code(item['path'])}: {escape(item['reason'])}" for item in rotation.get("pending", [])
+    )
+    lines += _bounded(
+        f"    skipped {code(item['path'])}: {escape(item['reason'])}" for item in rotation.get("skipped", [])
+    )
+    lines += _bounded(
+        f"    removed unfinished temporary {code(path)} (left by an interrupted run; redone)"
+        for path in (rotation.get("removed_tmp", []) if not dry else [])
+    )
+    lines += _bounded(
+        f"    finished an interrupted run: {code(item['archive'])} verified, {code(item['source'])} removed"
+        for item in rotation.get("recovered", [])
+    )
+    lines += _bounded(f"    ERROR: {escape(error)}" for error in [*rotation.get("errors", []), *kept.get("errors", [])])
     return lines
+
+
+def _bounded(lines: Any, limit: int = MAX_ITEMS) -> list[str]:
+    """At most ``limit`` lines, then one saying how many more there were (a glob can match thousands)."""
+    items = list(lines)
+    if len(items) <= limit:
+        return items
+    return [*items[:limit], f"    … and {len(items) - limit} more (see the task log)"]
 
 
 def usage_line(measured: dict[str, Any]) -> str:
     use = measured["usage"]
     grown = measured.get("growth") or {}
     rate = grown.get("bytes_per_day")
-    growth_text = (
-        f"grows {human_bytes(rate)}/day (since {grown.get('since', '?')[:10]})"
-        if rate is not None
-        else "growth unknown yet (first measurement)"
-    )
+    if rate is not None:
+        growth_text = f"grows {human_bytes(rate)}/day (since {str(grown.get('since') or '?')[:10]})"
+    elif grown.get("span_seconds") is not None:
+        change = int(grown.get("change_bytes") or 0)
+        growth_text = (
+            f"{'+' if change >= 0 else ''}{human_bytes(change)} in {int(grown['span_seconds']) // 60} min over "
+            f"{grown.get('samples', 2)} samples (a daily rate needs samples at least an hour apart)"
+        )
+    else:
+        growth_text = "growth unknown yet (first measurement)"
     return (
-        f"`{use['mount']}` on {measured.get('host', '?')}: {use['percent_used']:.1f}% used, "
+        f"{code(use['mount'])} on {escape(measured.get('host', '?'), 100)}: {use['percent_used']:.1f}% used, "
         f"{human_bytes(use['available_bytes'])} free of {human_bytes(use['total_bytes'])}; {growth_text} "
         f"[warning {measured['warning_percent']:g}%, critical {measured['critical_percent']:g}%]"
     )
@@ -126,13 +154,15 @@ def low_storage_messages(measurements: list[dict[str, Any]]) -> dict[str, dict[s
         status = max((item["status"] for item in mounts.values()), key=_rank)
         lines: list[str] = []
         for item in mounts.values():
-            lines.append(f"{item['status'].upper()}: {usage_line(item)}; log sets: {', '.join(item['log_sets'])}")
+            lines.append(
+                f"{item['status'].upper()}: {usage_line(item)}; log sets: {escape(', '.join(item['log_sets']))}"
+            )
             biggest = item.get("largest") or {}
             files = ", ".join(
-                f"{entry['path']} ({human_bytes(entry['bytes'])})" for entry in biggest.get("files", [])[:5]
+                f"{code(entry['path'])} ({human_bytes(entry['bytes'])})" for entry in biggest.get("files", [])[:5]
             )
             dirs = ", ".join(
-                f"{entry['path']} ({human_bytes(entry['bytes'])})" for entry in biggest.get("directories", [])[:5]
+                f"{code(entry['path'])} ({human_bytes(entry['bytes'])})" for entry in biggest.get("directories", [])[:5]
             )
             if files:
                 lines.append(f"    largest files: {files}")

@@ -17,6 +17,17 @@ from typing import Any
 from toilless.config import deep_merge
 
 COMPRESSIONS = ("zstd", "gzip")
+#: zstd parameters a log set may set beside its level (zstandard.ZstdCompressionParameters names) and their bounds.
+ZSTD_PARAMETERS = {
+    "window_log": (10, 27),
+    "hash_log": (6, 26),
+    "chain_log": (6, 28),
+    "search_log": (1, 26),
+    "min_match": (3, 7),
+    "target_length": (0, 131072),
+    "strategy": ("fast", "dfast", "greedy", "lazy", "lazy2", "btlazy2", "btopt", "btultra", "btultra2"),
+    "enable_ldm": (0, 1),
+}
 MODES = ("rename", "copytruncate")
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?i?b?)?\s*$", re.IGNORECASE)
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -99,6 +110,10 @@ class LogSet:
     compression: str = "zstd"
     compression_level: int = 2
     compression_threads: int = 0
+    #: Overrides of the zstd level's parameters (see ZSTD_PARAMETERS); empty: the level's own.
+    zstd_parameters: dict[str, Any] = field(default_factory=dict)
+    #: zstd only: per file, use a cheaper level when a sample shows it beats gzip -6 anyway (compress.choose_zstd).
+    adaptive_compression: bool = False
     min_size_bytes: int = 1
     retention: Retention = field(default_factory=Retention)
     archive_mode: int | None = None
@@ -110,11 +125,14 @@ class LogSet:
     channel: str = "compliance"
     queue: str | None = None
     largest: int = 10
+    #: The configured allowed roots: every file touched must resolve (symlinks followed) under one of them.
+    allowed_roots: tuple[str, ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-able form (XCom), read back with :func:`log_set_from_dict`."""
         data = asdict(self)
         data["globs"] = list(self.globs)
+        data["allowed_roots"] = list(self.allowed_roots)
         data["reopen"]["command"] = list(self.reopen.command)
         return data
 
@@ -123,6 +141,7 @@ def log_set_from_dict(data: dict[str, Any]) -> LogSet:
     """Inverse of :meth:`LogSet.as_dict`."""
     values = dict(data)
     values["globs"] = tuple(values["globs"])
+    values["allowed_roots"] = tuple(values.get("allowed_roots") or ())
     values["retention"] = Retention(**values["retention"])
     reopen = dict(values["reopen"])
     reopen["command"] = tuple(reopen.get("command") or ())
@@ -178,6 +197,7 @@ def _parse_log_set(name: str, spec: dict[str, Any], roots: list[str]) -> LogSet:
     limits = (1, 19) if compression == "zstd" else (1, 9)
     if not limits[0] <= level <= limits[1]:
         raise LogRotationConfigError(f"{where}.compression_level: {level} is outside {limits[0]}..{limits[1]}")
+    zstd_parameters = _zstd_parameters(spec.get("zstd_parameters"), where)
     retention = spec.get("retention") or {}
     max_age = retention.get("max_age_days")
     max_archives = retention.get("max_archives")
@@ -223,6 +243,8 @@ def _parse_log_set(name: str, spec: dict[str, Any], roots: list[str]) -> LogSet:
         compression=compression,
         compression_level=level,
         compression_threads=int(spec.get("compression_threads") or 0),
+        zstd_parameters=zstd_parameters if compression == "zstd" else {},
+        adaptive_compression=_flag(spec.get("adaptive_compression", False), f"{where}.adaptive_compression"),
         min_size_bytes=parse_size(spec.get("min_size", 1), f"{where}.min_size") or 1,
         retention=Retention(
             max_age_days=float(max_age) if max_age is not None else None,
@@ -238,7 +260,40 @@ def _parse_log_set(name: str, spec: dict[str, Any], roots: list[str]) -> LogSet:
         channel=str(spec.get("channel") or "compliance"),
         queue=spec.get("queue") or None,
         largest=int(spec.get("largest", 10)),
+        allowed_roots=tuple(roots),
     )
+
+
+def _flag(value: Any, where: str) -> bool:
+    if not isinstance(value, bool):
+        raise LogRotationConfigError(f"{where}: true or false, got {value!r}")
+    return value
+
+
+def _zstd_parameters(value: Any, where: str) -> dict[str, Any]:
+    if value in (None, {}):
+        return {}
+    if not isinstance(value, dict):
+        raise LogRotationConfigError(f"{where}.zstd_parameters: a mapping like {{min_match: 6}} is required")
+    result: dict[str, Any] = {}
+    for key, item in value.items():
+        bounds = ZSTD_PARAMETERS.get(key)
+        if bounds is None:
+            raise LogRotationConfigError(
+                f"{where}.zstd_parameters.{key}: unknown; known: {', '.join(sorted(ZSTD_PARAMETERS))}"
+            )
+        if key == "strategy":
+            if item not in bounds:
+                raise LogRotationConfigError(f"{where}.zstd_parameters.strategy: {item!r} is not one of {bounds}")
+            result[key] = item
+            continue
+        if isinstance(item, bool) and key != "enable_ldm":
+            raise LogRotationConfigError(f"{where}.zstd_parameters.{key}: {item!r} is not a number")
+        low, high = bounds
+        if not isinstance(item, int) or not low <= int(item) <= high:
+            raise LogRotationConfigError(f"{where}.zstd_parameters.{key}: {item!r} is outside {low}..{high}")
+        result[key] = int(item)
+    return result
 
 
 def _is_under(path: str, root: str) -> bool:

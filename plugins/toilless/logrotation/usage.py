@@ -1,11 +1,14 @@
 """How full a mount is, how fast it grows, and what takes the space.
 
 Growth needs history: each measurement is appended to a small JSON file in the host's state directory (per
-mount, bounded), and growth is the change against the oldest sample of the last week.
+mount), and growth is the change against the oldest sample of the last week. The history is bounded by thinning
+it in time (at most one kept sample per slot of the lookback), not by dropping the oldest: runs minutes apart
+(an alert firing again and again) must not push out the samples a daily trend needs.
 """
 
 from __future__ import annotations
 
+import fcntl
 import heapq
 import json
 import os
@@ -110,26 +113,54 @@ def largest(root: str, count: int = 10, max_entries: int = 200_000) -> dict[str,
 def record_usage(history_file: Path, usage: MountUsage, now: datetime) -> dict[str, Any]:
     """Append this measurement to the history and return the growth since the oldest sample of the last
     week."""
-    history = read_history(history_file)
-    samples = history.setdefault(usage.mount, [])
-    samples.append([now.isoformat(), usage.used_bytes])
-    del samples[:-HISTORY_SAMPLES]
-    _write_history(history_file, history)
+    history_file.parent.mkdir(parents=True, exist_ok=True)
+    # Log sets on one mount are measured by parallel tasks: read-modify-write under a lock, or samples are lost.
+    lock_fd = os.open(history_file.with_name(f".{history_file.name}.lock"), os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(lock_fd, fcntl.LOCK_EX)
+        history = read_history(history_file)
+        samples = history.get(usage.mount) or []
+        samples.append([now.isoformat(), usage.used_bytes])
+        history[usage.mount] = samples = thin(samples, now)
+        _write_history(history_file, history)
+    finally:
+        os.close(lock_fd)
     return growth(samples, now)
 
 
+def thin(samples: list[list[Any]], now: datetime, keep: int = HISTORY_SAMPLES) -> list[list[Any]]:
+    """At most ``keep`` samples: the newest, plus the oldest sample of each of ``keep - 1`` equal time slots of
+    the lookback (so the oldest sample within the lookback, the one growth is measured from, always stays)."""
+    dated = sorted(((datetime.fromisoformat(when), int(used)) for when, used in samples), key=lambda item: item[0])
+    recent = [item for item in dated if now - item[0] <= GROWTH_LOOKBACK]
+    if not recent:
+        return []
+    slot = GROWTH_LOOKBACK / max(1, keep - 1)
+    kept: dict[int, tuple[datetime, int]] = {}
+    for moment, used in recent[:-1]:
+        kept.setdefault(int((now - moment) / slot), (moment, used))
+    chosen = [*sorted(kept.values(), key=lambda item: item[0])[: keep - 1], recent[-1]]
+    return [[moment.isoformat(), used] for moment, used in chosen]
+
+
 def growth(samples: list[list[Any]], now: datetime) -> dict[str, Any]:
-    """Bytes per day between the oldest sample within the lookback and the newest. None without a previous
-    sample."""
-    parsed = [(datetime.fromisoformat(when), int(used)) for when, used in samples]
+    """Bytes per day between the oldest sample within the lookback and the newest (None when they are less than
+    an hour apart), plus what the report needs to say why: the number of samples, their span and change."""
+    parsed = sorted(((datetime.fromisoformat(when), int(used)) for when, used in samples), key=lambda item: item[0])
     window = [item for item in parsed if now - item[0] <= GROWTH_LOOKBACK]
+    unknown: dict[str, Any] = {"bytes_per_day": None, "since": None, "samples": len(window)}
     if len(window) < 2:
-        return {"bytes_per_day": None, "since": None}
+        return unknown
     (first_at, first_used), (last_at, last_used) = window[0], window[-1]
-    days = (last_at - first_at).total_seconds() / 86400
-    if last_at - first_at < GROWTH_MIN_SPAN:
-        return {"bytes_per_day": None, "since": None}
-    return {"bytes_per_day": int((last_used - first_used) / days), "since": first_at.isoformat()}
+    span = last_at - first_at
+    unknown.update(span_seconds=int(span.total_seconds()), change_bytes=last_used - first_used)
+    if span < GROWTH_MIN_SPAN:
+        return unknown
+    return {
+        **unknown,
+        "bytes_per_day": int((last_used - first_used) / (span.total_seconds() / 86400)),
+        "since": first_at.isoformat(),
+    }
 
 
 def read_history(path: Path) -> dict[str, Any]:
