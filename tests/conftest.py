@@ -61,10 +61,10 @@ _OWN_BASETEMP = pytest.StashKey[Path]()
 def pytest_configure(config: pytest.Config) -> None:
     """Give this session a tmp_path root of its own (unless --basetemp is given).
 
-    pytest's default root, /tmp/pytest-of-<user>/pytest-<N>, is shared by every session of the same user, and other
-    sessions prune it to their latest few: with several sessions at once (parallel CI jobs on one runner, or several
-    people on one machine) a running session's tmp_path directories were deleted under it (a `make run` test's second
-    start found its Airflow home gone). Must run before pytest's own pytest_configure builds the tmp_path factory.
+    pytest's default root, /tmp/pytest-of-<user>/pytest-<N>, is shared by every session of the same user, and each
+    session prunes it to the latest three when it ends: with several sessions on one machine (parallel CI jobs on one
+    runner, several people) a failed run's files, e.g. the `make run` test's launcher log, were gone seconds after the
+    run. Must run before pytest's own pytest_configure builds the tmp_path factory.
     """
     if config.option.basetemp is None:
         basetemp = Path(tempfile.mkdtemp(prefix="toilless-pytest-"))
