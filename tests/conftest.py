@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
+
+import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURE_DAGS = REPO / "tests" / "dags" / "fixture_dags"
@@ -51,7 +54,30 @@ pytest_plugins = sorted(
 )
 
 
-def pytest_unconfigure(config) -> None:
-    import shutil
+_OWN_BASETEMP = pytest.StashKey[Path]()
 
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    """Give this session a tmp_path root of its own (unless --basetemp is given).
+
+    pytest's default root, /tmp/pytest-of-<user>/pytest-<N>, is shared by every session of the same user, and each
+    session prunes it to the latest three when it ends: with several sessions on one machine (parallel CI jobs on one
+    runner, several people) a failed run's files, e.g. the `make run` test's launcher log, were gone seconds after the
+    run. Must run before pytest's own pytest_configure builds the tmp_path factory.
+    """
+    if config.option.basetemp is None:
+        basetemp = Path(tempfile.mkdtemp(prefix="toilless-pytest-"))
+        config.option.basetemp = str(basetemp)
+        config.stash[_OWN_BASETEMP] = basetemp
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    # Kept after a failure, for its logs (the path is in the failure's traceback); removed after a green run.
+    basetemp = session.config.stash.get(_OWN_BASETEMP, None)
+    if basetemp is not None and exitstatus == 0:
+        shutil.rmtree(basetemp, ignore_errors=True)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
     shutil.rmtree(_home, ignore_errors=True)
