@@ -94,6 +94,23 @@ def test_worker_posts_unsent_acks_after_a_restart_without_waiting_for_a_delivery
     assert worker._thread is None
 
 
+def test_worker_pass_on_a_new_metadata_db_creates_the_intake_tables(
+    intake_parts: tuple[Any, Any, _Poster], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On a new DB the worker runs before any delivery: it must not fail on "no such table" every 5 s."""
+    from airflow import settings
+    from sqlalchemy import inspect
+
+    from toilless.intake import store
+
+    _, worker, _ = intake_parts
+    store.metadata.drop_all(bind=settings.engine)
+    monkeypatch.setattr(store, "_created", False)
+
+    assert worker.run_once() == (0, 0)
+    assert {"toilless_intake_alert", "toilless_intake_outbox"} <= set(inspect(settings.engine).get_table_names())
+
+
 @pytest.mark.parametrize("path", ["/docs", "/redoc", "/openapi.json", "/docs/oauth2-redirect"])
 def test_api_description_is_not_public(intake_parts: tuple[Any, Any, _Poster], path: str) -> None:
     from fastapi.testclient import TestClient

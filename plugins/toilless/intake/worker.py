@@ -136,6 +136,12 @@ class IntakeWorker:
 
     def run_once(self) -> tuple[int, int]:
         """One pass: (queued alerts started, messages delivered)."""
+        from airflow import settings as airflow_settings
+
+        from toilless.intake.store import ensure_tables
+
+        # The worker starts with the app, before any delivery created the intake's tables on a new metadata DB.
+        ensure_tables(airflow_settings.engine)
         started = self._start_queued()
         delivered = deliver_outbox(self._poster)
         if now() - self._last_purge > 3600:
