@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import socket
+import sqlite3
 import time
 from pathlib import Path
 
@@ -92,6 +93,10 @@ def test_make_run_brings_everything_up_and_ctrl_c_stops_it(tmp_path: Path) -> No
         listeners = _listeners(launcher.pid, airflow_pgid)
         assert any(port == int(live.base_url.rsplit(":", 1)[1]) for _, _, port in listeners), listeners
         assert [entry for entry in listeners if entry[1] not in ("127.0.0.1", "::1")] == []
+
+        # The SQLite metadata DB is in WAL mode: reads (REST, UI, task heartbeats) never wait for a writer.
+        with sqlite3.connect(home / "airflow.db", timeout=30) as database:
+            assert database.execute("PRAGMA journal_mode").fetchone() == ("wal",)
 
         # One finished run gives one summary line on the console; Slack messages and moto's access log do not.
         run = live.trigger("log_rotation", run_id="make-run-console-check")
