@@ -64,6 +64,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _interrupt(signum: int, frame: object) -> None:
+    # Once: a second Ctrl-C (or the SIGTERM after it) must not abort the clean-up half-way, which left Airflow's
+    # whole process group running with nobody to stop it.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_IGN)
     raise KeyboardInterrupt
 
 
