@@ -78,3 +78,22 @@ def test_sqlite_metadata_db_uses_write_ahead_logging_so_readers_never_wait_for_a
     assert reader.execute("SELECT COUNT(*) FROM t").fetchone() == (1,)
     # The mode is kept in the file: every Airflow component opening it later uses it.
     assert sqlite3.connect(database).execute("PRAGMA journal_mode").fetchone() == ("wal",)
+
+
+def test_a_second_ctrl_c_cannot_abort_the_clean_up() -> None:
+    import signal
+
+    from sandbox.__main__ import _interrupt
+
+    before = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        signal.signal(signal.SIGINT, _interrupt)
+        signal.signal(signal.SIGTERM, _interrupt)
+        with pytest.raises(KeyboardInterrupt):
+            _interrupt(signal.SIGINT, None)
+        # From the first signal on, further ones are ignored until everything is stopped.
+        assert signal.getsignal(signal.SIGINT) == signal.SIG_IGN
+        assert signal.getsignal(signal.SIGTERM) == signal.SIG_IGN
+    finally:
+        for sig, handler in before.items():
+            signal.signal(sig, handler)
