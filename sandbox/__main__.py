@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+from sandbox.console import RunSummaries
 from sandbox.launcher import Sandbox, banner
 from sandbox.service import PROJECT_ROOT
 
@@ -44,21 +45,29 @@ def main(argv: list[str] | None = None) -> int:
     print(banner(facts, sandbox.services, sandbox.ctx), flush=True)
     if args.ready_file:
         args.ready_file.write_text(json.dumps(facts), encoding="utf-8")
+    # From here on the console shows one line per finished run and errors; the rest is in the files above.
+    summaries = RunSummaries(facts["base_url"], facts["username"], facts["password"]).start()
     try:
         while True:
             time.sleep(1)
-            if sandbox.process is not None and sandbox.process.poll() is not None:
-                print(f"Airflow exited ({sandbox.process.returncode}); see {facts['log_file']}", file=sys.stderr)
+            exited = sandbox.exited_component()
+            if exited is not None:
+                print(f"Airflow {exited} stopped; see {facts['log_file']}", file=sys.stderr)
                 return 1
     except KeyboardInterrupt:
         return 0
     finally:
+        summaries.stop()
         print("Stopping...", flush=True)
         sandbox.stop()
         print("Stopped.", flush=True)
 
 
 def _interrupt(signum: int, frame: object) -> None:
+    # Once: a second Ctrl-C (or the SIGTERM after it) must not abort the clean-up half-way, which left Airflow's
+    # whole process group running with nobody to stop it.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_IGN)
     raise KeyboardInterrupt
 
 

@@ -1,4 +1,9 @@
-"""``make run``: start the sandbox services and Airflow (standalone) with Connections pointing at them.
+"""``make run``: start the sandbox services and Airflow with Connections pointing at them.
+
+Airflow's components are started one by one (what ``airflow standalone`` does), because standalone cannot be told
+to keep its log servers off the network: ``serve_logs`` binds ``0.0.0.0``/``[::]`` (ports 8793/8794) whatever the
+configuration says. Scheduler and triggerer run with ``--skip-serve-logs``: on one machine the API server reads task
+logs from the shared ``logs/`` folder, so every listener of ``make run`` stays on 127.0.0.1.
 
 Real Connections win: any ``AIRFLOW_CONN_<ID>`` / ``AIRFLOW_VAR_<KEY>`` already in the environment, or in the git-ignored
 ``.env`` file at the repository root, is kept and the sandbox's stand-in for it is not used.
@@ -27,6 +32,14 @@ from sandbox.services import discover
 log = logging.getLogger("sandbox")
 
 ADMIN_USER = "admin"
+
+#: Airflow's components as ``airflow standalone`` runs them, minus the network-wide log servers (see above).
+AIRFLOW_COMPONENTS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("scheduler", ("scheduler", "--skip-serve-logs")),
+    ("dag-processor", ("dag-processor",)),
+    ("triggerer", ("triggerer", "--skip-serve-logs")),
+    ("api-server", ("api-server",)),
+)
 
 
 def read_env_file(path: Path) -> dict[str, str]:
@@ -73,6 +86,11 @@ def airflow_environment(home: Path, port: int, password: str, base: dict[str, st
             "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT_ROOT / "dags"),
             "AIRFLOW__CORE__PLUGINS_FOLDER": str(PROJECT_ROOT / "plugins"),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            # What `airflow standalone` would force: one machine, local task processes, the simple login.
+            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+            "AIRFLOW__CORE__AUTH_MANAGER": (
+                "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
+            ),
             # Sandbox DAGs start unpaused so schedules and alert-triggered runs really run (see README).
             "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{ADMIN_USER}:admin",
@@ -81,30 +99,49 @@ def airflow_environment(home: Path, port: int, password: str, base: dict[str, st
             "AIRFLOW__API__PORT": str(port),
             "AIRFLOW__API__BASE_URL": base_url,
             "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{base_url}/execution/",
-            # SQLite's 5 s lock wait is too short under the scheduler's write bursts (API 500 "database is locked").
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS": "toilless.sqlite.CONNECT_ARGS",
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS_ASYNC": "toilless.sqlite.CONNECT_ARGS",
             # New DAG files show up within 30 s instead of 5 minutes.
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "30",
             "TOILLESS_INCLUDE_DIR": str(PROJECT_ROOT / "include"),
             "PYTHONUNBUFFERED": "1",
-            # standalone starts its components as `airflow ...` from PATH: use this virtualenv's.
+            # Task processes and CLI calls find `airflow` on PATH: use this virtualenv's.
             "PATH": f"{Path(sys.executable).parent}{os.pathsep}{base.get('PATH', '')}",
         }
     )
+    if env.get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", "sqlite").startswith("sqlite"):
+        # SQLite's 5 s lock wait is too short under the scheduler's write bursts (API 500 "database is locked").
+        # A PostgreSQL metadata DB given in the environment (the benchmarks' second run) needs none of this.
+        env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS"] = "toilless.sqlite.CONNECT_ARGS"
+        env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS_ASYNC"] = "toilless.sqlite.CONNECT_ARGS"
     return env
+
+
+def use_write_ahead_log(database: Path) -> str:
+    """Switch the SQLite metadata DB to write-ahead logging (kept in the file); returns the journal mode now in use.
+
+    In SQLite's default rollback journal a writer locks out every reader: while the scheduler of running runbooks
+    or an alert storm writes, each REST call, UI page and task heartbeat that only reads waits for the lock too
+    (the alert storm measured 90 s answers and failed task heartbeats). With WAL, readers never wait for the
+    writer; writes still take turns.
+    """
+    import sqlite3
+
+    connection = sqlite3.connect(database, timeout=30)
+    try:
+        return str(connection.execute("PRAGMA journal_mode=WAL").fetchone()[0])
+    finally:
+        connection.close()
 
 
 @dataclass
 class Sandbox:
-    """The sandbox services plus Airflow standalone, started and stopped together."""
+    """The sandbox services plus Airflow's components, started and stopped together."""
 
     home: Path
     port: int = 8080
     free_ports: bool = False
     env_file: Path | None = PROJECT_ROOT / ".env"
     services: list[Service] = field(default_factory=list)
-    process: subprocess.Popen[bytes] | None = None
+    process: subprocess.Popen[bytes] | None = None  # sandbox.airflow_group; its pid is the group's id
     ctx: SandboxContext | None = None
     kept_real: list[str] = field(default_factory=list)
 
@@ -136,7 +173,13 @@ class Sandbox:
 
     @property
     def log_file(self) -> Path:
-        return self.home / "logs" / "standalone.log"
+        return self.home / "logs" / "airflow.log"
+
+    def exited_component(self) -> str | None:
+        """Why Airflow stopped, if it did: a component ended (its name is the last line of the log file)."""
+        if self.process is None or self.process.poll() is None:
+            return None
+        return f"(a component ended, exit code {self.process.returncode})"
 
     def _start_services(self, env: dict[str, str]) -> dict[str, str]:
         self.ctx = SandboxContext(home=self.home / "sandbox", preferred_ports=not self.free_ports)
@@ -160,17 +203,33 @@ class Sandbox:
 
     def _start_airflow(self, env: dict[str, str], timeout: float) -> None:
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
-        airflow = Path(sys.executable).with_name("airflow")
+        airflow = str(Path(sys.executable).with_name("airflow"))
         with self.log_file.open("ab") as output:
-            # Own session: Ctrl-C reaches us, and we stop Airflow's whole process group ourselves.
+            migrate = subprocess.run(
+                [airflow, "db", "migrate"],
+                env=env,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                cwd=self.home,
+                timeout=timeout,
+                check=False,
+            )
+            if migrate.returncode != 0:
+                raise RuntimeError(f"airflow db migrate exited with {migrate.returncode}; see {self.log_file}")
+            database = self.home / "airflow.db"
+            if env.get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", "sqlite").startswith("sqlite") and database.exists():
+                use_write_ahead_log(database)
+            # Own session and process group (sandbox/airflow_group.py): Ctrl-C reaches us, and we stop the whole
+            # group (components and their task processes) ourselves.
             self.process = subprocess.Popen(
-                [str(airflow), "standalone"],
+                [sys.executable, "-m", "sandbox.airflow_group"],
                 env=env,
                 stdout=output,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,
-                cwd=self.home,
+                cwd=PROJECT_ROOT,  # to import sandbox; the components themselves run in AIRFLOW_HOME
             )
         self._wait_healthy(timeout)
 
@@ -178,9 +237,9 @@ class Sandbox:
         url = f"http://{HOST}:{self.port}/api/v2/monitor/health"
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            assert self.process is not None
-            if self.process.poll() is not None:
-                raise RuntimeError(f"airflow standalone exited with {self.process.returncode}; see {self.log_file}")
+            exited = self.exited_component()
+            if exited is not None:
+                raise RuntimeError(f"airflow {exited} stopped during start-up; see {self.log_file}")
             try:
                 with urllib.request.urlopen(url, timeout=5) as response:
                     health = json.load(response)
@@ -195,17 +254,15 @@ class Sandbox:
 
     def stop(self, grace: float = 30.0) -> None:
         """Stop Airflow (its whole process group) and every service, in reverse start order."""
-        if self.process is not None and self.process.poll() is None:
+        if self.process is not None:
             _signal_group(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=grace)
-            except subprocess.TimeoutExpired:
-                pass
-            # Whatever standalone's children left behind goes too.
+            deadline = time.monotonic() + grace
+            while _group_alive(self.process.pid) and time.monotonic() < deadline:
+                self.process.poll()  # reap the group leader, so it does not count as alive
+                time.sleep(0.2)
+            # Whatever the components' children left behind goes too.
             _signal_group(self.process.pid, signal.SIGKILL)
             self.process.wait(timeout=10)
-        elif self.process is not None:
-            _signal_group(self.process.pid, signal.SIGKILL)
         for service in reversed(self.services):
             try:
                 service.stop()
@@ -219,6 +276,16 @@ def _signal_group(pid: int, sig: signal.Signals) -> None:
         os.killpg(pid, sig)
     except (ProcessLookupError, PermissionError):
         pass
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _jsonable(value: Any) -> Any:
@@ -239,7 +306,7 @@ def banner(facts: dict[str, Any], services: list[Service], ctx: SandboxContext) 
         "",
         "Toilless is up.",
         f"  Airflow UI:  {facts['base_url']}   login: {facts['username']} / {facts['password']}",
-        f"  Airflow log: {facts['log_file']}",
+        f"  Airflow log: {facts['log_file']} (all components; the console shows one line per finished run)",
     ]
     lines += [f"  {service.name:<12} {service.summary(ctx)}" for service in services]
     if facts["kept_real_connections"]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from sandbox.ports import HOST, free_port, wait_for_port
@@ -12,12 +13,19 @@ REGION = "eu-central-1"
 class MotoServer:
     """moto in server mode, so boto3 (through the Amazon provider) talks real HTTP to it."""
 
-    def __init__(self, port: int | None = None) -> None:
+    def __init__(self, port: int | None = None, *, access_log: Path | None = None) -> None:
         self.port = port or free_port()
+        self.access_log = access_log
         self._server: Any = None
 
     def start(self) -> MotoServer:
         from moto.server import ThreadedMotoServer
+
+        if self.access_log is not None:
+            # moto serves through werkzeug, whose access log otherwise goes to the console (with colour codes).
+            from sandbox.console import to_file
+
+            to_file("werkzeug", self.access_log)
 
         self._server = ThreadedMotoServer(ip_address=HOST, port=self.port, verbose=False)
         self._server.start()

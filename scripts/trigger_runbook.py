@@ -13,6 +13,10 @@ Example::
         --conf '{"instance_ids": ["orders-db"]}'
 
 Exit codes: 0 started, 3 already started (409), 2 refused (4xx: the message says why), 1 other errors.
+
+A busy Airflow (a SQLite metadata DB while runbooks run, say) may answer 5xx or not within the timeout. The call is
+repeated then, a few times with a pause: that is safe because the run id is the alert's, so a repeat after a lost
+answer is told 409 instead of starting a second run (and says so).
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import json
 import os
 import re
 import sys
+import time
 import urllib.error
 import urllib.request
 from typing import Any
@@ -35,7 +40,29 @@ def run_id_for(dag_id: str, alertname: str, fingerprint: str, starts_at: str) ->
     return f"alert__{name}__{digest}"
 
 
+TIMEOUT_SECONDS = 30.0
+ATTEMPTS = 4
+PAUSE_SECONDS = 5.0
+
+
 def call(method: str, url: str, body: dict[str, Any], token: str | None = None) -> tuple[int, dict[str, Any]]:
+    """One request; a 5xx or no answer in time is repeated (``ATTEMPTS`` in all). (0, {...}) if none answered."""
+    status, answer = 0, {"detail": "no answer"}
+    for attempt in range(ATTEMPTS):
+        if attempt:
+            time.sleep(PAUSE_SECONDS * attempt)
+        try:
+            status, answer = _call_once(method, url, body, token)
+        except (TimeoutError, urllib.error.URLError, OSError) as err:
+            status, answer = 0, {"detail": f"no answer within {TIMEOUT_SECONDS:.0f}s: {err}"}
+        if status and status < 500:
+            answer["attempts"] = attempt + 1
+            return status, answer
+        print(f"{method} {url}: {status or 'no answer'} (attempt {attempt + 1} of {ATTEMPTS})", file=sys.stderr)
+    return status, answer
+
+
+def _call_once(method: str, url: str, body: dict[str, Any], token: str | None) -> tuple[int, dict[str, Any]]:
     if not url.startswith(("http://", "https://")):
         raise ValueError(f"not an http(s) URL: {url}")
     request = urllib.request.Request(url, data=json.dumps(body).encode(), method=method)  # noqa: S310
@@ -43,7 +70,7 @@ def call(method: str, url: str, body: dict[str, Any], token: str | None = None) 
     if token:
         request.add_header("Authorization", f"Bearer {token}")
     try:
-        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - the URL is the user's Airflow
+        with urllib.request.urlopen(request, timeout=TIMEOUT_SECONDS) as response:  # noqa: S310 - the URL is the user's Airflow
             return response.status, json.load(response)
     except urllib.error.HTTPError as err:
         text = err.read().decode(errors="replace")
@@ -100,7 +127,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"started {args.dag} run {run_id}: {base}/dags/{args.dag}/runs/{run_id}")
         return 0
     if status == 409:
-        print(f"already started: {args.dag} run {run_id}")
+        lost = (
+            " (an earlier attempt of this call got no answer and may have started it)" if answer["attempts"] > 1 else ""
+        )
+        print(f"already started: {args.dag} run {run_id}{lost}")
         return 3
     print(f"refused ({status}): {answer.get('detail')}", file=sys.stderr)
     return 2 if 400 <= status < 500 else 1

@@ -17,7 +17,7 @@ class AwsService(Service):
         self.moto: MotoServer | None = None
 
     def start(self, ctx: SandboxContext) -> None:
-        self.moto = MotoServer(port=ctx.port(5055)).start()
+        self.moto = MotoServer(port=ctx.port(5055), access_log=ctx.home / "moto.log").start()
         ctx.published["moto"] = self.moto
 
     def stop(self) -> None:
@@ -30,4 +30,4 @@ class AwsService(Service):
 
     def summary(self, ctx: SandboxContext) -> str:
         assert self.moto is not None
-        return f"AWS stand-in (moto) on {self.moto.url}"
+        return f"AWS stand-in (moto) on {self.moto.url}; access log in {ctx.home / 'moto.log'}"

@@ -21,7 +21,7 @@ class SlackService(Service):
             port=ctx.port(5056),
             jsonl_path=ctx.home / "slack.jsonl",
             files_dir=ctx.home / "slack_files",
-            echo=True,
+            echo=False,  # the console shows one line per run; the messages themselves are in slack.jsonl
         ).start()
         ctx.published["slack_sink"] = self.sink
 
@@ -40,6 +40,4 @@ class SlackService(Service):
 
     def summary(self, ctx: SandboxContext) -> str:
         assert self.sink is not None
-        return (
-            f"Slack sink on {self.sink.url}: every message is printed here and appended to {ctx.home / 'slack.jsonl'}"
-        )
+        return f"Slack sink on {self.sink.url}: every message is appended to {ctx.home / 'slack.jsonl'}"

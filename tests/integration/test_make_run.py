@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import os
+import re
 import socket
+import sqlite3
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 import requests
 
@@ -33,16 +36,34 @@ def _listening(url: str) -> bool:
         return sock.connect_ex((host, int(port))) == 0
 
 
+def _listeners(*process_groups: int) -> list[tuple[str, str, int]]:
+    """(process name, address, port) of every TCP socket listening in these process groups (launcher + Airflow)."""
+    found = []
+    for process in psutil.process_iter(["pid", "name"]):
+        try:
+            if os.getpgid(process.pid) not in process_groups:
+                continue
+            for connection in process.net_connections(kind="tcp"):
+                if connection.status == psutil.CONN_LISTEN:
+                    found.append((process.info["name"], connection.laddr.ip, connection.laddr.port))
+        except (psutil.NoSuchProcess, psutil.AccessDenied, ProcessLookupError):
+            continue
+    return found
+
+
 def _wait_all_dags(live: LiveAirflow) -> list[str]:
     for dag_id in DAG_IDS:
         live.wait_for_dag(dag_id, timeout=240)
     return sorted(dag["dag_id"] for dag in live.api("GET", "/api/v2/dags", params={"limit": 100}).json()["dags"])
 
 
+# Two starts and one real run: on 2 shared cores under load (load average 20) the run alone took 5 minutes.
+@pytest.mark.timeout(1800)
 def test_make_run_brings_everything_up_and_ctrl_c_stops_it(tmp_path: Path) -> None:
     home = tmp_path / "airflow"
     home.mkdir()
     facts, launcher = start_launcher(home)
+    console = home.parent / f"{home.name}-launcher.log"  # what `make run` printed (start_launcher's output file)
     live = LiveAirflow(facts, launcher)
     try:
         # The login the banner prints works.
@@ -66,9 +87,37 @@ def test_make_run_brings_everything_up_and_ctrl_c_stops_it(tmp_path: Path) -> No
         assert _listening(live.published["moto"]["url"])
         airflow_pgid = facts["pid"]
         assert _group_alive(airflow_pgid)
+
+        # README: everything is bound to 127.0.0.1. Every listening socket of the launcher (sandbox servers) and of
+        # Airflow's process group (api-server, and no log server on 0.0.0.0/[::] ports 8793/8794) is on loopback.
+        listeners = _listeners(launcher.pid, airflow_pgid)
+        assert any(port == int(live.base_url.rsplit(":", 1)[1]) for _, _, port in listeners), listeners
+        assert [entry for entry in listeners if entry[1] not in ("127.0.0.1", "::1")] == []
+
+        # The SQLite metadata DB is in WAL mode: reads (REST, UI, task heartbeats) never wait for a writer.
+        with sqlite3.connect(home / "airflow.db", timeout=30) as database:
+            assert database.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+
+        # One finished run gives one summary line on the console; Slack messages and moto's access log do not.
+        run = live.trigger("log_rotation", run_id="make-run-console-check")
+        live.wait_for_run("log_rotation", run["dag_run_id"], timeout=300)
+        console_line = re.compile(r"^\[run\] log_rotation: \w+.* make-run-console-check ", re.MULTILINE)
+        deadline = time.monotonic() + 30
+        while not console_line.search(console.read_text(errors="replace")) and time.monotonic() < deadline:
+            time.sleep(1)
     finally:
         returncode = stop_launcher(launcher)
     assert returncode == 0
+    printed = console.read_text(errors="replace")
+    assert "Toilless is up." in printed
+    assert len(console_line.findall(printed)) == 1, printed[-3000:]
+    assert "\x1b[" not in printed  # no raw colour codes
+    assert "[slack #" not in printed, printed[-3000:]
+    assert "HTTP/1.1" not in printed, printed[-3000:]
+    assert len(printed.splitlines()) < 40, printed[-3000:]
+    # What left the console is in files under the Airflow home.
+    assert (home / "sandbox" / "slack.jsonl").stat().st_size > 0
+    assert "HTTP/1.1" in (home / "sandbox" / "moto.log").read_text(errors="replace")
     # Ctrl-C stopped Airflow's whole process group and every sandbox server.
     deadline = time.monotonic() + 10
     while _group_alive(airflow_pgid) and time.monotonic() < deadline:

@@ -12,7 +12,13 @@
 * 503: the intake cannot decide now (no credentials configured, a routed DAG not parsed yet, DB busy):
   Alertmanager retries, and a retry is safe because every decision is idempotent.
 
-Airflow does not authenticate plugin apps: this app does it itself, before it reads the body.
+Airflow does not authenticate plugin apps: this app does it itself, before it reads the body. For the same reason
+there is no public docs page: ``GET /toilless/openapi.json`` answers authenticated callers only, and no Swagger UI
+page is served (it loads its scripts from a public CDN, which a closed network cannot reach).
+
+The background worker (Slack outbox, queued alerts) starts with the app: Airflow's API server runs the lifespan of
+every mounted FastAPI app, so unsent acknowledgements and queued alerts left by a restart go out at once, not on the
+next delivery.
 """
 
 from __future__ import annotations
@@ -20,6 +26,8 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -46,11 +54,23 @@ def create_app(service: IntakeService | None = None, worker: IntakeWorker | None
         retention_days=lambda: float(service.provider.get().intake.get("ledger_retention_days", 30)),
     )
     service.wakeup = worker.wake
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        worker.ensure_started()
+        try:
+            yield
+        finally:
+            await run_in_threadpool(worker.stop)
+
     app = FastAPI(
         title="Toilless alert intake",
         description="Alertmanager webhooks start the routed runbook DAG once per firing alert and target.",
-        docs_url="/docs",
-        openapi_url="/openapi.json",
+        lifespan=lifespan,
+        # No public description and no CDN-loaded docs page; the schema is served below, behind the intake's auth.
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
     )
     app.state.service = service
     app.state.worker = worker
@@ -65,9 +85,20 @@ def create_app(service: IntakeService | None = None, worker: IntakeWorker | None
     def health() -> dict[str, str]:
         return {"status": "ok"}
 
+    @app.get("/openapi.json", include_in_schema=False)
+    async def openapi(request: Request) -> JSONResponse:
+        try:
+            credentials = await run_in_threadpool(service.provider.credentials)
+        except Exception:
+            log.exception("Alert intake settings could not be read")
+            return _error(503, "the alert intake settings could not be read; see the API server log")
+        if credentials is None or not authorized(request.headers.get("authorization"), credentials):
+            return _error(401, "missing or invalid credentials", headers=_CHALLENGE)
+        return JSONResponse(app.openapi())
+
     @app.post("/alertmanager")
     async def alertmanager(request: Request) -> JSONResponse:
-        worker.ensure_started()
+        worker.ensure_started()  # normally running since start-up; this restarts it if its thread ever died
         try:
             credentials = await run_in_threadpool(service.provider.credentials)
             settings = await run_in_threadpool(service.provider.get)

@@ -21,6 +21,7 @@ from typing import Any
 from toilless.intake import decisions, routing, validation
 from toilless.intake.auth import Credentials
 from toilless.intake.models import Alert, WebhookPayload
+from toilless.intake.params import validate_params
 from toilless.intake.refusals import RefusalLimiter
 from toilless.intake.store import ledger, now, outbox, target_hash, target_lock
 
@@ -218,13 +219,19 @@ class IntakeService:
         # SQLite allows one writer: serialise this process's intake writes instead of failing on "database is
         # locked". Correctness across processes still comes from the primary keys.
         self._sqlite_write_lock = threading.Lock()
+        # The DAGs one delivery needs, looked up once per delivery (plan and trigger both need them).
+        self._delivery = threading.local()
         self.wakeup: Callable[[], None] = lambda: None
 
     # -- entry point ---------------------------------------------------------------------------------------------
     def handle(self, payload: WebhookPayload) -> dict[str, Any]:
         settings = self.provider.get()
-        plans = self.plan(payload, settings)
-        outcomes = [self._act(plan, settings) for plan in plans]
+        self._delivery.dags = {}
+        try:
+            plans = self.plan(payload, settings)
+            outcomes = self._act_all(plans, settings)
+        finally:
+            self._delivery.dags = None
         self.wakeup()
         counts: dict[str, int] = {}
         for outcome in outcomes:
@@ -297,7 +304,7 @@ class IntakeService:
                     missing_dags.append(dag_id)
                     continue
                 try:
-                    dag.params.deep_merge(plan.conf).validate()
+                    validate_params(dag.params.deep_merge(plan.conf))
                 except (ParamValidationError, ValueError, TypeError) as err:
                     errors.append(f"{where}: conf for DAG {plan.route.dag_id} fails its Params: {err}")
         if errors:
@@ -350,17 +357,41 @@ class IntakeService:
             log.exception("Could not queue the rejection notice")
 
     # -- acting --------------------------------------------------------------------------------------------------
+    def _act_all(self, plans: list[Plan], settings: IntakeSettings) -> list[Outcome]:
+        """Decide every alert of a delivery in ONE transaction, or, on any race, each alert in its own.
+
+        A storm arrives as Alertmanager groups (many alerts per delivery). One transaction per delivery is one
+        commit and one wait for SQLite's write lock instead of one per alert, which the scheduler of running
+        runbooks competes for. When another delivery wins a race (a unique key, a compare-and-swap, a run that
+        already exists), the whole batch rolls back and each alert is decided again in its own transaction, the
+        path that re-reads and handles every race. Either way each alert's decision is committed with its run.
+        """
+        if len(plans) > 1:
+            try:
+                return self._write(
+                    lambda session: [self._decide(session, plan, settings) for plan in plans], batch=True
+                )
+            except _BatchConflict:
+                log.info("Intake batch of %d alerts lost a race; deciding each alert on its own", len(plans))
+        return [self._act(plan, settings) for plan in plans]
+
     def _act(self, plan: Plan, settings: IntakeSettings) -> Outcome:
+        alert = plan.alert
+        if plan.route is None and alert.status == "resolved":
+            return Outcome(alert.alertname, alert.fingerprint, "ignored", detail="resolved; no runbook")
+        return self._write(lambda session: self._decide(session, plan, settings))
+
+    def _decide(self, session: Any, plan: Plan, settings: IntakeSettings) -> Outcome:
         alert = plan.alert
         if plan.route is None:
             if alert.status == "resolved":
                 return Outcome(alert.alertname, alert.fingerprint, "ignored", detail="resolved; no runbook")
-            return self._write(lambda session: self._no_runbook(session, plan))
+            return self._no_runbook(session, plan)
         if alert.status == "resolved":
-            return self._write(lambda session: self._resolved(session, plan, settings))
+            return self._resolved(session, plan, settings)
         if plan.blocked:
-            return self._write(lambda session: self._blocked(session, plan))
-        return self._write(lambda session: self._firing(session, plan, settings))
+            return self._blocked(session, plan)
+        return self._firing(session, plan, settings)
 
     def _blocked(self, session: Any, plan: Plan) -> Outcome:
         """The routed DAG is paused or missing: say so once for this alert; no run, no target held."""
@@ -617,8 +648,12 @@ class IntakeService:
         return True
 
     # -- DB helpers ----------------------------------------------------------------------------------------------
-    def _write(self, action: Callable[[Any], Any]) -> Any:
-        """Run ``action`` in its own transaction; on a lost race (unique key, CAS), re-read and decide again."""
+    def _write(self, action: Callable[[Any], Any], *, batch: bool = False) -> Any:
+        """Run ``action`` in its own transaction; on a lost race (unique key, CAS), re-read and decide again.
+
+        ``batch``: the action decides several alerts; a lost race raises _BatchConflict (the caller then decides
+        each alert alone) instead of answering for one alert.
+        """
         from airflow import settings as airflow_settings
         from airflow.utils.session import create_session
         from sqlalchemy.exc import IntegrityError, OperationalError
@@ -634,9 +669,11 @@ class IntakeService:
                     create_session(scoped=False) as session,
                 ):
                     return action(session)
-            except _AlreadyStarted as already:
-                return already.outcome
-            except (IntegrityError, _Contended):
+            except (_AlreadyStarted, IntegrityError, _Contended) as err:
+                if batch:
+                    raise _BatchConflict from err
+                if isinstance(err, _AlreadyStarted):
+                    return err.outcome
                 log.info("Intake write lost a race (attempt %d); deciding again", attempt + 1)
             except OperationalError as err:
                 if "locked" not in str(err).lower() and "deadlock" not in str(err).lower():
@@ -789,6 +826,9 @@ class IntakeService:
         its own RLock around every cache access) rather than DBDagBag (an unbounded dict without a lock), and the
         bag itself is created once under a lock.
         """
+        delivery: dict[str, Any] | None = getattr(self._delivery, "dags", None)
+        if delivery is not None and dag_id in delivery:
+            return delivery[dag_id]
         from airflow.models.dag_version import DagVersion
         from airflow.models.serialized_dag import SerializedDagModel
         from sqlalchemy import select
@@ -803,7 +843,10 @@ class IntakeService:
         )
         if version_id is None:
             return None
-        return bag.get_dag(version_id, session=session)
+        dag = bag.get_dag(version_id, session=session)
+        if delivery is not None and dag is not None:
+            delivery[dag_id] = dag  # the same version for every alert of this delivery
+        return dag
 
     def dagbag(self) -> Any:
         """This service's DAG cache, created on first use (once, even when threads race for it)."""
@@ -832,6 +875,10 @@ class IntakeService:
         from toilless.reporting import run_url
 
         return run_url(dag_id, run_id, settings.toilless)
+
+
+class _BatchConflict(Exception):
+    """A race inside a batched delivery: roll it back and decide each alert in its own transaction."""
 
 
 class _RunExists(Exception):

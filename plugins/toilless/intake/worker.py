@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import random
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -29,7 +30,13 @@ def post_to_slack(channel: str, message: dict[str, Any]) -> None:
 
 
 def deliver_outbox(poster: Callable[[str, dict[str, Any]], None] = post_to_slack, limit: int = 100) -> int:
-    """Post due outbox messages; returns how many were delivered."""
+    """Post due outbox messages; returns how many were delivered.
+
+    Claimed and removed in batches: one UPDATE claims up to ``limit`` rows and one DELETE removes the ones
+    posted, instead of three write transactions per message. During an alert storm on SQLite those writes
+    competed with the intake and the scheduler for the single write lock. Each claim carries a value no other
+    pass uses (the claim deadline plus a random fraction), so a process posts only the rows it claimed.
+    """
     from airflow import settings as airflow_settings
     from airflow.utils.session import create_session
     from sqlalchemy import delete, or_, select, update
@@ -40,42 +47,44 @@ def deliver_outbox(poster: Callable[[str, dict[str, Any]], None] = post_to_slack
     moment = now()
     due = or_(outbox.c.claimed_until.is_(None), outbox.c.claimed_until < moment)
     with create_session(scoped=False) as session:
-        rows = session.execute(select(outbox).where(due).order_by(outbox.c.id).limit(limit)).all()
-    delivered = 0
-    for row in rows:
-        with create_session(scoped=False) as session:
-            claimed = session.execute(
-                update(outbox)
-                .where(
-                    outbox.c.id == row.id,
-                    or_(outbox.c.claimed_until.is_(None), outbox.c.claimed_until < moment),
+        ids = session.execute(select(outbox.c.id).where(due).order_by(outbox.c.id).limit(limit)).scalars().all()
+    if not ids:
+        return 0
+    claim = moment + CLAIM_SECONDS + random.random() / 1000  # a claim marker, not a secret
+    with create_session(scoped=False) as session:
+        session.execute(update(outbox).where(outbox.c.id.in_(ids), due).values(claimed_until=claim))
+    with create_session(scoped=False) as session:
+        rows = session.execute(
+            select(outbox).where(outbox.c.id.in_(ids), outbox.c.claimed_until == claim).order_by(outbox.c.id)
+        ).all()
+    delivered: list[int] = []
+    try:
+        for row in rows:
+            try:
+                poster(row.channel, json.loads(row.message_json))
+            except Exception as err:
+                backoff = min(MAX_BACKOFF_SECONDS, 2.0 ** min(row.attempts + 1, 9))
+                log.warning(
+                    "Slack post to %s failed (attempt %d), retrying in %.0fs: %s",
+                    row.channel,
+                    row.attempts + 1,
+                    backoff,
+                    err,
                 )
-                .values(claimed_until=now() + CLAIM_SECONDS)
-            ).rowcount
-        if claimed != 1:
-            continue  # another process took it
-        try:
-            poster(row.channel, json.loads(row.message_json))
-        except Exception as err:
-            backoff = min(MAX_BACKOFF_SECONDS, 2.0 ** min(row.attempts + 1, 9))
-            log.warning(
-                "Slack post to %s failed (attempt %d), retrying in %.0fs: %s",
-                row.channel,
-                row.attempts + 1,
-                backoff,
-                err,
-            )
+                with create_session(scoped=False) as session:
+                    session.execute(
+                        update(outbox)
+                        .where(outbox.c.id == row.id)
+                        .values(attempts=row.attempts + 1, claimed_until=now() + backoff, last_error=str(err)[:1000])
+                    )
+                continue
+            delivered.append(row.id)
+    finally:
+        # Also when the pass dies half-way: what was posted is not posted again.
+        if delivered:
             with create_session(scoped=False) as session:
-                session.execute(
-                    update(outbox)
-                    .where(outbox.c.id == row.id)
-                    .values(attempts=row.attempts + 1, claimed_until=now() + backoff, last_error=str(err)[:1000])
-                )
-            continue
-        with create_session(scoped=False) as session:
-            session.execute(delete(outbox).where(outbox.c.id == row.id))
-        delivered += 1
-    return delivered
+                session.execute(delete(outbox).where(outbox.c.id.in_(delivered)))
+    return len(delivered)
 
 
 def purge_ledger(retention_days: float) -> int:
@@ -136,6 +145,12 @@ class IntakeWorker:
 
     def run_once(self) -> tuple[int, int]:
         """One pass: (queued alerts started, messages delivered)."""
+        from airflow import settings as airflow_settings
+
+        from toilless.intake.store import ensure_tables
+
+        # The worker starts with the app, before any delivery created the intake's tables on a new metadata DB.
+        ensure_tables(airflow_settings.engine)
         started = self._start_queued()
         delivered = deliver_outbox(self._poster)
         if now() - self._last_purge > 3600:

@@ -56,3 +56,44 @@ def test_sandbox_services_are_discovered_servers_first() -> None:
     orders = [service.order for service in services]
     assert orders == sorted(orders)
     assert all(service.name for service in services)
+
+
+def test_sqlite_metadata_db_uses_write_ahead_logging_so_readers_never_wait_for_a_writer(tmp_path: Path) -> None:
+    import sqlite3
+
+    from sandbox.launcher import use_write_ahead_log
+
+    database = tmp_path / "airflow.db"
+    sqlite3.connect(database).execute("CREATE TABLE t (x)").connection.close()
+
+    assert use_write_ahead_log(database) == "wal"
+    writer = sqlite3.connect(database, isolation_level=None)
+    reader = sqlite3.connect(database, timeout=0.1)
+    writer.execute("BEGIN IMMEDIATE")
+    writer.execute("INSERT INTO t VALUES (1)")
+    # A reader is answered while a write transaction is open (the rollback journal would lock it out once the
+    # writer commits its pages; WAL never does), and sees the last committed state.
+    assert reader.execute("SELECT COUNT(*) FROM t").fetchone() == (0,)
+    writer.execute("COMMIT")
+    assert reader.execute("SELECT COUNT(*) FROM t").fetchone() == (1,)
+    # The mode is kept in the file: every Airflow component opening it later uses it.
+    assert sqlite3.connect(database).execute("PRAGMA journal_mode").fetchone() == ("wal",)
+
+
+def test_a_second_ctrl_c_cannot_abort_the_clean_up() -> None:
+    import signal
+
+    from sandbox.__main__ import _interrupt
+
+    before = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        signal.signal(signal.SIGINT, _interrupt)
+        signal.signal(signal.SIGTERM, _interrupt)
+        with pytest.raises(KeyboardInterrupt):
+            _interrupt(signal.SIGINT, None)
+        # From the first signal on, further ones are ignored until everything is stopped.
+        assert signal.getsignal(signal.SIGINT) == signal.SIG_IGN
+        assert signal.getsignal(signal.SIGTERM) == signal.SIG_IGN
+    finally:
+        for sig, handler in before.items():
+            signal.signal(sig, handler)

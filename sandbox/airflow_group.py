@@ -1,0 +1,52 @@
+"""``python -m sandbox.airflow_group``: Airflow's components in one process group, for ``make run``.
+
+The launcher starts this as a new session; the components it starts stay in that session's process group, so the
+launcher stops all of them (and their task processes) with one signal to the group. A process can only join a
+process group of its own session, which is why the components are not started by the launcher directly.
+
+A component that ends is started again (a scheduler can exit on a "database is locked" from SQLite under load),
+at most ``MAX_RESTARTS`` times within ``RESTART_WINDOW_SECONDS``; then this ends with the component's exit code,
+and the launcher reports it and stops everything: a half-running Airflow is not left behind looking healthy.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from sandbox.launcher import AIRFLOW_COMPONENTS
+
+MAX_RESTARTS = 3
+RESTART_WINDOW_SECONDS = 600.0
+
+
+def main() -> int:
+    airflow = str(Path(sys.executable).with_name("airflow"))
+    home = os.environ["AIRFLOW_HOME"]
+    commands = dict(AIRFLOW_COMPONENTS)
+
+    def start(name: str) -> subprocess.Popen[bytes]:
+        return subprocess.Popen([airflow, *commands[name]], stdin=subprocess.DEVNULL, cwd=home)
+
+    running = {name: start(name) for name in commands}
+    restarts: dict[str, list[float]] = {name: [] for name in commands}
+    while True:
+        for name, process in running.items():
+            if process.poll() is None:
+                continue
+            moment = time.monotonic()
+            recent = [at for at in restarts[name] if moment - at < RESTART_WINDOW_SECONDS]
+            if len(recent) >= MAX_RESTARTS:
+                print(f"airflow {name} exited with {process.returncode} again; giving up", flush=True)
+                return process.returncode or 1
+            print(f"airflow {name} exited with {process.returncode}; starting it again", flush=True)
+            restarts[name] = [*recent, moment]
+            running[name] = start(name)
+        time.sleep(0.5)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,134 @@
+"""The intake under a storm (issue 12, "The storm under real load"): a delivery of many alerts is one transaction, the
+Slack outbox is claimed and removed in batches, and neither changes a decision or posts a message twice."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.fixtures.alert_intake import TARGET_DAG, IntakeHarness, make_alert, make_payload
+
+pytestmark = pytest.mark.integration
+
+
+class _Commits:
+    """Counts commits on Airflow's engine (what waits for SQLite's single write lock)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def __call__(self, *args: Any) -> None:
+        self.count += 1
+
+
+@pytest.fixture
+def commits() -> Iterator[_Commits]:
+    from airflow import settings
+    from sqlalchemy import event
+
+    counter = _Commits()
+    event.listen(settings.engine, "commit", counter)
+    yield counter
+    event.remove(settings.engine, "commit", counter)
+
+
+def _group(count: int, *, offset: int = 0) -> dict[str, Any]:
+    return make_payload(
+        *(
+            make_alert(fingerprint=f"{offset + n:016x}", instance=f"db-{offset + n}", environment="staging")
+            for n in range(count)
+        )
+    )
+
+
+def test_a_delivery_of_many_alerts_commits_once(intake: IntakeHarness, commits: _Commits) -> None:
+    intake.post(_group(1, offset=100))  # first delivery: tables, DAG cache and settings are warm afterwards
+    commits.count = 0
+
+    response = intake.post(_group(20))
+
+    assert response.status_code == 200, response.text
+    assert response.json()["counts"] == {"started": 20}
+    assert len(intake.runs()) == 21
+    # Before: one transaction per alert (20 commits, each a wait for the write lock while runbooks run).
+    assert commits.count <= 3, commits.count  # the plan's read session, the decisions, and one spare
+
+
+def test_a_race_inside_a_batch_falls_back_to_one_decision_per_alert(intake: IntakeHarness) -> None:
+    from toilless.intake import routing
+    from toilless.intake.models import Alert
+
+    taken = make_alert(fingerprint="00000000000000aa", instance="db-taken", environment="staging")
+    # The run of one alert exists already (a REST client used the same deterministic run id): the batch rolls back
+    # and every alert is decided on its own, so the others still start and this one is a duplicate.
+    alert = Alert.model_validate(taken)
+    route = intake.service.provider.get().routes.match(alert.labels)
+    assert route is not None
+    run_id = routing.run_id_for(TARGET_DAG, routing.target_of(route, alert), alert)
+    intake.post(make_payload(make_alert(fingerprint="00000000000000ab", instance="db-other", environment="staging")))
+    intake.set_run_state(intake.runs()[0][0], "success")
+    _create_run(run_id)
+
+    response = intake.post(make_payload(taken, *_group(3)["alerts"]))
+
+    assert response.status_code == 200, response.text
+    assert response.json()["counts"] == {"duplicate": 1, "started": 3}
+    assert [run for run in intake.runs() if run[0] == run_id] != []
+    assert len(intake.runs()) == 5
+
+
+def _create_run(run_id: str) -> None:
+    from airflow._shared.timezones import timezone
+    from airflow.models.dagbag import DBDagBag
+    from airflow.utils.session import create_session
+    from airflow.utils.state import DagRunState
+    from airflow.utils.types import DagRunTriggeredByType, DagRunType
+
+    with create_session() as session:
+        dag = DBDagBag(load_op_links=False).get_latest_version_of_dag(TARGET_DAG, session=session)
+        dag.create_dagrun(
+            run_id=run_id,
+            logical_date=None,
+            data_interval=None,
+            run_after=timezone.utcnow(),
+            conf={"instance_ids": ["db-taken"]},
+            run_type=DagRunType.MANUAL,
+            triggered_by=DagRunTriggeredByType.REST_API,
+            state=DagRunState.QUEUED,
+            session=session,
+        )
+
+
+def test_outbox_is_posted_in_batches_and_once_by_concurrent_workers(intake: IntakeHarness, commits: _Commits) -> None:
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    from toilless.intake.store import outbox
+    from toilless.intake.worker import deliver_outbox
+
+    intake.post(_group(30))
+    with create_session() as session:
+        queued = sorted(session.execute(select(outbox.c.message_json)).scalars().all())
+    assert len(queued) == 30
+    posted: list[str] = []
+    lock = threading.Lock()
+
+    def poster(channel: str, message: dict[str, Any]) -> None:
+        with lock:
+            posted.append(json.dumps(message))
+
+    commits.count = 0
+    workers = [threading.Thread(target=deliver_outbox, args=(poster,)) for _ in range(3)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=60)
+
+    assert sorted(posted) == queued  # every message once, none twice
+    assert intake.outbox_size() == 0
+    # Before: three write transactions per message (claim, post, delete): 90 for 30 messages.
+    assert commits.count <= 3 * 4, commits.count
