@@ -192,5 +192,6 @@ def test_outcome_report_lines_are_escaped_exactly_once() -> None:
 
     body = "\n".join(block["text"]["text"] for block in message["blocks"] if block["type"] == "section")
     assert "order &lt;A&amp;B&gt; repeats" in body
-    assert "&amp;lt;" not in body and "&amp;amp;" not in body
+    assert "&amp;lt;" not in body
+    assert "&amp;amp;" not in body
     assert markup_problems(message, set()) == []
