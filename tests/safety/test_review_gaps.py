@@ -195,3 +195,30 @@ def test_outcome_report_lines_are_escaped_exactly_once() -> None:
     assert "&amp;lt;" not in body
     assert "&amp;amp;" not in body
     assert markup_problems(message, set()) == []
+
+
+# -- the action gate's history on the target is outside text: an edited tag or annotation must not break the gate --
+@pytest.mark.parametrize(
+    "history",
+    [
+        pytest.param("\u00b2", id="superscript-digit"),
+        pytest.param("9" * 20, id="beyond-time_t"),
+        pytest.param("99999999999999", id="year-out-of-range"),
+        pytest.param("\u0661\u0662\u0663", id="arabic-indic-digits"),
+    ],
+)
+def test_unreadable_history_entries_are_skipped_not_raised(history: str) -> None:
+    from toilless.common import gate
+
+    moments = gate.decode_history(f"1700000000 {history} 1700000060")
+
+    assert [int(moment.timestamp()) for moment in moments] == [1700000000, 1700000060]
+
+
+def test_restart_gate_decides_with_an_edited_history_annotation() -> None:
+    from toilless import order_restart
+
+    history = order_restart.restart_history({"history": "9" * 20, "restarted_at": "garbage"}, incident_key="stuck:7")
+
+    assert history.recent_actions == ()
+    assert history.last_action_at is None
