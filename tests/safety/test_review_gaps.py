@@ -222,3 +222,24 @@ def test_restart_gate_decides_with_an_edited_history_annotation() -> None:
 
     assert history.recent_actions == ()
     assert history.last_action_at is None
+
+
+# -- a restart command that can never run is a configuration error found before anything is read or changed -------
+@pytest.mark.parametrize(
+    "command",
+    [
+        pytest.param([], id="empty"),
+        pytest.param("systemctl restart orders", id="a-shell-string"),
+        pytest.param(["systemctl", ""], id="empty-argument"),
+        pytest.param(["systemctl", 3], id="not-a-string"),
+    ],
+)
+def test_unusable_restart_command_fails_when_settings_are_resolved(command: Any) -> None:
+    from toilless.config import read_defaults
+    from toilless.order_processor import SettingsError, resolve_settings
+
+    config = read_defaults("order_backlog_check")
+    config["restart"] = {**config["restart"], "method": "command", "command": command}
+
+    with pytest.raises(SettingsError, match=r"restart\.command"):
+        resolve_settings(config, read_defaults("toilless"), {})
