@@ -243,3 +243,40 @@ def test_unusable_restart_command_fails_when_settings_are_resolved(command: Any)
 
     with pytest.raises(SettingsError, match=r"restart\.command"):
         resolve_settings(config, read_defaults("toilless"), {})
+
+
+# -- a marker dated in the future records no request: it must not hold the guard in cool-down while the disk fills --
+def test_marker_dated_in_the_future_does_not_start_a_cooldown() -> None:
+    from datetime import timedelta
+
+    from tests.safety.fake_rds import FakeInstance, FakeRds
+    from toilless import rds_storage
+    from toilless.hooks.rds_storage import MARKER_TAG, RdsStorageHook
+
+    now = datetime.now(UTC).replace(microsecond=0)
+    future = rds_storage.marker_value(now + timedelta(days=365 * 900), "manual__x", 100, 130)
+    fake = FakeRds(FakeInstance("orders-db", tags={MARKER_TAG: future}))
+    hook = RdsStorageHook(aws_conn_id=None, region_name="eu-central-1")
+    hook.__dict__["rds"] = fake
+
+    last = hook.last_storage_change(fake.instances["orders-db"].describe(), now=now, lookback=timedelta(hours=7))
+
+    assert last is None
+
+
+def test_marker_within_clock_skew_still_counts() -> None:
+    from datetime import timedelta
+
+    from tests.safety.fake_rds import FakeInstance, FakeRds
+    from toilless import rds_storage
+    from toilless.hooks.rds_storage import MARKER_TAG, RdsStorageHook
+
+    now = datetime.now(UTC).replace(microsecond=0)
+    marker = rds_storage.marker_value(now + timedelta(seconds=30), "manual__x", 100, 130)
+    fake = FakeRds(FakeInstance("orders-db", tags={MARKER_TAG: marker}))
+    hook = RdsStorageHook(aws_conn_id=None, region_name="eu-central-1")
+    hook.__dict__["rds"] = fake
+
+    last = hook.last_storage_change(fake.instances["orders-db"].describe(), now=now, lookback=timedelta(hours=7))
+
+    assert last == now + timedelta(seconds=30)
