@@ -335,6 +335,7 @@ def rds_storage_guard() -> None:
     def expand_allocated_storage(plan: dict[str, Any], measured: dict[str, Any], **context: Any) -> dict[str, Any]:
         """Grow each approved or automatic instance to its target, exactly once."""
         from toilless import rds_storage
+        from toilless.common.errors import InvalidInput
         from toilless.config import load_config
         from toilless.hooks.rds_storage import RdsStorageHook
 
@@ -347,7 +348,7 @@ def rds_storage_guard() -> None:
         statuses = tuple(settings["policy"]["modifiable_statuses"])
         # Dry run is read again here, not only from the plan: the gate is checked at the moment of acting.
         dry_run = bool(plan["dry_run"]) or bool(context["params"].get("dry_run"))
-        results, errors = [], []
+        results, errors, invalid = [], [], []
         for decision in plan["decisions"]:
             if decision["instance_id"] not in chosen:
                 continue
@@ -373,6 +374,11 @@ def rds_storage_guard() -> None:
                 )
             except Exception as err:  # one instance's failure must not stop the others; raised below
                 errors.append(f"{decision['instance_id']}: {err}")
+                if isinstance(err, InvalidInput):
+                    invalid.append(err)
+        if errors and len(invalid) == len(errors):
+            # Every failure is a refused contract or policy check: a retry would fail the same way (never retried).
+            raise InvalidInput("storage growth refused for " + "; ".join(errors))
         if errors:
             # The retry re-runs every instance: those already grown are found at their target and left alone.
             raise RuntimeError("storage growth failed for " + "; ".join(errors))

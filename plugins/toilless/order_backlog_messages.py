@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from toilless.common.slack import code_block, escape, header, section, truncate
+from toilless.common.slack import Mrkdwn, code_block, escape, header, section, truncate
 from toilless.order_processor import format_duration
 
 #: Characters of one outside value (a reason, a file name, a restart's answer) inside a message line.
@@ -201,7 +201,8 @@ def outcome_report(
     return {
         "status": status,
         "title": title,
-        "lines": lines,
+        # Built from escaped values above: Mrkdwn, so render_report does not escape them a second time.
+        "lines": [Mrkdwn(line) for line in lines],
         "escalate": escalate,
         "escalation_text": f":rotating_light: {escalation}" if escalate else "",
         # Healthy hourly runs are not news; everything else is part of the incident's record.

@@ -931,6 +931,12 @@ def resolve_settings(config: dict[str, Any], toilless_config: dict[str, Any], pa
     restart = dict(config.get("restart") or {})
     if restart.get("method") not in ("kubernetes", "command", "none"):
         raise SettingsError(f"restart.method must be kubernetes, command or none, got {restart.get('method')!r}")
+    command = restart.get("command")
+    if restart["method"] == "command" and not (
+        isinstance(command, list) and command and all(isinstance(part, str) and part for part in command)
+    ):
+        # Found here, not when restarting: by then the marker is written and each retry would fail the same way.
+        raise SettingsError(f"restart.command must be a non-empty argv list of strings (no shell), got {command!r}")
     settings["restart"] = restart
     settings["dry_run"] = bool(params.get("dry_run", False))
     return settings

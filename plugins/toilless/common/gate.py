@@ -209,8 +209,14 @@ def decode_history(text: str | None) -> tuple[datetime, ...]:
     """Inverse of :func:`encode_history`; unreadable entries are skipped."""
     moments = []
     for part in (text or "").split():
-        if part.isdigit():
+        # The text is on the target (a tag, an annotation) where anyone may edit it: only ASCII digits (str.isdigit
+        # also takes "²" and other scripts' digits), and only moments a datetime can hold.
+        if not (part.isascii() and part.isdigit()):
+            continue
+        try:
             moments.append(datetime.fromtimestamp(int(part), tz=UTC))
+        except (OverflowError, OSError, ValueError):
+            continue
     return tuple(moments)
 
 

@@ -32,6 +32,15 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
         ),
         r"\g<head>" + MASK,
     ),
+    # An Authorization header naming its scheme: whatever follows is a credential, however short (Basic of "u:pw"
+    # is 8 characters of base64 without a digit).
+    (
+        re.compile(
+            r"(?i)(?P<head>(?<![A-Za-z0-9])authorization[\"']?\s{0,5}[:=]\s{0,5}[\"']?(?:bearer|basic|token)\s{1,5})"
+            r"(?P<secret>[A-Za-z0-9._~+/=\-]{1,4096})"
+        ),
+        r"\g<head>" + MASK,
+    ),
     # Authorization: Bearer xyz / Basic xyz / token xyz (GitHub). A token has a digit or 16+ characters: "basic
     # information" is prose.
     (

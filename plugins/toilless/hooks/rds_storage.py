@@ -25,6 +25,8 @@ MARKER_TAG = "toilless:storage-guard-last-change"
 HISTORY_TAG = "toilless:storage-guard-history"
 #: RDS event messages of a storage modification (manual, by this guard, or by storage autoscaling).
 _STORAGE_EVENT_TEXT = "modification to allocated storage"
+#: How far ahead of this worker's clock a marker's time may be and still count (clocks differ a little).
+_MARKER_CLOCK_SKEW = timedelta(minutes=5)
 #: describe_db_instances filters take at most 100 values.
 _FILTER_VALUES_PER_CALL = 100
 #: GetMetricData accepts at most 500 queries per call.
@@ -135,8 +137,14 @@ class RdsStorageHook(AwsBaseHook):
         for tag in description.get("TagList") or []:
             if tag.get("Key") == MARKER_TAG:
                 moment = rds_storage.parse_marker(tag.get("Value", ""))
-                if moment is not None:
+                # A marker dated ahead of now (beyond clock skew) records no request anyone made: an edited tag or a
+                # broken clock must not hold the guard in cool-down while the disk fills.
+                if moment is not None and moment <= now + _MARKER_CLOCK_SKEW:
                     moments.append(moment)
+                elif moment is not None:
+                    log.warning(
+                        "%s: ignoring marker dated in the future (%s)", description["DBInstanceIdentifier"], moment
+                    )
         # RDS keeps 14 days of events: a longer Duration is refused.
         minutes = min(max(1, int(lookback.total_seconds() // 60)), aws_contracts.EVENTS_MAX_DURATION_MINUTES)
         aws_contracts.check_describe_events(description["DBInstanceIdentifier"], minutes)

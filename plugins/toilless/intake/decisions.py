@@ -270,8 +270,8 @@ def rejected_notice(
         lines.append(f"_{len(errors) - MAX_ERRORS_SHOWN} more problem(s) cut; the HTTP answer lists them._")
     if suppressed:
         lines.append(
-            f"_{suppressed} more refusal(s) from this receiver in the last {interval_minutes:g} min were not posted "
-            f"(at most one message per receiver per {interval_minutes:g} min); the API server log has each._"
+            f"_{suppressed} more refusal(s) in the last {interval_minutes:g} min were not posted (at most one message "
+            f"per receiver and a few in all per {interval_minutes:g} min); the API server log has each._"
         )
     return slack.fit_message({"text": _text(lines), "blocks": _sections(lines)})
 

@@ -327,8 +327,8 @@ class IntakeService:
     ) -> None:
         """Tell a person about an authenticated delivery we refused: Alertmanager drops 4xx notifications.
 
-        At most one message per receiver per ``refusal_notice_interval_seconds`` (default 10 minutes); the next one
-        says how many refusals were not posted in between.
+        At most one message per receiver per ``refusal_notice_interval_seconds`` (default 10 minutes), and a few in
+        all whatever the receivers (``toilless.intake.refusals``); the next one says how many were not posted.
         """
         receiver = payload.receiver if payload else receiver
         interval = float(settings.intake.get("refusal_notice_interval_seconds", 600))

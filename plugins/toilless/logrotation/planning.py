@@ -40,12 +40,18 @@ def select_log_sets(
         if labels.get("log_set") in log_sets:
             return [log_sets[labels["log_set"]]], f"alert {alert.get('alertname')} names log set {labels['log_set']}"
         mountpoint = labels.get("mountpoint")
-        if mountpoint:
+        # A real mount point is an absolute path without "." or ".." segments: normalising "/.." would turn a
+        # traversal into "/", which holds every log set.
+        if isinstance(mountpoint, str) and mountpoint.startswith("/") and not _dot_segments(mountpoint):
             on_mount = [item for item in log_sets.values() if paths.is_under(item.root, os.path.normpath(mountpoint))]
             if on_mount:
                 return on_mount, f"alert {alert.get('alertname')} is about mount {mountpoint}"
         return [], f"alert {alert.get('alertname')}: no matching target (no log set matched its labels), nothing done"
     return list(log_sets.values()), "all configured log sets"
+
+
+def _dot_segments(path: str) -> bool:
+    return any(part in (".", "..") for part in path.split("/"))
 
 
 def assign_extra_paths(chosen: list[LogSet], extra: list[str] | None, roots: list[str]) -> dict[str, list[str]]:
