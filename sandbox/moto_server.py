@@ -51,8 +51,10 @@ class MotoServer:
         """Airflow ``aws`` Connection (JSON form) pointing every service at this server."""
         return {
             "conn_type": "aws",
-            "login": "sandbox",
-            "password": "sandbox",
+            # Not "sandbox": Airflow's secrets masker hides a Connection's password wherever it appears, and the
+            # environment is called "sandbox" in every message.
+            "login": "moto-sandbox-key",
+            "password": "moto-not-a-real-secret",
             "extra": {"region_name": region, "endpoint_url": self.url},
         }
 
@@ -64,8 +66,8 @@ class MotoServer:
             service,
             region_name=region,
             endpoint_url=self.url,
-            aws_access_key_id="sandbox",
-            aws_secret_access_key="sandbox",
+            aws_access_key_id="moto-sandbox-key",
+            aws_secret_access_key="moto-not-a-real-secret",
         )
 
     def __enter__(self) -> MotoServer:
