@@ -2,7 +2,8 @@
 
 Shared by the safety tests: outside text never becomes mrkdwn control sequences, links go only to configured hosts,
 code spans cannot be closed by outside backticks, secrets never appear, and the message is within Slack's limits
-both as built and after ``fit_message``.
+both as built and after ``fit_message``. The limit and mrkdwn readers are the intake tests' (tests/fixtures/slack_checks.py):
+an oracle written apart from the product's own ``limit_problems``.
 """
 
 from __future__ import annotations
@@ -10,10 +11,11 @@ from __future__ import annotations
 import json
 import random
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
-from toilless.common.slack import fit_message, limit_problems, safe_url
+from tests.fixtures.slack_checks import limit_problems, mrkdwn_texts
+from toilless.common.slack import fit_message, safe_url
 
 #: Hosts the tests configure as trusted.
 HOSTS = frozenset({"airflow.example.com", "grafana.example.com", "github.com"})
@@ -75,17 +77,6 @@ def hostile_text(rng: random.Random) -> str:
     if rng.random() < 0.03:
         text = (text or "x") * (900_000 // max(1, len(text)) + 1)
     return text
-
-
-def mrkdwn_texts(message: Mapping[str, Any]) -> Iterator[str]:
-    """Every text Slack parses as mrkdwn: the fallback ``text``, and the blocks' mrkdwn objects."""
-    if isinstance(message.get("text"), str):
-        yield message["text"]
-    for block in message.get("blocks") or []:
-        objects = [block.get("text"), *(block.get("fields") or []), *(block.get("elements") or [])]
-        for item in objects:
-            if isinstance(item, Mapping) and item.get("type") == "mrkdwn":
-                yield item["text"]
 
 
 _ANGLE = re.compile(r"<([^>]*)>?")
