@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sandbox.logdata import order_lines
+from sandbox.logdata import order_lines, write_lines
 
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 _AGENTS = (
@@ -369,18 +369,5 @@ def write_style(path: Path, style: str, size_bytes: int, *, seed: int = 11) -> i
     """Write about ``size_bytes`` of ``style`` lines to ``path`` (overwriting); returns the bytes written."""
     rng = random.Random(f"{style}-{seed}")
     lines = STYLES[style](rng, datetime(2026, 11, 21, 0, 0, tzinfo=UTC))
-    written = 0
     with path.open("wb") as handle:
-        batch: list[str] = []
-        batch_bytes = 0
-        for line in lines:
-            batch.append(line)
-            batch_bytes += len(line)
-            if batch_bytes >= 1 << 20 or written + batch_bytes >= size_bytes:
-                data = "".join(batch).encode()
-                handle.write(data)
-                written += len(data)
-                batch, batch_bytes = [], 0
-                if written >= size_bytes:
-                    return written
-    return written  # pragma: no cover - the generators are endless
+        return write_lines(handle, lines, size_bytes)

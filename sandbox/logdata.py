@@ -9,9 +9,10 @@ varied enough that compression ratios are those of real logs, not of repeated te
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import BinaryIO
 
 _PATHS = ("/api/orders", "/api/orders/{id}", "/api/customers/{id}", "/api/cart", "/api/checkout", "/health", "/login")
 _PATH_WEIGHTS = (30, 25, 15, 10, 5, 10, 5)
@@ -87,19 +88,25 @@ def write_log(path: Path, kind: str, size_bytes: int, *, seed: int = 4, start: d
     rng = random.Random(seed)
     start = start or datetime(2026, 11, 21, 0, 0, tzinfo=UTC)
     lines = app_lines(rng, start) if kind == "app" else order_lines(rng, start)
-    written = 0
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("ab") as handle:
-        batch: list[str] = []
-        batch_bytes = 0
-        for line in lines:
-            batch.append(line)
-            batch_bytes += len(line)
-            if batch_bytes >= 1 << 20 or written + batch_bytes >= size_bytes:
-                data = "".join(batch).encode()
-                handle.write(data)
-                written += len(data)
-                batch, batch_bytes = [], 0
-                if written >= size_bytes:
-                    return written
-    return written  # pragma: no cover - the generators are endless
+        return write_lines(handle, lines, size_bytes)
+
+
+def write_lines(handle: BinaryIO, lines: Iterable[str], size_bytes: int) -> int:
+    """Write lines from an endless generator to ``handle`` in 1 MiB batches until about ``size_bytes``; returns the
+    bytes written."""
+    written = 0
+    batch: list[str] = []
+    batch_bytes = 0
+    for line in lines:
+        batch.append(line)
+        batch_bytes += len(line)
+        if batch_bytes >= 1 << 20 or written + batch_bytes >= size_bytes:
+            data = "".join(batch).encode()
+            handle.write(data)
+            written += len(data)
+            batch, batch_bytes = [], 0
+            if written >= size_bytes:
+                return written
+    return written
