@@ -265,7 +265,7 @@ def _describe(settings: dict[str, Any]) -> str:
         + (f" with {tuned}" if tuned else "")
         + f", {settings.get('compression_threads', 0)} threads"
         + (
-            ", adaptive: zstd 1/2 per file where a sample beats gzip -6 by 3 %"
+            ", adaptive per file: zstd 1/2 where a 1 MiB sample beats gzip -6 by 3 %, greedy zstd 5 where by 1.5 %"
             if settings.get("adaptive_compression")
             else ""
         )
