@@ -118,20 +118,40 @@ def test_shipped_compression_settings_round_trip_a_log(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("style", "cheap"),
+    ("style", "kind"),
     [
-        pytest.param("json", True, id="json-lines-get-a-fast-level"),
-        pytest.param("traces", True, id="stack-traces-get-a-fast-level"),
-        pytest.param("access", False, id="access-logs-need-the-tuned-settings"),
+        pytest.param("json", "fast", id="json-lines-get-a-fast-level"),
+        pytest.param("traces", "fast", id="stack-traces-get-a-fast-level"),
+        pytest.param("orders", "fast", id="order-processor-gets-a-fast-level"),
+        pytest.param("access", "tuned", id="access-logs-get-greedy-matching-not-the-slower-lazy-fallback"),
+        pytest.param("syslog", "tuned", id="syslog-gets-greedy-matching-not-the-slower-lazy-fallback"),
     ],
 )
-def test_adaptive_compression_takes_the_cheapest_settings_that_beat_gzip(style: str, cheap: bool) -> None:
+def test_adaptive_compression_takes_the_cheapest_settings_that_beat_gzip(style: str, kind: str) -> None:
+    """The probe picks the cheapest candidate, and what it picks on the sample stays no larger than gzip -6 on
+    four times as much of the same log (the margin covers sample vs whole file)."""
     lines = STYLES[style](random.Random(3), datetime(2026, 11, 21, tzinfo=UTC))
+    text = bytearray()
+    while len(text) < 4 * compress.ADAPTIVE_SAMPLE_BYTES:
+        text += next(lines).encode()
+    sample = bytes(text[: compress.ADAPTIVE_SAMPLE_BYTES])
+    defaults = read_defaults("log_rotation")["defaults"]
+    choice = compress.choose_zstd(sample, defaults["compression_level"], defaults["zstd_parameters"])
+    tuned = [(level, parameters) for level, parameters, _ in compress.ADAPTIVE_TUNED]
+    picked = (choice.level, choice.parameters)
+    assert {"fast": choice.level in compress.ADAPTIVE_LEVELS and not choice.parameters, "tuned": picked in tuned}[
+        kind
+    ], choice.note
+    archive = compress.zstd_compressor(choice.level, 0, choice.parameters).compress(bytes(text))
+    assert len(archive) <= len(zlib.compress(bytes(text), 6))
+
+
+def test_adaptive_compression_never_tries_costlier_settings_than_a_plain_low_level() -> None:
+    """Configured plain zstd 3 (no tuned parameters): only zstd 1 and 2 may replace it, not the tuned greedy
+    candidate, which costs more per byte than zstd 3."""
+    lines = STYLES["access"](random.Random(3), datetime(2026, 11, 21, tzinfo=UTC))
     sample = bytearray()
     while len(sample) < compress.ADAPTIVE_SAMPLE_BYTES:
         sample += next(lines).encode()
-    defaults = read_defaults("log_rotation")["defaults"]
-    choice = compress.choose_zstd(bytes(sample), defaults["compression_level"], defaults["zstd_parameters"])
-    assert (choice.level in compress.ADAPTIVE_LEVELS) is cheap, choice.note
-    archive = compress.zstd_compressor(choice.level, 0, choice.parameters).compress(bytes(sample))
-    assert len(archive) <= len(zlib.compress(bytes(sample), 6))
+    choice = compress.choose_zstd(bytes(sample), 3, {})
+    assert (choice.level, choice.parameters) == (3, {}), choice.note
