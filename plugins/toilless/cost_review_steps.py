@@ -56,7 +56,7 @@ def _review_settings(config: dict[str, Any], params: dict[str, Any], context: An
     as_of = cr.parse_as_of(params.get("as_of"), run_date)
     lookback = number("lookback_months", int)
     window = cr.review_window(as_of, lookback)
-    history_months = int(config.get("cost_history_months") or 13)
+    history_months = number("cost_history_months", int) if config.get("cost_history_months") is not None else 13
     cr.check_history(window, run_date, history_months)
     metric = str(chosen("metric"))
     if metric not in cr.COST_METRICS:
