@@ -640,9 +640,9 @@ def anomaly_draft(
     }
 
 
-#: GitHub refuses an issue title over 256 characters and a body over 65,536.
-GITHUB_TITLE_LIMIT = 256
-GITHUB_BODY_LIMIT = 65_536
+#: GitHub refuses an issue title over 256 characters and a body over 65,536 (one source: the contract module).
+GITHUB_TITLE_LIMIT = cost_contracts.GITHUB_TITLE_MAX
+GITHUB_BODY_LIMIT = cost_contracts.GITHUB_BODY_MAX
 
 
 def _issue_title(title: str) -> str:
