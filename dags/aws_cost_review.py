@@ -142,6 +142,8 @@ def aws_cost_review() -> None:
     @task
     def query_service_costs(review: dict[str, Any]) -> dict[str, Any]:
         """Rule 1: one paginated Cost Explorer query, every service compared with its baseline."""
+        from datetime import date
+
         from toilless import cost_review as cr
         from toilless.hooks.cost_explorer import CostExplorerHook
 
@@ -151,6 +153,8 @@ def aws_cost_review() -> None:
             metric=review["metric"],
             accounts=review["accounts"],
             exclude_record_types=review["exclude_record_types"],
+            today=date.fromisoformat(review["run_date"]),
+            history_months=review["cost_history_months"],
         )
         pages = CostExplorerHook(aws_conn_id=review["aws_conn_id"]).get_cost_and_usage_pages(request)
         table = cr.parse_cost_pages(pages, metric=review["metric"], by_account=bool(review["accounts"]))

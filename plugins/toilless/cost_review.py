@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
-from toilless.common import slack
+from toilless.common import cost_contracts, slack
 from toilless.common.errors import InvalidInput
 from toilless.common.redaction import mask_secrets
 
@@ -149,6 +149,29 @@ def parse_as_of(value: str | date | None, default: date) -> date:
     return as_of
 
 
+def check_history(
+    window: ReviewWindow, today: date, history_months: int = cost_contracts.HISTORY_MONTHS_DEFAULT
+) -> None:
+    """Refuse a review whose query starts before the history Cost Explorer holds on ``today`` (the run's date).
+
+    Real AWS answers such a GetCostAndUsage with ValidationException (moto answers it), so the review could never
+    succeed: it fails at once with the earliest as-of date that works for this look-back.
+    """
+    earliest = cost_contracts.earliest_start(today, history_months)
+    if window.query_start >= earliest:
+        return
+    months = len(window.baseline_months)
+    # The review month must be ``months`` after ``earliest``; data is read up to the day before as-of.
+    earliest_as_of = add_months(earliest, months) + timedelta(days=1)
+    raise CostReviewError(
+        f"as-of date {window.as_of.isoformat()} with {months} look-back month{'s' if months != 1 else ''} starts "
+        f"the Cost Explorer query on {window.query_start.isoformat()}, before the {history_months} months of "
+        f"history Cost Explorer holds on the run's date {today.isoformat()} (earliest start "
+        f"{earliest.isoformat()}); AWS would refuse it. The earliest as-of for this look-back is "
+        f"{earliest_as_of.isoformat()}, or use fewer look-back months"
+    )
+
+
 def previous_review(as_of: date, review_days: Iterable[str | int]) -> date:
     """The last review day strictly before ``as_of`` (Friday for a Monday review, Monday for a Friday one)."""
     weekdays = {_weekday(day) for day in review_days}
@@ -190,12 +213,15 @@ def cost_query(
     metric: str,
     accounts: Sequence[str] = (),
     exclude_record_types: Sequence[str] = (),
+    today: date | None = None,
+    history_months: int = cost_contracts.HISTORY_MONTHS_DEFAULT,
 ) -> dict[str, Any]:
     """The one GetCostAndUsage request of a review (without NextPageToken).
 
     Monthly granularity from the oldest baseline month to the review day, grouped by service, and by linked
     account first when accounts are named (then filtered to them). Credits and refunds are excluded at the
-    source when configured, so they cannot hide a usage increase.
+    source when configured, so they cannot hide a usage increase. The request is checked against the API's
+    documented contract (``today``, the run's date, bounds the history) before it is returned.
     """
     if metric not in COST_METRICS:
         raise CostReviewError(f"metric {metric!r} is not one of {', '.join(COST_METRICS)}")
@@ -217,6 +243,9 @@ def cost_query(
         request["Filter"] = filters[0]
     elif filters:
         request["Filter"] = {"And": filters}
+    if today is not None:
+        check_history(window, today, history_months)
+    cost_contracts.check_get_cost_and_usage(request, today=today, history_months=history_months)
     return request
 
 
@@ -418,6 +447,7 @@ def anomaly_query(since: date, as_of: date, min_dollars: float, monitor_arn: str
     }
     if monitor_arn:
         request["MonitorArn"] = monitor_arn
+    cost_contracts.check_get_anomalies(request)
     return request
 
 
@@ -610,9 +640,9 @@ def anomaly_draft(
     }
 
 
-#: GitHub refuses an issue title over 256 characters and a body over 65,536.
-GITHUB_TITLE_LIMIT = 256
-GITHUB_BODY_LIMIT = 65_536
+#: GitHub refuses an issue title over 256 characters and a body over 65,536 (one source: the contract module).
+GITHUB_TITLE_LIMIT = cost_contracts.GITHUB_TITLE_MAX
+GITHUB_BODY_LIMIT = cost_contracts.GITHUB_BODY_MAX
 
 
 def _issue_title(title: str) -> str:

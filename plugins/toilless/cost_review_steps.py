@@ -52,9 +52,12 @@ def _review_settings(config: dict[str, Any], params: dict[str, Any], context: An
 
     timezone = ZoneInfo(config["schedule"]["timezone"])
     run_after = context["dag_run"].run_after
-    as_of = cr.parse_as_of(params.get("as_of"), run_after.astimezone(timezone).date())
+    run_date = run_after.astimezone(timezone).date()
+    as_of = cr.parse_as_of(params.get("as_of"), run_date)
     lookback = number("lookback_months", int)
     window = cr.review_window(as_of, lookback)
+    history_months = number("cost_history_months", int) if config.get("cost_history_months") is not None else 13
+    cr.check_history(window, run_date, history_months)
     metric = str(chosen("metric"))
     if metric not in cr.COST_METRICS:
         raise cr.CostReviewError(f"metric {metric!r} is not one of {', '.join(cr.COST_METRICS)}")
@@ -66,17 +69,34 @@ def _review_settings(config: dict[str, Any], params: dict[str, Any], context: An
     run_id = context["run_id"]
     base = config.get("report_dir") or Path(os.environ.get("AIRFLOW_HOME", "~/airflow")) / "reports" / dag_id
     report_dir = Path(base).expanduser() / re.sub(r"[^A-Za-z0-9_.-]+", "_", run_id)
+    since = cr.previous_review(as_of, config["review_days"])
+    accounts = cr.validate_accounts(chosen("accounts"))
+    exclude_record_types = list(config.get("exclude_record_types") or [])
+    anomaly_monitor_arn = config.get("anomaly_monitor_arn") or ""
+    # Both Cost Explorer requests are built (and so checked against the API contract) here, in the first task:
+    # a request AWS would refuse fails the run at once instead of in a later, retried task.
+    cr.cost_query(
+        window,
+        metric=metric,
+        accounts=accounts,
+        exclude_record_types=exclude_record_types,
+        today=run_date,
+        history_months=history_months,
+    )
+    cr.anomaly_query(since, as_of, min_dollars, anomaly_monitor_arn or None)
     return {
+        "run_date": run_date.isoformat(),
+        "cost_history_months": history_months,
         "window": window.as_dict(),
         "describe": window.describe(),
-        "since": cr.previous_review(as_of, config["review_days"]).isoformat(),
+        "since": since.isoformat(),
         "threshold_percent": threshold_percent,
         "min_dollars": min_dollars,
         "lookback_months": lookback,
         "metric": metric,
-        "accounts": cr.validate_accounts(chosen("accounts")),
-        "exclude_record_types": list(config.get("exclude_record_types") or []),
-        "anomaly_monitor_arn": config.get("anomaly_monitor_arn") or "",
+        "accounts": accounts,
+        "exclude_record_types": exclude_record_types,
+        "anomaly_monitor_arn": anomaly_monitor_arn,
         "aws_conn_id": config["aws_conn_id"],
         "report_channel": config["report_channel"],
         "report_dir": str(report_dir),

@@ -12,12 +12,14 @@ import copy
 import json
 import re
 from collections.abc import Iterator
+from datetime import UTC, date, datetime, time, timedelta
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
+import time_machine
 
 from sandbox.cost_data import (
     AS_OF,
@@ -31,6 +33,16 @@ pytestmark = pytest.mark.integration
 
 DAG_ID = "aws_cost_review"
 DAG_FILE = Path(__file__).resolve().parents[2] / "dags" / f"{DAG_ID}.py"
+
+
+@pytest.fixture
+def review_day() -> Iterator[datetime]:
+    """The clock on the day after the fixed AS_OF, so the run's date (and Cost Explorer's 13-month history, which
+    the review now enforces against it) does not depend on the day the suite runs. Ticking: Airflow needs time to pass.
+    """
+    moment = datetime.combine(date.fromisoformat(AS_OF) + timedelta(days=1), time(12), tzinfo=UTC)
+    with time_machine.travel(moment, tick=True):
+        yield moment
 
 
 @pytest.fixture
@@ -120,7 +132,7 @@ def run_folder(report_root: Path, dag_run: Any) -> Path:
 
 
 def test_review_flags_services_and_anomalies_and_files_once(
-    run_review, ce_calls, slack_sink, fake_github, report_root: Path, set_connection
+    review_day, run_review, ce_calls, slack_sink, fake_github, report_root: Path, set_connection
 ) -> None:
     calls, stubber = ce_calls
     set_connection("slack_api", slack_sink.api_connection())  # so the chart is uploaded too
@@ -191,7 +203,9 @@ def test_review_flags_services_and_anomalies_and_files_once(
     assert rerun["text"].count("already filed") == len(issues)
 
 
-def test_nothing_to_see_is_reported_briefly(run_review, moto_server, monkeypatch, slack_sink, report_root) -> None:
+def test_nothing_to_see_is_reported_briefly(
+    review_day, run_review, moto_server, monkeypatch, slack_sink, report_root
+) -> None:
     """No cost results queued (moto answers empty) and no anomalies: one short line, no chart, no issue."""
     from botocore.stub import Stubber
 
@@ -253,7 +267,7 @@ def test_sandbox_seed_serves_a_whole_review(
 
 
 def test_github_down_still_reports_the_findings(
-    run_review, ce_calls, slack_sink, fake_github, report_root: Path
+    review_day, run_review, ce_calls, slack_sink, fake_github, report_root: Path
 ) -> None:
     """GitHub failing fails file_issues (and the run), but the ranked report still reaches finops."""
     _, stubber = ce_calls

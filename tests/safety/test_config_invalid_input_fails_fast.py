@@ -179,3 +179,17 @@ def test_config_invalid_input_fails_the_real_task_on_its_first_try(
     assert ti.try_number == 1
     assert str(run.state) == "failed"
     assert ti.max_tries == 2  # the DAG does retry other failures: this one was not retried on purpose
+
+
+def test_config_as_of_beyond_cost_explorer_history_is_refused_at_once(dags: dict[str, Any]) -> None:
+    """#10: an as-of a year or more back asks Cost Explorer for months it no longer holds; real AWS answers
+    ValidationException (moto answers), which was retried. Refused in the first task, relative to the run's date."""
+    dag = dags["aws_cost_review"]
+    old = (datetime.now(UTC) - timedelta(days=400)).date().isoformat()
+    with _task_context(dag, {"as_of": old}) as context:
+        _fails_fast(
+            lambda: dag.get_task("resolve_review").python_callable(**context),
+            old,
+            "13 months of history",
+            "earliest as-of",
+        )

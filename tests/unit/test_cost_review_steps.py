@@ -97,3 +97,32 @@ def test_the_dag_params_are_the_ones_the_step_reads() -> None:
     defaults = dag.params.validate()
     assert defaults == EMPTY_PARAMS
     assert settings(defaults)["metric"] == "UnblendedCost"
+
+
+def _with_config(params: dict[str, Any], **config: Any) -> dict[str, Any]:
+    moment = datetime(2026, 11, 23, 6, 0, tzinfo=ZoneInfo("UTC"))
+    return review_settings({**read_defaults("aws_cost_review"), **config}, {**EMPTY_PARAMS, **params}, context(moment))
+
+
+def test_history_limit_counts_from_the_run_date_and_honours_multi_year_data() -> None:
+    """#10: relative to the run (2026-11-23): 13 months start 2025-11-01, so a 3-month look-back needs as-of
+    2026-02-02 or later; with multi-year data (38 months) a 2025 as-of is served."""
+    assert _with_config({"as_of": "2026-02-02"})["run_date"] == "2026-11-23"
+    with pytest.raises(CostReviewError, match="earliest as-of for this look-back is 2026-02-02"):
+        _with_config({"as_of": "2026-02-01"})
+    assert _with_config({"as_of": "2025-03-10"}, cost_history_months=38)["cost_history_months"] == 38
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        pytest.param({"cost_history_months": 24}, "multi-year", id="history-not-13-or-38"),
+        pytest.param({"cost_history_months": "lots"}, "cost_history_months must be a number", id="history-not-number"),
+        pytest.param({"anomaly_monitor_arn": "my-monitor"}, "anomaly monitor ARN", id="bad-monitor-arn"),
+    ],
+)
+def test_bad_cost_explorer_config_fails_in_the_settings_step(config: dict[str, Any], message: str) -> None:
+    from toilless.common.errors import InvalidInput
+
+    with pytest.raises(InvalidInput, match=message):
+        _with_config({}, **config)

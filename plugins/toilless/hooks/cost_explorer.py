@@ -35,11 +35,23 @@ class CostExplorerHook(AwsBaseHook):
         """Every page of one GetAnomalies query."""
         return self._pages("get_anomalies", request, max_pages)
 
+    @staticmethod
+    def _check(operation: str, request: dict[str, Any]) -> None:
+        from toilless.common import cost_contracts
+
+        if operation == "get_cost_and_usage":
+            cost_contracts.check_get_cost_and_usage(request)
+        elif operation == "get_anomalies":
+            cost_contracts.check_get_anomalies(request)
+
     def _pages(self, operation: str, request: dict[str, Any], max_pages: int) -> list[dict[str, Any]]:
         pages: list[dict[str, Any]] = []
         token: str | None = None
         while True:
             call = {**request, "NextPageToken": token} if token else dict(request)
+            # Every page's request, token included, within the documented contract (a token over 8192
+            # characters or a malformed request is refused here, not retried against AWS).
+            self._check(operation, call)
             response = getattr(self.conn, operation)(**call)
             response.pop("ResponseMetadata", None)
             pages.append(response)

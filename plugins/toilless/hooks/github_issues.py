@@ -43,6 +43,10 @@ class GithubIssueHook(GithubHook):
         """Create one issue and add it under the epic when GitHub allows (sub-issues): number and URL."""
         from github import GithubException
 
+        from toilless.common.cost_contracts import check_github_issue
+
+        # GitHub answers 422 for a title, body or label over its limits: refuse before the call, never retried.
+        check_github_issue(repo_name, title=title, body=body, labels=labels)
         repo = self.get_conn().get_repo(repo_name, lazy=True)
         issue = repo.create_issue(title=title, body=body, labels=labels)
         log.info("Filed %s: %s", issue.html_url, title)
