@@ -3,13 +3,14 @@
 ``POST /toilless/alertmanager``: an Alertmanager webhook (version 4). Answers:
 
 * 200: every alert decided (started, duplicate, skipped, queued, notify_only, no_runbook, resolved, ignored,
-  paused, missing: the routed DAG is paused or was removed, so that alert alone runs nothing and says so);
+  paused, missing: the routed DAG is paused, was removed or is not known to Airflow, so that alert alone runs
+  nothing and says so);
 * 401: no or wrong credentials (bearer token or basic auth; the secret is the Connection's password);
 * 413: body larger than ``max_payload_bytes``; 400: not JSON, or JSON no sender means (nesting deeper than 32,
   integers of more than 30 digits, NaN, lone surrogates, NUL); 422: not an Alertmanager v4 payload (timestamps
   included), a value over the configured ``limits``, or an alert's conf fails its route or the DAG's Params;
   nothing is started by any 4xx;
-* 503: the intake cannot decide now (no credentials configured, a routed DAG not parsed yet, DB busy):
+* 503: the intake cannot decide now (no credentials configured, DB busy):
   Alertmanager retries, and a retry is safe because every decision is idempotent.
 
 Airflow does not authenticate plugin apps: this app does it itself, before it reads the body. For the same reason
