@@ -425,6 +425,29 @@ late()
             session.execute(update(DagModel).where(DagModel.dag_id == late_dag).values(is_stale=True))
 
 
+def test_alert_for_a_dag_not_serialized_yet_is_acked_missing_and_the_others_start(
+    two_dag_routes: IntakeHarness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A DagModel row without a serialized version (mid-parse) is answered like an unknown DAG, never a 503."""
+    intake = two_dag_routes
+    _set_other_dag(is_paused=False, is_stale=False)
+    real_dag = intake.service._dag
+    monkeypatch.setattr(
+        intake.service, "_dag", lambda dag_id, session: None if dag_id == OTHER_DAG else real_dag(dag_id, session)
+    )
+    blocked = make_alert("TestOtherDag", fingerprint="0000000000000005", instance="o-5", environment="staging")
+
+    response = intake.post(make_payload(blocked, make_alert(**PROD_DISK)))
+
+    assert response.status_code == 200, response.text
+    assert response.json()["counts"] == {"missing": 1, "started": 1}
+    assert intake.runs(OTHER_DAG) == []
+    # Serialized now: the next notification of the same alert starts it, once.
+    monkeypatch.setattr(intake.service, "_dag", real_dag)
+    assert intake.post(make_payload(blocked)).json()["counts"] == {"started": 1}
+    assert len(intake.runs(OTHER_DAG)) == 1
+
+
 # -- 16: the DAG cache is bounded and thread-safe -----------------------------------------------------------------
 def test_dag_cache_is_bounded_locked_and_one_per_service(intake: IntakeHarness) -> None:
     from airflow.utils.session import create_session
