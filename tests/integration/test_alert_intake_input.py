@@ -320,6 +320,134 @@ def test_alert_for_a_removed_dag_is_acked_missing_and_the_others_proceed(two_dag
     assert len(missing) == 1
 
 
+# -- 15: a DAG Airflow has never known ------------------------------------------------------------------------------
+UNKNOWN_DAG_WHY = "is not known to Airflow (check the route / the DAG file)"
+
+
+def test_alert_for_a_dag_airflow_never_knew_is_acked_missing_once_and_the_others_start(
+    intake: IntakeHarness,
+) -> None:
+    # tests/integration/data/alert_routes_test.yaml routes TestMissingDag to test.no_such_dag (a typo, say).
+    unknown = make_alert("TestMissingDag", fingerprint="0000000000000003", instance="u-1", environment="staging")
+
+    first = intake.post(make_payload(unknown, make_alert(**PROD_DISK)))
+    retry = intake.post(make_payload(unknown, make_alert(**PROD_DISK)))
+
+    # 200, not 503: a 5xx would make Alertmanager retry the valid alert with it, forever; a 4xx would drop it.
+    assert first.status_code == 200, first.text
+    assert first.json()["counts"] == {"missing": 1, "started": 1}
+    [missing] = [result for result in first.json()["results"] if result["status"] == "missing"]
+    assert missing["dag_id"] == "test.no_such_dag"
+    assert missing["detail"] == f"runbook missing: test.no_such_dag {UNKNOWN_DAG_WHY}"
+    assert retry.status_code == 200, retry.text
+    assert retry.json()["counts"] == {"duplicate": 2}
+    assert len(intake.runs(TARGET_DAG)) == 1
+    intake.deliver()
+    texts = [m["text"] for m in intake.slack_sink.messages()]
+    acks = [text for text in texts if "runbook missing" in text]
+    assert len(acks) == 1, texts  # once per alert, whatever the retries
+    assert f"test.no_such_dag {UNKNOWN_DAG_WHY}" in acks[0]
+    assert sum("runbook started" in text for text in texts) == 1
+
+
+def test_alert_for_a_dag_that_appears_later_starts_on_its_next_notification_once(
+    intake: IntakeHarness, tmp_path: Path
+) -> None:
+    """The route names a DAG whose file is not parsed yet; once the dag-processor has it, the next notification
+    of the same alert (Alertmanager's repeat) starts it: the ledger said "missing", not "decided"."""
+    import uuid
+
+    from airflow.dag_processing.dagbag import DagBag, sync_bag_to_db
+    from airflow.models.dag import DagModel
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.session import create_session
+    from sqlalchemy import delete, update
+
+    from tests.fixtures.alert_intake import TEST_ROUTES
+    from toilless.intake.service import SettingsProvider
+
+    late_dag = f"test.late_dag_{uuid.uuid4().hex[:8]}"  # unique: the session's metadata DB outlives this test
+    routes = tmp_path / "routes.yaml"
+    routes.write_text(
+        TEST_ROUTES.read_text()
+        + f"""
+  - name: late-dag
+    dag_id: {late_dag}
+    matchers: ['alertname="TestLateDag"']
+    target: [instance]
+"""
+    )
+    intake.service.provider = SettingsProvider(ttl=0, routes_path=routes)
+    alert = make_alert("TestLateDag", fingerprint="0000000000000004", instance="l-1", environment="staging")
+
+    before = intake.post(make_payload(alert))
+    assert before.status_code == 200, before.text
+    assert before.json()["counts"] == {"missing": 1}
+    assert intake.post(make_payload(alert)).json()["counts"] == {"duplicate": 1}
+
+    folder = tmp_path / "dags"
+    folder.mkdir()
+    (folder / "late_dag.py").write_text(
+        f"""from datetime import datetime
+
+from airflow.sdk import dag, task
+
+
+@dag(dag_id="{late_dag}", schedule=None, start_date=datetime(2026, 1, 1), catchup=False)
+def late():
+    @task
+    def noop() -> None:
+        pass
+
+    noop()
+
+
+late()
+"""
+    )
+    bag = DagBag(dag_folder=folder, bundle_path=folder, bundle_name="test-fixtures")
+    assert not bag.import_errors, bag.import_errors
+    sync_bag_to_db(bag, "test-fixtures", None)
+    try:
+        after = intake.post(make_payload(alert))
+        again = intake.post(make_payload(alert))
+
+        assert after.json()["counts"] == {"started": 1}, after.text
+        assert again.json()["counts"] == {"duplicate": 1}
+        assert len(intake.runs(late_dag)) == 1
+        intake.deliver()
+        texts = [m["text"] for m in intake.slack_sink.messages()]
+        assert sum("runbook missing" in text for text in texts) == 1, texts
+        assert sum("runbook started" in text for text in texts) == 1, texts
+    finally:
+        with create_session() as session:
+            session.execute(delete(DagRun).where(DagRun.dag_id == late_dag))
+            session.execute(update(DagModel).where(DagModel.dag_id == late_dag).values(is_stale=True))
+
+
+def test_alert_for_a_dag_not_serialized_yet_is_acked_missing_and_the_others_start(
+    two_dag_routes: IntakeHarness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A DagModel row without a serialized version (mid-parse) is answered like an unknown DAG, never a 503."""
+    intake = two_dag_routes
+    _set_other_dag(is_paused=False, is_stale=False)
+    real_dag = intake.service._dag
+    monkeypatch.setattr(
+        intake.service, "_dag", lambda dag_id, session: None if dag_id == OTHER_DAG else real_dag(dag_id, session)
+    )
+    blocked = make_alert("TestOtherDag", fingerprint="0000000000000005", instance="o-5", environment="staging")
+
+    response = intake.post(make_payload(blocked, make_alert(**PROD_DISK)))
+
+    assert response.status_code == 200, response.text
+    assert response.json()["counts"] == {"missing": 1, "started": 1}
+    assert intake.runs(OTHER_DAG) == []
+    # Serialized now: the next notification of the same alert starts it, once.
+    monkeypatch.setattr(intake.service, "_dag", real_dag)
+    assert intake.post(make_payload(blocked)).json()["counts"] == {"started": 1}
+    assert len(intake.runs(OTHER_DAG)) == 1
+
+
 # -- 16: the DAG cache is bounded and thread-safe -----------------------------------------------------------------
 def test_dag_cache_is_bounded_locked_and_one_per_service(intake: IntakeHarness) -> None:
     from airflow.utils.session import create_session

@@ -189,10 +189,12 @@ def ack_paused(facts: AlertFacts, *, dag_id: str, target: str) -> dict[str, Any]
 
 
 def ack_missing(facts: AlertFacts, *, dag_id: str, target: str, why: str) -> dict[str, Any]:
-    """Routed to a DAG Airflow no longer has (its file was removed: stale) or cannot start: a person must act."""
+    """Routed to a DAG Airflow does not have (never parsed, a typo in the route, its file removed: stale) or cannot
+    start: a person must act. ``why`` comes from the intake (it may hold a route's dag_id) and is escaped."""
     lines = [
-        f"Runbook {slack.code(dag_id)}{_for(target)} is missing in Airflow ({slack.escape(why)}): nothing will run. "
-        "Handle this alert by hand and fix the route or the DAG."
+        f"Runbook {slack.code(dag_id)}{_for(target)} cannot run: {slack.escape(why)}. Nothing will run. "
+        "Handle this alert by hand and fix the route or the DAG; once Airflow has the DAG, the next notification "
+        "of this alert starts it."
     ]
     return _message(facts, icon=":warning:", headline="runbook missing", lines=lines)
 

@@ -53,7 +53,7 @@ class Rejected(IntakeError):
 
 
 class Unavailable(IntakeError):
-    """The intake cannot decide now (a routed DAG is not parsed yet, the DB is busy): Alertmanager retries."""
+    """The intake cannot decide now (the metadata DB is busy or unreachable): Alertmanager retries."""
 
     status_code = 503
 
@@ -157,7 +157,8 @@ class Plan:
     run_id: str = ""
     conf: dict[str, Any] = field(default_factory=dict)
     mode: decisions.RunMode | None = None
-    #: "paused" or "missing": the routed DAG cannot run this alert; it gets its own ack, the others proceed.
+    #: "paused" or "missing" (stale, import errors, or never known to Airflow): the routed DAG cannot run this
+    #: alert; it gets its own ack, the others proceed.
     blocked: str = ""
     blocked_why: str = ""
 
@@ -256,7 +257,6 @@ class IntakeService:
             raise Rejected("the payload is over the intake's limits or invalid; nothing was started", problems)
         plans: list[Plan] = []
         errors: list[str] = []
-        missing_dags: list[str] = []
         dag_models: dict[str, Any] = {}
         with create_session(scoped=False) as session:
             for index, alert in enumerate(payload.alerts):
@@ -289,19 +289,27 @@ class IntakeService:
                 if dag_id not in dag_models:
                     dag_models[dag_id] = self._dag_model(dag_id, session)
                 model = dag_models[dag_id]
-                if model is not None and (model.is_stale or model.has_import_errors):
-                    # Removed from Airflow, or broken: retrying cannot help, so this alert alone is answered.
+                # A DAG that cannot run this alert answers for this alert alone, never for the payload: a 5xx would
+                # have Alertmanager retry the valid alerts with it (forever, for a typo in a route), a 4xx drop them.
+                # The ledger row says "missing", which a later firing of the same alert replaces (see _firing):
+                # once the DAG is parsed, the next notification (repeat_interval) starts the run, once.
+                if model is None:
+                    plan.blocked = "missing"
+                    plan.blocked_why = f"{dag_id} is not known to Airflow (check the route / the DAG file)"
+                    continue
+                if model.is_stale or model.has_import_errors:
                     plan.blocked = "missing"
                     plan.blocked_why = "its DAG file was removed (stale)" if model.is_stale else "import errors"
                     continue
-                if model is not None and model.is_paused:
+                if model.is_paused:
                     # A queued run on a paused DAG would hold the target until someone unpauses: create none.
                     plan.blocked = "paused"
                     continue
-                dag = self._dag(dag_id, session) if model is not None else None
+                dag = self._dag(dag_id, session)
                 if dag is None:
-                    # Never parsed yet (the dag-processor is starting): a retry will succeed.
-                    missing_dags.append(dag_id)
+                    # Known but not serialized yet (the dag-processor writes both together, so this is brief).
+                    plan.blocked = "missing"
+                    plan.blocked_why = f"{dag_id} has no serialized version in Airflow yet (the DAG file is not parsed)"
                     continue
                 try:
                     validate_params(dag.params.deep_merge(plan.conf))
@@ -310,11 +318,6 @@ class IntakeService:
         if errors:
             self.notify_rejected(errors, payload, settings)
             raise Rejected("the alert(s) cannot start their runbook; nothing was started", errors)
-        if missing_dags:
-            raise Unavailable(
-                "routed DAG(s) not found in Airflow (not parsed yet, or removed): "
-                + ", ".join(sorted(set(missing_dags)))
-            )
         return plans
 
     def notify_rejected(
