@@ -260,6 +260,8 @@ def two_dag_routes(intake: IntakeHarness, tmp_path: Path) -> Iterator[IntakeHarn
     intake.service.provider = SettingsProvider(ttl=0, routes_path=routes)
     with create_session() as session:
         original = session.execute(DagModel.__table__.select().where(DagModel.dag_id == OTHER_DAG)).first()
+        # This test's precondition: no run of the fixture DAG yet (other tests of the session run it by hand).
+        session.execute(delete(DagRun).where(DagRun.dag_id == OTHER_DAG))
     yield intake
     with create_session() as session:
         session.execute(
