@@ -1,0 +1,124 @@
+"""Review gaps after issue 10: Params that widen scope, restart markers dated in the future, permanent API errors.
+
+Each test here failed on the code before its fix.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from toilless import order_processor, order_restart, rds_storage
+from toilless.common import gate
+from toilless.common.errors import InvalidInput
+
+# -- 1. scope Params may only narrow the configured scope ----------------------------------------------------------
+
+NO_SCOPE: dict[str, Any] = {"instance_ids": [], "tag_filter": {}, "region": None}
+
+
+@pytest.mark.parametrize(
+    ("configured", "params"),
+    [
+        pytest.param({"instance_ids": ["orders-db"]}, {"instance_ids": ["billing-db"]}, id="id-outside-ids"),
+        pytest.param(
+            {"instance_ids": ["orders-db"]}, {"instance_ids": ["orders-db", "billing-db"]}, id="extra-id-outside-ids"
+        ),
+        pytest.param({"region": "eu-west-1"}, {"region": "us-east-1"}, id="other-region"),
+        pytest.param({"tag_filter": {"team": "orders"}}, {"tag_filter": {"team": "billing"}}, id="other-tag-value"),
+    ],
+)
+def test_rds_scope_param_outside_configured_scope_is_refused(configured: dict, params: dict) -> None:
+    with pytest.raises(rds_storage.ScopeParamError) as caught:
+        rds_storage.run_scope({**NO_SCOPE, **configured}, params)
+    assert isinstance(caught.value, InvalidInput)
+    assert "narrow" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("configured", "params", "ids", "tags", "automatic"),
+    [
+        pytest.param({"instance_ids": ["a", "b"]}, {"instance_ids": ["a"]}, ("a",), {}, True, id="subset-of-ids"),
+        pytest.param({"instance_ids": ["a", "b"]}, {}, ("a", "b"), {}, True, id="configured-ids"),
+        pytest.param(
+            {"tag_filter": {"team": "orders"}},
+            {"tag_filter": {"env": "prod"}},
+            (),
+            {"team": "orders", "env": "prod"},
+            True,
+            id="tag-filter-adds-condition",
+        ),
+        pytest.param(
+            {"tag_filter": {"team": "*"}}, {"tag_filter": {"team": "orders"}}, (), {"team": "orders"}, True, id="pin"
+        ),
+        pytest.param(
+            {"tag_filter": {"team": "orders"}}, {"tag_filter": {"team": "*"}}, (), {"team": "orders"}, True, id="star"
+        ),
+        pytest.param({}, {"instance_ids": ["any-db"]}, ("any-db",), {}, False, id="no-scope-id-needs-approval"),
+        pytest.param({}, {"tag_filter": {"team": "x"}}, (), {"team": "x"}, False, id="no-scope-tags-need-approval"),
+        pytest.param({}, {"region": "us-east-1"}, (), {}, False, id="no-scope-region-needs-approval"),
+        pytest.param({}, {}, (), {}, True, id="configuration-selects"),
+    ],
+)
+def test_rds_scope_params_narrow_or_lose_automatic_growth(configured, params, ids, tags, automatic) -> None:
+    scope = rds_storage.run_scope({**NO_SCOPE, **configured}, params)
+    assert (scope.instance_ids, scope.tag_filter, scope.automatic_growth) == (ids, tags, automatic)
+
+
+def test_rds_alert_instance_outside_configured_ids_is_refused() -> None:
+    with pytest.raises(rds_storage.ScopeParamError):
+        rds_storage.run_scope({**NO_SCOPE, "instance_ids": ["orders-db"]}, {}, ["billing-db"])
+    assert rds_storage.run_scope(NO_SCOPE, {}, ["billing-db"]).automatic_growth is True
+
+
+def test_rds_requested_instance_not_matching_configured_tags_is_refused() -> None:
+    with pytest.raises(rds_storage.ScopeParamError):
+        rds_storage.check_in_scope(["billing-db"], [], {"team": "orders"})
+    rds_storage.check_in_scope(["orders-db"], ["orders-db"], {"team": "orders"})
+
+
+# -- 2. restart markers dated in the future are ignored -----------------------------------------------------------
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+@pytest.mark.parametrize(
+    "ahead", [pytest.param(timedelta(days=3650), id="ten-years"), pytest.param(timedelta(hours=1), id="one-hour")]
+)
+def test_restart_marker_dated_in_the_future_holds_no_cooldown(ahead: timedelta, caplog) -> None:
+    now = _now()
+    future = now + ahead
+    marker = {
+        "incident": "orders-stuck-1",
+        "restarted_at": future.isoformat(),
+        "history": gate.encode_history([future], now=future, keep=timedelta(days=1)),
+    }
+    history = order_restart.restart_history(marker, incident_key="orders-stuck-1", now=now)
+    assert history.last_action_at is None
+    assert history.recent_actions == ()
+    assert history.incident_done is False
+    policy = order_restart.restart_gate_policy({"gate": {"cooldown_minutes": 30}})
+    assert gate.check_action("restart", "orders/processor", now=now, policy=policy, history=history).allowed
+    assert order_processor.restart_already_done(marker, "orders-stuck-1", now, 24.0) is False
+    assert "future" in caplog.text
+
+
+def test_restart_marker_within_clock_skew_still_counts() -> None:
+    now = _now()
+    soon = now + timedelta(minutes=4)
+    marker = {"incident": "orders-stuck-1", "restarted_at": soon.isoformat(), "history": str(int(soon.timestamp()))}
+    history = order_restart.restart_history(marker, incident_key="orders-stuck-1", now=now)
+    assert history.last_action_at == soon
+    assert history.recent_actions == (soon,)
+    assert history.incident_done is True
+
+
+def test_decode_history_drops_future_entries_when_given_now() -> None:
+    now = _now()
+    past, far = now - timedelta(hours=1), now + timedelta(days=400)
+    text = f"{int(past.timestamp())} {int(far.timestamp())}"
+    assert gate.decode_history(text, now=now) == (past,)
