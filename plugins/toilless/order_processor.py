@@ -774,6 +774,9 @@ def restart_already_done(marker: dict[str, Any] | None, incident_key: str, now: 
         return True
     if restarted_at.tzinfo is None:
         restarted_at = restarted_at.replace(tzinfo=ZoneInfo("UTC"))
+    if gate.in_the_future(restarted_at, now=now, what="restart marker"):
+        # Records no restart anyone made; trusting it would mean "already restarted" for ever.
+        return False
     return now - restarted_at < timedelta(hours=memory_hours)
 
 
