@@ -6,6 +6,7 @@ Each test here failed on the code before its fix.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,6 +14,7 @@ import pytest
 from toilless import order_processor, order_restart, rds_storage
 from toilless.common import gate
 from toilless.common.errors import InvalidInput
+from toilless.config import deep_merge, read_defaults
 
 # -- 1. scope Params may only narrow the configured scope ----------------------------------------------------------
 
@@ -122,3 +124,48 @@ def test_decode_history_drops_future_entries_when_given_now() -> None:
     past, far = now - timedelta(hours=1), now + timedelta(days=400)
     text = f"{int(past.timestamp())} {int(far.timestamp())}"
     assert gate.decode_history(text, now=now) == (past,)
+
+
+# -- 1b. order_backlog_check: evidence from a Param-chosen log never restarts ---------------------------------------
+
+
+def _backlog_settings(tmp_path: Path, params: dict[str, Any], source: str = "kubernetes") -> dict[str, Any]:
+    config = deep_merge(
+        read_defaults("order_backlog_check"),
+        {"log": {"source": source, "allowed_roots": [str(tmp_path)], "path": str(tmp_path / "order_processing.log")}},
+    )
+    return order_processor.resolve_settings(config, read_defaults("toilless"), params)
+
+
+def _stuck_decision(settings: dict[str, Any]) -> order_processor.RestartDecision:
+    verdict = order_processor.Verdict(order_processor.STUCK, ["same error 5 times"], "orders-stuck-1")
+    return order_processor.decide_restart(
+        verdict,
+        method="kubernetes",
+        allow_restart=settings["allow_restart"],
+        off_reason=settings.get("restart_off_reason"),
+        marker=None,
+        policy_allowed=True,
+        policy_reason="allowed",
+        policy_allowed_from=None,
+        now=_now(),
+        memory_hours=24.0,
+    )
+
+
+@pytest.mark.parametrize("source", ["kubernetes", "file"])
+def test_backlog_param_chosen_log_diagnoses_but_never_restarts(tmp_path: Path, source: str) -> None:
+    other = tmp_path / "crafted.log"
+    settings = _backlog_settings(tmp_path, {"log_path": str(other)}, source)
+    assert settings["log"]["source"] == "file"
+    assert settings["allow_restart"] is False
+    decision = _stuck_decision(settings)
+    assert not decision.act
+    assert "log_path" in decision.reason
+
+
+def test_backlog_log_path_param_naming_the_configured_file_may_restart(tmp_path: Path) -> None:
+    settings = _backlog_settings(tmp_path, {"log_path": str(tmp_path / "order_processing.log")}, "file")
+    assert settings["allow_restart"] is True
+    assert _stuck_decision(settings).act
+    assert _backlog_settings(tmp_path, {}, "kubernetes")["allow_restart"] is True
