@@ -169,3 +169,134 @@ def test_backlog_log_path_param_naming_the_configured_file_may_restart(tmp_path:
     assert settings["allow_restart"] is True
     assert _stuck_decision(settings).act
     assert _backlog_settings(tmp_path, {}, "kubernetes")["allow_restart"] is True
+
+
+# -- 3. permanent AWS / Kubernetes errors fail at once, transient ones are retried ---------------------------------
+
+
+def _client_error(code: str, status: int, operation: str = "ModifyDBInstance") -> Exception:
+    from botocore.exceptions import ClientError
+
+    response = {
+        "Error": {"Code": code, "Message": f"{code} for test"},
+        "ResponseMetadata": {"HTTPStatusCode": status},
+    }
+    return ClientError(response, operation)  # type: ignore[arg-type]
+
+
+def _api_exception(status: int) -> Exception:
+    from kubernetes.client.exceptions import ApiException
+
+    return ApiException(status=status, reason=f"status {status}")
+
+
+def _botocore(name: str) -> Exception:
+    from botocore import exceptions
+
+    if name == "InvalidRegionError":
+        return exceptions.InvalidRegionError(region_name="moon-1")
+    if name == "ParamValidationError":
+        return exceptions.ParamValidationError(report="Invalid type for parameter AllocatedStorage")
+    return exceptions.EndpointConnectionError(endpoint_url="https://rds.eu-west-1.amazonaws.com")
+
+
+@pytest.mark.parametrize(
+    ("make", "permanent"),
+    [
+        pytest.param(lambda: _client_error("ValidationException", 400), True, id="aws-validation"),
+        pytest.param(lambda: _client_error("InvalidParameterValue", 400), True, id="aws-invalid-value"),
+        pytest.param(lambda: _client_error("InvalidParameterCombination", 400), True, id="aws-invalid-combination"),
+        pytest.param(lambda: _client_error("StorageQuotaExceeded", 400), True, id="aws-storage-quota"),
+        pytest.param(lambda: _client_error("AccessDenied", 403), True, id="aws-access-denied"),
+        pytest.param(lambda: _client_error("AccessDeniedException", 400), True, id="aws-access-denied-exception"),
+        pytest.param(lambda: _client_error("DBInstanceNotFound", 404), True, id="aws-not-found"),
+        pytest.param(lambda: _client_error("SomeNewClientError", 400), True, id="aws-unknown-4xx"),
+        pytest.param(lambda: _botocore("InvalidRegionError"), True, id="aws-invalid-region"),
+        pytest.param(lambda: _botocore("ParamValidationError"), True, id="aws-param-validation"),
+        pytest.param(lambda: _client_error("Throttling", 400), False, id="aws-throttling-400"),
+        pytest.param(lambda: _client_error("ThrottlingException", 400), False, id="aws-throttling-exception"),
+        pytest.param(lambda: _client_error("RequestLimitExceeded", 503), False, id="aws-request-limit"),
+        pytest.param(lambda: _client_error("TooManyRequestsException", 429), False, id="aws-429"),
+        pytest.param(lambda: _client_error("InternalFailure", 500), False, id="aws-500"),
+        pytest.param(lambda: _client_error("ServiceUnavailable", 503), False, id="aws-503"),
+        pytest.param(lambda: _client_error("InvalidDBInstanceState", 400), False, id="aws-instance-state-changes"),
+        pytest.param(lambda: _botocore("EndpointConnectionError"), False, id="aws-network"),
+        pytest.param(lambda: _api_exception(400), True, id="k8s-400"),
+        pytest.param(lambda: _api_exception(401), True, id="k8s-401"),
+        pytest.param(lambda: _api_exception(403), True, id="k8s-403"),
+        pytest.param(lambda: _api_exception(404), True, id="k8s-404"),
+        pytest.param(lambda: _api_exception(422), True, id="k8s-422"),
+        pytest.param(lambda: _api_exception(409), False, id="k8s-409-conflict"),
+        pytest.param(lambda: _api_exception(429), False, id="k8s-429"),
+        pytest.param(lambda: _api_exception(500), False, id="k8s-500"),
+        pytest.param(lambda: _api_exception(503), False, id="k8s-503"),
+        pytest.param(lambda: ConnectionResetError("reset by peer"), False, id="socket-reset"),
+        pytest.param(lambda: RuntimeError("anything else"), False, id="unknown-error"),
+    ],
+)
+def test_permanent_error_classifier(make, permanent: bool) -> None:
+    from toilless.common.errors import is_permanent
+
+    error = make()
+    assert is_permanent(error) is permanent
+    # The same error wrapped by a hook keeps its class.
+    wrapped = RuntimeError("hook failed")
+    wrapped.__cause__ = error
+    assert is_permanent(wrapped) is permanent
+
+
+def _measure_storage_with(monkeypatch: pytest.MonkeyPatch, error: Exception) -> Any:
+    from airflow.dag_processing.dagbag import DagBag
+
+    from toilless.hooks.rds_storage import RdsStorageHook
+
+    def describe(self: Any, *args: Any, **kwargs: Any) -> Any:
+        raise error
+
+    monkeypatch.setattr(RdsStorageHook, "describe_instances", describe)
+    repo = Path(__file__).resolve().parents[2]
+    bag = DagBag(dag_folder=str(repo / "dags" / "rds_storage_guard.py"))
+    task = bag.dags["rds_storage_guard"].get_task("measure_storage")
+    return lambda: task.python_callable(params={"instance_ids": [], "tag_filter": {}, "region": None})
+
+
+def test_dag_task_permanent_aws_error_fails_at_once_with_masked_message(monkeypatch: pytest.MonkeyPatch) -> None:
+    from airflow.sdk.exceptions import AirflowFailException
+    from botocore.exceptions import ClientError
+
+    error = ClientError(
+        {
+            "Error": {
+                "Code": "AccessDenied",
+                "Message": "not authorized; tried postgresql://orders:S3cr3tPw@db.internal:5432/orders",
+            },
+            "ResponseMetadata": {"HTTPStatusCode": 403},
+        },
+        "DescribeDBInstances",
+    )
+    call = _measure_storage_with(monkeypatch, error)
+    with pytest.raises(AirflowFailException) as caught:
+        call()
+    message = str(caught.value)
+    assert "not retried" in message
+    assert "AccessDenied" in message
+    assert "S3cr3tPw" not in message
+
+
+def test_dag_task_throttling_is_left_to_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    from botocore.exceptions import ClientError
+
+    error = ClientError(
+        {"Error": {"Code": "Throttling", "Message": "Rate exceeded"}, "ResponseMetadata": {"HTTPStatusCode": 400}},
+        "DescribeDBInstances",
+    )
+    with pytest.raises(ClientError):
+        _measure_storage_with(monkeypatch, error)()
+
+
+def test_transient_error_raised_while_handling_a_permanent_one_stays_transient() -> None:
+    from toilless.common.errors import is_permanent
+
+    error = ConnectionResetError("network dropped during cleanup")
+    error.__context__ = _client_error("AccessDenied", 403)
+    assert is_permanent(error) is False
