@@ -357,7 +357,7 @@ def rds_storage_guard() -> None:
     def expand_allocated_storage(plan: dict[str, Any], measured: dict[str, Any], **context: Any) -> dict[str, Any]:
         """Grow each approved or automatic instance to its target, exactly once."""
         from toilless import rds_storage
-        from toilless.common.errors import InvalidInput
+        from toilless.common.errors import InvalidInput, is_permanent
         from toilless.config import load_config
         from toilless.hooks.rds_storage import RdsStorageHook
 
@@ -396,10 +396,11 @@ def rds_storage_guard() -> None:
                 )
             except Exception as err:  # one instance's failure must not stop the others; raised below
                 errors.append(f"{decision['instance_id']}: {err}")
-                if isinstance(err, InvalidInput):
+                if isinstance(err, InvalidInput) or is_permanent(err):
                     invalid.append(err)
         if errors and len(invalid) == len(errors):
-            # Every failure is a refused contract or policy check: a retry would fail the same way (never retried).
+            # Every failure is a refused contract or policy check or a permanent AWS error (e.g. StorageQuotaExceeded):
+            # a retry would fail the same way (never retried).
             raise InvalidInput("storage growth refused for " + "; ".join(errors))
         if errors:
             # The retry re-runs every instance: those already grown are found at their target and left alone.

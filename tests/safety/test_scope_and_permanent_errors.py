@@ -300,3 +300,24 @@ def test_transient_error_raised_while_handling_a_permanent_one_stays_transient()
     error = ConnectionResetError("network dropped during cleanup")
     error.__context__ = _client_error("AccessDenied", 403)
     assert is_permanent(error) is False
+
+
+def test_growth_refused_by_aws_storage_quota_fails_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """expand_allocated_storage collects per-instance errors: a permanent AWS answer must not become a retry."""
+    from airflow.dag_processing.dagbag import DagBag
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from tests.safety.test_review_gaps import _grow_plan, _task_context
+    from toilless.hooks.rds_storage import RdsStorageHook
+
+    def quota(self: Any, instance_id: str, **_: Any) -> dict[str, Any]:
+        raise _client_error("StorageQuotaExceeded", 400)
+
+    monkeypatch.setattr(RdsStorageHook, "grow_storage_once", quota)
+    repo = Path(__file__).resolve().parents[2]
+    dag = DagBag(dag_folder=str(repo / "dags" / "rds_storage_guard.py")).dags["rds_storage_guard"]
+    plan, measured = _grow_plan()
+    with _task_context(dag, {"dry_run": False}) as context:
+        with pytest.raises(AirflowFailException, match="not retried") as caught:
+            dag.get_task("expand_allocated_storage").python_callable(plan, measured, **context)
+    assert "StorageQuotaExceeded" in str(caught.value)
