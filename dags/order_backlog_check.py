@@ -12,6 +12,8 @@ and confirms that the backlog then drains.
 - **Manual**: with Params for thresholds, business hours, the log path, `dry_run`, `allow_restart`. Params may only
   **tighten** the restart policy (a higher `stuck_error_repeats`, narrower business hours, `allow_restart` off); a
   Param that would loosen it fails the run at once: loosening is a configuration change (YAML or Variable).
+  A `log_path` Param chooses the evidence: a run that reads a log other than the configured one diagnoses and
+  reports, but never restarts.
 
 ## Steps
 1. `resolve_settings`: `include/config/order_backlog_check.yaml` + Variable `toilless_order_backlog_check` +
@@ -115,7 +117,11 @@ _WEEKDAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday",
             pattern=r"^/[A-Za-z0-9._/-]+$",
             maxLength=1024,
             title="Processor log file",
-            description="Read this log instead of the configured one. Must lie under a configured log root.",
+            description=(
+                "Read this log instead of the configured one. Must lie under a configured log root. A run whose "
+                "evidence comes from a log chosen here diagnoses and reports only: it never restarts (unless this "
+                "is the configured log file)."
+            ),
         ),
         "business_hours_days": Param(
             None,

@@ -60,7 +60,11 @@ manage the data and plan from the growth trend.
 `include/config/rds_storage_guard.yaml`, overridden by the Variable `toilless_rds_storage_guard`. Params may only
 **tighten** the configured policy for one run (`auto_grow` off, a lower `cap_gib` or `growth_step_pct`, a higher
 `critical_pct` when automatic growth is on); a Param that would loosen it fails the run at once, before anything is
-read or changed: loosening is a configuration change, reviewed like code. `max_active_runs=1`: two runs must never decide on the same instance at once.
+read or changed: loosening is a configuration change, reviewed like code.
+The same holds for **scope**: the `instance_ids`, `tag_filter` and `region` Params may only narrow the configured
+instances / tag filter / region (anything outside is refused at once, `toilless.rds_storage.run_scope`); where the
+configuration sets no explicit scope, automatic growth applies only to what the configuration selects, and growth
+of an instance a Param chose needs a person's approval. `max_active_runs=1`: two runs must never decide on the same instance at once.
 """
 
 from __future__ import annotations
@@ -96,19 +100,29 @@ DECIDE = "decide_action"
             type="array",
             items={"type": "string"},
             title="Instance ids",
-            description="RDS DB instance identifiers to check. Empty: the tag filter, else the configured instances.",
+            description=(
+                "RDS DB instance identifiers to check. Only narrows the configured scope: an id outside the "
+                "configured instance_ids / tag filter is refused; if none is configured, growth of a chosen "
+                "instance needs approval. Empty: the tag filter, else the configured instances."
+            ),
         ),
         "tag_filter": Param(
             {},
             type="object",
             title="Tag filter",
-            description='Check instances whose tags match, e.g. {"team": "orders"} ("*" = any value).',
+            description=(
+                'Check instances whose tags match, e.g. {"team": "orders"} ("*" = any value). Only narrows the '
+                "configured scope (adds conditions); with none configured, growth needs approval."
+            ),
         ),
         "region": Param(
             None,
             type=["null", "string"],
             title="Region",
-            description="AWS region. Empty: the configured region, else the AWS Connection's.",
+            description=(
+                "AWS region. Empty: the configured region, else the AWS Connection's. A region other than the "
+                "configured one is refused; with none configured, growth there needs approval."
+            ),
         ),
         "warning_pct": Param(
             None,
@@ -178,33 +192,34 @@ def rds_storage_guard() -> None:
         from toilless.config import load_config
         from toilless.hooks.rds_storage import InstanceNotFoundError, RdsStorageHook
         from toilless.params import alert_from_params
-        from toilless.rds_storage import instance_ids_from_alert
+        from toilless.rds_storage import check_in_scope, instance_ids_from_alert, run_scope
 
         settings = load_config(CONFIG)
         params = context["params"]
         alert = alert_from_params(params)
+        alert_ids: list[str] = []
         if alert is not None:
             # The alert's own labels first; the intake's route may also have mapped them to instance_ids.
-            instance_ids = instance_ids_from_alert(alert, settings["alert_instance_labels"]) or list(
+            alert_ids = instance_ids_from_alert(alert, settings["alert_instance_labels"]) or list(
                 params.get("instance_ids") or []
             )
-            if not instance_ids:
+            if not alert_ids:
                 # Bad input: retrying cannot help.
                 raise AirflowFailException(
                     f"alert {alert.get('alertname')!r} carries no instance id in labels "
                     f"{settings['alert_instance_labels']}: fix the alert rule or alert_instance_labels"
                 )
-            tag_filter: dict[str, str] = {}
-        else:
-            instance_ids = list(params.get("instance_ids") or settings.get("instance_ids") or [])
-            tag_filter = dict(params.get("tag_filter") or settings.get("tag_filter") or {}) if not instance_ids else {}
-        region = params.get("region") or settings.get("region")
-        hook = RdsStorageHook(aws_conn_id=settings["aws_conn_id"], region_name=region)
+        # Params may narrow the configured scope, never widen it (toilless.rds_storage.run_scope).
+        scope = run_scope(settings, {"region": params.get("region")} if alert is not None else params, alert_ids)
+        instance_ids = list(scope.instance_ids)
+        tag_filter = scope.tag_filter
+        hook = RdsStorageHook(aws_conn_id=settings["aws_conn_id"], region_name=scope.region)
         now = datetime.now(UTC)
         try:
             descriptions = hook.describe_instances(instance_ids, tag_filter)
         except InstanceNotFoundError as err:
             raise AirflowFailException(str(err)) from err
+        check_in_scope(instance_ids, [d["DBInstanceIdentifier"] for d in descriptions], tag_filter)
         history = hook.free_storage_history(
             [d["DBInstanceIdentifier"] for d in descriptions],
             start=now - timedelta(days=float(settings["metric_history_days"])),
@@ -241,11 +256,14 @@ def rds_storage_guard() -> None:
             "aws_conn_id": settings["aws_conn_id"],
             "region": hook.rds.meta.region_name,
             "instances": instances,
+            "automatic_growth_in_scope": scope.automatic_growth,
+            "scope_notes": list(scope.notes),
         }
 
     @task(multiple_outputs=False)
     def decide_action(measured: dict[str, Any], **context: Any) -> dict[str, Any]:
         """Forecast and decide per instance (pure logic in toilless.rds_storage)."""
+        from dataclasses import replace
         from datetime import UTC, datetime
 
         from airflow.sdk.exceptions import AirflowFailException
@@ -270,6 +288,10 @@ def rds_storage_guard() -> None:
         except (rds_storage.StoragePolicyError, LooseningParamError, GateConfigError) as err:
             # Bad Params or settings: retrying cannot help.
             raise AirflowFailException(str(err)) from err
+        if policy.auto_grow and not measured.get("automatic_growth_in_scope", True):
+            # Instances a Param chose outside what the configuration selects: growth only with approval.
+            policy = replace(policy, auto_grow=False)
+            param_notes = [*param_notes, *measured.get("scope_notes", [])]
         now = datetime.now(UTC)
         # Decision time: an automatic growth inside the maintenance window becomes an approval request. The growth
         # step checks the whole gate again at the moment it acts.
@@ -335,7 +357,7 @@ def rds_storage_guard() -> None:
     def expand_allocated_storage(plan: dict[str, Any], measured: dict[str, Any], **context: Any) -> dict[str, Any]:
         """Grow each approved or automatic instance to its target, exactly once."""
         from toilless import rds_storage
-        from toilless.common.errors import InvalidInput
+        from toilless.common.errors import InvalidInput, is_permanent
         from toilless.config import load_config
         from toilless.hooks.rds_storage import RdsStorageHook
 
@@ -374,10 +396,11 @@ def rds_storage_guard() -> None:
                 )
             except Exception as err:  # one instance's failure must not stop the others; raised below
                 errors.append(f"{decision['instance_id']}: {err}")
-                if isinstance(err, InvalidInput):
+                if isinstance(err, InvalidInput) or is_permanent(err):
                     invalid.append(err)
         if errors and len(invalid) == len(errors):
-            # Every failure is a refused contract or policy check: a retry would fail the same way (never retried).
+            # Every failure is a refused contract or policy check or a permanent AWS error (e.g. StorageQuotaExceeded):
+            # a retry would fail the same way (never retried).
             raise InvalidInput("storage growth refused for " + "; ".join(errors))
         if errors:
             # The retry re-runs every instance: those already grown are found at their target and left alone.

@@ -3,7 +3,9 @@
 - :func:`default_args`: owner, retries and the shared Slack failure notifier on every task.
 - :data:`task`: Airflow's ``@task`` (and ``@task.branch``, ...) with one addition: invalid input
   (:class:`toilless.common.errors.InvalidInput`, e.g. a negative threshold in a Variable) fails the task at once with
-  a clear message instead of being retried. This is the one place that decision is made for every SOP.
+  a clear message instead of being retried, and so does a permanent AWS or Kubernetes error
+  (:func:`toilless.common.errors.is_permanent`: validation, access denied, not found, quota). This is the one place
+  that decision is made for every SOP.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import Any
 
 from airflow.sdk import task as airflow_task
 
-from toilless.common.errors import InvalidInput
+from toilless.common.errors import InvalidInput, describe_permanent, is_permanent
 from toilless.common.redaction import mask_secrets
 from toilless.notifiers.slack import SlackFailureNotifier
 
@@ -66,6 +68,18 @@ def fail_fast(python_callable: Callable[..., Any]) -> Callable[..., Any]:
 
             raise AirflowFailException(
                 f"invalid configuration or Params (not retried, fix the input and run again): {mask_secrets(str(err))}"
+            ) from err
+        except Exception as err:
+            # A permanent AWS/Kubernetes answer (validation, access denied, not found, quota) fails the same way on
+            # every try: fail now with the API's own reason. Throttling, 5xx and network errors go to the retries.
+            # Airflow's own exceptions (skip, defer, fail) keep their meaning.
+            if type(err).__module__.startswith("airflow") or not is_permanent(err):
+                raise
+            from airflow.sdk.exceptions import AirflowFailException
+
+            raise AirflowFailException(
+                f"permanent error from {describe_permanent(err)} (not retried, a retry cannot fix it): "
+                f"{mask_secrets(str(err))}"
             ) from err
 
     setattr(run, FAIL_FAST_MARK, True)

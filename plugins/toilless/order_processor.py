@@ -774,6 +774,9 @@ def restart_already_done(marker: dict[str, Any] | None, incident_key: str, now: 
         return True
     if restarted_at.tzinfo is None:
         restarted_at = restarted_at.replace(tzinfo=ZoneInfo("UTC"))
+    if gate.in_the_future(restarted_at, now=now, what="restart marker"):
+        # Records no restart anyone made; trusting it would mean "already restarted" for ever.
+        return False
     return now - restarted_at < timedelta(hours=memory_hours)
 
 
@@ -826,6 +829,7 @@ def decide_restart(
     *,
     method: str,
     allow_restart: bool,
+    off_reason: str | None = None,
     marker: dict[str, Any] | None,
     policy_allowed: bool,
     policy_reason: str,
@@ -839,7 +843,7 @@ def decide_restart(
     if method == "none":
         return RestartDecision(False, "restarts are switched off (restart.method = none)")
     if not allow_restart:
-        return RestartDecision(False, "restarts are switched off for this run (allow_restart = false)")
+        return RestartDecision(False, off_reason or "restarts are switched off for this run (allow_restart = false)")
     if (
         marker
         and marker.get("state") != "failed"
@@ -866,6 +870,16 @@ _PARAM_THRESHOLDS = {
 
 class SettingsError(InvalidInput):
     """A run Param or a setting is invalid; nothing has been read or changed (never retried)."""
+
+
+def _is_configured_log(resolved: str, source: Any, path: Any, roots: Sequence[str]) -> bool:
+    """True if ``resolved`` is the configured log file (the configuration reads a file, and it is that file)."""
+    if source != "file" or not path:
+        return False
+    try:
+        return str(resolve_log_path(str(path), roots)) == resolved
+    except LogAccessError:
+        return False
 
 
 def resolve_settings(config: dict[str, Any], toilless_config: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
@@ -896,6 +910,7 @@ def resolve_settings(config: dict[str, Any], toilless_config: dict[str, Any], pa
         raise SettingsError(f"log.source must be file or kubernetes, got {log_settings.get('source')!r}")
     roots = [str(root) for root in log_settings.get("allowed_roots") or []]
     raw_path = params.get("log_path")
+    configured_source, configured_path = log_settings.get("source"), log_settings.get("path")
     if raw_path is not None:
         if not isinstance(raw_path, str):
             raise SettingsError(f"Param log_path must be a string, got {raw_path!r}")
@@ -916,6 +931,13 @@ def resolve_settings(config: dict[str, Any], toilless_config: dict[str, Any], pa
             log_settings["path"] = str(resolve_log_path(str(log_settings.get("path") or ""), roots))
         except LogAccessError as err:
             raise SettingsError(str(err)) from err
+    if raw_path is not None and not _is_configured_log(log_settings["path"], configured_source, configured_path, roots):
+        # The log is the evidence for a restart: one chosen by whoever triggers the run (a crafted file, or a file
+        # while the restart still targets the Deployment) may diagnose and report, never restart.
+        settings["allow_restart"] = False
+        settings["restart_off_reason"] = (
+            "the log was chosen by the log_path Param, not the configured log: diagnose and report only"
+        )
 
     hours, maintenance = gate.window_specs(toilless_config, config)
     try:

@@ -101,16 +101,19 @@ def restart_history(
     from toilless.order_processor import restart_already_done
 
     marker = marker or {}
+    now = now or datetime.now(UTC)
     failed = marker.get("state") == "failed"
     restarted_at = _moment(marker.get("restarted_at"))
+    if gate.in_the_future(restarted_at, now=now, what="restart marker"):
+        # An edited annotation or a broken clock: it records no restart anyone made and would hold every later
+        # restart in cool-down (and "already done") indefinitely.
+        restarted_at, failed = None, True
     done = (
-        not failed
-        and incident_key is not None
-        and restart_already_done(dict(marker), incident_key, now or datetime.now(UTC), memory_hours)
+        not failed and incident_key is not None and restart_already_done(dict(marker), incident_key, now, memory_hours)
     )
     return gate.TargetHistory(
         last_action_at=restarted_at if not failed else None,
-        recent_actions=gate.decode_history(marker.get("history")),
+        recent_actions=gate.decode_history(marker.get("history"), now=now),
         incident_done=done,
         incident_note=f"{incident_key} restarted at {marker.get('restarted_at')}" if done else "",
     )
@@ -118,7 +121,7 @@ def restart_history(
 
 def history_after_restart(marker: Mapping[str, Any] | None, now: datetime, breaker_window: timedelta) -> str:
     """The circuit-breaker history to record with a restart at ``now`` (kept a little longer than the window)."""
-    previous = gate.decode_history((marker or {}).get("history"))
+    previous = gate.decode_history((marker or {}).get("history"), now=now)
     return gate.encode_history((*previous, now), now=now, keep=max(breaker_window, timedelta(days=1)))
 
 

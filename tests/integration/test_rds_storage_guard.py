@@ -23,7 +23,9 @@ DAG_FILE = Path(__file__).resolve().parents[2] / "dags" / f"{DAG_ID}.py"
 #: The shared maintenance window (Sunday 02:00-04:00 UTC) must not make these tests depend on the clock.
 NO_WINDOW = {"respect_maintenance_window": False}
 #: Automatic growth is a configuration change (Variable), never a run Param: Params may only tighten policy.
-AUTO_GROW = {**NO_WINDOW, "policy": {"auto_grow": True}}
+#: The instances automatic growth applies to are configured too: a run Param may only narrow the configured scope
+#: (with none configured, growth of a Param-chosen instance needs approval).
+AUTO_GROW = {**NO_WINDOW, "instance_ids": ["auto-db", "cool-db", "capped-db", "dry-db"], "policy": {"auto_grow": True}}
 
 
 @pytest.fixture
@@ -117,7 +119,7 @@ def test_next_run_after_growth_is_in_cooldown(guard, set_variable) -> None:
     assert guard.describe("cool-db")["AllocatedStorage"] == 128
     # The metric history still says 96% of the old size; a second run must not grow again (RDS cool-down, marker),
     # even with thresholds the configuration lowered meanwhile.
-    lowered = {**NO_WINDOW, "policy": {"auto_grow": True, "critical_used_pct": 70, "warning_used_pct": 60}}
+    lowered = {**AUTO_GROW, "policy": {"auto_grow": True, "critical_used_pct": 70, "warning_used_pct": 60}}
     set_variable("toilless_rds_storage_guard", lowered)
     dag_run, states = guard.run(instance_ids=["cool-db"])
     assert dag_run.state == "success", states
@@ -158,7 +160,10 @@ def test_dry_run_changes_nothing(guard, set_variable) -> None:
 def test_maintenance_window_turns_auto_growth_into_a_request(guard, set_variable) -> None:
     always = {"days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"], "start": "00:00", "end": "23:59"}
     set_variable("toilless_toilless", {"maintenance_window": always})
-    set_variable("toilless_rds_storage_guard", {"respect_maintenance_window": True, "policy": {"auto_grow": True}})
+    set_variable(
+        "toilless_rds_storage_guard",
+        {"respect_maintenance_window": True, "instance_ids": ["window-db"], "policy": {"auto_grow": True}},
+    )
     guard.seed("window-db", allocated_gib=100, used_pct=95.0, growth_gib_per_day=0.1)
     dag_run, _ = guard.run(instance_ids=["window-db"], dry_run=True)
 

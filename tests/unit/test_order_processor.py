@@ -449,7 +449,8 @@ def test_params_override_config(tmp_path: Path) -> None:
     assert settings["business_hours"]["start"] == "09:00"  # type: ignore[index]
     assert settings["log"]["path"] == str(tmp_path / "other.log")  # type: ignore[index]
     assert settings["dry_run"] is True
-    assert settings["allow_restart"] is True
+    # A log chosen by Param is evidence no one configured: diagnose and report only (tests/safety/test_scope_...).
+    assert settings["allow_restart"] is False
 
 
 # -- messages --------------------------------------------------------------------------------------------------

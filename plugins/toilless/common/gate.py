@@ -21,6 +21,7 @@ resolves which business hours and maintenance window apply to a SOP.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -28,6 +29,8 @@ from typing import Any
 
 from toilless.common.errors import InvalidInput
 from toilless.policies import PolicyError, WeeklyWindow, action_allowed, next_allowed, window_from_config
+
+logger = logging.getLogger(__name__)
 
 ALLOWED = "allowed"
 DRY_RUN = "dry_run"
@@ -205,8 +208,21 @@ def encode_history(actions: Iterable[datetime], *, now: datetime, keep: timedelt
     return " ".join(str(stamp) for stamp in recent[-max_entries:])
 
 
-def decode_history(text: str | None) -> tuple[datetime, ...]:
-    """Inverse of :func:`encode_history`; unreadable entries are skipped."""
+#: How far ahead of now a recorded action may be dated and still count (clocks of hosts differ a little). Anything
+#: later records no action anyone took (an edited annotation, a broken clock) and would hold a cool-down forever.
+MARKER_CLOCK_SKEW = timedelta(minutes=5)
+
+
+def in_the_future(moment: datetime | None, *, now: datetime, what: str = "marker") -> bool:
+    """True (and logged) if ``moment`` lies more than :data:`MARKER_CLOCK_SKEW` after ``now``: ignore it."""
+    if moment is None or _aware(moment) <= now + MARKER_CLOCK_SKEW:
+        return False
+    logger.warning("ignoring %s dated in the future (%s, now %s)", what, moment.isoformat(), now.isoformat())
+    return True
+
+
+def decode_history(text: str | None, *, now: datetime | None = None) -> tuple[datetime, ...]:
+    """Inverse of :func:`encode_history`; unreadable entries are skipped, and with ``now`` future-dated ones too."""
     moments = []
     for part in (text or "").split():
         # The text is on the target (a tag, an annotation) where anyone may edit it: only ASCII digits (str.isdigit
@@ -214,9 +230,12 @@ def decode_history(text: str | None) -> tuple[datetime, ...]:
         if not (part.isascii() and part.isdigit()):
             continue
         try:
-            moments.append(datetime.fromtimestamp(int(part), tz=UTC))
+            moment = datetime.fromtimestamp(int(part), tz=UTC)
         except (OverflowError, OSError, ValueError):
             continue
+        if now is not None and in_the_future(moment, now=now, what="action history entry"):
+            continue
+        moments.append(moment)
     return tuple(moments)
 
 

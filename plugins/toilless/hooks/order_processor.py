@@ -270,6 +270,7 @@ def restart_if_allowed(
         verdict,
         method=method,
         allow_restart=settings["allow_restart"],
+        off_reason=settings.get("restart_off_reason"),
         marker=marker,
         policy_allowed=gate_allows,
         policy_reason=checked.reason,
