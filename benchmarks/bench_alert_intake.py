@@ -50,9 +50,7 @@ def run(work: Path) -> list[dict[str, Any]]:
     try:
         live = LiveAirflow(facts, process)
         live.wait_for_dag(DAG_ID)
-        intake = facts["published"]["alert_intake"]
-        url = f"{live.base_url}{intake['path']}"
-        headers = {"Authorization": f"Bearer {intake['token']}"}
+        url, headers = _intake_endpoint(live, facts)
         # Latency with the other DAGs paused (a ratio of two medians needs a quiet scheduler); then every DAG back
         # as `make run` leaves it (unpaused, schedules running) and the storm, whose runs execute meanwhile.
         paused = _quiet_other_dags(live)
@@ -63,6 +61,12 @@ def run(work: Path) -> list[dict[str, Any]]:
     finally:
         stop_launcher(process)
     return rows + _storm_on_postgres(work)
+
+
+def _intake_endpoint(live: Any, facts: dict[str, Any]) -> tuple[str, dict[str, str]]:
+    """The running intake's URL and its bearer-token header."""
+    intake = facts["published"]["alert_intake"]
+    return f"{live.base_url}{intake['path']}", {"Authorization": f"Bearer {intake['token']}"}
 
 
 def _storm_on_postgres(work: Path) -> list[dict[str, Any]]:
@@ -90,9 +94,7 @@ def _storm_on_postgres(work: Path) -> list[dict[str, Any]]:
         try:
             live = LiveAirflow(facts, process)
             live.wait_for_dag(DAG_ID)
-            intake = facts["published"]["alert_intake"]
-            url = f"{live.base_url}{intake['path']}"
-            headers = {"Authorization": f"Bearer {intake['token']}"}
+            url, headers = _intake_endpoint(live, facts)
             return _storm(live, url, headers, "PostgreSQL")
         finally:
             stop_launcher(process)

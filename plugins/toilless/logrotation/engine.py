@@ -147,29 +147,18 @@ def rotate_log_set(
         return _refused(log_set, dry_run, escape)
     owned = discover(log_set, extra_globs)
     due = [path for path in owned.live if _size(path) >= log_set.min_size_bytes]
-    result: dict[str, Any] = {
-        "log_set": log_set.name,
-        "dry_run": dry_run,
-        "mode": log_set.mode,
-        "bytes_before": footprint(owned),
-        "skipped": [{"path": item.path, "reason": item.reason} for item in owned.skipped],
-        "not_due": [
-            {
-                "path": path,
-                "bytes": _size(path),
-                "reason": f"smaller than min_size ({log_set.min_size_bytes} bytes)",
-            }
-            for path in owned.live
-            if path not in due
-        ],
-        "removed_tmp": [],
-        "recovered": [],
-        "rotated": [],
-        "compressed": [],
-        "pending": [],
-        "reopen": None,
-        "errors": [],
-    }
+    result = _result(log_set, dry_run)
+    result["bytes_before"] = footprint(owned)
+    result["skipped"] = [{"path": item.path, "reason": item.reason} for item in owned.skipped]
+    result["not_due"] = [
+        {
+            "path": path,
+            "bytes": _size(path),
+            "reason": f"smaller than min_size ({log_set.min_size_bytes} bytes)",
+        }
+        for path in owned.live
+        if path not in due
+    ]
     if dry_run:
         return _plan_only(log_set, owned, due, now, result)
     with log_set_lock(state_dir, log_set.name):
@@ -190,7 +179,8 @@ def rotate_log_set(
     return result
 
 
-def _refused(log_set: LogSet, dry_run: bool, reason: str) -> dict[str, Any]:
+def _result(log_set: LogSet, dry_run: bool) -> dict[str, Any]:
+    """The report of one log set before anything was measured or done: every key a caller may read."""
     return {
         "log_set": log_set.name,
         "dry_run": dry_run,
@@ -205,8 +195,14 @@ def _refused(log_set: LogSet, dry_run: bool, reason: str) -> dict[str, Any]:
         "compressed": [],
         "pending": [],
         "reopen": None,
-        "errors": [reason],
+        "errors": [],
     }
+
+
+def _refused(log_set: LogSet, dry_run: bool, reason: str) -> dict[str, Any]:
+    result = _result(log_set, dry_run)
+    result["errors"].append(reason)
+    return result
 
 
 def _plan_only(log_set: LogSet, owned: Owned, due: list[str], now: datetime, result: dict[str, Any]) -> dict[str, Any]:
