@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.log_corpus import FILE_NAMES, STYLES, write_style
-from toilless.config import read_defaults
+from toilless.common.config import read_defaults
 
 REPO = Path(__file__).resolve().parents[1]
 MIB = 1 << 20

@@ -16,7 +16,7 @@ from typing import Any
 
 from sandbox.orders import seed_postgres
 from sandbox.postgres import PostgresServer
-from toilless.config import include_path
+from toilless.common.config import include_path
 from toilless.hooks.orders_db import load_query
 
 TOTAL_ORDERS = 1_000_000

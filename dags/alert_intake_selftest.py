@@ -30,8 +30,8 @@ from typing import Any
 
 from airflow.sdk import Param, dag
 
-from toilless.dag_defaults import default_args, task
-from toilless.params import alert_param, dry_run_param
+from toilless.common.dag_defaults import default_args, task
+from toilless.common.params import alert_param, dry_run_param
 
 
 @task
@@ -40,7 +40,7 @@ def confirm_alert_received(params: dict[str, Any] | None = None) -> dict[str, An
 
     from airflow.sdk.exceptions import AirflowFailException
 
-    from toilless.params import alert_from_params
+    from toilless.common.params import alert_from_params
 
     alert = alert_from_params(params or {})
     if alert is None:
@@ -65,8 +65,8 @@ def confirm_alert_received(params: dict[str, Any] | None = None) -> dict[str, An
 def report_selftest(received: dict[str, Any], params: dict[str, Any] | None = None) -> dict[str, Any]:
     from airflow.sdk import get_current_context
 
+    from toilless.common.reporting import send_report
     from toilless.common.slack import code, mrkdwn
-    from toilless.reporting import send_report
 
     if received.get("manual"):
         lines = [

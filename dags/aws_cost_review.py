@@ -55,10 +55,10 @@ from typing import Any
 from airflow.sdk import Param, dag
 from airflow.sdk.definitions.timetables.trigger import CronTriggerTimetable
 
-from toilless.config import read_defaults
+from toilless.common.config import read_defaults
+from toilless.common.dag_defaults import default_args, task
+from toilless.common.params import dry_run_param
 from toilless.cost_review import COST_METRICS
-from toilless.dag_defaults import default_args, task
-from toilless.params import dry_run_param
 
 log = logging.getLogger(__name__)
 
@@ -134,7 +134,7 @@ def aws_cost_review() -> None:
     @task
     def resolve_review(**context: Any) -> dict[str, Any]:
         """Settings for this run: YAML + Variable + Params, the review window, the anomaly period."""
-        from toilless.config import load_config
+        from toilless.common.config import load_config
         from toilless.cost_review_steps import review_settings
 
         return review_settings(load_config(CONFIG), context["params"], context)
@@ -287,9 +287,9 @@ def aws_cost_review() -> None:
         from airflow.sdk.exceptions import AirflowSkipException
 
         from toilless import cost_review as cr
+        from toilless.common.config import load_config
+        from toilless.common.reporting import airflow_base_url, post_message
         from toilless.common.slack import allowed_link_hosts
-        from toilless.config import load_config
-        from toilless.reporting import airflow_base_url, post_message
 
         if review is None or costs is None or anomalies is None:
             # The failed task already raised the alarm; there are no findings to report.
@@ -332,7 +332,7 @@ def aws_cost_review() -> None:
     @task
     def upload_chart(review: dict[str, Any], chart: str | None) -> bool:
         """Attach the chart when a Slack API connection exists (webhooks cannot carry files)."""
-        from toilless.reporting import upload_file
+        from toilless.common.reporting import upload_file
 
         if not chart:
             return False

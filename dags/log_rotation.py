@@ -47,10 +47,10 @@ from typing import Any
 
 from airflow.sdk import CronTriggerTimetable, Param, dag, get_current_context
 
-from toilless.config import read_defaults
-from toilless.dag_defaults import default_args, task
+from toilless.common.config import read_defaults
+from toilless.common.dag_defaults import default_args, task
+from toilless.common.params import alert_from_params, alert_param, dry_run_param
 from toilless.logrotation.planning import queue_key
-from toilless.params import alert_from_params, alert_param, dry_run_param
 
 # Deploy-time settings, from the YAML file only: the schedule and the host queues shape the DAG itself, and a
 # Variable must not be read while parsing.
@@ -73,8 +73,8 @@ def _state_dir(work: dict[str, Any]) -> Any:
 @task
 def plan_rotation(host_queues: list[str]) -> dict[str, Any]:
     """Pick the log sets and validate every path before anything is touched."""
+    from toilless.common.config import load_config
     from toilless.common.gate import maintenance_window
-    from toilless.config import load_config
     from toilless.logrotation.planning import build_plan
 
     context = get_current_context()
@@ -173,8 +173,8 @@ def warn_low_storage(plan: dict[str, Any] | None, measured: list[Any]) -> dict[s
         from airflow.sdk.exceptions import AirflowSkipException
 
         raise AirflowSkipException("plan_rotation failed: nothing was measured")
+    from toilless.common.reporting import send_report
     from toilless.logrotation.report import low_storage_messages
-    from toilless.reporting import send_report
 
     context = get_current_context()
     messages = low_storage_messages([item["usage"] for item in _flatten(measured)])
@@ -192,8 +192,8 @@ def warn_low_storage(plan: dict[str, Any] | None, measured: list[Any]) -> dict[s
 @task(trigger_rule="all_done")
 def report_rotation(plan: dict[str, Any] | None, measured: list[Any]) -> dict[str, Any]:
     """Tell each log set's channel what was rotated, compressed and freed; fail the run if a log set failed."""
+    from toilless.common.reporting import send_report
     from toilless.logrotation.report import log_set_lines, usage_line
-    from toilless.reporting import send_report
 
     if not plan:
         from airflow.sdk.exceptions import AirflowFailException

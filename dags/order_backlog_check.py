@@ -59,8 +59,8 @@ from typing import Any
 
 from airflow.sdk import Param, dag
 
-from toilless.dag_defaults import default_args, task
-from toilless.params import alert_param, dry_run_param
+from toilless.common.dag_defaults import default_args, task
+from toilless.common.params import alert_param, dry_run_param
 from toilless.sensors.order_processor import OrderProcessorRecoverySensor
 
 _HH_MM = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
@@ -162,7 +162,7 @@ _WEEKDAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday",
 def order_backlog_check():
     @task
     def resolve_settings(params: dict[str, Any] | None = None) -> dict[str, Any]:
-        from toilless.config import load_config
+        from toilless.common.config import load_config
         from toilless.order_processor import resolve_settings as resolve
 
         # Bad config or Params raise InvalidInput: the task fails now, not retried, before anything is read.
@@ -172,7 +172,7 @@ def order_backlog_check():
     def measure_backlog(settings: dict[str, Any]) -> dict[str, Any]:
         from datetime import UTC, datetime
 
-        from toilless.config import include_path
+        from toilless.common.config import include_path
         from toilless.hooks.orders_db import OrdersDbHook
 
         now = datetime.now(UTC)
@@ -232,8 +232,8 @@ def order_backlog_check():
     def notify_ops(settings: dict[str, Any], diagnosis: dict[str, Any], backlog: dict[str, Any]) -> dict[str, Any]:
         from airflow.sdk.exceptions import AirflowSkipException
 
+        from toilless.common.reporting import post_message
         from toilless.order_backlog_messages import ops_message
-        from toilless.reporting import post_message
 
         if diagnosis["verdict"]["verdict"] != "overloaded":
             raise AirflowSkipException(f"nothing for Ops: the processor is {diagnosis['verdict']['verdict']}")
@@ -246,8 +246,8 @@ def order_backlog_check():
     ) -> dict[str, Any]:
         from airflow.sdk.exceptions import AirflowSkipException
 
+        from toilless.common.reporting import post_message
         from toilless.order_backlog_messages import developers_message
-        from toilless.reporting import post_message
 
         if diagnosis["verdict"]["verdict"] not in ("stuck", "errors", "crashed_silent"):
             raise AirflowSkipException(f"nothing for developers: the processor is {diagnosis['verdict']['verdict']}")
@@ -272,9 +272,9 @@ def order_backlog_check():
         params: dict[str, Any] | None = None,
         **context: Any,
     ) -> dict[str, Any]:
+        from toilless.common.params import alert_from_params
+        from toilless.common.reporting import post_message, send_report
         from toilless.order_backlog_messages import outcome_report
-        from toilless.params import alert_from_params
-        from toilless.reporting import post_message, send_report
 
         outcome = outcome_report(diagnosis, backlog, restart, verification, settings)
         sent: dict[str, Any] = {"outcome": outcome["status"], "escalated": False, "reported": False}

@@ -75,10 +75,10 @@ from typing import Any
 import pendulum
 from airflow.sdk import Param, dag
 
-from toilless.dag_defaults import default_args, task
-from toilless.notifiers.approval import SlackApprovalRequestNotifier
+from toilless.common.dag_defaults import default_args, task
+from toilless.common.params import alert_param, dry_run_param
+from toilless.notifiers.slack_approval import SlackApprovalRequestNotifier
 from toilless.operators.approval import TimedApprovalOperator
-from toilless.params import alert_param, dry_run_param
 from toilless.sensors.rds_storage import RdsStorageExpandedSensor
 
 CONFIG = "rds_storage_guard"
@@ -189,9 +189,9 @@ def rds_storage_guard() -> None:
 
         from airflow.sdk.exceptions import AirflowFailException
 
-        from toilless.config import load_config
+        from toilless.common.config import load_config
+        from toilless.common.params import alert_from_params
         from toilless.hooks.rds_storage import InstanceNotFoundError, RdsStorageHook
-        from toilless.params import alert_from_params
         from toilless.rds_storage import check_in_scope, instance_ids_from_alert, run_scope
 
         settings = load_config(CONFIG)
@@ -269,10 +269,10 @@ def rds_storage_guard() -> None:
         from airflow.sdk.exceptions import AirflowFailException
 
         from toilless import rds_storage
+        from toilless.common.config import load_config
         from toilless.common.gate import GateConfigError, time_policy
+        from toilless.common.policies import action_allowed
         from toilless.common.policy_params import LooseningParamError
-        from toilless.config import load_config
-        from toilless.policies import action_allowed
 
         settings = load_config(CONFIG)
         params = context["params"]
@@ -334,7 +334,7 @@ def rds_storage_guard() -> None:
     @task(multiple_outputs=False)
     def inspect_table_growth(plan: dict[str, Any]) -> dict[str, Any]:
         """Largest tables and their growth for instances at warning or worse that have a database Connection."""
-        from toilless.config import load_config
+        from toilless.common.config import load_config
         from toilless.table_sizes import inspect_instances
 
         settings = load_config(CONFIG)["data_hint"]
@@ -357,8 +357,8 @@ def rds_storage_guard() -> None:
     def expand_allocated_storage(plan: dict[str, Any], measured: dict[str, Any], **context: Any) -> dict[str, Any]:
         """Grow each approved or automatic instance to its target, exactly once."""
         from toilless import rds_storage
+        from toilless.common.config import load_config
         from toilless.common.errors import InvalidInput, is_permanent
-        from toilless.config import load_config
         from toilless.hooks.rds_storage import RdsStorageHook
 
         settings = load_config(CONFIG)

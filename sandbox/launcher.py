@@ -110,8 +110,8 @@ def airflow_environment(home: Path, port: int, password: str, base: dict[str, st
     if env.get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", "sqlite").startswith("sqlite"):
         # SQLite's 5 s lock wait is too short under the scheduler's write bursts (API 500 "database is locked").
         # A PostgreSQL metadata DB given in the environment (the benchmarks' second run) needs none of this.
-        env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS"] = "toilless.sqlite.CONNECT_ARGS"
-        env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS_ASYNC"] = "toilless.sqlite.CONNECT_ARGS"
+        env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS"] = "toilless.common.sqlite.CONNECT_ARGS"
+        env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS_ASYNC"] = "toilless.common.sqlite.CONNECT_ARGS"
     return env
 
 

@@ -169,7 +169,7 @@ def _message_fields(payload: dict[str, Any]) -> dict[str, Any]:
 
 def _configured_channels() -> list[dict[str, str]]:
     """The channels named in include/config/toilless.yaml (slack.api_channels), with made-up ids."""
-    from toilless.config import read_defaults
+    from toilless.common.config import read_defaults
 
     names = read_defaults("toilless").get("slack", {}).get("api_channels", {}).values()
     return [{"id": f"C{name.lstrip('#').upper()}", "name": name.lstrip("#")} for name in names]

@@ -37,7 +37,7 @@ def _review_settings(config: dict[str, Any], params: dict[str, Any], context: An
     from zoneinfo import ZoneInfo
 
     from toilless import cost_review as cr
-    from toilless.reporting import run_url
+    from toilless.common.reporting import run_url
 
     def chosen(name: str) -> Any:
         value = params.get(name)

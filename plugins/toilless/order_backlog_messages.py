@@ -147,7 +147,7 @@ def outcome_report(
 
     Escalate when a restart did not bring the processor back in time, or when the processor is stuck on an
     incident a restart already failed to cure (a second restart is never made). ``lines`` are mrkdwn built from
-    escaped values (``toilless.reporting.render_report`` posts them as they are).
+    escaped values (``toilless.common.reporting.render_report`` posts them as they are).
     """
     verdict = diagnosis["verdict"]
     kind = verdict["verdict"]

@@ -12,8 +12,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from toilless.common import gate
+from toilless.common.policies import window_from_config
 from toilless.common.policy_params import AT_LEAST, FREE, OFF_ONLY, ParamRule, narrower_window, tighten
-from toilless.policies import window_from_config
 
 CONFIG_NAME = "order_backlog_check"
 

@@ -5,7 +5,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import time
@@ -44,7 +43,7 @@ def report_lines(
     verification: Sequence[Mapping[str, Any]] | None,
     tables: Mapping[str, Any] | None,
 ) -> list[str]:
-    """Pure: the report's bullet lines for ``toilless.reporting.render_report``: plain strings (escaped there) where
+    """Pure: the report's bullet lines for ``toilless.common.reporting.render_report``: plain strings (escaped there) where
     they quote outside text (reasons, table names, errors, who answered), :class:`~toilless.common.slack.Mrkdwn`
     where Toilless writes every character itself."""
     lines: list[str] = []
@@ -142,9 +141,9 @@ def build_and_send_report(
     context: Mapping[str, Any], *, plan: Mapping[str, Any], measured: Mapping[str, Any], tables: Mapping[str, Any]
 ) -> dict[str, Any]:
     """Charts, then the Slack report (unless a scheduled run found everything ok). Returns what was sent."""
-    from toilless.config import load_config
+    from toilless.common.config import load_config
+    from toilless.common.reporting import send_report, upload_file
     from toilless.rds_storage_chart import render_storage_chart
-    from toilless.reporting import send_report, upload_file
 
     settings = load_config("rds_storage_guard")
     report = settings["report"]
@@ -200,20 +199,15 @@ def build_and_send_report(
 
 
 def _last_report() -> dict[str, Any] | None:
-    from airflow.sdk import Variable
+    from toilless.common.state import read_state
 
-    raw = Variable.get(LAST_REPORT_VARIABLE, default=None)
-    try:
-        value = json.loads(raw) if raw else None
-    except json.JSONDecodeError:
-        return None
-    return value if isinstance(value, dict) else None
+    return read_state(LAST_REPORT_VARIABLE) or None
 
 
 def _remember_report(fingerprint: str, now: float) -> None:
-    from airflow.sdk import Variable
+    from toilless.common.state import write_state
 
-    Variable.set(LAST_REPORT_VARIABLE, json.dumps({"fingerprint": fingerprint, "posted_at": now}))
+    write_state(LAST_REPORT_VARIABLE, {"fingerprint": fingerprint, "posted_at": now})
 
 
 def _chart_dir(configured: str, context: Mapping[str, Any]) -> Path:

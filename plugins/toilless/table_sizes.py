@@ -7,14 +7,13 @@ Call inside tasks.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from toilless.alerting import first_line
-from toilless.config import include_path
+from toilless.common.alerting import first_line
+from toilless.common.config import include_path
 
 log = logging.getLogger(__name__)
 
@@ -59,9 +58,12 @@ def inspect_instances(instance_ids: Iterable[str], conn_id_template: str, limit:
     says what went wrong.
     """
     from airflow.exceptions import AirflowNotFoundException
-    from airflow.sdk import BaseHook, Variable
+    from airflow.sdk import BaseHook
 
-    history = _load_history(Variable.get(HISTORY_VARIABLE, default=None))
+    from toilless.common.state import read_state, write_state
+
+    # Unreadable history: start it again (a growth hint, not the job).
+    history = read_state(HISTORY_VARIABLE) or {}
     now = time.time()
     found: dict[str, Any] = {}
     changed = False
@@ -86,16 +88,5 @@ def inspect_instances(instance_ids: Iterable[str], conn_id_template: str, limit:
         history[instance_id] = {"taken_at": now, "tables": sizes}
         changed = True
     if changed:
-        Variable.set(HISTORY_VARIABLE, json.dumps(history))
+        write_state(HISTORY_VARIABLE, history)
     return found
-
-
-def _load_history(raw: str | None) -> dict[str, Any]:
-    if not raw:
-        return {}
-    try:
-        value = json.loads(raw)
-    except json.JSONDecodeError:
-        log.warning("Variable %s is not JSON; starting the table-size history again", HISTORY_VARIABLE)
-        return {}
-    return value if isinstance(value, dict) else {}

@@ -30,7 +30,7 @@ class AwsCostsService(Service):
 
         from sandbox.ce_proxy import CostExplorerProxy
         from sandbox.cost_data import cost_pages
-        from toilless.config import read_defaults
+        from toilless.common.config import read_defaults
         from toilless.cost_review import COST_METRICS
 
         moto = ctx.published["moto"]

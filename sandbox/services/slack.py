@@ -30,7 +30,7 @@ class SlackService(Service):
             self.sink.stop()
 
     def connections(self, ctx: SandboxContext) -> dict[str, dict[str, Any]]:
-        from toilless.config import read_defaults
+        from toilless.common.config import read_defaults
 
         assert self.sink is not None
         slack = read_defaults("toilless")["slack"]

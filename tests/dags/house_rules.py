@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from toilless.notifiers.slack import SlackFailureNotifier
+from toilless.notifiers.slack_failure import SlackFailureNotifier
 
 REPO = Path(__file__).resolve().parents[2]
 PROBE = REPO / "scripts" / "parse_probe.py"

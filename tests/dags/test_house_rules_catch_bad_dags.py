@@ -33,7 +33,7 @@ def _good_dag():
     from airflow.sdk import DAG, Param
     from airflow.sdk.bases.operator import BaseOperator
 
-    from toilless.dag_defaults import default_args
+    from toilless.common.dag_defaults import default_args
 
     class Noop(BaseOperator):
         def execute(self, context):

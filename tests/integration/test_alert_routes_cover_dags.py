@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from toilless.config import include_path
+from toilless.common.config import include_path
 from toilless.intake.models import Alert
 from toilless.intake.routing import Route, RouteTable, build_conf
 
@@ -61,8 +61,8 @@ def _sample_alert(route: Route) -> Alert:
 def test_each_route_builds_a_conf_its_dag_accepts(route: Route, dags: dict[str, Any]) -> None:
     assert route.dag_id in dags, f"route {route.name} starts {route.dag_id}, which is not in dags/"
     dag = dags[route.dag_id]
-    assert "alert" in dag.params, f"{route.dag_id} has no `alert` Param (toilless.params.alert_param)"
-    assert "dry_run" in dag.params, f"{route.dag_id} has no `dry_run` Param (toilless.params.dry_run_param)"
+    assert "alert" in dag.params, f"{route.dag_id} has no `alert` Param (toilless.common.params.alert_param)"
+    assert "dry_run" in dag.params, f"{route.dag_id} has no `dry_run` Param (toilless.common.params.dry_run_param)"
 
     for dry_run in (False, True):
         conf = build_conf(route, _sample_alert(route), "http://alertmanager:9093", dry_run=dry_run)

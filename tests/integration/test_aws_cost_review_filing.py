@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from sandbox.cost_data import REPO_NAME
-from toilless.config import read_defaults
+from toilless.common.config import read_defaults
 from toilless.cost_review import fingerprint, fingerprint_marker
 from toilless.cost_review_steps import file_drafts
 

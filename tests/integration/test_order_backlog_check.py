@@ -335,7 +335,7 @@ def test_log_path_outside_the_roots_fails_the_run_without_reading_anything(
 
 
 def _stuck_settings(env: OrdersEnv, **overrides: Any) -> dict[str, Any]:
-    from toilless.config import deep_merge, read_defaults
+    from toilless.common.config import deep_merge, read_defaults
     from toilless.order_processor import resolve_settings
 
     config = deep_merge(

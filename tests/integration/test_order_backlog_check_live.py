@@ -117,8 +117,8 @@ def test_sandbox_stuck_processor_run(live_airflow: LiveAirflow, repeat: int) -> 
     gate's cool-down or circuit breaker closed by the first case's restart of the same Deployment.
     """
     from toilless.common import gate
-    from toilless.config import read_defaults
-    from toilless.policies import action_allowed
+    from toilless.common.config import read_defaults
+    from toilless.common.policies import action_allowed
 
     # Not `random`: pytest-randomly reseeds it identically before every test.
     stuck_order = 100_000 + secrets.randbelow(900_000)

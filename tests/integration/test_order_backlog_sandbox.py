@@ -27,7 +27,7 @@ def _outstanding(database: Path) -> int:
 def test_orders_service_restarts_cleanly_and_feeds_the_dag_steps(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from toilless.config import deep_merge, include_path, read_defaults
+    from toilless.common.config import deep_merge, include_path, read_defaults
     from toilless.hooks.order_processor import OrderProcessorHook, read_processor_run
     from toilless.hooks.orders_db import OrdersDbHook
     from toilless.order_processor import resolve_settings

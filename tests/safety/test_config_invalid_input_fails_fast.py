@@ -1,7 +1,7 @@
 """Invalid configuration or Params fail a task at once, with a clear message, and are never retried.
 
 Before, a negative threshold or a malformed Variable was retried 3 times over 4.5 minutes before the run failed. One
-mechanism decides it for every task of every DAG (``toilless.dag_defaults.task`` turns
+mechanism decides it for every task of every DAG (``toilless.common.dag_defaults.task`` turns
 ``toilless.common.errors.InvalidInput`` into ``AirflowFailException``, which the task runner never retries); these
 tests attack each DAG's settings step with a bad Variable and check that the task's own callable raises it.
 """
@@ -154,7 +154,7 @@ def test_config_every_python_task_of_every_dag_fails_fast(dags: dict[str, Any]) 
     """The one mechanism covers every Python task of every SOP DAG (a new task with plain ``@task`` fails here)."""
     from airflow.dag_processing.dagbag import DagBag
 
-    from toilless.dag_defaults import FAIL_FAST_MARK
+    from toilless.common.dag_defaults import FAIL_FAST_MARK
 
     bag = DagBag(dag_folder=str(REPO / "dags"))
     assert not bag.import_errors, bag.import_errors

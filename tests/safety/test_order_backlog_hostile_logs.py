@@ -37,7 +37,7 @@ XCOM_BOUND = 64 * 1024
 
 
 def _settings(root: Path, **log: Any) -> dict[str, Any]:
-    from toilless.config import read_defaults
+    from toilless.common.config import read_defaults
 
     config = read_defaults("order_backlog_check")
     config["log"].update({"path": str(root / LOG), "allowed_roots": [str(root)], **log})

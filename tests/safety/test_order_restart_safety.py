@@ -11,7 +11,7 @@ import pytest
 import time_machine
 
 from toilless.common import gate
-from toilless.config import read_defaults
+from toilless.common.config import read_defaults
 from toilless.hooks import order_processor as hook_module
 from toilless.hooks.order_processor import HISTORY, INCIDENT, RESTARTED_AT, restart_if_allowed
 from toilless.order_processor import resolve_settings

@@ -10,7 +10,7 @@ import pytest
 from tests.safety.fake_rds import FakeInstance, FakeRds, client_error
 from toilless import rds_storage
 from toilless.common import aws_contracts, gate
-from toilless.config import read_defaults
+from toilless.common.config import read_defaults
 from toilless.hooks.rds_storage import HISTORY_TAG, MARKER_TAG, RdsStorageHook
 
 RUN_ID = "manual__2026-12-01T10:00:00.123456+00:00"

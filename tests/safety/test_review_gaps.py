@@ -173,8 +173,8 @@ def test_growth_failing_for_a_transient_reason_is_still_retried(monkeypatch: pyt
 
 # -- order backlog outcome report: escaped once, not twice -----------------------------------------------------------
 def test_outcome_report_lines_are_escaped_exactly_once() -> None:
+    from toilless.common.reporting import render_report
     from toilless.order_backlog_messages import outcome_report
-    from toilless.reporting import render_report
 
     diagnosis = {
         "verdict": {
@@ -235,7 +235,7 @@ def test_restart_gate_decides_with_an_edited_history_annotation() -> None:
     ],
 )
 def test_unusable_restart_command_fails_when_settings_are_resolved(command: Any) -> None:
-    from toilless.config import read_defaults
+    from toilless.common.config import read_defaults
     from toilless.order_processor import SettingsError, resolve_settings
 
     config = read_defaults("order_backlog_check")

@@ -13,8 +13,8 @@ import pytest
 
 from toilless import order_processor, order_restart, rds_storage
 from toilless.common import gate
+from toilless.common.config import deep_merge, read_defaults
 from toilless.common.errors import InvalidInput
-from toilless.config import deep_merge, read_defaults
 
 # -- 1. scope Params may only narrow the configured scope ----------------------------------------------------------
 

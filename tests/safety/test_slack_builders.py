@@ -17,11 +17,11 @@ import pytest
 from tests.safety.slack_checks import HOSTS, hostile_text, unsafe_parts
 from toilless import cost_review as cr
 from toilless import rds_storage as rs
-from toilless.alerting import CODE, FailureRoute, TaskFailure, failure_message, first_line, route_failure
 from toilless.common import slack
-from toilless.notifiers.approval import approval_message
+from toilless.common.alerting import CODE, FailureRoute, TaskFailure, failure_message, first_line, route_failure
+from toilless.common.reporting import render_report
+from toilless.notifiers.slack_approval import approval_message
 from toilless.rds_storage_report import report_lines
-from toilless.reporting import render_report
 
 #: Fuzz cases per builder: enough to hit every piece in many combinations, bounded to keep the tier fast.
 FUZZ_CASES = 150

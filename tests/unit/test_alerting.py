@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from toilless.alerting import (
+from toilless.common.alerting import (
     CODE,
     INFRASTRUCTURE,
     TEST,
@@ -12,7 +12,7 @@ from toilless.alerting import (
     first_line,
     route_failure,
 )
-from toilless.config import read_defaults
+from toilless.common.config import read_defaults
 
 SETTINGS = read_defaults("toilless")["failure_alerts"]
 

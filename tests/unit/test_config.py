@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from toilless.config import ConfigError, deep_merge, load_config, parse_override, read_defaults
+from toilless.common.config import ConfigError, deep_merge, load_config, parse_override, read_defaults
 
 
 def test_deep_merge_merges_mappings_and_replaces_the_rest() -> None:

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from toilless.config import read_defaults
+from toilless.common.config import read_defaults
 from toilless.cost_review import CostReviewError
 from toilless.cost_review_steps import review_settings
 

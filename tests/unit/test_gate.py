@@ -8,7 +8,7 @@ import pytest
 
 from toilless.common import gate
 from toilless.common.gate import GateConfigError, GatePolicy, TargetHistory, check_action
-from toilless.policies import WeeklyWindow
+from toilless.common.policies import WeeklyWindow
 
 # A Monday, 10:00 UTC: inside weekday business hours, outside the Sunday maintenance window.
 MONDAY_10 = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)

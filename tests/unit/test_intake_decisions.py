@@ -7,12 +7,12 @@ from typing import Any
 
 import pytest
 
-from toilless.config import read_defaults
+from toilless.common.config import read_defaults
+from toilless.common.policies import WeeklyWindow
 from toilless.intake import decisions
 from toilless.intake.auth import Credentials, authorized
 from toilless.intake.models import Alert, WebhookPayload, validation_errors
 from toilless.intake.routing import Route
-from toilless.policies import WeeklyWindow
 
 SETTINGS = read_defaults("alert_intake")
 WINDOW = WeeklyWindow.from_config({"days": ["sunday"], "start": "02:00", "end": "04:00", "timezone": "UTC"})

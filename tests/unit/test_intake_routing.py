@@ -200,7 +200,7 @@ def test_run_id_is_readable_and_allowed_by_airflow() -> None:
 
 
 def test_the_repository_routes_file_is_valid() -> None:
-    from toilless.config import include_path
+    from toilless.common.config import include_path
 
     table = RouteTable.from_file(include_path("alert_routes.yaml"))
 

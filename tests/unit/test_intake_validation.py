@@ -9,7 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 from tests.fixtures.slack_checks import limit_problems, markup_problems
-from toilless.config import read_defaults
+from toilless.common.config import read_defaults
 from toilless.intake import decisions, validation
 from toilless.intake.models import Alert, WebhookPayload
 from toilless.intake.refusals import RefusalLimiter

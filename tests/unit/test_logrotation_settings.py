@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks.log_corpus import STYLES
-from toilless.config import read_defaults
+from toilless.common.config import read_defaults
 from toilless.logrotation import compress
 from toilless.logrotation.settings import (
     LogRotationConfigError,

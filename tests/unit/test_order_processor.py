@@ -10,7 +10,7 @@ import pytest
 import zstandard
 
 from sandbox.orders import processor_log, recovery_lines, write_log
-from toilless.config import read_defaults
+from toilless.common.config import read_defaults
 from toilless.order_backlog_messages import developers_message, ops_message, outcome_report
 from toilless.order_processor import (
     CRASHED_SILENT,

@@ -5,7 +5,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from toilless.policies import PolicyError, WeeklyWindow, action_allowed
+from toilless.common.policies import PolicyError, WeeklyWindow, action_allowed
 
 MAINTENANCE = WeeklyWindow.from_config({"days": ["sunday"], "start": "02:00", "end": "04:00", "timezone": "UTC"})
 HOURS = WeeklyWindow.from_config(

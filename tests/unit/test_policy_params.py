@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from toilless.common.policies import WeeklyWindow
 from toilless.common.policy_params import (
     AT_LEAST,
     AT_MOST,
@@ -16,7 +17,6 @@ from toilless.common.policy_params import (
     narrower_window,
     tighten,
 )
-from toilless.policies import WeeklyWindow
 
 CONFIGURED = {"cap": 2000, "threshold": 90, "auto": True, "manual_only": False, "report_at": 80}
 RULES = (

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from toilless import rds_storage as rs
-from toilless.config import read_defaults
+from toilless.common.config import read_defaults
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 DAY = 86400.0

@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import pytest
 
+from toilless.common.config import ConfigError, read_defaults
+from toilless.common.reporting import channel_conn_id, post_message, render_report, upload_file
 from toilless.common.slack import Mrkdwn, code, fit_message, limit_problems
-from toilless.config import ConfigError, read_defaults
-from toilless.reporting import channel_conn_id, post_message, render_report, upload_file
 
 
 def test_render_report_lists_lines_and_links_the_run() -> None:

@@ -1,8 +1,8 @@
 """Errors every SOP shares. Pure, no Airflow import.
 
 :class:`InvalidInput` is the one signal for "the configuration or a run's Params are wrong": retrying cannot help.
-Pure code raises it (or a subclass: ``toilless.config.ConfigError``, ``toilless.policies.PolicyError``, an SOP's
-settings error); ``toilless.dag_defaults.task`` turns it into Airflow's no-retry failure for every task of every DAG.
+Pure code raises it (or a subclass: ``toilless.common.config.ConfigError``, ``toilless.common.policies.PolicyError``, an SOP's
+settings error); ``toilless.common.dag_defaults.task`` turns it into Airflow's no-retry failure for every task of every DAG.
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ time-based ones pass together):
 4. cool-down: at least ``cooldown`` since the last action on the target;
 5. business hours (where the SOP has them; several windows = inside every one) and the maintenance window.
 
-Pure: no Airflow import. Windows come from :mod:`toilless.policies`; :func:`time_policy` is the one place that
+Pure: no Airflow import. Windows come from :mod:`toilless.common.policies`; :func:`time_policy` is the one place that
 resolves which business hours and maintenance window apply to a SOP.
 """
 
@@ -28,7 +28,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from toilless.common.errors import InvalidInput
-from toilless.policies import PolicyError, WeeklyWindow, action_allowed, next_allowed, window_from_config
+from toilless.common.policies import PolicyError, WeeklyWindow, action_allowed, next_allowed, window_from_config
 
 logger = logging.getLogger(__name__)
 

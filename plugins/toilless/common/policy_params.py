@@ -21,7 +21,7 @@ from datetime import datetime
 from typing import Any
 
 from toilless.common.errors import InvalidInput
-from toilless.policies import PolicyError, WeeklyWindow, window_is_within
+from toilless.common.policies import PolicyError, WeeklyWindow, window_is_within
 
 #: The Param may only be <= the configured value (caps, growth steps).
 AT_MOST = "at_most"

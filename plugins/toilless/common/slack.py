@@ -5,10 +5,10 @@ error text, Params). Slack's mrkdwn treats ``&``, ``<`` and ``>`` as control cha
 channel, ``<https://evil|click here>`` disguises a link), a backtick ends a code span, and Slack refuses a message over
 its limits (50 blocks, 3,000 characters per section text). So every outside string goes through :func:`escape`,
 :func:`code` or :func:`link` where the message is built, and every message goes through :func:`fit_message` on its way
-out (``toilless.reporting.post_message`` does it), which also masks secrets as a last line of defence.
+out (``toilless.common.reporting.post_message`` does it), which also masks secrets as a last line of defence.
 
 The builders return :class:`Mrkdwn`, a ``str`` that says "already safe mrkdwn". Functions that take lines of outside
-text (``toilless.reporting.render_report``, :func:`as_mrkdwn`, :func:`mrkdwn`, :func:`join`) escape a plain ``str`` and
+text (``toilless.common.reporting.render_report``, :func:`as_mrkdwn`, :func:`mrkdwn`, :func:`join`) escape a plain ``str`` and
 keep a ``Mrkdwn`` as it is. An f-string of ``Mrkdwn`` parts is a plain ``str`` again (Python cannot know it is safe):
 compose with :func:`mrkdwn` (``mrkdwn("grew {} to {} GiB", code(instance_id), size)``) instead.
 
@@ -170,7 +170,7 @@ def bullets(
 def allowed_link_hosts(settings: Mapping[str, Any], base_url: str | None = None) -> frozenset[str]:
     """Hosts Toilless may link to: ``slack.link_hosts`` from toilless.yaml plus the Airflow UI's own host.
 
-    ``base_url`` is the UI base URL actually used (``toilless.reporting.airflow_base_url``, which falls back to
+    ``base_url`` is the UI base URL actually used (``toilless.common.reporting.airflow_base_url``, which falls back to
     Airflow's ``[api] base_url``); without it the ``airflow_base_url`` setting is used. Entries may be written as
     host names or as URLs.
     """

@@ -9,7 +9,6 @@ response still sees that the restart happened.
 
 from __future__ import annotations
 
-import json
 import logging
 import subprocess
 from datetime import UTC, datetime
@@ -160,23 +159,20 @@ class OrderProcessorHook(BaseHook):
 
 def variable_marker(variable: str) -> dict[str, Any]:
     """The restart marker kept in an Airflow Variable (for the command method)."""
-    from airflow.sdk import Variable
+    from toilless.common.state import decode_state, read_raw_state
 
-    raw = Variable.get(variable, default=None)
-    if not raw:
-        return {}
-    try:
-        value = json.loads(raw)
-    except json.JSONDecodeError:
+    raw = read_raw_state(variable)
+    value = decode_state(raw, key=variable)
+    if value is None:
         # Unreadable: treat as "restarted for an unknown incident", which never matches a real incident key.
         return {"incident": "unreadable", "raw": raw}
-    return value if isinstance(value, dict) else {}
+    return value
 
 
 def set_variable_marker(variable: str, marker: dict[str, Any]) -> None:
-    from airflow.sdk import Variable
+    from toilless.common.state import write_state
 
-    Variable.set(variable, json.dumps(marker))
+    write_state(variable, marker)
 
 
 def read_processor_run(settings: dict[str, Any]) -> RunSummary:

@@ -15,9 +15,9 @@ from typing import Any
 from urllib.parse import quote
 
 from toilless.common import slack
+from toilless.common.policies import WeeklyWindow
 from toilless.intake.models import Alert
 from toilless.intake.routing import Route
-from toilless.policies import WeeklyWindow
 
 
 @dataclass(frozen=True)

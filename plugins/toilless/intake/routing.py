@@ -229,7 +229,7 @@ class RouteTable:
 
 
 def alert_conf(alert: Alert, external_url: str) -> dict[str, Any]:
-    """The ``alert`` object every alert-triggered run gets (see toilless.params.ALERT_FIELDS)."""
+    """The ``alert`` object every alert-triggered run gets (see toilless.common.params.ALERT_FIELDS)."""
     return {
         "alertname": alert.alertname,
         "status": alert.status,

@@ -124,8 +124,8 @@ class SettingsProvider:
         return self._ttl if self._ttl is not None else float(intake.get("settings_ttl_seconds", 30))
 
     def _load(self) -> IntakeSettings:
+        from toilless.common.config import include_path, load_config
         from toilless.common.gate import maintenance_window
-        from toilless.config import include_path, load_config
 
         intake = load_config("alert_intake")
         toilless = load_config("toilless")
@@ -198,7 +198,7 @@ def _airflow_ui_host(settings: IntakeSettings) -> frozenset[str]:
     """The Airflow UI's host (``airflow_base_url`` or Airflow's ``[api] base_url``): run links point there."""
     from urllib.parse import urlsplit
 
-    from toilless.reporting import airflow_base_url
+    from toilless.common.reporting import airflow_base_url
 
     host = urlsplit(airflow_base_url(settings.toilless)).hostname
     return frozenset({host.lower()}) if host else frozenset()
@@ -875,7 +875,7 @@ class IntakeService:
 
     @staticmethod
     def _run_link(dag_id: str, run_id: str, settings: IntakeSettings) -> str:
-        from toilless.reporting import run_url
+        from toilless.common.reporting import run_url
 
         return run_url(dag_id, run_id, settings.toilless)
 

@@ -23,8 +23,8 @@ MAX_BACKOFF_SECONDS = 300.0
 
 
 def post_to_slack(channel: str, message: dict[str, Any]) -> None:
-    """Post through the named channel's Slack webhook Connection (toilless.reporting)."""
-    from toilless.reporting import post_message
+    """Post through the named channel's Slack webhook Connection (toilless.common.reporting)."""
+    from toilless.common.reporting import post_message
 
     post_message(channel, message["text"], blocks=message.get("blocks"))
 

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from toilless.config import deep_merge
+from toilless.common.config import deep_merge
 
 COMPRESSIONS = ("zstd", "gzip")
 #: zstd parameters a log set may set beside its level (zstandard.ZstdCompressionParameters names) and their bounds.

@@ -17,7 +17,7 @@ log = logging.getLogger(__name__)
 
 def check_recovery(settings: dict[str, Any], restarted_at: str, baseline_outstanding: int) -> dict[str, Any]:
     """One look: the processor's latest run from its log, and the backlog from the orders database."""
-    from toilless.config import include_path
+    from toilless.common.config import include_path
     from toilless.hooks.order_processor import read_processor_run
     from toilless.hooks.orders_db import OrdersDbHook
     from toilless.order_processor import recovery_seen

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from airflow.sdk import dag, task
 
-from toilless.dag_defaults import default_args
+from toilless.common.dag_defaults import default_args
 
 
 @dag(

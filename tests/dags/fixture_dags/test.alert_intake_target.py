@@ -10,8 +10,8 @@ from datetime import timedelta
 
 from airflow.sdk import Param, dag, task
 
-from toilless.dag_defaults import default_args
-from toilless.params import alert_param, dry_run_param
+from toilless.common.dag_defaults import default_args
+from toilless.common.params import alert_param, dry_run_param
 
 
 @dag(

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from airflow.sdk import Param, dag, task
 
-from toilless.dag_defaults import default_args
+from toilless.common.dag_defaults import default_args
 
 
 @dag(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from toilless.common.slack import limit_problems
-from toilless.notifiers.approval import approval_message
+from toilless.notifiers.slack_approval import approval_message
 
 URL = "http://127.0.0.1:8080/dags/d/runs/r/required_actions"
 

@@ -19,7 +19,7 @@ from airflow.sdk import task as airflow_task
 
 from toilless.common.errors import InvalidInput, describe_permanent, is_permanent
 from toilless.common.redaction import mask_secrets
-from toilless.notifiers.slack import SlackFailureNotifier
+from toilless.notifiers.slack_failure import SlackFailureNotifier
 
 #: Marks a callable wrapped by :func:`fail_fast` (the DAG house rules check every Python task carries it).
 FAIL_FAST_MARK = "__toilless_fail_fast__"
@@ -107,5 +107,5 @@ def _decorate(decorator: Callable[..., Any], python_callable: Callable[..., Any]
     return decorator(fail_fast(python_callable), **kwargs)
 
 
-#: Use instead of ``airflow.sdk.task`` in every DAG: ``from toilless.dag_defaults import default_args, task``.
+#: Use instead of ``airflow.sdk.task`` in every DAG: ``from toilless.common.dag_defaults import default_args, task``.
 task = _FailFastTask()

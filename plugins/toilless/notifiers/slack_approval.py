@@ -28,9 +28,9 @@ class SlackApprovalRequestNotifier(BaseNotifier):
     def notify(self, context: Context) -> None:
         from airflow.providers.standard.operators.hitl import HITLOperator
 
+        from toilless.common.config import load_config
+        from toilless.common.reporting import airflow_base_url, post_message
         from toilless.common.slack import allowed_link_hosts
-        from toilless.config import load_config
-        from toilless.reporting import airflow_base_url, post_message
 
         settings = load_config(self.config_name)
         channel = settings.get("approval", {}).get("channel", "urgent")

@@ -14,8 +14,8 @@ from typing import Any
 
 from toilless.common.errors import InvalidInput
 
-#: Repository root in a checkout (plugins/toilless/config.py → ../../) and /opt/airflow in the image.
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+#: Repository root in a checkout (plugins/toilless/common/config.py → ../../../) and /opt/airflow in the image.
+PROJECT_ROOT = Path(__file__).resolve().parents[3]
 INCLUDE_DIR = Path(os.environ.get("TOILLESS_INCLUDE_DIR", PROJECT_ROOT / "include"))
 VARIABLE_PREFIX = "toilless_"
 

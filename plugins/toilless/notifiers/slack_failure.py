@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseNotifier
 
-from toilless.alerting import TaskFailure, failure_message, first_line, route_failure
+from toilless.common.alerting import TaskFailure, failure_message, first_line, route_failure
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -18,16 +18,16 @@ log = logging.getLogger(__name__)
 class SlackFailureNotifier(BaseNotifier):
     """Posts a task's final failure to Slack through the Slack provider's webhook hook.
 
-    Attach it as ``on_failure_callback`` (task level, through :func:`toilless.dag_defaults.default_args`): Airflow calls
+    Attach it as ``on_failure_callback`` (task level, through :func:`toilless.common.dag_defaults.default_args`): Airflow calls
     it once when a task has no tries left, not on each retry, so there is one message per failure.
     """
 
     template_fields = ()
 
     def notify(self, context: Context) -> None:
+        from toilless.common.config import load_config
+        from toilless.common.reporting import airflow_base_url, post_message
         from toilless.common.slack import allowed_link_hosts
-        from toilless.config import load_config
-        from toilless.reporting import airflow_base_url, post_message
 
         settings = load_config("toilless")
         base_url = airflow_base_url(settings)

@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from toilless.common import slack
+from toilless.common.config import ConfigError, load_config
 from toilless.common.slack import fit_message
-from toilless.config import ConfigError, load_config
 
 log = logging.getLogger(__name__)
 

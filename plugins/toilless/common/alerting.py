@@ -1,6 +1,6 @@
 """The Airflow-alerts SOP as pure logic: classify a task failure, pick its channel, write its message.
 
-No Airflow import: the notifier (toilless.notifiers.slack) turns an Airflow context into a :class:`TaskFailure` and calls
+No Airflow import: the notifier (toilless.notifiers.slack_failure) turns an Airflow context into a :class:`TaskFailure` and calls
 these functions. Everything in a failure is outside text (error text above all, but run ids come from REST callers too):
 the message is built with the common Slack builder, and the error's first line has secrets masked where it is read.
 """
