@@ -5,7 +5,7 @@ Two layers, because either alone misses something:
   read in this process (and anything registered with ``mask_secret``);
 - patterns for secrets that arrive inside outside text Airflow never saw: passwords in connection URIs
   (``postgresql://user:pw@host``), ``Authorization`` headers and bearer tokens, JWTs, Slack and GitHub tokens, AWS access
-  key ids and ``password=...``-style pairs.
+  key ids, bare AWS secret access keys and ``password=...``-style pairs.
 
 Patterns are delimited by "not a letter or digit" rather than ``\\b``: ``_`` is a word character, so
 ``x_postgresql://u:pw@h`` or ``AKIA..._suffix`` would slip past a ``\\b``. Every pattern is bounded (no nested
@@ -60,6 +60,15 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"(?<![A-Za-z0-9])(?:gh[pousr]_[A-Za-z0-9]{20,255}|github_pat_[A-Za-z0-9_]{20,255})"), MASK),
     # AWS access key ids (the secret key itself is caught as aws_secret_access_key=...)
     (re.compile(r"(?<![A-Za-z0-9])(?:AKIA|ASIA)[A-Z0-9]{16}(?![A-Za-z0-9])"), MASK),
+    # A bare AWS secret access key (40 characters of base64, pasted into an error or a label without its key name).
+    # Mixed case and a digit are required, so a 40-hex-digit git commit or a long lowercase word stays readable.
+    (
+        re.compile(
+            r"(?<![A-Za-z0-9/+=])(?=[A-Za-z0-9/+]{0,39}[A-Z])(?=[A-Za-z0-9/+]{0,39}[a-z])(?=[A-Za-z0-9/+]{0,39}\d)"
+            r"[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])"
+        ),
+        MASK,
+    ),
     # password=..., secret: ..., api_key=..., "token": "...", X-Api-Key: ...  The keyword anchors the match (fast), and
     # its tail must start with _ or -, so "secretsmanager:GetSecretValue" in an AccessDenied error stays readable.
     (
