@@ -1,10 +1,10 @@
 """log_rotation's engine against logrotate 3.x with ``compress`` (gzip -6), per log style and in total.
 
-* Data: five styles the project did not write (benchmarks/log_corpus.py: nginx combined access log, JSON
+* Data: five styles the project did not write (benchmarks/log_rotation_corpus.py: nginx combined access log, JSON
   structured service log, Python + Java stack traces, syslog, the order processor), ``TOILLESS_BENCH_LOG_MIB``
   MiB each (default 96), generated once and copied for each contender and round, so both start from identical
   bytes with a warm page cache.
-* Ours: ``python -m toilless.logrotation`` (the engine the DAG's tasks run, process start included) in rename
+* Ours: ``python -m toilless.sops.log_rotation`` (the engine the DAG's tasks run, process start included) in rename
   mode with the shipped compression settings (include/config/log_rotation.yaml): rotate, stream-compress, fsync,
   verify by decompressing, remove.
 * logrotate: ``logrotate -f -s <state> <conf>`` with ``compress`` (gzip -6, its default) and ``create``.
@@ -32,7 +32,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from benchmarks.log_corpus import FILE_NAMES, STYLES, write_style
+from benchmarks.log_rotation_corpus import FILE_NAMES, STYLES, write_style
 from toilless.common.config import read_defaults
 
 REPO = Path(__file__).resolve().parents[1]
@@ -70,7 +70,7 @@ def _timed(argv: list[str], env: dict[str, str] | None = None) -> dict[str, floa
 
 
 def _engine_argv(config: Path) -> list[str]:
-    return [sys.executable, "-m", "toilless.logrotation", "--config", str(config), "--no-measure"]
+    return [sys.executable, "-m", "toilless.sops.log_rotation", "--config", str(config), "--no-measure"]
 
 
 def _engine_env(work: Path) -> dict[str, str]:

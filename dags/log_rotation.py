@@ -42,15 +42,16 @@ docs/log_rotation.md for the per-host Celery queues and the copytruncate window.
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
-from airflow.sdk import CronTriggerTimetable, Param, dag, get_current_context
+from airflow.sdk import CronTriggerTimetable, Param, dag
 
 from toilless.common.config import read_defaults
 from toilless.common.dag_defaults import default_args, task
-from toilless.common.params import alert_from_params, alert_param, dry_run_param
-from toilless.logrotation.planning import queue_key
+from toilless.common.params import alert_param, dry_run_param
+from toilless.sops.log_rotation import steps
+from toilless.sops.log_rotation.planning import queue_key
 
 # Deploy-time settings, from the YAML file only: the schedule and the host queues shape the DAG itself, and a
 # Variable must not be read while parsing.
@@ -60,180 +61,46 @@ _HOUR, _MINUTE = (int(part) for part in str(_SCHEDULE.get("time", "04:30")).spli
 HOST_QUEUES: list[str] = list(_DEPLOY.get("host_queues") or [])
 
 
-def _work_label(work: dict[str, Any]) -> None:
-    get_current_context()["log_set_name"] = work["log_set"]["name"]  # type: ignore[typeddict-unknown-key]
-
-
-def _state_dir(work: dict[str, Any]) -> Any:
-    from toilless.logrotation.settings import state_dir
-
-    return state_dir({"state_dir": work["state_dir"]})
-
-
 @task
 def plan_rotation(host_queues: list[str]) -> dict[str, Any]:
     """Pick the log sets and validate every path before anything is touched."""
-    from toilless.common.config import load_config
-    from toilless.common.gate import maintenance_window
-    from toilless.logrotation.planning import build_plan
-
-    context = get_current_context()
-    params = context["params"]
-    config = load_config("log_rotation")
-    dry_run = bool(params.get("dry_run"))
-    note = ""
-    now = datetime.now(UTC)
-    if config.get("respect_maintenance_window", True) and not dry_run:
-        window = maintenance_window(load_config("toilless"))
-        if window is not None and window.contains(now):
-            dry_run = True
-            note = f"inside the maintenance window ({window.describe()}): dry run only"
-    try:
-        return build_plan(
-            config,
-            names=list(params.get("log_sets") or []),
-            extra_paths=list(params.get("paths") or []),
-            alert=alert_from_params(params),
-            dry_run=dry_run,
-            host_queues=host_queues,
-            # Empty: each host's own $AIRFLOW_HOME/toilless/log_rotation, resolved on that host.
-            state_dir=str(config.get("state_dir") or ""),
-            now_iso=now.isoformat(),
-            note=note,
-        )
-    except ValueError as err:  # bad config or Params: retrying cannot help
-        from airflow.sdk.exceptions import AirflowFailException
-
-        raise AirflowFailException(f"nothing was touched: {err}") from err
+    return steps.plan_rotation(host_queues)
 
 
 @task
 def select_host_work(plan: dict[str, Any], key: str) -> list[dict[str, Any]]:
     """The work items of one host queue (an empty list skips that host's tasks)."""
-    return list(plan[key])
+    return steps.select_host_work(plan, key)
 
 
 @task(map_index_template="{{ log_set_name }}")
 def rotate_logs(work: dict[str, Any]) -> dict[str, Any]:
     """Rotate and compress one log set's files (on the host owning them)."""
-    from toilless.logrotation import engine
-    from toilless.logrotation.settings import log_set_from_dict
-
-    _work_label(work)
-    rotation = engine.rotate_log_set(
-        log_set_from_dict(work["log_set"]),
-        state_dir=_state_dir(work),
-        dry_run=work["dry_run"],
-        extra_globs=tuple(work["extra_globs"]),
-    )
-    return {"work": work, "rotation": rotation}
+    return steps.rotate_logs(work)
 
 
 @task(map_index_template="{{ log_set_name }}")
 def apply_retention(rotated: dict[str, Any]) -> dict[str, Any]:
     """Delete this DAG's archives beyond retention (a dry run lists them)."""
-    from toilless.logrotation import engine
-    from toilless.logrotation.settings import log_set_from_dict
-
-    work = rotated["work"]
-    _work_label(work)
-    kept = engine.apply_retention(
-        log_set_from_dict(work["log_set"]),
-        state_dir=_state_dir(work),
-        dry_run=work["dry_run"],
-        extra_globs=tuple(work["extra_globs"]),
-        planned_archives=rotated["rotation"]["compressed"] if work["dry_run"] else None,
-    )
-    return {**rotated, "retention": kept}
+    return steps.apply_retention(rotated)
 
 
 @task(map_index_template="{{ log_set_name }}")
 def measure_mount_usage(retained: dict[str, Any]) -> dict[str, Any]:
     """Measure the log set's mount after rotation: usage, growth, largest files."""
-    from toilless.logrotation import engine
-    from toilless.logrotation.settings import log_set_from_dict
-
-    work = retained["work"]
-    _work_label(work)
-    measured = engine.measure_mount_usage(
-        log_set_from_dict(work["log_set"]), state_dir=_state_dir(work), dry_run=work["dry_run"]
-    )
-    return {**retained, "usage": measured}
-
-
-def _flatten(measured: list[Any]) -> list[dict[str, Any]]:
-    """Results of every host's mapped tasks; a failed log set has none."""
-    return [item for per_queue in measured if per_queue for item in per_queue if item]
+    return steps.measure_mount_usage(retained)
 
 
 @task(trigger_rule="all_done")
 def warn_low_storage(plan: dict[str, Any] | None, measured: list[Any]) -> dict[str, Any]:
     """Tell the channel (and urgent at critical) about mounts still at or above the warning threshold."""
-    if not plan:
-        from airflow.sdk.exceptions import AirflowSkipException
-
-        raise AirflowSkipException("plan_rotation failed: nothing was measured")
-    from toilless.common.reporting import send_report
-    from toilless.logrotation.report import low_storage_messages
-
-    context = get_current_context()
-    messages = low_storage_messages([item["usage"] for item in _flatten(measured)])
-    for channel, message in messages.items():
-        send_report(
-            context,
-            channel=channel,
-            title="Low storage on log mounts",
-            lines=message["lines"],
-            status=message["status"],
-        )
-    return {"told": sorted(messages)}
+    return steps.warn_low_storage(plan, measured)
 
 
 @task(trigger_rule="all_done")
 def report_rotation(plan: dict[str, Any] | None, measured: list[Any]) -> dict[str, Any]:
     """Tell each log set's channel what was rotated, compressed and freed; fail the run if a log set failed."""
-    from toilless.common.reporting import send_report
-    from toilless.logrotation.report import log_set_lines, usage_line
-
-    if not plan:
-        from airflow.sdk.exceptions import AirflowFailException
-
-        # Planning failed (bad config or Params): nothing was done. Failing here too keeps the run failed (this
-        # is its last task) instead of letting it look successful.
-        raise AirflowFailException("plan_rotation failed (see its log): nothing was rotated")
-    context = get_current_context()
-    summary = plan["summary"]
-    results = {item["work"]["log_set"]["name"]: item for item in _flatten(measured)}
-    failed = [name for name in summary["log_sets"] if name not in results]
-    errors = [name for name, item in results.items() if item["rotation"]["errors"] or item["retention"].get("errors")]
-    by_channel: dict[str, list[str]] = {}
-    for name in summary["log_sets"]:
-        lines = by_channel.setdefault(summary["channels"][name], [])
-        if name in failed:
-            lines.append(f"*{name}*: FAILED: see the task logs of this run; nothing is reported for it")
-            continue
-        lines.extend(log_set_lines(results[name]))
-        lines.append(f"    mount {usage_line(results[name]['usage'])}")
-    heading = "Log rotation (dry run: nothing was changed)" if summary["dry_run"] else "Log rotation"
-    statuses = {item["usage"]["status"] for item in results.values()}
-    status = "critical" if failed or errors or "critical" in statuses else "warning" if "warning" in statuses else "ok"
-    if not summary["log_sets"]:
-        # An alert that points at no configured log set: nothing was done, and whoever owns log sets is told why.
-        by_channel["compliance"] = ["No log set was rotated: the alert matched no configured log set."]
-        status = "warning"
-    for channel, lines in by_channel.items():
-        intro = [f"{len(summary['log_sets'])} log set(s): {summary['why']}"]
-        if summary.get("note"):
-            intro.append(summary["note"])
-        send_report(context, channel=channel, title=heading, lines=[*intro, *lines], status=status)
-    if failed or errors:
-        from airflow.sdk.exceptions import AirflowFailException
-
-        # Reported already; a retry would only post the same report again.
-        raise AirflowFailException(
-            f"log rotation incomplete: failed log sets {failed or 'none'}, log sets with errors {errors or 'none'}"
-        )
-    return {"reported_to": sorted(by_channel), "status": status}
+    return steps.report_rotation(plan, measured)
 
 
 def _task_suffix(queue: str) -> str:

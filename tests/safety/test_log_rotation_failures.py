@@ -23,8 +23,8 @@ from typing import Any
 
 import pytest
 
-from toilless.logrotation import compress, engine, naming
-from toilless.logrotation.settings import parse_log_sets
+from toilless.sops.log_rotation import compress, engine, naming
+from toilless.sops.log_rotation.settings import parse_log_sets
 
 REPO = Path(__file__).resolve().parents[2]
 NOW = datetime.now(UTC)
@@ -38,7 +38,7 @@ AS_NOBODY_DRIVER = """
 import os, pwd, sys
 # Modules imported lazily (argparse's help formatting, compression, YAML) are loaded now, while still root.
 import _strptime, fnmatch, gettext, glob, grp, gzip, heapq, locale, shutil, subprocess, yaml, zstandard
-from toilless.logrotation.__main__ import main
+from toilless.sops.log_rotation.__main__ import main
 user = pwd.getpwnam("nobody")
 os.setgroups([])
 os.setgid(user.pw_gid)
@@ -53,7 +53,7 @@ def cli(config: dict[str, Any], directory: Path, *, driver: str | None = None) -
     config_file.write_text(json.dumps(config))
     config_file.chmod(0o644)
     argv = ["--config", str(config_file), "--no-measure"]
-    command = [sys.executable, "-c", driver, *argv] if driver else [sys.executable, "-m", "toilless.logrotation", *argv]
+    command = [sys.executable, "-c", driver, *argv] if driver else [sys.executable, "-m", "toilless.sops.log_rotation", *argv]
     return subprocess.run(
         command,
         capture_output=True,
@@ -113,8 +113,8 @@ def test_a_non_root_rotation_refuses_a_log_owned_by_another_user(world_readable_
 
 ENOSPC_DRIVER = """
 import errno, sys
-from toilless.logrotation import compress
-from toilless.logrotation.__main__ import main
+from toilless.sops.log_rotation import compress
+from toilless.sops.log_rotation.__main__ import main
 
 def no_space(*args, **kwargs):
     raise OSError(errno.ENOSPC, "No space left on device")
@@ -209,7 +209,7 @@ def test_cli_unknown_log_set_and_unreadable_config(tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "plugins"), str(REPO)])}
     for argv in (["--config", str(config_file), "--log-set", "nope"], ["--config", str(tmp_path / "missing.yaml")]):
         done = subprocess.run(
-            [sys.executable, "-m", "toilless.logrotation", *argv], capture_output=True, text=True, env=env, check=False
+            [sys.executable, "-m", "toilless.sops.log_rotation", *argv], capture_output=True, text=True, env=env, check=False
         )
         assert done.returncode == 2
         assert "Traceback" not in done.stderr

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from toilless.logrotation import engine, naming
-from toilless.logrotation.settings import parse_log_sets
+from toilless.sops.log_rotation import engine, naming
+from toilless.sops.log_rotation.settings import parse_log_sets
 
 NOW = datetime.now(UTC)
 DATA = b"".join(f"2026-11-22T03:00:00Z INFO line {i}\n".encode() for i in range(3000))

@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from toilless.logrotation import engine, naming
-from toilless.logrotation.settings import LogSet, parse_log_sets
+from toilless.sops.log_rotation import engine, naming
+from toilless.sops.log_rotation.settings import LogSet, parse_log_sets
 
 REPO = Path(__file__).resolve().parents[2]
 NOW = datetime.now(UTC)
@@ -150,7 +150,7 @@ def test_the_cli_reports_a_hostile_name_as_json_and_one_line(tmp_path: Path) -> 
     config_file = tmp_path / "config.json"
     config_file.write_text(json.dumps({**config(root, root), "state_dir": str(tmp_path / "state")}))
     done = subprocess.run(
-        [sys.executable, "-m", "toilless.logrotation", "--config", str(config_file), "--no-measure"],
+        [sys.executable, "-m", "toilless.sops.log_rotation", "--config", str(config_file), "--no-measure"],
         capture_output=True,
         text=True,
         env={**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "plugins"), str(REPO)])},

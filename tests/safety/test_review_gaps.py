@@ -22,8 +22,8 @@ import pytest
 from tests.fixtures.slack_checks import markup_problems
 from toilless.common.redaction import mask_secrets
 from toilless.intake.refusals import RefusalLimiter
-from toilless.logrotation.planning import select_log_sets
-from toilless.logrotation.settings import LogSet
+from toilless.sops.log_rotation.planning import select_log_sets
+from toilless.sops.log_rotation.settings import LogSet
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -162,8 +162,8 @@ def test_rotated_files_newest_first(tmp_path: Path) -> None:
 
 
 def test_log_rotation_dag_archives_are_found_in_order(tmp_path: Path) -> None:
-    """Names the log_rotation DAG gives (toilless.logrotation.naming): <live>.<stamp>.<seq>[.zst|.gz]."""
-    from toilless.logrotation.naming import RotatedName
+    """Names the log_rotation DAG gives (toilless.sops.log_rotation.naming): <live>.<stamp>.<seq>[.zst|.gz]."""
+    from toilless.sops.log_rotation.naming import RotatedName
 
     current = write_log(tmp_path / "order_processing.log", ["x"])
     names = [

@@ -33,7 +33,7 @@ def include_path(*parts: str) -> Path:
 def _read_yaml(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise ConfigError(f"config file {path} does not exist")
-    # Imported here: PyYAML costs ~0.1 s CPU to import, paid by every `python -m toilless.logrotation` run that
+    # Imported here: PyYAML costs ~0.1 s CPU to import, paid by every `python -m toilless.sops.log_rotation` run that
     # reads a JSON config (the log-rotation benchmark rotates against logrotate, process start included).
     import yaml
 

@@ -9,7 +9,7 @@ blocks the reader forever, or a directory. A file passes when
 * the file actually opened is that same file (no swap between the check and the open).
 
 Symlinks that stay inside a root are followed (log shippers and rotation tools create them); a symlink out of the
-roots, in the file name or in any directory above it, is refused. ``toilless.logrotation.paths`` has the stricter
+roots, in the file name or in any directory above it, is refused. ``toilless.sops.log_rotation.paths`` has the stricter
 check rotation needs (it renames files, so it never follows a symlink at all).
 """
 

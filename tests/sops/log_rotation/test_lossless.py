@@ -21,12 +21,12 @@ from typing import Any
 import pytest
 import zstandard
 
-from toilless.logrotation import compress, engine, naming
-from toilless.logrotation.settings import parse_log_sets
+from toilless.sops.log_rotation import compress, engine, naming
+from toilless.sops.log_rotation.settings import parse_log_sets
 
 pytestmark = pytest.mark.integration
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 WRITER = Path(__file__).with_name("logwriter.py")
 SEQ = re.compile(rb"seq=(\d+)\n")
 
@@ -129,7 +129,7 @@ def test_copytruncate_reports_its_window_and_never_duplicates(tmp_path: Path) ->
 
 DRIVER = """
 import sys
-from toilless.logrotation.__main__ import main
+from toilless.sops.log_rotation.__main__ import main
 sys.stdout.write("ready\\n"); sys.stdout.flush()
 sys.stdin.readline()
 sys.exit(main(sys.argv[1:]))

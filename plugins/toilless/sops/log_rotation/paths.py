@@ -22,7 +22,7 @@ import re
 import stat
 from dataclasses import dataclass
 
-from toilless.logrotation import naming
+from toilless.sops.log_rotation import naming
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 

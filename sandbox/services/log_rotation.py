@@ -1,7 +1,7 @@
 """Demo log mount for log_rotation: realistic app.log and order_processing.log that keep growing.
 
 Under the sandbox home, ``demo_logs/``: each start tops both files up to about 2 MiB of realistic lines (see
-sandbox/logdata.py) so a run always has work, and a writer thread appends a line every half second to each through
+sandbox/log_rotation_data.py) so a run always has work, and a writer thread appends a line every half second to each through
 Python's ``WatchedFileHandler``, which reopens its file when the rotation renames it: the live demo of a lossless
 rename rotation. The Variable ``toilless_log_rotation`` points both log sets at this directory.
 """
@@ -16,7 +16,7 @@ import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sandbox.logdata import app_lines, order_lines, write_log
+from sandbox.log_rotation_data import app_lines, order_lines, write_log
 from sandbox.service import SandboxContext, Service
 
 TOP_UP_BYTES = 2 << 20

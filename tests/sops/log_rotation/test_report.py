@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from toilless.logrotation import report, usage
-from toilless.logrotation.paths import PathEscapeError
-from toilless.logrotation.planning import build_plan, queue_key, select_log_sets
-from toilless.logrotation.settings import LogRotationConfigError, parse_log_sets
+from toilless.sops.log_rotation import report, usage
+from toilless.sops.log_rotation.paths import PathEscapeError
+from toilless.sops.log_rotation.planning import build_plan, queue_key, select_log_sets
+from toilless.sops.log_rotation.settings import LogRotationConfigError, parse_log_sets
 
 NOW = datetime(2026, 11, 22, 4, 30, tzinfo=UTC)
 CONFIG: dict[str, Any] = {

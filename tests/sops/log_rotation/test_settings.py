@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.log_corpus import STYLES
+from benchmarks.log_rotation_corpus import STYLES
 from toilless.common.config import read_defaults
-from toilless.logrotation import compress
-from toilless.logrotation.settings import (
+from toilless.sops.log_rotation import compress
+from toilless.sops.log_rotation.settings import (
     LogRotationConfigError,
     log_set_from_dict,
     parse_log_sets,

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from sandbox.logdata import write_log
-from toilless.logrotation import naming
+from sandbox.log_rotation_data import write_log
+from toilless.sops.log_rotation import naming
 
 pytestmark = pytest.mark.integration
 

@@ -1,6 +1,6 @@
 """What the run tells people: the rotation report (always) and the low-storage warning. Pure text (Slack mrkdwn).
 
-Inputs are the per-log-set results of :mod:`toilless.logrotation.engine` as they come out of XCom. File names,
+Inputs are the per-log-set results of :mod:`toilless.sops.log_rotation.engine` as they come out of XCom. File names,
 reasons and error text come from outside (anyone who can create a file under a root names it): every one goes
 through :mod:`toilless.common.slack` (``code`` for paths, ``escape`` for prose).
 """

@@ -9,8 +9,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from toilless.logrotation import paths
-from toilless.logrotation.settings import LogRotationConfigError, LogSet, allowed_roots, parse_log_sets
+from toilless.sops.log_rotation import paths
+from toilless.sops.log_rotation.settings import LogRotationConfigError, LogSet, allowed_roots, parse_log_sets
 
 DEFAULT_QUEUE_KEY = "default_queue"
 

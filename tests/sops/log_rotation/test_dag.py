@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from sandbox.slack_sink import SlackSink
-from toilless.logrotation import naming
+from toilless.sops.log_rotation import naming
 
 pytestmark = pytest.mark.integration
 

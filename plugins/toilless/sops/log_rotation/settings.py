@@ -75,7 +75,7 @@ class Retention:
         if self.max_archives is not None:
             parts.append(f"{self.max_archives} archives")
         if self.max_total_bytes is not None:
-            from toilless.logrotation.report import human_bytes
+            from toilless.sops.log_rotation.report import human_bytes
 
             parts.append(f"{human_bytes(self.max_total_bytes)} in total")
         return ", ".join(parts) or "keep everything"

@@ -16,7 +16,7 @@ import zlib
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
-from toilless.logrotation import naming
+from toilless.sops.log_rotation import naming
 
 CHUNK_BYTES = 1 << 20
 

@@ -33,8 +33,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from toilless.logrotation import compress, naming, paths, retention, rotate, usage
-from toilless.logrotation.settings import LogSet
+from toilless.sops.log_rotation import compress, naming, paths, retention, rotate, usage
+from toilless.sops.log_rotation.settings import LogSet
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from toilless.logrotation.settings import Retention
+from toilless.sops.log_rotation.settings import Retention
 
 
 @dataclass(frozen=True)

@@ -22,9 +22,9 @@ import subprocess
 import time
 from dataclasses import dataclass
 
-from toilless.logrotation import naming
-from toilless.logrotation.compress import fsync_dir, remove_if_exists
-from toilless.logrotation.settings import Reopen
+from toilless.sops.log_rotation import naming
+from toilless.sops.log_rotation.compress import fsync_dir, remove_if_exists
+from toilless.sops.log_rotation.settings import Reopen
 
 log = logging.getLogger(__name__)
 

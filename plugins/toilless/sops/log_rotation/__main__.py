@@ -1,4 +1,4 @@
-"""Run the engine without Airflow: ``python -m toilless.logrotation --config cfg.json [--log-set NAME]
+"""Run the engine without Airflow: ``python -m toilless.sops.log_rotation --config cfg.json [--log-set NAME]
 [--dry-run]``.
 
 The config file (JSON or YAML) has the shape of include/config/log_rotation.yaml. Prints one JSON document
@@ -18,8 +18,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from toilless.logrotation import engine
-from toilless.logrotation.settings import parse_log_sets, state_dir
+from toilless.sops.log_rotation import engine
+from toilless.sops.log_rotation.settings import parse_log_sets, state_dir
 
 
 class _UsageError(Exception):
@@ -66,7 +66,7 @@ def _run_log_set(log_set: Any, state: Path, *, dry_run: bool, measure: bool) -> 
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m toilless.logrotation", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m toilless.sops.log_rotation", description=__doc__)
     parser.add_argument("--config", required=True, type=Path)
     parser.add_argument("--log-set", action="append", default=[], help="only these log sets (repeatable)")
     parser.add_argument("--dry-run", action="store_true")

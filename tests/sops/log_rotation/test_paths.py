@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from toilless.logrotation import naming, paths
-from toilless.logrotation.planning import assign_extra_paths
-from toilless.logrotation.settings import parse_log_sets
+from toilless.sops.log_rotation import naming, paths
+from toilless.sops.log_rotation.planning import assign_extra_paths
+from toilless.sops.log_rotation.settings import parse_log_sets
 
 
 @pytest.mark.parametrize(

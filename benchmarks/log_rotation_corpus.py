@@ -11,7 +11,7 @@ logs and not of repeated templates:
   line numbers and exception messages), the rest are ordinary INFO/DEBUG lines.
 * ``syslog``: RFC 3164 syslog of a Linux host (sshd, CRON, kernel, systemd, sudo, postfix, dockerd) with pids,
   ports, key fingerprints and message ids.
-* ``orders``: the order processor of SOPS.md (sandbox/logdata.py).
+* ``orders``: the order processor of SOPS.md (sandbox/log_rotation_data.py).
 
 Timestamps advance with jitter in every style.
 """
@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sandbox.logdata import order_lines, write_lines
+from sandbox.log_rotation_data import order_lines, write_lines
 
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 _AGENTS = (

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 import zstandard
 
-from toilless.logrotation import compress, engine, naming, paths
-from toilless.logrotation.retention import Archive, select_expired
-from toilless.logrotation.settings import LogSet, Retention, parse_log_sets
+from toilless.sops.log_rotation import compress, engine, naming, paths
+from toilless.sops.log_rotation.retention import Archive, select_expired
+from toilless.sops.log_rotation.settings import LogSet, Retention, parse_log_sets
 
 NOW = datetime(2026, 11, 22, 4, 30, tzinfo=UTC)
 
