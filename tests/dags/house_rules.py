@@ -1,6 +1,8 @@
-"""The house rules every SOP DAG obeys, as functions that return the violations they find (empty: compliant).
+"""The house rules every SOP DAG obeys, and the layout rules of the tree (issue 13: one home per SOP, named after
+its dag_id), as functions that return the violations they find (empty: compliant).
 
-Kept apart from the tests so a test can feed them a bad DAG and prove each rule catches what it should.
+Kept apart from the tests so a test can feed them a bad DAG or a small fixture tree and prove each rule catches what
+it should. The layout rules take the repository root, so they run on this tree and on any copy of it.
 """
 
 from __future__ import annotations
