@@ -6,13 +6,14 @@ BIN := $(VENV)/bin
 UV_VERSION := 0.13.9
 STAMP := $(VENV)/.installed
 
-.PHONY: help venv run test lint format test-deps bench lock compose-config clean
+.PHONY: help venv run test lint format test-deps bench lock compose-config clean sop
 
 help:
 	@echo "make run    - set up the virtualenv and start the sandbox + Airflow on http://127.0.0.1:8080 (Ctrl-C stops)"
 	@echo "make test   - set up everything the tests need, then ruff and pytest"
 	@echo "make bench  - run the benchmarks, write benchmarks/results.md"
 	@echo "make lock   - re-resolve requirements.txt / requirements-dev.txt from the .in files"
+	@echo "make sop NAME=<dag_id> - scaffold a new SOP (DAG, package, config, sandbox service, tests, bench stub)"
 
 # The virtualenv is made from the lock files and remade when they change.
 $(STAMP): requirements.txt requirements-dev.txt
@@ -41,6 +42,11 @@ format: venv
 
 test: venv test-deps lint
 	$(BIN)/python -m pytest
+
+# The scaffold refuses an invalid or existing dag_id itself; NAME is checked here so `make sop` alone says how.
+sop: venv
+	$(if $(NAME),,$(error usage: make sop NAME=<dag_id>))
+	PYTHONPATH=plugins $(BIN)/python -m toilless.scaffold $(NAME)
 
 bench: venv test-deps
 	$(BIN)/python -m benchmarks

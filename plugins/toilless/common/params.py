@@ -24,9 +24,11 @@ ALERT_FIELDS = (
 
 
 def dry_run_param(default: bool = False) -> Param:
+    # "null" in the type: Airflow's trigger form marks a field required (red *) unless its type allows null. A run
+    # without the key gets the default; code reads it as bool(params.get("dry_run")), so None is False.
     return Param(
         default,
-        type="boolean",
+        type=["null", "boolean"],
         title="Dry run",
         description="Show exactly what would be done and change nothing.",
     )
