@@ -107,7 +107,7 @@ def report_selftest(received: dict[str, Any], params: dict[str, Any] | None = No
         "dry_run": dry_run_param(),
         "note": Param(
             "",
-            type="string",
+            type=["null", "string"],
             maxLength=200,
             title="Note",
             description="Free text for the person running a manual self-test; not used by the steps.",

@@ -123,14 +123,14 @@ def _task_suffix(queue: str) -> str:
     params={
         "log_sets": Param(
             [],
-            type="array",
+            type=["null", "array"],
             items={"type": "string"},
             title="Log sets",
             description="Names of the log sets to rotate (include/config/log_rotation.yaml). Empty: all of them.",
         ),
         "paths": Param(
             [],
-            type="array",
+            type=["null", "array"],
             items={"type": "string"},
             title="Extra paths",
             description=(

@@ -112,11 +112,8 @@ AWAITING_MERGE: dict[str, Awaiting] = {
     "order_backlog_check": Awaiting(
         "branch orders", ("order_processor.py", "order_backlog_messages.py", "order_restart.py")
     ),
-    "log_rotation": Awaiting("the lead, after the SOP moves", ("logrotation/",)),
     # The intake is not a SOP (see NOT_SOPS); its selftest DAG's Param `note` (default "") and service.py's size.
     "alert_intake_selftest": Awaiting("the lead, with the intake move", ("intake/",)),
-    # 424 lines: a reason line at its top or a split, by whoever owns common/ (the lead).
-    "common/slack.py": Awaiting("the lead (common/)", ("common/slack.py",)),
 }
 
 

@@ -221,7 +221,6 @@ def test_awaiting_merge_matches_dag_ids_their_packages_and_listed_paths() -> Non
     assert awaited_by("rds_storage_guard") == "rds_storage_guard"
     assert awaited_by("plugins/toilless/sops/rds_storage_guard/plan.py") == "rds_storage_guard"
     assert awaited_by("plugins/toilless/table_sizes.py") == "rds_storage_guard"
-    assert awaited_by("plugins/toilless/logrotation/engine.py") == "log_rotation"
     assert awaited_by("plugins/toilless/cost_review_extra.py") is None
     assert awaited_by("new_sop") is None
     assert set(AWAITING_MERGE) >= {"aws_cost_review", "rds_storage_guard", "order_backlog_check"}

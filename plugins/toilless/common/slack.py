@@ -1,5 +1,7 @@
 """Slack output that is safe to build from outside text: escaping, links, limits. Pure, no Airflow import.
 
+Over 400 lines because escaping, links and Slack's limits are one contract: split, a caller could build with one half.
+
 Everything Toilless posts comes from somewhere it does not control (alert labels and annotations, log lines, file names,
 error text, Params). Slack's mrkdwn treats ``&``, ``<`` and ``>`` as control characters (``<!channel>`` pings a whole
 channel, ``<https://evil|click here>`` disguises a link), a backtick ends a code span, and Slack refuses a message over

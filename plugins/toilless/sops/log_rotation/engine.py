@@ -1,5 +1,7 @@
 """One log set end to end: recover leftovers, rotate, compress, apply retention, measure the mount.
 
+Over 400 lines because the crash-recovery table below is one state machine, and its steps read best side by side.
+
 Every step re-reads the directory before acting and is safe to repeat, so a retry or the next run finishes
 whatever a crash interrupted:
 
