@@ -32,7 +32,7 @@ from sandbox.slack_sink import SlackSink
 
 pytestmark = pytest.mark.integration
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 DAG_ID = "order_backlog_check"
 INSIDE_HOURS = datetime(2026, 11, 23, 9, 30, tzinfo=UTC)  # Monday 10:30 in Berlin
 OUTSIDE_HOURS = datetime(2026, 11, 23, 19, 0, tzinfo=UTC)  # Monday 20:00 in Berlin
