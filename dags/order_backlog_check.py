@@ -20,8 +20,9 @@ and confirms that the backlog then drains.
    the run's Params. Every Param is validated first (integers only for thresholds, a log path only inside
    `log.allowed_roots`); bad input fails here with a clear error and nothing read or changed.
 2. `measure_backlog`: outstanding orders, the oldest one's age and the overdue count from the orders database
-   (Connection `orders_db`, query `include/sql/order_backlog.sql`, parameters bound by the driver). Needs the
-   partial index `orders_outstanding_created_at_idx` (`include/sql/orders_schema.sql`) to stay cheap.
+   (Connection `orders_db`, query `include/sql/order_backlog_check/order_backlog.sql`, parameters bound by the
+   driver). Needs the partial index `orders_outstanding_created_at_idx`
+   (`include/sql/order_backlog_check/orders_schema.sql`) to stay cheap.
 3. `read_processor_log`: the processor's log from its latest `Startup...` (the log file and its rotated
    `.1`/`.gz`/`.zst` siblings, or the pod's log through the Kubernetes Connection). Every file read passes the
    same check (a regular file physically under `log.allowed_roots`: a sibling symlinked out of the roots is
@@ -53,7 +54,6 @@ without retries.
 
 from __future__ import annotations
 
-import logging
 from datetime import timedelta
 from typing import Any
 
@@ -62,6 +62,7 @@ from airflow.sdk import Param, dag
 from toilless.common.dag_defaults import default_args, task
 from toilless.common.params import alert_param, dry_run_param
 from toilless.sensors.order_processor import OrderProcessorRecoverySensor
+from toilless.sops.order_backlog_check import steps
 
 _HH_MM = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
 _WEEKDAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
@@ -79,12 +80,12 @@ _WEEKDAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday",
         "dry_run": dry_run_param(),
         "alert": alert_param(),
         "allow_restart": Param(
-            True,
-            type="boolean",
+            None,
+            type=["null", "boolean"],
             title="Allow a restart",
             description=(
                 "Restart a stuck or silent processor when policy allows. Off: diagnose and notify only "
-                "(a run can switch restarts off, never on)."
+                "(a run can switch restarts off, never on). Empty: the configured value (restart.allow)."
             ),
         ),
         "outstanding_threshold": Param(
@@ -162,105 +163,33 @@ _WEEKDAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday",
 def order_backlog_check():
     @task
     def resolve_settings(params: dict[str, Any] | None = None) -> dict[str, Any]:
-        from toilless.common.config import load_config
-        from toilless.order_processor import resolve_settings as resolve
-
-        # Bad config or Params raise InvalidInput: the task fails now, not retried, before anything is read.
-        return resolve(load_config("order_backlog_check"), load_config("toilless"), dict(params or {}))
+        return steps.resolve_settings(params)
 
     @task
     def measure_backlog(settings: dict[str, Any]) -> dict[str, Any]:
-        from datetime import UTC, datetime
-
-        from toilless.common.config import include_path
-        from toilless.hooks.orders_db import OrdersDbHook
-
-        now = datetime.now(UTC)
-        backlog = OrdersDbHook(
-            orders_conn_id=settings["orders_conn_id"], sql_path=include_path(settings["backlog_sql"])
-        ).measure_backlog(now=now, oldest_age_minutes=float(settings["thresholds"]["oldest_order_age_minutes"]))
-        return {
-            "outstanding": backlog.outstanding,
-            "oldest_created_at": backlog.oldest_created_at.isoformat() if backlog.oldest_created_at else None,
-            "oldest_age_minutes": backlog.oldest_age_minutes(now),
-            "overdue": backlog.overdue,
-            "measured_at": now.isoformat(),
-        }
+        return steps.measure_backlog(settings)
 
     @task
     def read_processor_log(settings: dict[str, Any]) -> dict[str, Any]:
-        from toilless.hooks.order_processor import read_processor_run
-
-        return read_processor_run(settings).as_dict()
+        return steps.read_processor_log(settings)
 
     @task
     def classify_backlog(settings: dict[str, Any], backlog: dict[str, Any], run: dict[str, Any]) -> dict[str, Any]:
-        from datetime import datetime
-
-        from toilless.order_processor import (
-            Backlog,
-            Capacity,
-            RunSummary,
-            Thresholds,
-            assess_capacity,
-            classify,
-        )
-
-        summary = RunSummary.from_dict(run)
-        capacity = Capacity.from_config(settings["processor"])
-        thresholds = Thresholds.from_config(settings["thresholds"])
-        measured = Backlog(
-            outstanding=int(backlog["outstanding"]),
-            oldest_created_at=datetime.fromisoformat(backlog["oldest_created_at"])
-            if backlog["oldest_created_at"]
-            else None,
-            overdue=int(backlog["overdue"]),
-        )
-        assessment = assess_capacity(capacity, measured.outstanding, summary, thresholds.min_orders_for_throughput)
-        verdict = classify(
-            summary,
-            measured,
-            assessment,
-            thresholds,
-            capacity,
-            datetime.fromisoformat(backlog["measured_at"]),
-        )
-        logging.getLogger(__name__).info("Verdict %s: %s", verdict.verdict, "; ".join(verdict.reasons))
-        return {"verdict": verdict.as_dict(), "capacity": assessment.as_dict()}
+        return steps.classify_backlog(settings, backlog, run)
 
     @task
     def notify_ops(settings: dict[str, Any], diagnosis: dict[str, Any], backlog: dict[str, Any]) -> dict[str, Any]:
-        from airflow.sdk.exceptions import AirflowSkipException
-
-        from toilless.common.reporting import post_message
-        from toilless.order_backlog_messages import ops_message
-
-        if diagnosis["verdict"]["verdict"] != "overloaded":
-            raise AirflowSkipException(f"nothing for Ops: the processor is {diagnosis['verdict']['verdict']}")
-        message = ops_message(diagnosis, backlog, settings)
-        return post_message(settings["channels"]["overloaded"], message["text"], blocks=message["blocks"])
+        return steps.notify_ops(settings, diagnosis, backlog)
 
     @task
     def notify_developers(
         settings: dict[str, Any], diagnosis: dict[str, Any], backlog: dict[str, Any], run: dict[str, Any]
     ) -> dict[str, Any]:
-        from airflow.sdk.exceptions import AirflowSkipException
-
-        from toilless.common.reporting import post_message
-        from toilless.order_backlog_messages import developers_message
-
-        if diagnosis["verdict"]["verdict"] not in ("stuck", "errors", "crashed_silent"):
-            raise AirflowSkipException(f"nothing for developers: the processor is {diagnosis['verdict']['verdict']}")
-        message = developers_message(diagnosis, backlog, run, settings)
-        return post_message(settings["channels"]["errors"], message["text"], blocks=message["blocks"])
+        return steps.notify_developers(settings, diagnosis, backlog, run)
 
     @task
     def restart_processor(settings: dict[str, Any], diagnosis: dict[str, Any], **context: Any) -> dict[str, Any]:
-        from toilless.hooks.order_processor import restart_if_allowed
-
-        dag_run = context.get("dag_run")
-        started = getattr(dag_run, "start_date", None)
-        return restart_if_allowed(settings, diagnosis, run_started_at=started)
+        return steps.restart_processor(settings, diagnosis, context)
 
     @task(trigger_rule="none_failed")
     def report_outcome(
@@ -272,25 +201,7 @@ def order_backlog_check():
         params: dict[str, Any] | None = None,
         **context: Any,
     ) -> dict[str, Any]:
-        from toilless.common.params import alert_from_params
-        from toilless.common.reporting import post_message, send_report
-        from toilless.order_backlog_messages import outcome_report
-
-        outcome = outcome_report(diagnosis, backlog, restart, verification, settings)
-        sent: dict[str, Any] = {"outcome": outcome["status"], "escalated": False, "reported": False}
-        if outcome["escalate"]:
-            post_message(settings["channels"]["escalation"], outcome["escalation_text"])
-            sent["escalated"] = True
-        if outcome["worth_reporting"] or alert_from_params(params or {}):
-            send_report(
-                context,
-                channel=settings["channels"]["report"],
-                title=outcome["title"],
-                lines=outcome["lines"],
-                status=outcome["status"],
-            )
-            sent["reported"] = True
-        return sent
+        return steps.report_outcome(context, settings, diagnosis, backlog, restart, verification, params)
 
     settings = resolve_settings()
     backlog = measure_backlog(settings)

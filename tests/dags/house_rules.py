@@ -109,9 +109,6 @@ AWAITING_MERGE: dict[str, Awaiting] = {
     "rds_storage_guard": Awaiting(
         "branch rds", ("rds_storage.py", "rds_storage_chart.py", "rds_storage_report.py", "table_sizes.py")
     ),
-    "order_backlog_check": Awaiting(
-        "branch orders", ("order_processor.py", "order_backlog_messages.py", "order_restart.py")
-    ),
     # The intake is not a SOP (see NOT_SOPS); its selftest DAG's Param `note` (default "") and service.py's size.
     "alert_intake_selftest": Awaiting("the lead, with the intake move", ("intake/",)),
 }

@@ -17,7 +17,7 @@ from toilless import rds_storage
 from toilless.common.config import deep_merge, read_defaults
 from toilless.common.policies import WeeklyWindow, window_is_within
 from toilless.common.policy_params import LooseningParamError
-from toilless.order_processor import SettingsError, resolve_settings
+from toilless.sops.order_backlog_check.settings import SettingsError, resolve_settings
 
 NOW = datetime.now(UTC)
 CONFIGURED = read_defaults("rds_storage_guard")["policy"]  # auto_grow off, cap 2000, step 10

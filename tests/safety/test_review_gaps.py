@@ -174,7 +174,7 @@ def test_growth_failing_for_a_transient_reason_is_still_retried(monkeypatch: pyt
 # -- order backlog outcome report: escaped once, not twice -----------------------------------------------------------
 def test_outcome_report_lines_are_escaped_exactly_once() -> None:
     from toilless.common.reporting import render_report
-    from toilless.order_backlog_messages import outcome_report
+    from toilless.sops.order_backlog_check.messages import outcome_report
 
     diagnosis = {
         "verdict": {
@@ -216,9 +216,9 @@ def test_unreadable_history_entries_are_skipped_not_raised(history: str) -> None
 
 
 def test_restart_gate_decides_with_an_edited_history_annotation() -> None:
-    from toilless import order_restart
+    from toilless.sops.order_backlog_check import restart_policy
 
-    history = order_restart.restart_history({"history": "9" * 20, "restarted_at": "garbage"}, incident_key="stuck:7")
+    history = restart_policy.restart_history({"history": "9" * 20, "restarted_at": "garbage"}, incident_key="stuck:7")
 
     assert history.recent_actions == ()
     assert history.last_action_at is None
@@ -236,7 +236,7 @@ def test_restart_gate_decides_with_an_edited_history_annotation() -> None:
 )
 def test_unusable_restart_command_fails_when_settings_are_resolved(command: Any) -> None:
     from toilless.common.config import read_defaults
-    from toilless.order_processor import SettingsError, resolve_settings
+    from toilless.sops.order_backlog_check.settings import SettingsError, resolve_settings
 
     config = read_defaults("order_backlog_check")
     config["restart"] = {**config["restart"], "method": "command", "command": command}

@@ -11,10 +11,13 @@ from typing import Any
 
 import pytest
 
-from toilless import order_processor, order_restart, rds_storage
+from toilless import rds_storage
 from toilless.common import gate
 from toilless.common.config import deep_merge, read_defaults
 from toilless.common.errors import InvalidInput
+from toilless.sops.order_backlog_check import restart_policy
+from toilless.sops.order_backlog_check.settings import resolve_settings as resolve_backlog_settings
+from toilless.sops.order_backlog_check.verdict import STUCK, Verdict
 
 # -- 1. scope Params may only narrow the configured scope ----------------------------------------------------------
 
@@ -99,13 +102,13 @@ def test_restart_marker_dated_in_the_future_holds_no_cooldown(ahead: timedelta, 
         "restarted_at": future.isoformat(),
         "history": gate.encode_history([future], now=future, keep=timedelta(days=1)),
     }
-    history = order_restart.restart_history(marker, incident_key="orders-stuck-1", now=now)
+    history = restart_policy.restart_history(marker, incident_key="orders-stuck-1", now=now)
     assert history.last_action_at is None
     assert history.recent_actions == ()
     assert history.incident_done is False
-    policy = order_restart.restart_gate_policy({"gate": {"cooldown_minutes": 30}})
+    policy = restart_policy.restart_gate_policy({"gate": {"cooldown_minutes": 30}})
     assert gate.check_action("restart", "orders/processor", now=now, policy=policy, history=history).allowed
-    assert order_processor.restart_already_done(marker, "orders-stuck-1", now, 24.0) is False
+    assert restart_policy.restart_already_done(marker, "orders-stuck-1", now, 24.0) is False
     assert "future" in caplog.text
 
 
@@ -113,7 +116,7 @@ def test_restart_marker_within_clock_skew_still_counts() -> None:
     now = _now()
     soon = now + timedelta(minutes=4)
     marker = {"incident": "orders-stuck-1", "restarted_at": soon.isoformat(), "history": str(int(soon.timestamp()))}
-    history = order_restart.restart_history(marker, incident_key="orders-stuck-1", now=now)
+    history = restart_policy.restart_history(marker, incident_key="orders-stuck-1", now=now)
     assert history.last_action_at == soon
     assert history.recent_actions == (soon,)
     assert history.incident_done is True
@@ -134,12 +137,12 @@ def _backlog_settings(tmp_path: Path, params: dict[str, Any], source: str = "kub
         read_defaults("order_backlog_check"),
         {"log": {"source": source, "allowed_roots": [str(tmp_path)], "path": str(tmp_path / "order_processing.log")}},
     )
-    return order_processor.resolve_settings(config, read_defaults("toilless"), params)
+    return resolve_backlog_settings(config, read_defaults("toilless"), params)
 
 
-def _stuck_decision(settings: dict[str, Any]) -> order_processor.RestartDecision:
-    verdict = order_processor.Verdict(order_processor.STUCK, ["same error 5 times"], "orders-stuck-1")
-    return order_processor.decide_restart(
+def _stuck_decision(settings: dict[str, Any]) -> restart_policy.RestartDecision:
+    verdict = Verdict(STUCK, ["same error 5 times"], "orders-stuck-1")
+    return restart_policy.decide_restart(
         verdict,
         method="kubernetes",
         allow_restart=settings["allow_restart"],

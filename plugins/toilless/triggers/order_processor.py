@@ -1,4 +1,9 @@
-"""Waits in the triggerer, not a worker slot, until a restarted order processor shows it has recovered."""
+"""Waits in the triggerer, not a worker slot, until a restarted order processor shows it has recovered.
+
+The class path ``toilless.triggers.order_processor.OrderProcessorRecoveryTrigger`` is stored in the metadata
+database for every deferred ``verify_recovery`` task: keep it importable at this path (tests/sops/order_backlog_check/
+test_trigger_path.py). One look is ``steps.check_recovery`` of order_backlog_check.
+"""
 
 from __future__ import annotations
 
@@ -11,37 +16,9 @@ from typing import Any
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from toilless.common.redaction import mask_secrets
+from toilless.sops.order_backlog_check.steps import check_recovery
 
 log = logging.getLogger(__name__)
-
-
-def check_recovery(settings: dict[str, Any], restarted_at: str, baseline_outstanding: int) -> dict[str, Any]:
-    """One look: the processor's latest run from its log, and the backlog from the orders database."""
-    from toilless.common.config import include_path
-    from toilless.hooks.order_processor import read_processor_run
-    from toilless.hooks.orders_db import OrdersDbHook
-    from toilless.order_processor import recovery_seen
-
-    summary = read_processor_run(settings)
-    backlog = OrdersDbHook(
-        orders_conn_id=settings["orders_conn_id"], sql_path=include_path(settings["backlog_sql"])
-    ).measure_backlog(
-        now=datetime.now(UTC), oldest_age_minutes=float(settings["thresholds"]["oldest_order_age_minutes"])
-    )
-    recovered, detail = recovery_seen(
-        summary,
-        backlog.outstanding,
-        restarted_at=datetime.fromisoformat(restarted_at),
-        baseline_outstanding=baseline_outstanding,
-    )
-    return {
-        "recovered": recovered,
-        "detail": detail,
-        "outstanding": backlog.outstanding,
-        "orders_processed": summary.orders_processed,
-        "started_at": summary.started_at.isoformat() if summary.started_at else None,
-        "excerpt": summary.excerpt,
-    }
 
 
 class OrderProcessorRecoveryTrigger(BaseTrigger):

@@ -20,13 +20,19 @@ import time_machine
 import zstandard
 
 from sandbox.kubernetes import KubernetesEmulatorServer
-from sandbox.orders import ProcessorStandIn, process_postgres_orders, processor_log, seed_postgres, write_log
+from sandbox.order_backlog_check_data import (
+    ProcessorStandIn,
+    process_postgres_orders,
+    processor_log,
+    seed_postgres,
+    write_log,
+)
 from sandbox.postgres import PostgresServer
 from sandbox.slack_sink import SlackSink
 
 pytestmark = pytest.mark.integration
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 DAG_ID = "order_backlog_check"
 INSIDE_HOURS = datetime(2026, 11, 23, 9, 30, tzinfo=UTC)  # Monday 10:30 in Berlin
 OUTSIDE_HOURS = datetime(2026, 11, 23, 19, 0, tzinfo=UTC)  # Monday 20:00 in Berlin
@@ -336,7 +342,7 @@ def test_log_path_outside_the_roots_fails_the_run_without_reading_anything(
 
 def _stuck_settings(env: OrdersEnv, **overrides: Any) -> dict[str, Any]:
     from toilless.common.config import deep_merge, read_defaults
-    from toilless.order_processor import resolve_settings
+    from toilless.sops.order_backlog_check.settings import resolve_settings
 
     config = deep_merge(
         read_defaults("order_backlog_check"),
@@ -366,7 +372,7 @@ STUCK_DIAGNOSIS = {
 
 
 def test_a_retried_restart_step_does_not_restart_again(orders_env: OrdersEnv) -> None:
-    from toilless.hooks.order_processor import restart_if_allowed
+    from toilless.sops.order_backlog_check.steps import restart_if_allowed
 
     env = orders_env
     _deploy_processor(env)
@@ -390,7 +396,7 @@ def test_a_retried_restart_step_does_not_restart_again(orders_env: OrdersEnv) ->
 
 
 def test_no_restart_inside_the_maintenance_window_even_in_business_hours(orders_env: OrdersEnv) -> None:
-    from toilless.hooks.order_processor import restart_if_allowed
+    from toilless.sops.order_backlog_check.steps import restart_if_allowed
 
     env = orders_env
     _deploy_processor(env)
@@ -410,7 +416,7 @@ def test_no_restart_inside_the_maintenance_window_even_in_business_hours(orders_
 
 
 def test_dry_run_says_what_it_would_do_and_restarts_nothing(orders_env: OrdersEnv) -> None:
-    from toilless.hooks.order_processor import restart_if_allowed
+    from toilless.sops.order_backlog_check.steps import restart_if_allowed
 
     env = orders_env
     _deploy_processor(env)
@@ -456,7 +462,7 @@ def test_silent_processor_is_restarted_by_the_configured_command(
         "import sys\n"
         f"sys.path.insert(0, {str(REPO)!r})\n"
         "from datetime import datetime, UTC\n"
-        "from sandbox.orders import process_postgres_orders, recovery_lines\n"
+        "from sandbox.order_backlog_check_data import process_postgres_orders, recovery_lines\n"
         f"open({str(calls)!r}, 'a').write('restart\\n')\n"
         f"process_postgres_orders({env.pg.dsn('orders')!r}, 3)\n"
         f"with open({str(env.log_path)!r}, 'a') as log:\n"

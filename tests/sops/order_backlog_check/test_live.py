@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from sandbox.orders import processor_log, seed_sqlite, write_log
+from sandbox.order_backlog_check_data import processor_log, seed_sqlite, write_log
 from tests.fixtures.live_airflow import LiveAirflow
 
 pytestmark = pytest.mark.integration

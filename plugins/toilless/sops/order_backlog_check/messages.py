@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from toilless.common.slack import Mrkdwn, code_block, escape, header, section, truncate
-from toilless.order_processor import format_duration
+from toilless.sops.order_backlog_check.verdict import format_duration
 
 #: Characters of one outside value (a reason, a file name, a restart's answer) inside a message line.
 VALUE_LIMIT = 300

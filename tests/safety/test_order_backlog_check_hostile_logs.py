@@ -18,17 +18,12 @@ from typing import Any
 import pytest
 import zstandard
 
-from toilless.order_backlog_messages import developers_message, outcome_report
-from toilless.order_processor import (
-    Backlog,
-    Capacity,
-    Thresholds,
-    assess_capacity,
-    classify,
-    read_latest_run,
-    resolve_settings,
-    summarize_run,
-)
+from toilless.sops.order_backlog_check.capacity import Capacity, assess_capacity
+from toilless.sops.order_backlog_check.log_files import read_latest_run
+from toilless.sops.order_backlog_check.log_parsing import summarize_run
+from toilless.sops.order_backlog_check.messages import developers_message, outcome_report
+from toilless.sops.order_backlog_check.settings import resolve_settings
+from toilless.sops.order_backlog_check.verdict import Backlog, Thresholds, classify
 
 MiB = 1 << 20
 LOG = "order_processing.log"
@@ -45,7 +40,7 @@ def _settings(root: Path, **log: Any) -> dict[str, Any]:
 
 
 def _summary(root: Path, **log: Any) -> dict[str, Any]:
-    from toilless.hooks.order_processor import read_processor_run
+    from toilless.sops.order_backlog_check.steps import read_processor_run
 
     return read_processor_run(_settings(root, **log)).as_dict()
 
@@ -53,7 +48,7 @@ def _summary(root: Path, **log: Any) -> dict[str, Any]:
 def _developers(run: dict[str, Any], root: Path) -> dict[str, Any]:
     from datetime import datetime
 
-    from toilless.order_processor import RunSummary
+    from toilless.sops.order_backlog_check.log_parsing import RunSummary
 
     summary = RunSummary.from_dict(run)
     now = (summary.last_line_at or datetime.fromisoformat("2026-11-23T10:00:00+00:00")).replace(microsecond=0)

@@ -12,9 +12,9 @@ import time_machine
 
 from toilless.common import gate
 from toilless.common.config import read_defaults
-from toilless.hooks import order_processor as hook_module
-from toilless.hooks.order_processor import HISTORY, INCIDENT, RESTARTED_AT, restart_if_allowed
-from toilless.order_processor import resolve_settings
+from toilless.hooks.kubernetes import HISTORY, INCIDENT, RESTARTED_AT, KubernetesDeploymentHook
+from toilless.sops.order_backlog_check.settings import resolve_settings
+from toilless.sops.order_backlog_check.steps import restart_if_allowed
 
 # Relative to today: a Monday 10:00 UTC (11:00 in Berlin, inside the configured business hours) and the Sunday
 # before the next one at 03:00 UTC (inside the Sunday 02:00-04:00 UTC maintenance window).
@@ -66,8 +66,8 @@ class FakeDeployment:
 @pytest.fixture
 def deployment(monkeypatch: pytest.MonkeyPatch) -> FakeDeployment:
     fake = FakeDeployment()
-    monkeypatch.setattr(hook_module.OrderProcessorHook, "kubernetes_marker", fake.marker)
-    monkeypatch.setattr(hook_module.OrderProcessorHook, "rollout_restart", fake.restart)
+    monkeypatch.setattr(KubernetesDeploymentHook, "kubernetes_marker", fake.marker)
+    monkeypatch.setattr(KubernetesDeploymentHook, "rollout_restart", fake.restart)
     return fake
 
 

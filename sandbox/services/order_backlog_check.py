@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from sandbox.kubernetes import KubernetesEmulatorServer
-from sandbox.orders import ProcessorStandIn, processor_log, seed_sqlite, write_log
+from sandbox.order_backlog_check_data import ProcessorStandIn, processor_log, seed_sqlite, write_log
 from sandbox.service import SandboxContext, Service
 
 NAMESPACE = "orders"

@@ -1,19 +1,23 @@
-"""The order-processor restart's policy: which Params may tighten it, and the action gate it passes when it acts.
+"""The order-processor restart's policy: which Params may tighten it, the action gate it passes when it acts, and
+whether a restart is due at all (once per incident).
 
-Pure (no Airflow). ``toilless.order_processor.resolve_settings`` applies :func:`tighten_params` to a run's Params;
-``toilless.hooks.order_processor.restart_if_allowed`` builds :func:`restart_gate_policy` and :func:`restart_history`
-right before the restart and acts only on the gate's ``allowed``.
+Pure (no Airflow). ``settings.resolve_settings`` applies the Param rules to a run's Params;
+``steps.restart_if_allowed`` builds :func:`restart_gate_policy` and :func:`restart_history` right before the restart,
+and acts only on the gate's ``allowed`` and :func:`decide_restart`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from toilless.common import gate
 from toilless.common.policies import window_from_config
 from toilless.common.policy_params import AT_LEAST, FREE, OFF_ONLY, ParamRule, narrower_window, tighten
+from toilless.sops.order_backlog_check.verdict import Verdict
 
 CONFIG_NAME = "order_backlog_check"
 
@@ -98,8 +102,6 @@ def restart_history(
     A restart whose command failed does not start a cool-down and does not count as done for its incident (it did
     not restart anything), but counts for the circuit breaker (it was an attempt).
     """
-    from toilless.order_processor import restart_already_done
-
     marker = marker or {}
     now = now or datetime.now(UTC)
     failed = marker.get("state") == "failed"
@@ -133,3 +135,75 @@ def _moment(value: Any) -> datetime | None:
     except ValueError:
         return None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def restart_already_done(marker: dict[str, Any] | None, incident_key: str, now: datetime, memory_hours: float) -> bool:
+    """True if ``marker`` (``{"incident", "restarted_at"}``) records a recent restart for this incident."""
+    if not marker or marker.get("incident") != incident_key:
+        return False
+    try:
+        restarted_at = datetime.fromisoformat(str(marker.get("restarted_at")))
+    except ValueError:
+        # A marker for this incident we cannot date: err on the side of not restarting again.
+        return True
+    if restarted_at.tzinfo is None:
+        restarted_at = restarted_at.replace(tzinfo=ZoneInfo("UTC"))
+    if gate.in_the_future(restarted_at, now=now, what="restart marker"):
+        # Records no restart anyone made; trusting it would mean "already restarted" for ever.
+        return False
+    return now - restarted_at < timedelta(hours=memory_hours)
+
+
+@dataclass(frozen=True)
+class RestartDecision:
+    act: bool
+    reason: str
+    allowed_from: datetime | None = None
+    already_done: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["allowed_from"] = self.allowed_from.isoformat() if self.allowed_from else None
+        return data
+
+
+def decide_restart(
+    verdict: Verdict,
+    *,
+    method: str,
+    allow_restart: bool,
+    off_reason: str | None = None,
+    marker: dict[str, Any] | None,
+    policy_allowed: bool,
+    policy_reason: str,
+    policy_allowed_from: datetime | None,
+    now: datetime,
+    memory_hours: float,
+) -> RestartDecision:
+    """Whether to restart now. Each "no" says why; the policy "no" also says from when it would be allowed."""
+    if not verdict.restartable or verdict.incident_key is None:
+        return RestartDecision(False, f"a {verdict.verdict} processor is not cured by a restart")
+    if method == "none":
+        return RestartDecision(False, "restarts are switched off (restart.method = none)")
+    if not allow_restart:
+        return RestartDecision(False, off_reason or "restarts are switched off for this run (allow_restart = false)")
+    if (
+        marker
+        and marker.get("state") != "failed"
+        and restart_already_done(marker, verdict.incident_key, now, memory_hours)
+    ):
+        return RestartDecision(
+            False,
+            f"already restarted for this incident ({verdict.incident_key}) at {marker.get('restarted_at')}: "
+            "a second restart would not help",
+            already_done=True,
+        )
+    if not policy_allowed:
+        return RestartDecision(False, f"not now: {policy_reason}", allowed_from=policy_allowed_from)
+    return RestartDecision(True, f"restarting for {verdict.incident_key}: {policy_reason}")
+
+
+def marker_time(marker: Mapping[str, Any]) -> datetime:
+    """When the marker says the restart happened (the earliest moment when it cannot be read)."""
+    moment = _moment(marker.get("restarted_at"))
+    return moment if moment is not None else datetime.min.replace(tzinfo=UTC)

@@ -8,7 +8,7 @@ The logs are written in the processor's real format (SOPS.md, "Order-processor b
     2026-11-23 09:00:14,002 ERROR Error Processing Order. Error #12
     2026-11-23 09:45:10,530 INFO All Orders processed.
 
-Used by ``make run`` (sandbox/services/orders.py), the tests and the benchmark.
+Used by ``make run`` (sandbox/services/order_backlog_check.py), the tests and the benchmark.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
-SCHEMA_SQL = PROJECT_ROOT / "include" / "sql" / "orders_schema.sql"
+SCHEMA_SQL = PROJECT_ROOT / "include" / "sql" / "order_backlog_check" / "orders_schema.sql"
 OUTSTANDING = ("new", "processing")
 RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
 #: NULL in PostgreSQL's COPY text format.
@@ -29,7 +29,7 @@ NULL = "\\N"
 
 
 def schema_statements() -> list[str]:
-    """The statements of include/sql/orders_schema.sql (the table and the backlog index)."""
+    """The statements of include/sql/order_backlog_check/orders_schema.sql (the table and the backlog index)."""
     text = "\n".join(
         line for line in SCHEMA_SQL.read_text(encoding="utf-8").splitlines() if not line.strip().startswith("--")
     )

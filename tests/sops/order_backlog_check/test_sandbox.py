@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from sandbox.service import SandboxContext
-from sandbox.services.orders import OrdersService
+from sandbox.services.order_backlog_check import OrdersService
 
 pytestmark = pytest.mark.integration
 
@@ -28,9 +28,10 @@ def test_orders_service_restarts_cleanly_and_feeds_the_dag_steps(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from toilless.common.config import deep_merge, include_path, read_defaults
-    from toilless.hooks.order_processor import OrderProcessorHook, read_processor_run
+    from toilless.hooks.kubernetes import KubernetesDeploymentHook
     from toilless.hooks.orders_db import OrdersDbHook
-    from toilless.order_processor import resolve_settings
+    from toilless.sops.order_backlog_check.settings import resolve_settings
+    from toilless.sops.order_backlog_check.steps import read_processor_run
 
     ctx = SandboxContext(home=tmp_path, preferred_ports=False)
     for _ in range(2):  # a second `make run` on the same home starts from the same demo state
@@ -52,7 +53,7 @@ def test_orders_service_restarts_cleanly_and_feeds_the_dag_steps(
             ).measure_backlog(now=datetime.now(UTC), oldest_age_minutes=120)
             assert backlog.outstanding == 40
             assert backlog.overdue > 0
-            hook = OrderProcessorHook.from_settings(settings["kubernetes"])
+            hook = KubernetesDeploymentHook.from_settings(settings["kubernetes"])
             assert hook.kubernetes_marker() == {}
             assert os.environ["AIRFLOW_CONN_ORDERS_DB"]
         finally:

@@ -1,5 +1,5 @@
 -- The orders table as the order processor uses it, for the sandbox, the tests and the benchmark; in production
--- only the index below is ours to add (it is what makes include/sql/order_backlog.sql cheap).
+-- only the index below is ours to add (it is what makes include/sql/order_backlog_check/order_backlog.sql cheap).
 -- Runs on PostgreSQL and SQLite; safe to run again.
 CREATE TABLE IF NOT EXISTS orders (
     id          BIGINT PRIMARY KEY,
