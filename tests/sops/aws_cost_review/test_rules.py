@@ -1,4 +1,4 @@
-"""The AWS cost review maths (toilless.cost_review): each edge case of the SOP with its expected verdict."""
+"""The AWS cost review maths (toilless.sops.aws_cost_review: window, costs, anomalies, issues, report): each edge case of the SOP with its expected verdict."""
 
 from __future__ import annotations
 
@@ -6,21 +6,29 @@ from datetime import date
 
 import pytest
 
-from toilless import cost_review as cr
+from toilless.sops.aws_cost_review import anomalies as anomaly_rules
+from toilless.sops.aws_cost_review import costs as cost_rules
+from toilless.sops.aws_cost_review import errors as cost_errors
+from toilless.sops.aws_cost_review import issues as issue_drafts
+from toilless.sops.aws_cost_review import report as cost_report
+from toilless.sops.aws_cost_review import window as review_period
 
-NOV_22 = cr.review_window(date(2026, 11, 22), 3)  # November 2026, 21 of 30 days; baseline Aug (31), Sep, Oct (31)
+# November 2026, 21 of 30 days; baseline Aug (31), Sep, Oct (31)
+NOV_22 = review_period.review_window(date(2026, 11, 22), 3)
 AUG, SEP, OCT, NOV = date(2026, 8, 1), date(2026, 9, 1), date(2026, 10, 1), date(2026, 11, 1)
 
 
 def steady(daily: float, *months: date) -> dict[date, float]:
     """Spend of ``daily`` dollars a day over whole months."""
-    return {month: daily * cr.days_in(month) for month in months}
+    return {month: daily * review_period.days_in(month) for month in months}
 
 
-def review(months: dict[date, float], window: cr.ReviewWindow = NOV_22, **kwargs) -> cr.ServiceReview:
+def review(
+    months: dict[date, float], window: review_period.ReviewWindow = NOV_22, **kwargs
+) -> cost_rules.ServiceReview:
     kwargs.setdefault("threshold_percent", 15.0)
     kwargs.setdefault("min_dollars", 120.0)
-    return cr.review_service("", "Amazon EC2", months, window, **kwargs)
+    return cost_rules.review_service("", "Amazon EC2", months, window, **kwargs)
 
 
 # -- the review window ---------------------------------------------------------------------------------------
@@ -48,18 +56,18 @@ def review(months: dict[date, float], window: cr.ReviewWindow = NOV_22, **kwargs
     ],
 )
 def test_review_window(as_of: date, month: date, elapsed: int, days: int, baseline: tuple[date, ...]) -> None:
-    window = cr.review_window(as_of, 3)
+    window = review_period.review_window(as_of, 3)
     assert (window.review_month, window.days_elapsed, window.days_in_month) == (month, elapsed, days)
     assert window.baseline_months == baseline
     assert window.query_start == baseline[0]
     assert window.query_end == as_of
-    assert cr.ReviewWindow.from_dict(window.as_dict()) == window
+    assert review_period.ReviewWindow.from_dict(window.as_dict()) == window
 
 
 @pytest.mark.parametrize("lookback", [pytest.param(0, id="zero"), pytest.param(13, id="over a year")])
 def test_review_window_rejects_bad_lookback(lookback: int) -> None:
-    with pytest.raises(cr.CostReviewError, match="look-back"):
-        cr.review_window(date(2026, 11, 22), lookback)
+    with pytest.raises(cost_errors.CostReviewError, match="look-back"):
+        review_period.review_window(date(2026, 11, 22), lookback)
 
 
 @pytest.mark.parametrize(
@@ -71,15 +79,15 @@ def test_review_window_rejects_bad_lookback(lookback: int) -> None:
     ],
 )
 def test_previous_review(as_of: date, expected: date) -> None:
-    assert cr.previous_review(as_of, ["monday", "friday"]) == expected
+    assert review_period.previous_review(as_of, ["monday", "friday"]) == expected
 
 
 def test_parse_as_of() -> None:
-    assert cr.parse_as_of(None, date(2026, 1, 2)) == date(2026, 1, 2)
-    assert cr.parse_as_of("2026-11-20", date(2026, 12, 2)) == date(2026, 11, 20)
-    assert cr.parse_as_of("2026-12-02", date(2026, 12, 2)) == date(2026, 12, 2)
-    with pytest.raises(cr.CostReviewError, match="not a date"):
-        cr.parse_as_of("20/11/2026", date(2026, 1, 2))
+    assert review_period.parse_as_of(None, date(2026, 1, 2)) == date(2026, 1, 2)
+    assert review_period.parse_as_of("2026-11-20", date(2026, 12, 2)) == date(2026, 11, 20)
+    assert review_period.parse_as_of("2026-12-02", date(2026, 12, 2)) == date(2026, 12, 2)
+    with pytest.raises(cost_errors.CostReviewError, match="not a date"):
+        review_period.parse_as_of("20/11/2026", date(2026, 1, 2))
 
 
 @pytest.mark.parametrize(
@@ -90,62 +98,64 @@ def test_as_of_in_the_future_is_refused(as_of: str | date) -> None:
     from toilless.common.errors import InvalidInput
 
     with pytest.raises(InvalidInput, match="in the future"):
-        cr.parse_as_of(as_of, date(2026, 12, 2))
+        review_period.parse_as_of(as_of, date(2026, 12, 2))
 
 
 # -- rule 1: month over baseline -----------------------------------------------------------------------------
 @pytest.mark.parametrize(
     ("months", "flagged", "reason", "percent"),
     [
-        pytest.param({**steady(100, AUG, SEP, OCT), NOV: 21 * 100}, False, cr.OVER_BASELINE, 0.0, id="steady spend"),
+        pytest.param(
+            {**steady(100, AUG, SEP, OCT), NOV: 21 * 100}, False, cost_rules.OVER_BASELINE, 0.0, id="steady spend"
+        ),
         pytest.param(
             {**steady(100, AUG, SEP, OCT), NOV: 21 * 130},
             True,
-            cr.OVER_BASELINE,
+            cost_rules.OVER_BASELINE,
             30.0,
             id="over percent and $",
         ),
         pytest.param(
             {**steady(100, AUG, SEP, OCT), NOV: 21 * 115},
             False,
-            cr.OVER_BASELINE,
+            cost_rules.OVER_BASELINE,
             15.0,
             id="exactly 15% is not over",
         ),
         pytest.param(
             {**steady(1, AUG, SEP, OCT), NOV: 21 * 2},
             False,
-            cr.OVER_BASELINE,
+            cost_rules.OVER_BASELINE,
             100.0,
             id="over percent, under $",
         ),
         pytest.param(
             {**steady(1000, AUG, SEP, OCT), NOV: 21 * 1100},
             False,
-            cr.OVER_BASELINE,
+            cost_rules.OVER_BASELINE,
             10.0,
             id="over $ (2100), under percent",
         ),
-        pytest.param({NOV: 500.0}, True, cr.NEW_SPEND, None, id="new spend over the minimum dollars"),
-        pytest.param({NOV: 50.0}, False, cr.NEW_SPEND, None, id="new spend under the minimum dollars"),
+        pytest.param({NOV: 500.0}, True, cost_rules.NEW_SPEND, None, id="new spend over the minimum dollars"),
+        pytest.param({NOV: 50.0}, False, cost_rules.NEW_SPEND, None, id="new spend under the minimum dollars"),
         pytest.param(
             {OCT: 3100.0, NOV: 21 * 100},
             False,
-            cr.OVER_BASELINE,
+            cost_rules.OVER_BASELINE,
             0.0,
             id="one month of history is the baseline",
         ),
         pytest.param(
             {AUG: -200.0, SEP: -100.0, OCT: -50.0, NOV: 300.0},
             True,
-            cr.NO_POSITIVE_BASELINE,
+            cost_rules.NO_POSITIVE_BASELINE,
             None,
             id="credits wiped out the baseline: judged on dollars",
         ),
         pytest.param(
             {**steady(100, AUG, SEP, OCT), NOV: -500.0},
             False,
-            cr.OVER_BASELINE,
+            cost_rules.OVER_BASELINE,
             -123.8,
             id="refund this month",
         ),
@@ -175,7 +185,7 @@ def test_dollar_change_is_month_to_date_spend_over_baseline() -> None:
 
 def test_short_month_is_not_a_drop() -> None:
     # February 2026 (28 days) at the usual $100/day: a raw monthly comparison would read -8.7%.
-    window = cr.review_window(date(2026, 3, 1), 3)
+    window = review_period.review_window(date(2026, 3, 1), 3)
     months = {**steady(100, *window.baseline_months), date(2026, 2, 1): 2800.0}
     result = review(months, window)
     assert (result.change_percent, result.flagged) == (0.0, False)
@@ -183,7 +193,7 @@ def test_short_month_is_not_a_drop() -> None:
 
 def test_short_month_in_the_baseline_counts_its_days() -> None:
     # Dec, Jan 31 days and Feb 28 days at $100/day; March 1-15 at $100/day is no change.
-    window = cr.review_window(date(2026, 3, 16), 3)
+    window = review_period.review_window(date(2026, 3, 16), 3)
     months = {**steady(100, *window.baseline_months), date(2026, 3, 1): 1500.0}
     assert review(months, window).change_percent == 0.0
 
@@ -214,9 +224,9 @@ def test_thresholds_are_parameters() -> None:
     [pytest.param(-1.0, 120.0, id="negative percent"), pytest.param(15.0, float("nan"), id="nan dollars")],
 )
 def test_bad_thresholds_are_refused(threshold: float, dollars: float) -> None:
-    table = cr.CostTable(metric="UnblendedCost", by_account=False)
-    with pytest.raises(cr.CostReviewError):
-        cr.review_costs(table, NOV_22, threshold_percent=threshold, min_dollars=dollars)
+    table = cost_rules.CostTable(metric="UnblendedCost", by_account=False)
+    with pytest.raises(cost_errors.CostReviewError):
+        cost_rules.review_costs(table, NOV_22, threshold_percent=threshold, min_dollars=dollars)
 
 
 # -- the Cost Explorer query and its pages -------------------------------------------------------------------
@@ -245,7 +255,7 @@ def test_parse_pages_merges_a_period_continued_on_the_next_page() -> None:
         page("2026-11-01", "2026-11-22", {("Amazon S3",): 2.25}, estimated=True),
         page("2026-10-01", "2026-11-01", {("Amazon EC2",): 31.0, ("Tax",): -1.0}),
     ]
-    table = cr.parse_cost_pages(pages, metric="UnblendedCost", by_account=False)
+    table = cost_rules.parse_cost_pages(pages, metric="UnblendedCost", by_account=False)
     assert table.amounts == {
         ("", "Amazon EC2"): {NOV: 10.5, OCT: 31.0},
         ("", "Amazon S3"): {NOV: 2.25},
@@ -255,17 +265,19 @@ def test_parse_pages_merges_a_period_continued_on_the_next_page() -> None:
 
 
 def test_parse_pages_refuses_a_missing_metric() -> None:
-    with pytest.raises(cr.CostReviewError, match="no AmortizedCost"):
-        cr.parse_cost_pages([page("2026-11-01", "2026-11-22", {("EC2",): 1})], metric="AmortizedCost", by_account=False)
+    with pytest.raises(cost_errors.CostReviewError, match="no AmortizedCost"):
+        cost_rules.parse_cost_pages(
+            [page("2026-11-01", "2026-11-22", {("EC2",): 1})], metric="AmortizedCost", by_account=False
+        )
 
 
 def test_linked_accounts_are_reviewed_separately() -> None:
     pages = [
-        page(f"{month:%Y-%m-%d}", "x", {("111111111111", "Amazon EC2"): 100 * cr.days_in(month)})
+        page(f"{month:%Y-%m-%d}", "x", {("111111111111", "Amazon EC2"): 100 * review_period.days_in(month)})
         for month in (AUG, SEP, OCT)
     ]
     pages += [
-        page(f"{month:%Y-%m-%d}", "x", {("222222222222", "Amazon EC2"): 100 * cr.days_in(month)})
+        page(f"{month:%Y-%m-%d}", "x", {("222222222222", "Amazon EC2"): 100 * review_period.days_in(month)})
         for month in (AUG, SEP, OCT)
     ]
     pages.append(
@@ -275,35 +287,37 @@ def test_linked_accounts_are_reviewed_separately() -> None:
             {("111111111111", "Amazon EC2"): 2100, ("222222222222", "Amazon EC2"): 4200},
         )
     )
-    table = cr.parse_cost_pages(pages, metric="UnblendedCost", by_account=True)
-    reviews = cr.review_costs(table, NOV_22, threshold_percent=15, min_dollars=120)
+    table = cost_rules.parse_cost_pages(pages, metric="UnblendedCost", by_account=True)
+    reviews = cost_rules.review_costs(table, NOV_22, threshold_percent=15, min_dollars=120)
     assert [(r.account, r.flagged) for r in reviews] == [("222222222222", True), ("111111111111", False)]
     assert reviews[0].label == "Amazon EC2 (222222222222)"
 
 
 def test_review_costs_ranks_flagged_by_dollars() -> None:
-    table = cr.CostTable(metric="UnblendedCost", by_account=False)
+    table = cost_rules.CostTable(metric="UnblendedCost", by_account=False)
     table.amounts = {
         ("", "small"): {**steady(10, AUG, SEP, OCT), NOV: 21 * 30},  # +200%, $420
         ("", "big"): {**steady(100, AUG, SEP, OCT), NOV: 21 * 200},  # +100%, $2100
         ("", "quiet"): {**steady(100, AUG, SEP, OCT), NOV: 2100},
     }
-    reviews = cr.review_costs(table, NOV_22, threshold_percent=15, min_dollars=120)
+    reviews = cost_rules.review_costs(table, NOV_22, threshold_percent=15, min_dollars=120)
     assert [(r.service, r.flagged) for r in reviews] == [("big", True), ("small", True), ("quiet", False)]
 
 
 def test_cost_query_shapes() -> None:
-    plain = cr.cost_query(NOV_22, metric="UnblendedCost", exclude_record_types=["Credit", "Refund"])
+    plain = cost_rules.cost_query(NOV_22, metric="UnblendedCost", exclude_record_types=["Credit", "Refund"])
     assert plain["TimePeriod"] == {"Start": "2026-08-01", "End": "2026-11-22"}
     assert plain["Granularity"] == "MONTHLY"
     assert plain["GroupBy"] == [{"Type": "DIMENSION", "Key": "SERVICE"}]
     assert plain["Filter"] == {"Not": {"Dimensions": {"Key": "RECORD_TYPE", "Values": ["Credit", "Refund"]}}}
-    linked = cr.cost_query(NOV_22, metric="AmortizedCost", accounts=["111111111111"], exclude_record_types=["Credit"])
+    linked = cost_rules.cost_query(
+        NOV_22, metric="AmortizedCost", accounts=["111111111111"], exclude_record_types=["Credit"]
+    )
     assert [group["Key"] for group in linked["GroupBy"]] == ["LINKED_ACCOUNT", "SERVICE"]
     assert linked["Filter"]["And"][0] == {"Dimensions": {"Key": "LINKED_ACCOUNT", "Values": ["111111111111"]}}
-    assert "Filter" not in cr.cost_query(NOV_22, metric="UnblendedCost")
-    with pytest.raises(cr.CostReviewError, match="metric"):
-        cr.cost_query(NOV_22, metric="UsageQuantity")
+    assert "Filter" not in cost_rules.cost_query(NOV_22, metric="UnblendedCost")
+    with pytest.raises(cost_errors.CostReviewError, match="metric"):
+        cost_rules.cost_query(NOV_22, metric="UsageQuantity")
 
 
 @pytest.mark.parametrize(
@@ -311,12 +325,12 @@ def test_cost_query_shapes() -> None:
     [pytest.param(["12345"], id="too short"), pytest.param(["12345678901a"], id="not digits")],
 )
 def test_validate_accounts_refuses_bad_ids(accounts: list[str]) -> None:
-    with pytest.raises(cr.CostReviewError, match="12-digit"):
-        cr.validate_accounts(accounts)
+    with pytest.raises(cost_errors.CostReviewError, match="12-digit"):
+        cost_rules.validate_accounts(accounts)
 
 
 def test_validate_accounts_deduplicates() -> None:
-    assert cr.validate_accounts([" 111111111111", "111111111111", "222222222222"]) == [
+    assert cost_rules.validate_accounts([" 111111111111", "111111111111", "222222222222"]) == [
         "111111111111",
         "222222222222",
     ]
@@ -366,7 +380,7 @@ def anomaly(anomaly_id: str, total: float, percent: float | None, *, end: str | 
     ],
 )
 def test_anomaly_verdicts(item: dict, flagged: bool, reason_start: str, is_open: bool) -> None:
-    (result,) = cr.review_anomalies(
+    (result,) = anomaly_rules.review_anomalies(
         [item], since=date(2026, 11, 20), as_of=date(2026, 11, 22), threshold_percent=15, min_dollars=120
     )
     assert result.flagged is flagged
@@ -377,14 +391,14 @@ def test_anomaly_verdicts(item: dict, flagged: bool, reason_start: str, is_open:
 
 def test_anomalies_ended_before_the_last_review_and_duplicates_are_dropped() -> None:
     items = [anomaly("old", 900, 90, end="2026-11-10"), anomaly("a", 450, 60), anomaly("a", 450, 60)]
-    results = cr.review_anomalies(
+    results = anomaly_rules.review_anomalies(
         items, since=date(2026, 11, 20), as_of=date(2026, 11, 22), threshold_percent=15, min_dollars=120
     )
     assert [r.anomaly_id for r in results] == ["a"]
 
 
 def test_anomaly_query() -> None:
-    request = cr.anomaly_query(date(2026, 11, 20), date(2026, 11, 23), 120)
+    request = anomaly_rules.anomaly_query(date(2026, 11, 20), date(2026, 11, 23), 120)
     assert request == {
         "DateInterval": {"StartDate": "2026-11-20", "EndDate": "2026-11-23"},
         "TotalImpact": {"NumericOperator": "GREATER_THAN", "StartValue": 120.0},
@@ -394,18 +408,20 @@ def test_anomaly_query() -> None:
 # -- findings, drafts and the report -------------------------------------------------------------------------
 def test_fingerprints_are_stable_per_service_and_month() -> None:
     finding = {"account": "", "service": "Amazon EC2"}
-    assert cr.service_fingerprint(finding, NOV_22) == cr.service_fingerprint(
-        finding, cr.review_window(date(2026, 11, 27), 3)
+    assert issue_drafts.service_fingerprint(finding, NOV_22) == issue_drafts.service_fingerprint(
+        finding, review_period.review_window(date(2026, 11, 27), 3)
     )
-    assert cr.service_fingerprint(finding, NOV_22) != cr.service_fingerprint(
-        finding, cr.review_window(date(2026, 12, 4), 3)
+    assert issue_drafts.service_fingerprint(finding, NOV_22) != issue_drafts.service_fingerprint(
+        finding, review_period.review_window(date(2026, 12, 4), 3)
     )
-    assert cr.service_fingerprint(finding, NOV_22) != cr.service_fingerprint({**finding, "account": "1"}, NOV_22)
+    assert issue_drafts.service_fingerprint(finding, NOV_22) != issue_drafts.service_fingerprint(
+        {**finding, "account": "1"}, NOV_22
+    )
 
 
 def test_drafts_carry_evidence_epic_and_marker() -> None:
     flagged = review({**steady(100, AUG, SEP, OCT), NOV: 21 * 130}).as_dict()
-    draft = cr.service_draft(
+    draft = issue_drafts.service_draft(
         flagged,
         NOV_22,
         epic="#42",
@@ -417,22 +433,22 @@ def test_drafts_carry_evidence_epic_and_marker() -> None:
     assert "Part of #42." in draft["body"]
     assert "| 2026-11 | $2,730.00 |" in draft["body"]
     assert "[Run](http://airflow/run)" in draft["body"]
-    assert cr.fingerprint_marker(draft["fingerprint"]) in draft["body"]
-    (found,) = cr.review_anomalies(
+    assert issue_drafts.fingerprint_marker(draft["fingerprint"]) in draft["body"]
+    (found,) = anomaly_rules.review_anomalies(
         [anomaly("a", 450.0, 60.0)],
         since=date(2026, 11, 20),
         as_of=date(2026, 11, 22),
         threshold_percent=15,
         min_dollars=120,
     )
-    anomaly_draft = cr.anomaly_draft(found.as_dict(), epic="#42", links={})
+    anomaly_draft = issue_drafts.anomaly_draft(found.as_dict(), epic="#42", links={})
     assert "still open" in anomaly_draft["body"]
     assert "EUC1-BoxUsage:m5.4xlarge" in anomaly_draft["body"]
-    assert anomaly_draft["fingerprint"] == cr.fingerprint("anomaly", "a")
+    assert anomaly_draft["fingerprint"] == issue_drafts.fingerprint("anomaly", "a")
 
 
 def test_report_nothing_to_see_is_brief() -> None:
-    message = cr.render_report(
+    message = cost_report.render_report(
         window=NOV_22,
         services=[review({**steady(100, AUG, SEP, OCT), NOV: 2100}).as_dict()],
         anomalies=[],
@@ -448,14 +464,14 @@ def test_report_nothing_to_see_is_brief() -> None:
 
 
 def test_report_ranks_flagged_services() -> None:
-    table = cr.CostTable(metric="UnblendedCost", by_account=False)
+    table = cost_rules.CostTable(metric="UnblendedCost", by_account=False)
     table.amounts = {
         ("", "Amazon S3"): {**steady(10, AUG, SEP, OCT), NOV: 21 * 30},
         ("", "Amazon EC2"): {**steady(100, AUG, SEP, OCT), NOV: 21 * 200},
         ("", "AWS Lambda"): {**steady(100, AUG, SEP, OCT), NOV: 2100},
     }
-    reviews = [r.as_dict() for r in cr.review_costs(table, NOV_22, threshold_percent=15, min_dollars=120)]
-    message = cr.render_report(
+    reviews = [r.as_dict() for r in cost_rules.review_costs(table, NOV_22, threshold_percent=15, min_dollars=120)]
+    message = cost_report.render_report(
         window=NOV_22,
         services=reviews,
         anomalies=[],
@@ -480,6 +496,6 @@ def test_report_ranks_flagged_services() -> None:
 def test_table_change_cell_says_new_or_not_applicable() -> None:
     new = review({NOV: 500.0}).as_dict()
     credits = review({AUG: -200.0, SEP: -100.0, OCT: -50.0, NOV: 300.0}).as_dict()
-    table = cr.ranked_table([new, credits], NOV_22).splitlines()
+    table = cost_report.ranked_table([new, credits], NOV_22).splitlines()
     assert "  new  " in table[1]
     assert "  n/a  " in table[2]

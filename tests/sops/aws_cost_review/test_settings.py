@@ -10,8 +10,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from toilless.common.config import read_defaults
-from toilless.cost_review import CostReviewError
-from toilless.cost_review_steps import review_settings
+from toilless.sops.aws_cost_review.errors import CostReviewError
+from toilless.sops.aws_cost_review.steps import review_settings
 
 EMPTY_PARAMS = {
     "as_of": None,
@@ -91,7 +91,7 @@ def test_the_dag_params_are_the_ones_the_step_reads() -> None:
 
     from airflow.dag_processing.dagbag import DagBag
 
-    path = Path(__file__).resolve().parents[2] / "dags" / "aws_cost_review.py"
+    path = Path(__file__).resolve().parents[3] / "dags" / "aws_cost_review.py"
     dag = DagBag(dag_folder=str(path)).dags["aws_cost_review"]
     assert set(dag.params.keys()) == set(EMPTY_PARAMS)
     defaults = dag.params.validate()
