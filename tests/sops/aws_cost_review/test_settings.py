@@ -99,6 +99,36 @@ def test_the_dag_params_are_the_ones_the_step_reads() -> None:
     assert settings(defaults)["metric"] == "UnblendedCost"
 
 
+#: Shared Params defined in toilless.common.params (outside this SOP's package): the form fix for them is made there.
+SHARED_PARAMS = {"dry_run"}
+
+
+def _required_in_form(schema: dict[str, Any]) -> bool:
+    """What Airflow 3.3's trigger form marks required (red *): a schema type that does not allow null."""
+    kind = schema.get("type")
+    return bool(kind) and (not isinstance(kind, list) or "null" not in kind)
+
+
+def test_params_with_a_default_are_optional_in_the_form() -> None:
+    """Issue 13: an empty Param (e.g. no accounts: the configured ones) is valid, so the form must not require it."""
+    from pathlib import Path
+
+    from airflow.dag_processing.dagbag import DagBag
+
+    path = Path(__file__).resolve().parents[3] / "dags" / "aws_cost_review.py"
+    dag = DagBag(dag_folder=str(path)).dags["aws_cost_review"]
+    required = [
+        name
+        for name, param in dag.params.items()
+        if name not in SHARED_PARAMS and _required_in_form(dag.params.get_param(name).schema)
+    ]
+    assert required == []
+
+
+def test_empty_accounts_param_means_the_configured_accounts() -> None:
+    assert settings({"accounts": None})["accounts"] == settings({"accounts": []})["accounts"] == []
+
+
 def _with_config(params: dict[str, Any], **config: Any) -> dict[str, Any]:
     moment = datetime(2026, 11, 23, 6, 0, tzinfo=ZoneInfo("UTC"))
     return review_settings({**read_defaults("aws_cost_review"), **config}, {**EMPTY_PARAMS, **params}, context(moment))

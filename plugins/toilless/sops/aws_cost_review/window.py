@@ -12,9 +12,8 @@ from datetime import date, timedelta
 from typing import Any
 
 from toilless.common import cost_contracts
+from toilless.common.policies import WEEKDAYS
 from toilless.sops.aws_cost_review.errors import CostReviewError
-
-WEEKDAY_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
 
 @dataclass(frozen=True)
@@ -163,7 +162,7 @@ def _weekday(value: str | int) -> int:
     if isinstance(value, int) and 0 <= value <= 6:
         return value
     name = str(value).strip().lower()[:3]
-    for index, day in enumerate(WEEKDAY_NAMES):
+    for index, day in enumerate(WEEKDAYS):
         if day.startswith(name) and len(name) == 3:
             return index
     raise CostReviewError(f"unknown weekday {value!r}")
