@@ -19,7 +19,7 @@ from toilless.sops.aws_cost_review import chart as trend_chart
 from toilless.sops.aws_cost_review import costs as cost_rules
 from toilless.sops.aws_cost_review import issues as issue_drafts
 from toilless.sops.aws_cost_review import report as cost_report
-from toilless.sops.aws_cost_review.settings import CONFIG_NAME, resolve_settings
+from toilless.sops.aws_cost_review.settings import CONFIG_NAME, named_errors, resolve_settings
 from toilless.sops.aws_cost_review.window import ReviewWindow
 
 log = logging.getLogger(__name__)
@@ -39,12 +39,9 @@ def review_settings(config: dict[str, Any], params: dict[str, Any], context: Any
     at once, without retries), a missing or malformed setting included.
     """
     from toilless.common.reporting import run_url
-    from toilless.sops.aws_cost_review.errors import CostReviewError
 
-    try:
+    with named_errors():
         timezone = ZoneInfo(config["schedule"]["timezone"])
-    except (KeyError, TypeError, ValueError) as err:
-        raise CostReviewError(f"aws_cost_review settings or Params are invalid: {type(err).__name__}: {err}") from err
     run_date = context["dag_run"].run_after.astimezone(timezone).date()
     dag_id = context["dag"].dag_id
     run_id = context["run_id"]
