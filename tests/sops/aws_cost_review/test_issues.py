@@ -49,3 +49,34 @@ def test_drafts_carry_evidence_epic_and_marker() -> None:
     assert "still open" in anomaly_draft["body"]
     assert "EUC1-BoxUsage:m5.4xlarge" in anomaly_draft["body"]
     assert anomaly_draft["fingerprint"] == issue_drafts.fingerprint("anomaly", "a")
+
+
+def test_drafts_for_findings_link_the_epic_run_and_consoles() -> None:
+    flagged = review({**steady(100, AUG, SEP, OCT), NOV: 21 * 130}).as_dict()
+    (found,) = anomaly_rules.review_anomalies(
+        [anomaly("a", 450.0, 60.0)],
+        since=date(2026, 11, 20),
+        as_of=date(2026, 11, 22),
+        threshold_percent=15,
+        min_dollars=120,
+    )
+    service, anomaly_finding = issue_drafts.drafts_for_findings(
+        [flagged],
+        [found.as_dict()],
+        NOV_22,
+        github={"epic_issue": 7, "labels": ["aws-cost-review"]},
+        run_link="http://airflow/run",
+        console_url="https://console",
+        threshold_percent=15,
+        min_dollars=120,
+    )
+    assert "Part of #7 (cost optimisation)." in service["body"]
+    assert "[Cost Explorer](https://console#/cost-explorer)" in service["body"]
+    assert "Cost Anomaly Detection" not in service["body"]
+    assert "[Cost Anomaly Detection](https://console#/anomaly-detection)" in anomaly_finding["body"]
+    assert service["labels"] == anomaly_finding["labels"] == ["aws-cost-review"]
+    assert issue_drafts.draft_file_name(service) == service["fingerprint"].rsplit("/", 1)[-1] + ".md"
+    (no_epic,) = issue_drafts.drafts_for_findings(
+        [flagged], [], NOV_22, github={}, run_link="", console_url="", threshold_percent=15, min_dollars=120
+    )
+    assert "Part of cost optimisation." in no_epic["body"]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import date
 
+import pytest
+
 from tests.sops.aws_cost_review.cases import AUG, NOV, NOV_22, OCT, SEP, review, steady
 from toilless.sops.aws_cost_review import costs as cost_rules
 from toilless.sops.aws_cost_review import report as cost_report
@@ -61,3 +63,34 @@ def test_table_change_cell_says_new_or_not_applicable() -> None:
     table = cost_report.ranked_table([new, credits], NOV_22).splitlines()
     assert "  new  " in table[1]
     assert "  n/a  " in table[2]
+
+
+@pytest.mark.parametrize(
+    ("review_changes", "costs_changes", "chart", "issues", "expected"),
+    [
+        pytest.param({}, {}, "chart.png", [], [], id="nothing to note"),
+        pytest.param(
+            {},
+            {},
+            "chart.png",
+            None,
+            ["Drafting or filing issues FAILED (see the run); findings above are complete."],
+            id="drafting or filing failed",
+        ),
+        pytest.param({}, {"flagged": [{}]}, None, [], ["The chart could not be drawn (see the run)."], id="no chart"),
+        pytest.param({}, {}, None, [], [], id="no chart needed when nothing is flagged"),
+        pytest.param(
+            {"exclude_record_types": ["Credit", "Refund"]}, {}, "c", [], ["Left out: Credit, Refund."], id="left out"
+        ),
+        pytest.param(
+            {}, {"estimated_months": ["2026-11-01"]}, "c", [], ["Estimated (unfinalised): 2026-11."], id="estimated"
+        ),
+        pytest.param({"dry_run": True}, {}, "c", [], ["Dry run: nothing filed."], id="dry run"),
+    ],
+)
+def test_report_notes_say_what_failed_was_left_out_or_estimated(
+    review_changes: dict, costs_changes: dict, chart: str | None, issues: list | None, expected: list[str]
+) -> None:
+    review_settings = {"exclude_record_types": [], "dry_run": False, **review_changes}
+    costs = {"flagged": [], "estimated_months": [], **costs_changes}
+    assert cost_report.report_notes(review_settings, costs, chart=chart, issues=issues) == expected
