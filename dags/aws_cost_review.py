@@ -48,7 +48,6 @@ unpaused (a review as of that Monday or Friday).
 
 from __future__ import annotations
 
-import logging
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -58,9 +57,8 @@ from airflow.sdk.definitions.timetables.trigger import CronTriggerTimetable
 from toilless.common.config import read_defaults
 from toilless.common.dag_defaults import default_args, task
 from toilless.common.params import dry_run_param
-from toilless.cost_review import COST_METRICS
-
-log = logging.getLogger(__name__)
+from toilless.sops.aws_cost_review import steps
+from toilless.sops.aws_cost_review.costs import COST_METRICS
 
 CONFIG = "aws_cost_review"
 # A schedule cannot read Variables at parse time: it comes from the YAML file (a plain local read).
@@ -121,7 +119,8 @@ _SCHEDULE = _DEFAULTS["schedule"]
         ),
         "accounts": Param(
             [],
-            type="array",
+            # null allowed: an empty field is valid (the configured accounts), so the form must not require it.
+            type=["null", "array"],
             items={"type": "string", "pattern": "^[0-9]{12}$"},
             title="Linked accounts",
             description="Review these linked accounts one by one (12-digit ids). Empty: configured, else the "
@@ -134,143 +133,32 @@ def aws_cost_review() -> None:
     @task
     def resolve_review(**context: Any) -> dict[str, Any]:
         """Settings for this run: YAML + Variable + Params, the review window, the anomaly period."""
-        from toilless.common.config import load_config
-        from toilless.cost_review_steps import review_settings
-
-        return review_settings(load_config(CONFIG), context["params"], context)
+        return steps.resolve_review(context)
 
     @task
     def query_service_costs(review: dict[str, Any]) -> dict[str, Any]:
         """Rule 1: one paginated Cost Explorer query, every service compared with its baseline."""
-        from datetime import date
-
-        from toilless import cost_review as cr
-        from toilless.hooks.cost_explorer import CostExplorerHook
-
-        window = cr.ReviewWindow.from_dict(review["window"])
-        request = cr.cost_query(
-            window,
-            metric=review["metric"],
-            accounts=review["accounts"],
-            exclude_record_types=review["exclude_record_types"],
-            today=date.fromisoformat(review["run_date"]),
-            history_months=review["cost_history_months"],
-        )
-        pages = CostExplorerHook(aws_conn_id=review["aws_conn_id"]).get_cost_and_usage_pages(request)
-        table = cr.parse_cost_pages(pages, metric=review["metric"], by_account=bool(review["accounts"]))
-        reviews = cr.review_costs(
-            table, window, threshold_percent=review["threshold_percent"], min_dollars=review["min_dollars"]
-        )
-        everything = [item.as_dict() for item in reviews]
-        _save_json(review, "services.json", {"request": request, "pages": len(pages), "services": everything})
-        flagged = [item for item in everything if item["flagged"]]
-        log.info("%d services reviewed in %d page(s); %d flagged", len(everything), len(pages), len(flagged))
-        return {
-            "pages": len(pages),
-            "services_checked": len(everything),
-            "flagged": flagged,
-            "estimated_months": sorted(month.isoformat() for month in table.estimated_months),
-        }
+        return steps.query_service_costs(review)
 
     @task
     def query_cost_anomalies(review: dict[str, Any]) -> dict[str, Any]:
         """Rule 2: Cost Anomaly Detection anomalies since the last review, filtered on % and $."""
-        from datetime import date
-
-        from toilless import cost_review as cr
-        from toilless.hooks.cost_explorer import CostExplorerHook
-
-        since = date.fromisoformat(review["since"])
-        as_of = date.fromisoformat(review["window"]["as_of"])
-        request = cr.anomaly_query(since, as_of, review["min_dollars"], review["anomaly_monitor_arn"] or None)
-        pages = CostExplorerHook(aws_conn_id=review["aws_conn_id"]).get_anomaly_pages(request)
-        anomalies = [anomaly for page in pages for anomaly in page.get("Anomalies", [])]
-        reviews = cr.review_anomalies(
-            anomalies,
-            since=since,
-            as_of=as_of,
-            threshold_percent=review["threshold_percent"],
-            min_dollars=review["min_dollars"],
-        )
-        everything = [item.as_dict() for item in reviews]
-        _save_json(review, "anomalies.json", {"request": request, "pages": len(pages), "anomalies": everything})
-        flagged = [item for item in everything if item["flagged"]]
-        log.info(
-            "%d anomalies since %s in %d page(s); %d flagged",
-            len(everything),
-            since,
-            len(pages),
-            len(flagged),
-        )
-        return {"pages": len(pages), "anomalies_checked": len(everything), "flagged": flagged}
+        return steps.query_cost_anomalies(review)
 
     @task
     def draw_trend_chart(review: dict[str, Any], costs: dict[str, Any]) -> str | None:
         """PNG of the flagged services' trend against their baseline, saved in the run's report folder."""
-        from pathlib import Path
-
-        from toilless import cost_chart
-        from toilless import cost_review as cr
-
-        if not costs["flagged"]:
-            log.info("No flagged service: no chart")
-            return None
-        window = cr.ReviewWindow.from_dict(review["window"])
-        path = Path(review["report_dir"]) / "cost_trend.png"
-        cost_chart.draw_trend_chart(
-            costs["flagged"][: review["chart_max_services"]],
-            window,
-            path,
-            threshold_percent=review["threshold_percent"],
-        )
-        log.info("Chart saved as %s", path)
-        return str(path)
+        return steps.draw_trend_chart(review, costs)
 
     @task
     def draft_issues(review: dict[str, Any], costs: dict[str, Any], anomalies: dict[str, Any]) -> list[dict[str, Any]]:
         """A Markdown issue draft per flagged finding, saved in the run's report folder."""
-        from pathlib import Path
-
-        from toilless import cost_review as cr
-
-        window = cr.ReviewWindow.from_dict(review["window"])
-        github = review["github"]
-        epic = f"#{github['epic_issue']} (cost optimisation)" if github.get("epic_issue") else "cost optimisation"
-        labels = list(github.get("labels") or [])
-        links = {
-            "Airflow run": review["run_link"],
-            "Cost Explorer": f"{review['console_url']}#/cost-explorer",
-        }
-        drafts = [
-            cr.service_draft(
-                item,
-                window,
-                epic=epic,
-                links=links,
-                threshold_percent=review["threshold_percent"],
-                min_dollars=review["min_dollars"],
-                labels=labels,
-            )
-            for item in costs["flagged"]
-        ]
-        anomaly_links = {**links, "Cost Anomaly Detection": f"{review['console_url']}#/anomaly-detection"}
-        drafts += [
-            cr.anomaly_draft(item, epic=epic, links=anomaly_links, labels=labels) for item in anomalies["flagged"]
-        ]
-        folder = Path(review["report_dir"]) / "issues"
-        for draft in drafts:
-            folder.mkdir(parents=True, exist_ok=True)
-            path = folder / f"{draft['fingerprint'].rsplit('/', 1)[-1]}.md"
-            path.write_text(f"# {draft['title']}\n\n{draft['body']}", encoding="utf-8")
-            draft["path"] = str(path)
-        return drafts
+        return steps.draft_issues(review, costs, anomalies)
 
     @task
     def file_issues(review: dict[str, Any], drafts: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """File each draft once to GitHub (fingerprint checked first); dry run files none."""
-        from toilless.cost_review_steps import file_drafts
-
-        return file_drafts(review, drafts)
+        return steps.file_drafts(review, drafts)
 
     # all_done: a failed chart or GitHub must not keep the cost findings from the person (the run still fails).
     @task(trigger_rule="all_done")
@@ -282,61 +170,12 @@ def aws_cost_review() -> None:
         issues: list[dict[str, Any]] | None,
     ) -> dict[str, Any]:
         """The ranked Slack report to the review channel (one line when nothing needs attention)."""
-        from datetime import date
-
-        from airflow.sdk.exceptions import AirflowSkipException
-
-        from toilless import cost_review as cr
-        from toilless.common.config import load_config
-        from toilless.common.reporting import airflow_base_url, post_message
-        from toilless.common.slack import allowed_link_hosts
-
-        if review is None or costs is None or anomalies is None:
-            # The failed task already raised the alarm; there are no findings to report.
-            raise AirflowSkipException("no findings to report: the settings or a Cost Explorer query failed")
-        window = cr.ReviewWindow.from_dict(review["window"])
-        notes = []
-        if issues is None:
-            issues = []
-            notes.append("Drafting or filing issues FAILED (see the run); findings above are complete.")
-        if chart is None and costs["flagged"]:
-            notes.append("The chart could not be drawn (see the run).")
-        if review["exclude_record_types"]:
-            notes.append(f"Left out: {', '.join(review['exclude_record_types'])}.")
-        if costs["estimated_months"]:
-            notes.append(f"Estimated (unfinalised): {', '.join(m[:7] for m in costs['estimated_months'])}.")
-        if review["dry_run"]:
-            notes.append("Dry run: nothing filed.")
-        toilless_settings = load_config("toilless")
-        message = cr.render_report(
-            window=window,
-            services=costs["flagged"],
-            anomalies=anomalies["flagged"],
-            services_checked=costs["services_checked"],
-            anomalies_checked=anomalies["anomalies_checked"],
-            since=date.fromisoformat(review["since"]),
-            threshold_percent=review["threshold_percent"],
-            min_dollars=review["min_dollars"],
-            metric=review["metric"],
-            issues=issues,
-            chart=chart,
-            link=review["run_link"],
-            notes=notes,
-            # The run link and filed issues are linked only to configured hosts (slack.link_hosts, the Airflow UI).
-            link_hosts=allowed_link_hosts(toilless_settings, airflow_base_url(toilless_settings)),
-        )
-        _save_json(review, "report.json", message)
-        post_message(review["report_channel"], message["text"], blocks=message["blocks"])
-        return {"flagged_services": len(costs["flagged"]), "flagged_anomalies": len(anomalies["flagged"])}
+        return steps.post_report(review, costs, anomalies, chart, issues)
 
     @task
     def upload_chart(review: dict[str, Any], chart: str | None) -> bool:
         """Attach the chart when a Slack API connection exists (webhooks cannot carry files)."""
-        from toilless.common.reporting import upload_file
-
-        if not chart:
-            return False
-        return upload_file(review["report_channel"], chart, title="AWS cost review: flagged services vs baseline")
+        return steps.upload_chart(review, chart)
 
     review = resolve_review()
     costs = query_service_costs(review)
@@ -348,15 +187,6 @@ def aws_cost_review() -> None:
     # upload_chart is the leaf after everything: if drafting or filing failed it does not run, so the run
     # ends failed even though post_report (all_done) reported the findings.
     [report, issues] >> upload_chart(review, chart)
-
-
-def _save_json(review: dict[str, Any], name: str, data: Any) -> None:
-    import json
-    from pathlib import Path
-
-    folder = Path(review["report_dir"])
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / name).write_text(json.dumps(data, indent=2, default=str), encoding="utf-8")
 
 
 aws_cost_review()

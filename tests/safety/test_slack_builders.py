@@ -15,18 +15,20 @@ from typing import Any
 import pytest
 
 from tests.safety.slack_checks import HOSTS, hostile_text, unsafe_parts
-from toilless import cost_review as cr
 from toilless import rds_storage as rs
 from toilless.common import slack
 from toilless.common.alerting import CODE, FailureRoute, TaskFailure, failure_message, first_line, route_failure
 from toilless.common.reporting import render_report
 from toilless.notifiers.slack_approval import approval_message
 from toilless.rds_storage_report import report_lines
+from toilless.sops.aws_cost_review import issues as issue_drafts
+from toilless.sops.aws_cost_review import report as cost_report
+from toilless.sops.aws_cost_review import window as review_period
 
 #: Fuzz cases per builder: enough to hit every piece in many combinations, bounded to keep the tier fast.
 FUZZ_CASES = 150
 FUZZ_SEED = 20261201
-WINDOW = cr.review_window(date(2026, 11, 22), 3)
+WINDOW = review_period.review_window(date(2026, 11, 22), 3)
 
 
 # -- the builders, each fed from one source of outside text -----------------------------------------------------
@@ -127,7 +129,7 @@ def build_cost_report(text: Any) -> dict[str, Any]:
         {"title": text(), "status": status, "url": text(), "path": text()}
         for status in ("filed", "exists", "dry_run", "draft")
     ]
-    return cr.render_report(
+    return cost_report.render_report(
         window=WINDOW,
         services=services,
         anomalies=anomalies,
@@ -209,7 +211,7 @@ def test_cost_report_with_20000_findings_is_within_limits() -> None:
         {"title": f"<!channel> {n}", "status": "filed", "url": "https://github.com/o/r/issues/1"} for n in range(20_000)
     ]
 
-    message = cr.render_report(
+    message = cost_report.render_report(
         window=WINDOW, services=many, anomalies=[], services_checked=20_000, anomalies_checked=0,
         since=date(2026, 11, 20), threshold_percent=1, min_dollars=0, metric="UnblendedCost", issues=issues,
         link_hosts=HOSTS,
@@ -263,14 +265,14 @@ def test_issue_drafts_mask_secrets_bound_size_and_keep_the_fingerprint() -> None
         "projected_month": 2.0,
         "baseline_month": 1.0,
     }
-    draft = cr.service_draft(review, WINDOW, epic="#1", links={}, threshold_percent=1, min_dollars=1)
+    draft = issue_drafts.service_draft(review, WINDOW, epic="#1", links={}, threshold_percent=1, min_dollars=1)
 
     for secret in ("S3cr3tPw", "hunter2", "abc123def456"):
         assert secret not in draft["title"]
         assert secret not in draft["body"]
-    assert len(draft["title"]) <= cr.GITHUB_TITLE_LIMIT
-    assert len(draft["body"]) <= cr.GITHUB_BODY_LIMIT
-    assert draft["body"].rstrip().endswith(cr.fingerprint_marker(draft["fingerprint"]))
+    assert len(draft["title"]) <= issue_drafts.GITHUB_TITLE_LIMIT
+    assert len(draft["body"]) <= issue_drafts.GITHUB_BODY_LIMIT
+    assert draft["body"].rstrip().endswith(issue_drafts.fingerprint_marker(draft["fingerprint"]))
 
 
 def test_fuzz_is_deterministic() -> None:

@@ -1,4 +1,8 @@
-"""Filing issue drafts to GitHub once: each body carries a fingerprint marker a rerun looks for first."""
+"""GitHub issues through the GitHub provider: find which markers labelled issues already carry, create an issue.
+
+System calls only: which issues to file and how a finding's marker is made is decided in
+``toilless.sops.aws_cost_review`` (issues, steps).
+"""
 
 from __future__ import annotations
 

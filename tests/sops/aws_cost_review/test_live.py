@@ -1,8 +1,8 @@
 """aws_cost_review on a REAL running Airflow, started as `make run` starts it, against the sandbox's seeded data.
 
 Checks what dag.test() cannot: the scheduler and separate task processes (XCom through the API), the sandbox's
-aws_costs seeder (Cost Explorer data queued in moto for today, GetAnomalies stand-in), and the chart upload through
-the Slack API connection.
+sandbox/services/aws_cost_review.py seeder (Cost Explorer data queued in moto for today, GetAnomalies stand-in),
+and the chart upload through the Slack API connection.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The aws_costs sandbox seeder: which as-of dates it prepares Cost Explorer data for, and in which order."""
+"""The aws_cost_review sandbox seeder: which as-of dates it prepares Cost Explorer data for, and in which order."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from sandbox.cost_data import AS_OF, cost_pages
-from sandbox.services.aws_costs import DAYS_COVERED, expected_as_of_dates
+from sandbox.aws_cost_review_data import AS_OF, cost_pages
+from sandbox.services.aws_cost_review import DAYS_COVERED, expected_as_of_dates
 
 SCHEDULE = {"cron": "0 7 * * 1,5", "timezone": "Europe/Berlin"}
 

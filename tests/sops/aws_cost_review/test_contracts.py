@@ -12,10 +12,14 @@ from typing import Any
 
 import pytest
 
-from toilless import cost_review as cr
 from toilless.common import cost_contracts as contracts
 from toilless.common.cost_contracts import CostExplorerContractError, GithubContractError
 from toilless.common.errors import InvalidInput
+from toilless.sops.aws_cost_review import anomalies as anomaly_rules
+from toilless.sops.aws_cost_review import costs as cost_rules
+from toilless.sops.aws_cost_review import errors as cost_errors
+from toilless.sops.aws_cost_review import issues as issue_drafts
+from toilless.sops.aws_cost_review import window as review_period
 
 TODAY = date.today()
 MONITOR = "arn:aws:ce::123456789012:anomalymonitor/0f4c1d2e-aaaa-bbbb-cccc-1234567890ab"
@@ -167,8 +171,8 @@ def test_get_anomalies_refused(overrides: dict[str, Any], message: str) -> None:
 
 # -- the builders enforce the contracts -----------------------------------------------------------------------------
 def test_cost_query_of_a_current_review_passes_its_own_contract() -> None:
-    window = cr.review_window(TODAY, 3)
-    request = cr.cost_query(
+    window = review_period.review_window(TODAY, 3)
+    request = cost_rules.cost_query(
         window, metric="UnblendedCost", accounts=["123456789012"], exclude_record_types=["Credit"], today=TODAY
     )
     assert request["TimePeriod"]["End"] == TODAY.isoformat()
@@ -177,32 +181,32 @@ def test_cost_query_of_a_current_review_passes_its_own_contract() -> None:
 @pytest.mark.parametrize("days_back", [pytest.param(365, id="a-year-back"), pytest.param(800, id="two-years-back")])
 def test_cost_query_refuses_an_as_of_beyond_the_history(days_back: int) -> None:
     """#10: moto answers it; real AWS answers ValidationException and the task was retried."""
-    window = cr.review_window(TODAY - timedelta(days=days_back), 3)
-    with pytest.raises(cr.CostReviewError, match="earliest as-of for this look-back is") as caught:
-        cr.cost_query(window, metric="UnblendedCost", today=TODAY)
+    window = review_period.review_window(TODAY - timedelta(days=days_back), 3)
+    with pytest.raises(cost_errors.CostReviewError, match="earliest as-of for this look-back is") as caught:
+        cost_rules.cost_query(window, metric="UnblendedCost", today=TODAY)
     assert isinstance(caught.value, InvalidInput)
     assert TODAY.isoformat() in str(caught.value)
 
 
 def test_earliest_as_of_named_in_the_message_is_accepted() -> None:
-    old = cr.review_window(TODAY - timedelta(days=365), 3)
-    with pytest.raises(cr.CostReviewError) as caught:
-        cr.check_history(old, TODAY)
+    old = review_period.review_window(TODAY - timedelta(days=365), 3)
+    with pytest.raises(cost_errors.CostReviewError) as caught:
+        review_period.check_history(old, TODAY)
     earliest_as_of = date.fromisoformat(str(caught.value).split("look-back is ")[1][:10])
-    cr.check_history(cr.review_window(earliest_as_of, 3), TODAY)
-    with pytest.raises(cr.CostReviewError):
-        cr.check_history(cr.review_window(earliest_as_of - timedelta(days=1), 3), TODAY)
+    review_period.check_history(review_period.review_window(earliest_as_of, 3), TODAY)
+    with pytest.raises(cost_errors.CostReviewError):
+        review_period.check_history(review_period.review_window(earliest_as_of - timedelta(days=1), 3), TODAY)
 
 
 def test_anomaly_query_refuses_a_malformed_monitor_arn() -> None:
     with pytest.raises(CostExplorerContractError, match="anomaly monitor ARN"):
-        cr.anomaly_query(TODAY - timedelta(days=3), TODAY, 120, "my-monitor")
-    assert cr.anomaly_query(TODAY - timedelta(days=3), TODAY, 120, MONITOR)["MonitorArn"] == MONITOR
+        anomaly_rules.anomaly_query(TODAY - timedelta(days=3), TODAY, 120, "my-monitor")
+    assert anomaly_rules.anomaly_query(TODAY - timedelta(days=3), TODAY, 120, MONITOR)["MonitorArn"] == MONITOR
 
 
 def test_anomaly_query_refuses_a_nan_dollar_floor() -> None:
     with pytest.raises(CostExplorerContractError, match="finite"):
-        cr.anomaly_query(TODAY - timedelta(days=3), TODAY, float("inf"))
+        anomaly_rules.anomaly_query(TODAY - timedelta(days=3), TODAY, float("inf"))
 
 
 class _FakeConn:
@@ -249,7 +253,7 @@ def test_github_issue_refused(repo: str, title: str, body: str, labels: list[str
 def test_issue_drafts_fit_github_limits_whatever_the_outside_text() -> None:
     """The drafts truncate outside text themselves: the worst case must still pass the contract."""
     huge = "x" * 200_000
-    title, body = cr._issue_title(huge + "\n" + huge), cr._issue_body(huge, "k" * 64)
+    title, body = issue_drafts._issue_title(huge + "\n" + huge), issue_drafts._issue_body(huge, "k" * 64)
     contracts.check_github_issue("acme/finops", title=title, body=body, labels=["cost-review"])
 
 

@@ -10,7 +10,8 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from toilless.cost_review import ReviewWindow, days_in, money, percent_text
+from toilless.sops.aws_cost_review.formatting import money, percent_text
+from toilless.sops.aws_cost_review.window import ReviewWindow, days_in
 
 
 def draw_trend_chart(

@@ -21,7 +21,7 @@ import pytest
 import requests
 import time_machine
 
-from sandbox.cost_data import (
+from sandbox.aws_cost_review_data import (
     AS_OF,
     EXPECTED_FLAGGED,
     REPO_NAME,
@@ -32,7 +32,7 @@ from sandbox.cost_data import (
 pytestmark = pytest.mark.integration
 
 DAG_ID = "aws_cost_review"
-DAG_FILE = Path(__file__).resolve().parents[2] / "dags" / f"{DAG_ID}.py"
+DAG_FILE = Path(__file__).resolve().parents[3] / "dags" / f"{DAG_ID}.py"
 
 
 @pytest.fixture
@@ -239,12 +239,12 @@ def test_nothing_to_see_is_reported_briefly(
 def test_sandbox_seed_serves_a_whole_review(
     run_review, moto_server, slack_sink, set_connection, set_variable, tmp_path: Path
 ) -> None:
-    """What `make run` gets: the aws_costs seeder (moto + GetAnomalies stand-in), no stubs."""
+    """What `make run` gets: the aws_cost_review seeder (moto + GetAnomalies stand-in), no stubs."""
     from sandbox.service import SandboxContext
-    from sandbox.services.aws_costs import CONN_ID, AwsCostsService
+    from sandbox.services.aws_cost_review import CONN_ID, AwsCostReviewService
 
     ctx = SandboxContext(home=tmp_path / "sandbox", preferred_ports=False, published={"moto": moto_server})
-    service = AwsCostsService()
+    service = AwsCostReviewService()
     service.start(ctx)
     try:
         for conn_id, connection in service.connections(ctx).items():

@@ -6,10 +6,10 @@ from typing import Any
 
 import pytest
 
-from sandbox.cost_data import REPO_NAME
+from sandbox.aws_cost_review_data import REPO_NAME
 from toilless.common.config import read_defaults
-from toilless.cost_review import fingerprint, fingerprint_marker
-from toilless.cost_review_steps import file_drafts
+from toilless.sops.aws_cost_review.issues import fingerprint, fingerprint_marker
+from toilless.sops.aws_cost_review.steps import file_drafts
 
 pytestmark = pytest.mark.integration
 

@@ -15,7 +15,7 @@ CONN_ID = "aws_costs"
 DAYS_COVERED = 8
 
 
-class AwsCostsService(Service):
+class AwsCostReviewService(Service):
     name = "aws_costs"
     order = 50
     description = "AWS cost review demo (Cost Explorer data in moto, Cost Anomaly Detection stand-in)"
@@ -28,10 +28,10 @@ class AwsCostsService(Service):
     def start(self, ctx: SandboxContext) -> None:
         import urllib.request
 
-        from sandbox.ce_proxy import CostExplorerProxy
-        from sandbox.cost_data import cost_pages
+        from sandbox.aws_cost_review_data import cost_pages
+        from sandbox.aws_cost_review_proxy import CostExplorerProxy
         from toilless.common.config import read_defaults
-        from toilless.cost_review import COST_METRICS
+        from toilless.sops.aws_cost_review.costs import COST_METRICS
 
         moto = ctx.published["moto"]
         self.as_of_dates = expected_as_of_dates(read_defaults("aws_cost_review")["schedule"], datetime.now(UTC))

@@ -1,7 +1,7 @@
 """A Cost Explorer endpoint for the sandbox: moto for everything, plus Cost Anomaly Detection's GetAnomalies.
 
 moto 5.2.5 has no ``get_anomalies``. This loopback proxy answers that one operation with the demo anomalies of
-:mod:`sandbox.cost_data` (dated relative to the request's end date, paginated by NextPageToken) and forwards every
+:mod:`sandbox.aws_cost_review_data` (dated relative to the request's end date, paginated by NextPageToken) and forwards every
 other request to the moto server unchanged. An AWS Connection whose ``endpoint_url`` is :attr:`CostExplorerProxy.url`
 therefore serves the whole cost review.
 """
@@ -49,7 +49,7 @@ class CostExplorerProxy(LoopbackHTTPServer):
 
 def anomalies_answer(request: dict[str, Any]) -> dict[str, Any]:
     """One page of demo anomalies for a GetAnomalies request."""
-    from sandbox.cost_data import anomaly_pages
+    from sandbox.aws_cost_review_data import anomaly_pages
 
     end = request.get("DateInterval", {}).get("EndDate") or date.today().isoformat()
     first, second = anomaly_pages(date.fromisoformat(end[:10]))

@@ -10,8 +10,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from toilless.common.config import read_defaults
-from toilless.cost_review import CostReviewError
-from toilless.cost_review_steps import review_settings
+from toilless.sops.aws_cost_review.errors import CostReviewError
+from toilless.sops.aws_cost_review.steps import review_settings
 
 EMPTY_PARAMS = {
     "as_of": None,
@@ -91,12 +91,42 @@ def test_the_dag_params_are_the_ones_the_step_reads() -> None:
 
     from airflow.dag_processing.dagbag import DagBag
 
-    path = Path(__file__).resolve().parents[2] / "dags" / "aws_cost_review.py"
+    path = Path(__file__).resolve().parents[3] / "dags" / "aws_cost_review.py"
     dag = DagBag(dag_folder=str(path)).dags["aws_cost_review"]
     assert set(dag.params.keys()) == set(EMPTY_PARAMS)
     defaults = dag.params.validate()
     assert defaults == EMPTY_PARAMS
     assert settings(defaults)["metric"] == "UnblendedCost"
+
+
+#: Shared Params defined in toilless.common.params (outside this SOP's package): the form fix for them is made there.
+SHARED_PARAMS = {"dry_run"}
+
+
+def _required_in_form(schema: dict[str, Any]) -> bool:
+    """What Airflow 3.3's trigger form marks required (red *): a schema type that does not allow null."""
+    kind = schema.get("type")
+    return bool(kind) and (not isinstance(kind, list) or "null" not in kind)
+
+
+def test_params_with_a_default_are_optional_in_the_form() -> None:
+    """Issue 13: an empty Param (e.g. no accounts: the configured ones) is valid, so the form must not require it."""
+    from pathlib import Path
+
+    from airflow.dag_processing.dagbag import DagBag
+
+    path = Path(__file__).resolve().parents[3] / "dags" / "aws_cost_review.py"
+    dag = DagBag(dag_folder=str(path)).dags["aws_cost_review"]
+    required = [
+        name
+        for name, param in dag.params.items()
+        if name not in SHARED_PARAMS and _required_in_form(dag.params.get_param(name).schema)
+    ]
+    assert required == []
+
+
+def test_empty_accounts_param_means_the_configured_accounts() -> None:
+    assert settings({"accounts": None})["accounts"] == settings({"accounts": []})["accounts"] == []
 
 
 def _with_config(params: dict[str, Any], **config: Any) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from datetime import date, timedelta
 from typing import Any
 
-from toilless.cost_review import days_in, review_window
+from toilless.sops.aws_cost_review.window import days_in, review_window
 
 ACCOUNT_ID = "111122223333"
 REPO_NAME = "example-org/infrastructure"

@@ -21,17 +21,19 @@ AS_OF = date(2026, 11, 23)
 
 
 def run(work: Path) -> list[dict[str, Any]]:
-    from toilless import cost_chart
-    from toilless import cost_review as cr
+    from toilless.sops.aws_cost_review import chart as cost_chart
+    from toilless.sops.aws_cost_review import costs as cost_rules
+    from toilless.sops.aws_cost_review import report as cost_report
+    from toilless.sops.aws_cost_review import window as review_period
 
-    window = cr.review_window(AS_OF, 3)
+    window = review_period.review_window(AS_OF, 3)
     pages = _pages(window)
 
     def review() -> list[dict[str, Any]]:
-        table = cr.parse_cost_pages(pages, metric="UnblendedCost", by_account=True)
-        reviews = cr.review_costs(table, window, threshold_percent=15, min_dollars=120)
+        table = cost_rules.parse_cost_pages(pages, metric="UnblendedCost", by_account=True)
+        reviews = cost_rules.review_costs(table, window, threshold_percent=15, min_dollars=120)
         flagged = [item.as_dict() for item in reviews if item.flagged]
-        cr.render_report(
+        cost_report.render_report(
             window=window,
             services=flagged,
             anomalies=[],
@@ -84,7 +86,7 @@ def _row(benchmark: str, metric: str, value: float, goal: float | None, notes: s
 
 def _pages(window: Any) -> list[dict[str, Any]]:
     """Groups for every month, cut into pages like Cost Explorer's; every 50th service grows 40%."""
-    from toilless.cost_review import days_in
+    from toilless.sops.aws_cost_review.window import days_in
 
     months = [*window.baseline_months, window.review_month]
     groups_by_month: dict[date, list[dict[str, Any]]] = {month: [] for month in months}
