@@ -223,4 +223,4 @@ def test_awaiting_merge_matches_dag_ids_their_packages_and_listed_paths() -> Non
     assert awaited_by("plugins/toilless/table_sizes.py") == "rds_storage_guard"
     assert awaited_by("plugins/toilless/cost_review_extra.py") is None
     assert awaited_by("new_sop") is None
-    assert set(AWAITING_MERGE) >= {"aws_cost_review", "rds_storage_guard"}
+    assert set(AWAITING_MERGE) >= {"rds_storage_guard"}
