@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from toilless.rds_storage import GIB, SECONDS_PER_DAY
+from toilless.sops.rds_storage_guard.forecasting import GIB, SECONDS_PER_DAY
 
 
 def render_storage_chart(
