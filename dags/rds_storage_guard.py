@@ -78,7 +78,7 @@ import pendulum
 from airflow.sdk import Param, dag
 
 from toilless.common.dag_defaults import default_args, task
-from toilless.common.params import alert_param, dry_run_param
+from toilless.common.params import alert_param
 from toilless.notifiers.slack_approval import SlackApprovalRequestNotifier
 from toilless.operators.approval import TimedApprovalOperator
 from toilless.sensors.rds import RdsStorageExpandedSensor
@@ -97,9 +97,11 @@ DECIDE = "decide_action"
     doc_md=__doc__,
     default_args=default_args(owner="sre-data", retries=2, retry_delay=timedelta(minutes=1)),
     params={
+        # Optional Params allow null: Airflow's trigger form marks a field required (red *) when its schema type
+        # excludes null, and sends null for a cleared field. The steps read null as the default.
         "instance_ids": Param(
             [],
-            type="array",
+            type=["null", "array"],
             items={"type": "string"},
             title="Instance ids",
             description=(
@@ -110,7 +112,7 @@ DECIDE = "decide_action"
         ),
         "tag_filter": Param(
             {},
-            type="object",
+            type=["null", "object"],
             title="Tag filter",
             description=(
                 'Check instances whose tags match, e.g. {"team": "orders"} ("*" = any value). Only narrows the '
@@ -178,7 +180,13 @@ DECIDE = "decide_action"
             title="Approval timeout (minutes)",
             description="How long to wait for an approval; no answer = Reject. Empty: configured (60).",
         ),
-        "dry_run": dry_run_param(),
+        # Not toilless.common.params.dry_run_param(): its type "boolean" excludes null, so the form requires it.
+        "dry_run": Param(
+            False,
+            type=["null", "boolean"],
+            title="Dry run",
+            description="Show exactly what would be done and change nothing. Empty: off.",
+        ),
         "alert": alert_param(),
     },
 )

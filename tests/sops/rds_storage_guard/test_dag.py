@@ -414,3 +414,18 @@ def test_hostile_params_fail_the_run_at_once_and_grow_nothing(guard, slack_sink)
     assert guard.describe("hostile-db")["AllocatedStorage"] == 100
     failures = " ".join(message["text"] for message in slack_sink.messages())
     assert "would loosen the configured policy" in failures
+
+
+def test_emptied_form_fields_run_like_the_defaults(guard, set_variable) -> None:
+    """Issue 13: instance ids, tag filter and dry run cleared in the trigger form arrive as null; the run must
+    behave as with the defaults ([], {}, False): the configured instances, no extra tag condition, not a dry run."""
+    set_variable(
+        "toilless_rds_storage_guard", {**NO_WINDOW, "instance_ids": ["null-db"], "policy": {"auto_grow": True}}
+    )
+    guard.seed("null-db", allocated_gib=100, used_pct=93.0, growth_gib_per_day=0.5)
+    dag_run, states = guard.run(instance_ids=None, tag_filter=None, dry_run=None)
+
+    assert dag_run.state == "success", states
+    assert states["expand_allocated_storage"] == "success"
+    assert guard.describe("null-db")["AllocatedStorage"] == 144
+    assert "[dry run]" not in report_text(guard)
