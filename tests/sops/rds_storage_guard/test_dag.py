@@ -1,6 +1,6 @@
 """rds_storage_guard end to end (dag.test()) against a moto server (RDS + CloudWatch) and the Slack sink.
 
-The approval path (a person answers in Airflow) needs a running Airflow: tests/integration/test_rds_storage_guard_live.py.
+The approval path (a person answers in Airflow) needs a running Airflow: tests/sops/rds_storage_guard/test_live.py.
 """
 
 from __future__ import annotations
