@@ -17,12 +17,25 @@ if TYPE_CHECKING:
 
 GIB = 1024**3
 SECONDS_PER_DAY = 86400.0
+
 # States
 OK = "ok"
 WARNING = "warning"
 CRITICAL = "critical"
 UNKNOWN = "unknown"
 STATE_RANK = {OK: 0, UNKNOWN: 1, WARNING: 2, CRITICAL: 3}
+
+#: The describe_db_instances fields a decision needs (XCom stays small).
+DESCRIPTION_FIELDS = (
+    "DBInstanceIdentifier",
+    "DBInstanceStatus",
+    "StorageType",
+    "AllocatedStorage",
+    "MaxAllocatedStorage",
+    "MultiAZ",
+    "PendingModifiedValues",
+    "Engine",
+)
 
 
 @dataclass(frozen=True)

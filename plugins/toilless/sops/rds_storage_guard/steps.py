@@ -7,16 +7,21 @@ Each function is one task body; ``dags/rds_storage_guard.py`` only wires them.
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from toilless.sops.rds_storage_guard import expansion, growth_plan, messages, report, scoping, storage_policy
-from toilless.sops.rds_storage_guard.forecasting import CRITICAL, OK, WARNING, instance_from_description, worst_state
+from toilless.sops.rds_storage_guard.forecasting import (
+    CRITICAL,
+    DESCRIPTION_FIELDS,
+    OK,
+    WARNING,
+    instance_from_description,
+    worst_state,
+)
 from toilless.sops.rds_storage_guard.table_growth import DIALECTS, HISTORY_VARIABLE, table_growth
 
 if TYPE_CHECKING:
@@ -25,17 +30,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 CONFIG = "rds_storage_guard"
-#: The describe_db_instances fields a decision needs (XCom stays small).
-_DESCRIPTION_FIELDS = (
-    "DBInstanceIdentifier",
-    "DBInstanceStatus",
-    "StorageType",
-    "AllocatedStorage",
-    "MaxAllocatedStorage",
-    "MultiAZ",
-    "PendingModifiedValues",
-    "Engine",
-)
 
 
 def _rds_hook(aws_conn_id: str | None, region_name: str | None) -> RdsHook:
@@ -93,7 +87,7 @@ def measure_storage(context: Mapping[str, Any]) -> dict[str, Any]:
         last_change = expansion.last_storage_change(hook, description, now=now, lookback=lookback)
         instances.append(
             {
-                "description": {key: description.get(key) for key in _DESCRIPTION_FIELDS},
+                "description": {key: description.get(key) for key in DESCRIPTION_FIELDS},
                 "last_storage_change_at": last_change.isoformat() if last_change else None,
                 "free_storage": history.get(instance_id, []),
             }
@@ -325,7 +319,7 @@ def report_storage(
     from toilless.common.config import load_config
     from toilless.common.reporting import send_report, upload_file
     from toilless.common.state import read_state, write_state
-    from toilless.sops.rds_storage_guard.chart import render_storage_chart
+    from toilless.sops.rds_storage_guard.chart import chart_dir, render_storage_chart
 
     report_settings = load_config(CONFIG)["report"]
     ti = context["ti"]
@@ -357,7 +351,7 @@ def report_storage(
 
     channel = report_settings["channel"]
     history = {m["description"]["DBInstanceIdentifier"]: m["free_storage"] for m in measured["instances"]}
-    chart_dir = _chart_dir(report_settings["chart_dir"], context)
+    charts_in = chart_dir(report_settings["chart_dir"], str(context.get("run_id", "run")))
     charts = []
     for decision in decisions:
         if decision["state"] not in (WARNING, CRITICAL):
@@ -365,7 +359,7 @@ def report_storage(
         path = render_storage_chart(
             decision,
             history.get(decision["instance_id"], []),
-            chart_dir / f"{decision['instance_id']}.png",
+            charts_in / f"{decision['instance_id']}.png",
             forecast_days=float(report_settings.get("forecast_days", 30)),
             warning_pct=plan["policy"]["warning_used_pct"],
             critical_pct=plan["policy"]["critical_used_pct"],
@@ -382,11 +376,3 @@ def report_storage(
     send_report(context, channel=channel, title=title, lines=lines, status=status)
     write_state(report.LAST_REPORT_VARIABLE, {"fingerprint": fingerprint, "posted_at": now})
     return {"posted": True, "lines": lines, "charts": charts, "state": worst, "channel": channel}
-
-
-def _chart_dir(configured: str, context: Mapping[str, Any]) -> Path:
-    base = Path(configured)
-    if not base.is_absolute():
-        base = Path(os.environ.get("AIRFLOW_HOME", "~/airflow")).expanduser() / base
-    run_id = str(context.get("run_id", "run")).replace(":", "_").replace("/", "_")
-    return base / run_id
