@@ -17,8 +17,9 @@ manage the data and plan from the growth trend.
    (MaxAllocatedStorage), storage type, Multi-AZ, status, pending modifications; the last storage change (the guard's
    marker tag on the instance, or an RDS event "modification to allocated storage"); CloudWatch `FreeStorageSpace`
    (GetMetricData, hourly minimum over the last `metric_history_days`).
-2. `decide_action` (pure, `toilless.rds_storage.decide`): used %, growth rate (least squares since the last jump in free
-   space), days until full; state **ok / warning / critical** (by used % or by days until full); action:
+2. `decide_action` (pure, `toilless.sops.rds_storage_guard.growth_plan.decide`): used %, growth rate (least squares
+   since the last jump in free space), days until full; state **ok / warning / critical** (by used % or by days
+   until full); action:
    - *none*; *recommend_autoscaling* (warning, autoscaling off or at its limit);
    - *request_approval* to grow to N GiB, or *grow_now* when policy allows automatic growth (not inside the maintenance
      window);
@@ -62,9 +63,10 @@ manage the data and plan from the growth trend.
 `critical_pct` when automatic growth is on); a Param that would loosen it fails the run at once, before anything is
 read or changed: loosening is a configuration change, reviewed like code.
 The same holds for **scope**: the `instance_ids`, `tag_filter` and `region` Params may only narrow the configured
-instances / tag filter / region (anything outside is refused at once, `toilless.rds_storage.run_scope`); where the
-configuration sets no explicit scope, automatic growth applies only to what the configuration selects, and growth
-of an instance a Param chose needs a person's approval. `max_active_runs=1`: two runs must never decide on the same instance at once.
+instances / tag filter / region (anything outside is refused at once,
+`toilless.sops.rds_storage_guard.scoping.run_scope`); where the configuration sets no explicit scope, automatic
+growth applies only to what the configuration selects, and growth of an instance a Param chose needs a person's
+approval. `max_active_runs=1`: two runs must never decide on the same instance at once.
 """
 
 from __future__ import annotations
@@ -79,9 +81,9 @@ from toilless.common.dag_defaults import default_args, task
 from toilless.common.params import alert_param, dry_run_param
 from toilless.notifiers.slack_approval import SlackApprovalRequestNotifier
 from toilless.operators.approval import TimedApprovalOperator
-from toilless.sensors.rds_storage import RdsStorageExpandedSensor
+from toilless.sensors.rds import RdsStorageExpandedSensor
+from toilless.sops.rds_storage_guard import steps
 
-CONFIG = "rds_storage_guard"
 DECIDE = "decide_action"
 
 
@@ -95,9 +97,11 @@ DECIDE = "decide_action"
     doc_md=__doc__,
     default_args=default_args(owner="sre-data", retries=2, retry_delay=timedelta(minutes=1)),
     params={
+        # Optional Params allow null: Airflow's trigger form marks a field required (red *) when its schema type
+        # excludes null, and sends null for a cleared field. The steps read null as the default.
         "instance_ids": Param(
             [],
-            type="array",
+            type=["null", "array"],
             items={"type": "string"},
             title="Instance ids",
             description=(
@@ -108,7 +112,7 @@ DECIDE = "decide_action"
         ),
         "tag_filter": Param(
             {},
-            type="object",
+            type=["null", "object"],
             title="Tag filter",
             description=(
                 'Check instances whose tags match, e.g. {"team": "orders"} ("*" = any value). Only narrows the '
@@ -185,236 +189,34 @@ def rds_storage_guard() -> None:
     @task(multiple_outputs=False)
     def measure_storage(**context: Any) -> dict[str, Any]:
         """Describe the instances and read their FreeStorageSpace history."""
-        from datetime import UTC, datetime
-
-        from airflow.sdk.exceptions import AirflowFailException
-
-        from toilless.common.config import load_config
-        from toilless.common.params import alert_from_params
-        from toilless.hooks.rds_storage import InstanceNotFoundError, RdsStorageHook
-        from toilless.rds_storage import check_in_scope, instance_ids_from_alert, run_scope
-
-        settings = load_config(CONFIG)
-        params = context["params"]
-        alert = alert_from_params(params)
-        alert_ids: list[str] = []
-        if alert is not None:
-            # The alert's own labels first; the intake's route may also have mapped them to instance_ids.
-            alert_ids = instance_ids_from_alert(alert, settings["alert_instance_labels"]) or list(
-                params.get("instance_ids") or []
-            )
-            if not alert_ids:
-                # Bad input: retrying cannot help.
-                raise AirflowFailException(
-                    f"alert {alert.get('alertname')!r} carries no instance id in labels "
-                    f"{settings['alert_instance_labels']}: fix the alert rule or alert_instance_labels"
-                )
-        # Params may narrow the configured scope, never widen it (toilless.rds_storage.run_scope).
-        scope = run_scope(settings, {"region": params.get("region")} if alert is not None else params, alert_ids)
-        instance_ids = list(scope.instance_ids)
-        tag_filter = scope.tag_filter
-        hook = RdsStorageHook(aws_conn_id=settings["aws_conn_id"], region_name=scope.region)
-        now = datetime.now(UTC)
-        try:
-            descriptions = hook.describe_instances(instance_ids, tag_filter)
-        except InstanceNotFoundError as err:
-            raise AirflowFailException(str(err)) from err
-        check_in_scope(instance_ids, [d["DBInstanceIdentifier"] for d in descriptions], tag_filter)
-        history = hook.free_storage_history(
-            [d["DBInstanceIdentifier"] for d in descriptions],
-            start=now - timedelta(days=float(settings["metric_history_days"])),
-            end=now,
-            period_seconds=int(settings["metric_period_seconds"]),
-        )
-        lookback = timedelta(hours=float(settings["policy"]["cooldown_hours"]) + 1)
-        instances = []
-        for description in descriptions:
-            instance_id = description["DBInstanceIdentifier"]
-            last_change = hook.last_storage_change(description, now=now, lookback=lookback)
-            instances.append(
-                {
-                    "description": {
-                        key: description.get(key)
-                        for key in (
-                            "DBInstanceIdentifier",
-                            "DBInstanceStatus",
-                            "StorageType",
-                            "AllocatedStorage",
-                            "MaxAllocatedStorage",
-                            "MultiAZ",
-                            "PendingModifiedValues",
-                            "Engine",
-                        )
-                    },
-                    "last_storage_change_at": last_change.isoformat() if last_change else None,
-                    "free_storage": history.get(instance_id, []),
-                }
-            )
-        print(f"Measured {len(instances)} instance(s) in {hook.rds.meta.region_name}")
-        return {
-            "measured_at": now.isoformat(),
-            "aws_conn_id": settings["aws_conn_id"],
-            "region": hook.rds.meta.region_name,
-            "instances": instances,
-            "automatic_growth_in_scope": scope.automatic_growth,
-            "scope_notes": list(scope.notes),
-        }
+        return steps.measure_storage(context)
 
     @task(multiple_outputs=False)
     def decide_action(measured: dict[str, Any], **context: Any) -> dict[str, Any]:
-        """Forecast and decide per instance (pure logic in toilless.rds_storage)."""
-        from dataclasses import replace
-        from datetime import UTC, datetime
-
-        from airflow.sdk.exceptions import AirflowFailException
-
-        from toilless import rds_storage
-        from toilless.common.config import load_config
-        from toilless.common.gate import GateConfigError, time_policy
-        from toilless.common.policies import action_allowed
-        from toilless.common.policy_params import LooseningParamError
-
-        settings = load_config(CONFIG)
-        params = context["params"]
-        try:
-            # Params may tighten the configured policy, never loosen it (toilless.common.policy_params).
-            policy, param_notes = rds_storage.policy_from_params(settings["policy"], params)
-            timing = time_policy(
-                load_config("toilless"),
-                None,
-                business_hours=False,
-                maintenance_window=bool(settings.get("respect_maintenance_window", True)),
-            )
-        except (rds_storage.StoragePolicyError, LooseningParamError, GateConfigError) as err:
-            # Bad Params or settings: retrying cannot help.
-            raise AirflowFailException(str(err)) from err
-        if policy.auto_grow and not measured.get("automatic_growth_in_scope", True):
-            # Instances a Param chose outside what the configuration selects: growth only with approval.
-            policy = replace(policy, auto_grow=False)
-            param_notes = [*param_notes, *measured.get("scope_notes", [])]
-        now = datetime.now(UTC)
-        # Decision time: an automatic growth inside the maintenance window becomes an approval request. The growth
-        # step checks the whole gate again at the moment it acts.
-        timing_verdict = action_allowed(now, business_hours=None, maintenance_window=timing.maintenance_window)
-        auto_allowed, auto_reason = timing_verdict.allowed, "" if timing_verdict.allowed else timing_verdict.reason
-        decisions = []
-        for measured_instance in measured["instances"]:
-            last_change = measured_instance["last_storage_change_at"]
-            instance = rds_storage.instance_from_description(
-                measured_instance["description"],
-                [tuple(point) for point in measured_instance["free_storage"]],
-                datetime.fromisoformat(last_change) if last_change else None,
-            )
-            decision = rds_storage.decide(
-                instance, policy, now=now, auto_allowed_now=auto_allowed, auto_block_reason=auto_reason
-            ).as_dict()
-            print(rds_storage.instance_line(decision))
-            decisions.append(decision)
-        timeout = float(params.get("approval_timeout_minutes") or settings["approval"]["timeout_minutes"])
-        to_approve = [d for d in decisions if d["action"] == rds_storage.REQUEST_APPROVAL]
-        subject, body = rds_storage.approval_text(to_approve, timeout) if to_approve else ("", "")
-        return {
-            "decided_at": now.isoformat(),
-            "dry_run": bool(params.get("dry_run")),
-            "policy": {
-                "warning_used_pct": policy.warning_used_pct,
-                "critical_used_pct": policy.critical_used_pct,
-                "auto_grow": policy.auto_grow,
-                "cap_gib": policy.cap_gib,
-                "param_notes": param_notes,
-            },
-            "decisions": decisions,
-            "to_approve": [d["instance_id"] for d in to_approve],
-            "to_grow_now": [d["instance_id"] for d in decisions if d["action"] == rds_storage.GROW_NOW],
-            "approval_subject": subject,
-            "approval_body": body,
-            "approval_timeout_minutes": timeout,
-        }
+        """Forecast and decide per instance (pure logic in toilless.sops.rds_storage_guard.growth_plan)."""
+        return steps.decide_action(measured, context)
 
     @task(multiple_outputs=False)
     def inspect_table_growth(plan: dict[str, Any]) -> dict[str, Any]:
         """Largest tables and their growth for instances at warning or worse that have a database Connection."""
-        from toilless.common.config import load_config
-        from toilless.table_sizes import inspect_instances
-
-        settings = load_config(CONFIG)["data_hint"]
-        wanted = [d["instance_id"] for d in plan["decisions"] if d["state"] in ("warning", "critical")]
-        return inspect_instances(wanted, settings["conn_id_template"], int(settings["top_tables"]))
+        return steps.inspect_table_growth(plan)
 
     @task.branch
     def choose_path(plan: dict[str, Any]) -> str:
         """Approval, automatic growth, or straight to the report (nothing to grow, or a dry run)."""
-        if plan["dry_run"]:
-            print("Dry run: nothing is changed, the report says what would be done")
-            return "report_storage"
-        if plan["to_approve"]:
-            return "request_approval"
-        if plan["to_grow_now"]:
-            return "expand_allocated_storage"
-        return "report_storage"
+        return steps.choose_path(plan)
 
     @task(trigger_rule="none_failed_min_one_success", multiple_outputs=True)
     def expand_allocated_storage(plan: dict[str, Any], measured: dict[str, Any], **context: Any) -> dict[str, Any]:
         """Grow each approved or automatic instance to its target, exactly once."""
-        from toilless import rds_storage
-        from toilless.common.config import load_config
-        from toilless.common.errors import InvalidInput, is_permanent
-        from toilless.hooks.rds_storage import RdsStorageHook
-
-        settings = load_config(CONFIG)
-        toilless_settings = load_config("toilless")
-        approval = context["ti"].xcom_pull(task_ids="request_approval")
-        approved = bool(approval) and approval.get("chosen_options") == ["Approve"]
-        chosen = set(plan["to_grow_now"]) | (set(plan["to_approve"]) if approved else set())
-        hook = RdsStorageHook(aws_conn_id=measured["aws_conn_id"], region_name=measured["region"])
-        statuses = tuple(settings["policy"]["modifiable_statuses"])
-        # Dry run is read again here, not only from the plan: the gate is checked at the moment of acting.
-        dry_run = bool(plan["dry_run"]) or bool(context["params"].get("dry_run"))
-        results, errors, invalid = [], [], []
-        for decision in plan["decisions"]:
-            if decision["instance_id"] not in chosen:
-                continue
-            if decision["action"] not in (rds_storage.GROW_NOW, rds_storage.REQUEST_APPROVAL):
-                continue
-            gate_policy = rds_storage.growth_gate_policy(
-                settings,
-                toilless_settings,
-                dry_run=dry_run,
-                automatic=decision["action"] == rds_storage.GROW_NOW,
-            )
-            try:
-                results.append(
-                    hook.grow_storage_once(
-                        decision["instance_id"],
-                        from_gib=int(decision["allocated_gib"]),
-                        target_gib=int(decision["target_gib"]),
-                        new_max_allocated_gib=decision.get("new_max_allocated_gib"),
-                        run_id=context["run_id"],
-                        gate_policy=gate_policy,
-                        modifiable_statuses=statuses,
-                    )
-                )
-            except Exception as err:  # one instance's failure must not stop the others; raised below
-                errors.append(f"{decision['instance_id']}: {err}")
-                if isinstance(err, InvalidInput) or is_permanent(err):
-                    invalid.append(err)
-        if errors and len(invalid) == len(errors):
-            # Every failure is a refused contract or policy check or a permanent AWS error (e.g. StorageQuotaExceeded):
-            # a retry would fail the same way (never retried).
-            raise InvalidInput("storage growth refused for " + "; ".join(errors))
-        if errors:
-            # The retry re-runs every instance: those already grown are found at their target and left alone.
-            raise RuntimeError("storage growth failed for " + "; ".join(errors))
-        return {"expansions": results, "aws_conn_id": measured["aws_conn_id"], "region": measured["region"]}
+        return steps.expand_allocated_storage(plan, measured, context)
 
     @task(trigger_rule="none_failed_min_one_success", multiple_outputs=False)
     def report_storage(
         plan: dict[str, Any], measured: dict[str, Any], tables: dict[str, Any], **context: Any
     ) -> dict[str, Any]:
         """Post per-instance state, forecast, action and outcome, with charts for warning and worse."""
-        from toilless.rds_storage_report import build_and_send_report
-
-        return build_and_send_report(context, plan=plan, measured=measured, tables=tables)
+        return steps.report_storage(context, plan=plan, measured=measured, tables=tables)
 
     measured = measure_storage()
     plan = decide_action(measured)
@@ -425,7 +227,7 @@ def rds_storage_guard() -> None:
         subject=f"{{{{ ti.xcom_pull(task_ids='{DECIDE}')['approval_subject'] }}}}",
         body=f"{{{{ ti.xcom_pull(task_ids='{DECIDE}')['approval_body'] }}}}",
         timeout_minutes=f"{{{{ ti.xcom_pull(task_ids='{DECIDE}')['approval_timeout_minutes'] }}}}",
-        notifiers=[SlackApprovalRequestNotifier(config_name=CONFIG)],
+        notifiers=[SlackApprovalRequestNotifier(config_name=steps.CONFIG)],
         # Re-asking after a failure would post a second request; a failed ask is reported by the failure notifier.
         retries=0,
     )

@@ -105,9 +105,6 @@ class Awaiting:
 #: through only when it is about an entry here (the dag_id itself, its package, or one of its paths), and they fail
 #: as soon as an entry has no violation left: remove that entry then. After the merge of every move it must be empty.
 AWAITING_MERGE: dict[str, Awaiting] = {
-    "rds_storage_guard": Awaiting(
-        "branch rds", ("rds_storage.py", "rds_storage_chart.py", "rds_storage_report.py", "table_sizes.py")
-    ),
     # The intake is not a SOP (see NOT_SOPS); its selftest DAG's Param `note` (default "") and service.py's size.
     "alert_intake_selftest": Awaiting("the lead, with the intake move", ("intake/",)),
 }

@@ -13,21 +13,21 @@ from typing import Any
 
 import pytest
 
-from toilless import rds_storage
 from toilless.common.config import deep_merge, read_defaults
 from toilless.common.policies import WeeklyWindow, window_is_within
 from toilless.common.policy_params import LooseningParamError
 from toilless.sops.order_backlog_check.settings import SettingsError, resolve_settings
+from toilless.sops.rds_storage_guard import forecasting, growth_plan, storage_policy
 
 NOW = datetime.now(UTC)
 CONFIGURED = read_defaults("rds_storage_guard")["policy"]  # auto_grow off, cap 2000, step 10
 AUTO_ON = {**CONFIGURED, "auto_grow": True}
 
 
-def critical_instance(allocated_gib: int = 100, used_pct: float = 95.0) -> rds_storage.InstanceStorage:
-    allocated = allocated_gib * rds_storage.GIB
+def critical_instance(allocated_gib: int = 100, used_pct: float = 95.0) -> forecasting.InstanceStorage:
+    allocated = allocated_gib * forecasting.GIB
     free = [(NOW.timestamp() - hours * 3600, allocated * (100 - used_pct) / 100) for hours in range(48, -1, -1)]
-    return rds_storage.InstanceStorage("orders-db", "available", "gp3", allocated_gib, free_storage=free)
+    return forecasting.InstanceStorage("orders-db", "available", "gp3", allocated_gib, free_storage=free)
 
 
 @pytest.mark.parametrize(
@@ -48,14 +48,14 @@ def critical_instance(allocated_gib: int = 100, used_pct: float = 95.0) -> rds_s
 )
 def test_rds_loosening_params_are_refused(params: dict[str, Any]) -> None:
     with pytest.raises(LooseningParamError):
-        rds_storage.policy_from_params(CONFIGURED, params)
+        storage_policy.policy_from_params(CONFIGURED, params)
 
 
 def test_rds_lower_critical_threshold_refused_when_growth_is_automatic() -> None:
     with pytest.raises(LooseningParamError, match="critical_pct"):
-        rds_storage.policy_from_params(AUTO_ON, {"critical_pct": 50})
+        storage_policy.policy_from_params(AUTO_ON, {"critical_pct": 50})
     # Switching automatic growth off in the same run makes a lower threshold harmless: it only asks a person.
-    policy, _ = rds_storage.policy_from_params(AUTO_ON, {"critical_pct": 50, "warning_pct": 40, "auto_grow": False})
+    policy, _ = storage_policy.policy_from_params(AUTO_ON, {"critical_pct": 50, "warning_pct": 40, "auto_grow": False})
     assert policy.critical_used_pct == 50
     assert policy.auto_grow is False
 
@@ -63,21 +63,21 @@ def test_rds_lower_critical_threshold_refused_when_growth_is_automatic() -> None
 @pytest.mark.parametrize(
     ("configured", "params", "action", "max_target"),
     [
-        pytest.param(CONFIGURED, {}, rds_storage.REQUEST_APPROVAL, 2000, id="configured-off-asks"),
+        pytest.param(CONFIGURED, {}, growth_plan.REQUEST_APPROVAL, 2000, id="configured-off-asks"),
         pytest.param(
-            CONFIGURED, {"critical_pct": 85}, rds_storage.REQUEST_APPROVAL, 2000, id="demo-lower-threshold-asks"
+            CONFIGURED, {"critical_pct": 85}, growth_plan.REQUEST_APPROVAL, 2000, id="demo-lower-threshold-asks"
         ),
-        pytest.param(AUTO_ON, {}, rds_storage.GROW_NOW, 2000, id="configured-on-grows"),
-        pytest.param(AUTO_ON, {"auto_grow": False}, rds_storage.REQUEST_APPROVAL, 2000, id="param-switches-auto-off"),
-        pytest.param(AUTO_ON, {"cap_gib": 120}, rds_storage.GROW_NOW, 120, id="param-lowers-cap"),
+        pytest.param(AUTO_ON, {}, growth_plan.GROW_NOW, 2000, id="configured-on-grows"),
+        pytest.param(AUTO_ON, {"auto_grow": False}, growth_plan.REQUEST_APPROVAL, 2000, id="param-switches-auto-off"),
+        pytest.param(AUTO_ON, {"cap_gib": 120}, growth_plan.GROW_NOW, 120, id="param-lowers-cap"),
         pytest.param(
-            AUTO_ON, {"critical_pct": 96}, rds_storage.RECOMMEND_AUTOSCALING, None, id="param-raises-threshold"
+            AUTO_ON, {"critical_pct": 96}, growth_plan.RECOMMEND_AUTOSCALING, None, id="param-raises-threshold"
         ),
     ],
 )
 def test_rds_tightening_params_apply(configured, params, action, max_target) -> None:
-    policy, _ = rds_storage.policy_from_params(configured, params)
-    decision = rds_storage.decide(critical_instance(), policy, now=NOW)
+    policy, _ = storage_policy.policy_from_params(configured, params)
+    decision = growth_plan.decide(critical_instance(), policy, now=NOW)
     assert decision.action == action
     if max_target is not None:
         assert decision.target_gib is not None
@@ -98,13 +98,13 @@ def test_rds_seeded_fuzz_never_yields_an_unapproved_or_oversized_growth() -> Non
     for _ in range(600):
         params = {name: rng.choice(values) for name, values in choices.items()}
         try:
-            policy, _ = rds_storage.policy_from_params(CONFIGURED, params)
-        except (LooseningParamError, rds_storage.StoragePolicyError):
+            policy, _ = storage_policy.policy_from_params(CONFIGURED, params)
+        except (LooseningParamError, storage_policy.StoragePolicyError):
             refused += 1
             continue
         applied += 1
-        decision = rds_storage.decide(critical_instance(rng.choice([50, 100, 1000])), policy, now=NOW)
-        assert decision.action != rds_storage.GROW_NOW, params
+        decision = growth_plan.decide(critical_instance(rng.choice([50, 100, 1000])), policy, now=NOW)
+        assert decision.action != growth_plan.GROW_NOW, params
         assert policy.cap_gib <= CONFIGURED["cap_gib"]
         assert policy.growth_step_pct <= CONFIGURED["growth_step_pct"]
         if decision.target_gib is not None:

@@ -139,12 +139,12 @@ def test_growth_refused_by_an_aws_contract_check_fails_at_once(monkeypatch: pyte
     from airflow.sdk.exceptions import AirflowFailException
 
     from toilless.common.aws_contracts import AwsContractError
-    from toilless.hooks.rds_storage import RdsStorageHook
+    from toilless.sops.rds_storage_guard import expansion
 
     def refuse(self: Any, instance_id: str, **_: Any) -> dict[str, Any]:
         raise AwsContractError("AllocatedStorage 70000 GiB is outside 1-65536 GiB (gp3)")
 
-    monkeypatch.setattr(RdsStorageHook, "grow_storage_once", refuse)
+    monkeypatch.setattr(expansion, "grow_storage_once", refuse)
     bag = DagBag(dag_folder=str(REPO / "dags" / "rds_storage_guard.py"))
     dag = bag.dags["rds_storage_guard"]
     plan, measured = _grow_plan()
@@ -157,12 +157,12 @@ def test_growth_refused_by_an_aws_contract_check_fails_at_once(monkeypatch: pyte
 def test_growth_failing_for_a_transient_reason_is_still_retried(monkeypatch: pytest.MonkeyPatch) -> None:
     from airflow.dag_processing.dagbag import DagBag
 
-    from toilless.hooks.rds_storage import RdsStorageHook
+    from toilless.sops.rds_storage_guard import expansion
 
     def throttled(self: Any, instance_id: str, **_: Any) -> dict[str, Any]:
         raise ConnectionError("Throttling: Rate exceeded")
 
-    monkeypatch.setattr(RdsStorageHook, "grow_storage_once", throttled)
+    monkeypatch.setattr(expansion, "grow_storage_once", throttled)
     bag = DagBag(dag_folder=str(REPO / "dags" / "rds_storage_guard.py"))
     dag = bag.dags["rds_storage_guard"]
     plan, measured = _grow_plan()
@@ -249,17 +249,19 @@ def test_unusable_restart_command_fails_when_settings_are_resolved(command: Any)
 def test_marker_dated_in_the_future_does_not_start_a_cooldown() -> None:
     from datetime import timedelta
 
-    from tests.safety.fake_rds import FakeInstance, FakeRds
-    from toilless import rds_storage
-    from toilless.hooks.rds_storage import MARKER_TAG, RdsStorageHook
+    from tests.safety.rds_storage_guard_fake_rds import FakeInstance, FakeRds
+    from toilless.hooks.rds import RdsHook
+    from toilless.sops.rds_storage_guard import expansion, markers
 
     now = datetime.now(UTC).replace(microsecond=0)
-    future = rds_storage.marker_value(now + timedelta(days=365 * 900), "manual__x", 100, 130)
-    fake = FakeRds(FakeInstance("orders-db", tags={MARKER_TAG: future}))
-    hook = RdsStorageHook(aws_conn_id=None, region_name="eu-central-1")
+    future = markers.marker_value(now + timedelta(days=365 * 900), "manual__x", 100, 130)
+    fake = FakeRds(FakeInstance("orders-db", tags={markers.MARKER_TAG: future}))
+    hook = RdsHook(aws_conn_id=None, region_name="eu-central-1")
     hook.__dict__["rds"] = fake
 
-    last = hook.last_storage_change(fake.instances["orders-db"].describe(), now=now, lookback=timedelta(hours=7))
+    last = expansion.last_storage_change(
+        hook, fake.instances["orders-db"].describe(), now=now, lookback=timedelta(hours=7)
+    )
 
     assert last is None
 
@@ -267,16 +269,18 @@ def test_marker_dated_in_the_future_does_not_start_a_cooldown() -> None:
 def test_marker_within_clock_skew_still_counts() -> None:
     from datetime import timedelta
 
-    from tests.safety.fake_rds import FakeInstance, FakeRds
-    from toilless import rds_storage
-    from toilless.hooks.rds_storage import MARKER_TAG, RdsStorageHook
+    from tests.safety.rds_storage_guard_fake_rds import FakeInstance, FakeRds
+    from toilless.hooks.rds import RdsHook
+    from toilless.sops.rds_storage_guard import expansion, markers
 
     now = datetime.now(UTC).replace(microsecond=0)
-    marker = rds_storage.marker_value(now + timedelta(seconds=30), "manual__x", 100, 130)
-    fake = FakeRds(FakeInstance("orders-db", tags={MARKER_TAG: marker}))
-    hook = RdsStorageHook(aws_conn_id=None, region_name="eu-central-1")
+    marker = markers.marker_value(now + timedelta(seconds=30), "manual__x", 100, 130)
+    fake = FakeRds(FakeInstance("orders-db", tags={markers.MARKER_TAG: marker}))
+    hook = RdsHook(aws_conn_id=None, region_name="eu-central-1")
     hook.__dict__["rds"] = fake
 
-    last = hook.last_storage_change(fake.instances["orders-db"].describe(), now=now, lookback=timedelta(hours=7))
+    last = expansion.last_storage_change(
+        hook, fake.instances["orders-db"].describe(), now=now, lookback=timedelta(hours=7)
+    )
 
     assert last == now + timedelta(seconds=30)

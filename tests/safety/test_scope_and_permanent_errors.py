@@ -11,13 +11,13 @@ from typing import Any
 
 import pytest
 
-from toilless import rds_storage
 from toilless.common import gate
 from toilless.common.config import deep_merge, read_defaults
 from toilless.common.errors import InvalidInput
 from toilless.sops.order_backlog_check import restart_policy
 from toilless.sops.order_backlog_check.settings import resolve_settings as resolve_backlog_settings
 from toilless.sops.order_backlog_check.verdict import STUCK, Verdict
+from toilless.sops.rds_storage_guard import scoping
 
 # -- 1. scope Params may only narrow the configured scope ----------------------------------------------------------
 
@@ -36,8 +36,8 @@ NO_SCOPE: dict[str, Any] = {"instance_ids": [], "tag_filter": {}, "region": None
     ],
 )
 def test_rds_scope_param_outside_configured_scope_is_refused(configured: dict, params: dict) -> None:
-    with pytest.raises(rds_storage.ScopeParamError) as caught:
-        rds_storage.run_scope({**NO_SCOPE, **configured}, params)
+    with pytest.raises(scoping.ScopeParamError) as caught:
+        scoping.run_scope({**NO_SCOPE, **configured}, params)
     assert isinstance(caught.value, InvalidInput)
     assert "narrow" in str(caught.value)
 
@@ -68,20 +68,20 @@ def test_rds_scope_param_outside_configured_scope_is_refused(configured: dict, p
     ],
 )
 def test_rds_scope_params_narrow_or_lose_automatic_growth(configured, params, ids, tags, automatic) -> None:
-    scope = rds_storage.run_scope({**NO_SCOPE, **configured}, params)
+    scope = scoping.run_scope({**NO_SCOPE, **configured}, params)
     assert (scope.instance_ids, scope.tag_filter, scope.automatic_growth) == (ids, tags, automatic)
 
 
 def test_rds_alert_instance_outside_configured_ids_is_refused() -> None:
-    with pytest.raises(rds_storage.ScopeParamError):
-        rds_storage.run_scope({**NO_SCOPE, "instance_ids": ["orders-db"]}, {}, ["billing-db"])
-    assert rds_storage.run_scope(NO_SCOPE, {}, ["billing-db"]).automatic_growth is True
+    with pytest.raises(scoping.ScopeParamError):
+        scoping.run_scope({**NO_SCOPE, "instance_ids": ["orders-db"]}, {}, ["billing-db"])
+    assert scoping.run_scope(NO_SCOPE, {}, ["billing-db"]).automatic_growth is True
 
 
 def test_rds_requested_instance_not_matching_configured_tags_is_refused() -> None:
-    with pytest.raises(rds_storage.ScopeParamError):
-        rds_storage.check_in_scope(["billing-db"], [], {"team": "orders"})
-    rds_storage.check_in_scope(["orders-db"], ["orders-db"], {"team": "orders"})
+    with pytest.raises(scoping.ScopeParamError):
+        scoping.check_in_scope(["billing-db"], [], {"team": "orders"})
+    scoping.check_in_scope(["orders-db"], ["orders-db"], {"team": "orders"})
 
 
 # -- 2. restart markers dated in the future are ignored -----------------------------------------------------------
@@ -251,12 +251,12 @@ def test_permanent_error_classifier(make, permanent: bool) -> None:
 def _measure_storage_with(monkeypatch: pytest.MonkeyPatch, error: Exception) -> Any:
     from airflow.dag_processing.dagbag import DagBag
 
-    from toilless.hooks.rds_storage import RdsStorageHook
+    from toilless.hooks.rds import RdsHook
 
     def describe(self: Any, *args: Any, **kwargs: Any) -> Any:
         raise error
 
-    monkeypatch.setattr(RdsStorageHook, "describe_instances", describe)
+    monkeypatch.setattr(RdsHook, "describe_instances", describe)
     repo = Path(__file__).resolve().parents[2]
     bag = DagBag(dag_folder=str(repo / "dags" / "rds_storage_guard.py"))
     task = bag.dags["rds_storage_guard"].get_task("measure_storage")
@@ -311,12 +311,12 @@ def test_growth_refused_by_aws_storage_quota_fails_at_once(monkeypatch: pytest.M
     from airflow.sdk.exceptions import AirflowFailException
 
     from tests.safety.test_review_gaps import _grow_plan, _task_context
-    from toilless.hooks.rds_storage import RdsStorageHook
+    from toilless.sops.rds_storage_guard import expansion
 
     def quota(self: Any, instance_id: str, **_: Any) -> dict[str, Any]:
         raise _client_error("StorageQuotaExceeded", 400)
 
-    monkeypatch.setattr(RdsStorageHook, "grow_storage_once", quota)
+    monkeypatch.setattr(expansion, "grow_storage_once", quota)
     repo = Path(__file__).resolve().parents[2]
     dag = DagBag(dag_folder=str(repo / "dags" / "rds_storage_guard.py")).dags["rds_storage_guard"]
     plan, measured = _grow_plan()

@@ -15,15 +15,15 @@ from typing import Any
 import pytest
 
 from tests.safety.slack_checks import HOSTS, hostile_text, unsafe_parts
-from toilless import rds_storage as rs
 from toilless.common import slack
 from toilless.common.alerting import CODE, FailureRoute, TaskFailure, failure_message, first_line, route_failure
 from toilless.common.reporting import render_report
 from toilless.notifiers.slack_approval import approval_message
-from toilless.rds_storage_report import report_lines
 from toilless.sops.aws_cost_review import issues as issue_drafts
 from toilless.sops.aws_cost_review import report as cost_report
 from toilless.sops.aws_cost_review import window as review_period
+from toilless.sops.rds_storage_guard import forecasting, growth_plan
+from toilless.sops.rds_storage_guard.report import report_lines
 
 #: Fuzz cases per builder: enough to hit every piece in many combinations, bounded to keep the tier fast.
 FUZZ_CASES = 150
@@ -62,12 +62,18 @@ def build_report(text: Any) -> dict[str, Any]:
 
 def build_rds_report(text: Any) -> dict[str, Any]:
     decisions = []
-    for action in (rs.NONE, rs.RECOMMEND_AUTOSCALING, rs.REQUEST_APPROVAL, rs.GROW_NOW, rs.BLOCKED):
+    for action in (
+        growth_plan.NONE,
+        growth_plan.RECOMMEND_AUTOSCALING,
+        growth_plan.REQUEST_APPROVAL,
+        growth_plan.GROW_NOW,
+        growth_plan.BLOCKED,
+    ):
         decisions.append(
             {
                 "instance_id": text(),
                 "action": action,
-                "state": rs.CRITICAL,
+                "state": forecasting.CRITICAL,
                 "allocated_gib": 100,
                 "storage_type": text(),
                 "reason": text(),

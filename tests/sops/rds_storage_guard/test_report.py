@@ -6,17 +6,17 @@ from datetime import UTC, datetime
 
 import pytest
 
-from toilless import rds_storage as rs
-from toilless.rds_storage_report import approval_outcome, report_fingerprint, report_lines, should_repeat
-from toilless.table_sizes import table_growth
+from toilless.sops.rds_storage_guard import forecasting, growth_plan
+from toilless.sops.rds_storage_guard.report import approval_outcome, report_fingerprint, report_lines, should_repeat
+from toilless.sops.rds_storage_guard.table_growth import table_growth
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 
 
-def critical_decision(action: str = rs.REQUEST_APPROVAL) -> dict:
+def critical_decision(action: str = growth_plan.REQUEST_APPROVAL) -> dict:
     return {
         "instance_id": "orders-db",
-        "state": rs.CRITICAL,
+        "state": forecasting.CRITICAL,
         "action": action,
         "reason": "95.0% used",
         "blocked_reason": None,
@@ -71,12 +71,12 @@ def test_report_lines_after_approved_growth() -> None:
 
 
 def test_table_hint_sizes_are_readable() -> None:
-    plan = {"decisions": [critical_decision(rs.NONE)]}
+    plan = {"decisions": [critical_decision(growth_plan.NONE)]}
     hint = {
         "conn_id": "rds_orders-db",
         "configured": True,
         "tables": [
-            {"table": "public.events", "bytes": 3 * rs.GIB, "growth_bytes_per_day": 0.5 * rs.GIB},
+            {"table": "public.events", "bytes": 3 * forecasting.GIB, "growth_bytes_per_day": 0.5 * forecasting.GIB},
             {"table": "public.users", "bytes": 5 * 1024**2, "growth_bytes_per_day": None},
         ],
     }
@@ -94,7 +94,7 @@ def test_report_says_when_approved_growth_did_not_happen() -> None:
 
 
 def test_report_lines_dry_run() -> None:
-    plan = {"decisions": [critical_decision(rs.GROW_NOW)], "dry_run": True}
+    plan = {"decisions": [critical_decision(growth_plan.GROW_NOW)], "dry_run": True}
     text = "\n".join(report_lines(plan, approval=None, expansions=None, verification=None, tables=None))
     assert "dry run: would grow to 130 GiB; nothing changed" in text
     assert "approval" not in text
@@ -102,10 +102,12 @@ def test_report_lines_dry_run() -> None:
 
 def test_table_growth_per_day() -> None:
     day = 86400.0
-    previous = {"taken_at": 1000.0, "tables": {"events": 10 * rs.GIB, "users": 2 * rs.GIB}}
-    rows = table_growth(previous, {"events": 12 * rs.GIB, "users": 2 * rs.GIB, "new": 1}, 1000.0 + 2 * day)
+    previous = {"taken_at": 1000.0, "tables": {"events": 10 * forecasting.GIB, "users": 2 * forecasting.GIB}}
+    rows = table_growth(
+        previous, {"events": 12 * forecasting.GIB, "users": 2 * forecasting.GIB, "new": 1}, 1000.0 + 2 * day
+    )
     assert [row["table"] for row in rows] == ["events", "users", "new"]
-    assert rows[0]["growth_bytes_per_day"] == pytest.approx(rs.GIB)
+    assert rows[0]["growth_bytes_per_day"] == pytest.approx(forecasting.GIB)
     assert rows[1]["growth_bytes_per_day"] == 0
     assert rows[2]["growth_bytes_per_day"] is None
 
@@ -160,7 +162,7 @@ def test_answer_summary_is_json_ready() -> None:
 
 def test_report_says_why_the_gate_held_a_growth_and_from_when() -> None:
     plan = {
-        "decisions": [critical_decision(rs.GROW_NOW)],
+        "decisions": [critical_decision(growth_plan.GROW_NOW)],
         "dry_run": False,
         "policy": {"param_notes": ["Param cap_gib = 500 (configured 2000)"]},
     }

@@ -7,11 +7,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tests.safety.fake_rds import FakeInstance, FakeRds, client_error
-from toilless import rds_storage
+from tests.safety.rds_storage_guard_fake_rds import FakeInstance, FakeRds, client_error
 from toilless.common import aws_contracts, gate
 from toilless.common.config import read_defaults
-from toilless.hooks.rds_storage import HISTORY_TAG, MARKER_TAG, RdsStorageHook
+from toilless.hooks.rds import RdsHook
+from toilless.sops.rds_storage_guard import expansion, forecasting, growth_plan, markers, storage_policy
+from toilless.sops.rds_storage_guard.markers import HISTORY_TAG, MARKER_TAG
 
 RUN_ID = "manual__2026-12-01T10:00:00.123456+00:00"
 # A Monday 10:00 and a Sunday 03:00 UTC (inside the shared maintenance window, Sunday 02:00-04:00 UTC), relative to
@@ -24,35 +25,35 @@ TOILLESS = read_defaults("toilless")
 
 
 def automatic_gate(dry_run: bool = False) -> gate.GatePolicy:
-    return rds_storage.growth_gate_policy(SETTINGS, TOILLESS, dry_run=dry_run, automatic=True)
+    return storage_policy.growth_gate_policy(SETTINGS, TOILLESS, dry_run=dry_run, automatic=True)
 
 
 def approved_gate() -> gate.GatePolicy:
-    return rds_storage.growth_gate_policy(SETTINGS, TOILLESS, dry_run=False, automatic=False)
+    return storage_policy.growth_gate_policy(SETTINGS, TOILLESS, dry_run=False, automatic=False)
 
 
-def hook_with(fake: FakeRds) -> RdsStorageHook:
-    hook = RdsStorageHook(aws_conn_id=None, region_name="eu-central-1")
+def hook_with(fake: FakeRds) -> RdsHook:
+    hook = RdsHook(aws_conn_id=None, region_name="eu-central-1")
     hook.__dict__["rds"] = fake  # the cached client
     return hook
 
 
-def grow(hook: RdsStorageHook, *, now: datetime = MONDAY, policy: gate.GatePolicy | None = None, **kwargs) -> dict:
+def grow(hook: RdsHook, *, now: datetime = MONDAY, policy: gate.GatePolicy | None = None, **kwargs) -> dict:
     arguments = {"from_gib": 100, "target_gib": 130, "new_max_allocated_gib": None, "run_id": RUN_ID}
     arguments.update(kwargs)
     hook.rds.now = now
-    return hook.grow_storage_once("orders-db", now=now, gate_policy=policy or automatic_gate(), **arguments)
+    return expansion.grow_storage_once(hook, "orders-db", now=now, gate_policy=policy or automatic_gate(), **arguments)
 
 
-def next_decision(fake: FakeRds, hook: RdsStorageHook, now: datetime) -> rds_storage.Decision:
+def next_decision(fake: FakeRds, hook: RdsHook, now: datetime) -> growth_plan.Decision:
     """What the next run decides at 95% used, from what the instance now says (storage optimization finished)."""
     fake.instances["orders-db"].status = "available"
     description = fake.instances["orders-db"].describe()
-    last_change = hook.last_storage_change(description, now=now, lookback=timedelta(hours=7))
+    last_change = expansion.last_storage_change(hook, description, now=now, lookback=timedelta(hours=7))
     allocated = description["AllocatedStorage"]
-    history = [(now.timestamp() - hours * 3600, allocated * rds_storage.GIB * 0.05) for hours in range(24, -1, -1)]
-    instance = rds_storage.instance_from_description(description, history, last_change)
-    return rds_storage.decide(instance, rds_storage.StoragePolicy(auto_grow=True), now=now)
+    history = [(now.timestamp() - hours * 3600, allocated * forecasting.GIB * 0.05) for hours in range(24, -1, -1)]
+    instance = forecasting.instance_from_description(description, history, last_change)
+    return growth_plan.decide(instance, storage_policy.StoragePolicy(auto_grow=True), now=now)
 
 
 def test_failed_modify_leaves_no_cooldown_marker() -> None:
@@ -67,7 +68,7 @@ def test_failed_modify_leaves_no_cooldown_marker() -> None:
     assert MARKER_TAG not in fake.instances["orders-db"].tags
     assert fake.count("add_tags_to_resource") == 0
     decision = next_decision(fake, hook, MONDAY + timedelta(minutes=30))
-    assert decision.action == rds_storage.GROW_NOW, decision.reason
+    assert decision.action == growth_plan.GROW_NOW, decision.reason
 
 
 def test_marker_tag_satisfies_the_real_add_tags_contract() -> None:
@@ -79,7 +80,7 @@ def test_marker_tag_satisfies_the_real_add_tags_contract() -> None:
     assert result["marker"]["written"] is True
     tags = fake.instances["orders-db"].tags
     aws_contracts.check_rds_tags([{"Key": key, "Value": value} for key, value in tags.items()])
-    assert rds_storage.parse_marker(tags[MARKER_TAG]) == MONDAY
+    assert markers.parse_marker(tags[MARKER_TAG]) == MONDAY
     assert gate.decode_history(tags[HISTORY_TAG]) == (MONDAY,)
 
 
@@ -88,8 +89,8 @@ def test_successful_growth_blocks_the_next_run_by_cooldown() -> None:
     hook = hook_with(fake)
     grow(hook)
     decision = next_decision(fake, hook, MONDAY + timedelta(hours=1))
-    assert decision.action == rds_storage.BLOCKED
-    assert decision.blocked_reason == rds_storage.COOLDOWN
+    assert decision.action == growth_plan.BLOCKED
+    assert decision.blocked_reason == growth_plan.COOLDOWN
 
 
 @pytest.mark.parametrize("lands", [pytest.param(True, id="applied-at-once"), pytest.param(False, id="left-pending")])
@@ -107,7 +108,7 @@ def test_retry_after_successful_modify_never_grows_twice(lands: bool) -> None:
     assert retried["outcome"] == "already_done"
     assert fake.count("modify_db_instance") == 1
     # The retry records this run's change, so cool-down and circuit breaker count it.
-    assert rds_storage.marker_run(fake.instances["orders-db"].tags[MARKER_TAG]) == aws_contracts.tag_safe(RUN_ID)
+    assert markers.marker_run(fake.instances["orders-db"].tags[MARKER_TAG]) == aws_contracts.tag_safe(RUN_ID)
 
     again = grow(hook, now=MONDAY + timedelta(minutes=2))
     assert again["outcome"] == "already_done"
@@ -159,7 +160,7 @@ def test_marker_write_failure_after_accepted_modify_is_reported_not_retried() ->
     assert result["outcome"] == "modified"
     assert result["marker"]["written"] is False
     decision = next_decision(fake, hook, MONDAY + timedelta(hours=1))
-    assert decision.blocked_reason == rds_storage.COOLDOWN  # from the RDS event
+    assert decision.blocked_reason == growth_plan.COOLDOWN  # from the RDS event
 
 
 def test_retry_after_the_maintenance_window_opened_does_not_grow() -> None:
@@ -197,7 +198,7 @@ def test_dry_run_at_the_moment_of_acting_changes_nothing() -> None:
 
 def test_cooldown_checked_at_the_moment_of_acting() -> None:
     """Another run's change landed between this run's decision and its action (same size, e.g. MaxAllocatedStorage)."""
-    marker = rds_storage.marker_value(MONDAY - timedelta(hours=1), "other-run", 90, 100)
+    marker = markers.marker_value(MONDAY - timedelta(hours=1), "other-run", 90, 100)
     fake = FakeRds(FakeInstance("orders-db", tags={MARKER_TAG: marker}))
     for policy in (automatic_gate(), approved_gate()):
         result = grow(hook_with(fake), policy=policy)
@@ -233,7 +234,8 @@ def test_request_breaking_the_api_contract_is_never_sent(instance_id: str, targe
     fake = FakeRds(FakeInstance("orders-db"), FakeInstance("orders--db"))
     hook = hook_with(fake)
     with pytest.raises(aws_contracts.AwsContractError):
-        hook.grow_storage_once(
+        expansion.grow_storage_once(
+            hook,
             instance_id,
             from_gib=100,
             target_gib=target,

@@ -16,26 +16,26 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from toilless import rds_storage as rs
+from toilless.sops.rds_storage_guard import forecasting, growth_plan, storage_policy
 
 FLEET = 1000
 SAMPLES_PER_DAY = 288  # 5-minute periods
 MOTO_FLEET = 50
 
 
-def _fleet(now: datetime) -> list[rs.InstanceStorage]:
+def _fleet(now: datetime) -> list[forecasting.InstanceStorage]:
     end = now.timestamp()
     fleet = []
     for index in range(FLEET):
         allocated = 100 + index % 900
-        used_now = allocated * rs.GIB * (0.5 + (index % 50) / 100)
-        growth = (index % 7) * 0.3 * rs.GIB
+        used_now = allocated * forecasting.GIB * (0.5 + (index % 50) / 100)
+        growth = (index % 7) * 0.3 * forecasting.GIB
         points = tuple(
-            (end - step * 300.0, allocated * rs.GIB - (used_now - growth * step / SAMPLES_PER_DAY))
+            (end - step * 300.0, allocated * forecasting.GIB - (used_now - growth * step / SAMPLES_PER_DAY))
             for step in range(7 * SAMPLES_PER_DAY + 1)
         )
         fleet.append(
-            rs.InstanceStorage(
+            forecasting.InstanceStorage(
                 instance_id=f"db-{index}",
                 status="available",
                 storage_type="gp3",
@@ -49,20 +49,23 @@ def _fleet(now: datetime) -> list[rs.InstanceStorage]:
 def _bench_decide() -> list[dict[str, Any]]:
     now = datetime.now(UTC)
     fleet = _fleet(now)
-    policy = rs.StoragePolicy(auto_grow=True)
+    policy = storage_policy.StoragePolicy(auto_grow=True)
     started = time.perf_counter()
-    decisions = [rs.decide(instance, policy, now=now) for instance in fleet]
+    decisions = [growth_plan.decide(instance, policy, now=now) for instance in fleet]
     elapsed = time.perf_counter() - started
     # Memory on its own pass: tracemalloc slows Python code several times.
     tracemalloc.start()
     for instance in fleet[:100]:
-        rs.decide(instance, policy, now=now)
+        growth_plan.decide(instance, policy, now=now)
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
-    states = {state: sum(1 for d in decisions if d.state == state) for state in (rs.OK, rs.WARNING, rs.CRITICAL)}
+    states = {
+        state: sum(1 for d in decisions if d.state == state)
+        for state in (forecasting.OK, forecasting.WARNING, forecasting.CRITICAL)
+    }
     return [
         {
-            "benchmark": "rds_storage",
+            "benchmark": "rds_storage_guard",
             "metric": f"decide() for {FLEET} instances x {7 * SAMPLES_PER_DAY + 1} samples",
             "value": f"{elapsed:.2f} s (peak {peak / 1e6:.1f} MB traced over 100 decisions)",
             "goal": "< 2 s",
@@ -74,7 +77,7 @@ def _bench_decide() -> list[dict[str, Any]]:
 
 def _bench_measure() -> list[dict[str, Any]]:
     from sandbox.moto_server import MotoServer
-    from sandbox.rds_storage import seed_rds_instance
+    from sandbox.rds_storage_guard_data import seed_rds_instance
 
     with MotoServer() as server:
         rds = server.client("rds")
@@ -86,15 +89,16 @@ def _bench_measure() -> list[dict[str, Any]]:
         import os
 
         # A Connection for this benchmark only, removed afterwards (the runner runs every benchmark in one process).
-        conn_var = "AIRFLOW_CONN_BENCH_RDS_STORAGE"
+        conn_var = "AIRFLOW_CONN_BENCH_RDS_STORAGE_GUARD"
         os.environ[conn_var] = (
             '{"conn_type": "aws", "login": "x", "password": "x", "extra": {"region_name": "eu-central-1", '
             f'"endpoint_url": "{server.url}"}}}}'
         )
         try:
-            from toilless.hooks.rds_storage import RdsStorageHook
+            from toilless.hooks.rds import RdsHook
+            from toilless.sops.rds_storage_guard.expansion import last_storage_change
 
-            hook = RdsStorageHook(aws_conn_id="bench_rds_storage")
+            hook = RdsHook(aws_conn_id="bench_rds_storage_guard")
             calls = {"get_metric_data": 0}
 
             def count(**kwargs: Any) -> None:
@@ -110,7 +114,7 @@ def _bench_measure() -> list[dict[str, Any]]:
                 period_seconds=3600,
             )
             for description in descriptions:
-                hook.last_storage_change(description, now=now, lookback=timedelta(hours=7))
+                last_storage_change(hook, description, now=now, lookback=timedelta(hours=7))
             elapsed = time.perf_counter() - started
         finally:
             os.environ.pop(conn_var, None)
@@ -118,7 +122,7 @@ def _bench_measure() -> list[dict[str, Any]]:
     expected_calls = math.ceil(MOTO_FLEET / 500)
     return [
         {
-            "benchmark": "rds_storage",
+            "benchmark": "rds_storage_guard",
             "metric": f"measure {MOTO_FLEET} instances (moto server)",
             "value": f"{elapsed:.1f} s, {calls['get_metric_data']} GetMetricData call(s)",
             "goal": f"<= {expected_calls} GetMetricData call(s)",

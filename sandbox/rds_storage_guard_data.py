@@ -1,11 +1,11 @@
 """RDS demo data: a DB instance in moto with a FreeStorageSpace history in CloudWatch that shows steady growth.
 
-Used by the sandbox seeder (sandbox/services/rds_demo.py) and by the rds_storage_guard tests.
+Used by the sandbox seeder (sandbox/services/rds_storage_guard.py) and by the rds_storage_guard tests.
 
 A stand-in must stay consistent with what Toilless does to it: when the guard grows the instance, the data does not
 shrink, the free space does. :class:`StorageModel` is the database's used bytes over time, and
 :func:`publish_free_storage` reports ``FreeStorageSpace = allocated now - used now`` from moto's current allocation,
-as RDS does every minute; the sandbox publishes it periodically (sandbox/services/rds_demo.py).
+as RDS does every minute; the sandbox publishes it periodically (sandbox/services/rds_storage_guard.py).
 """
 
 from __future__ import annotations

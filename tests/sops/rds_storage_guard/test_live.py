@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from sandbox.rds_storage import seed_rds_instance
+from sandbox.rds_storage_guard_data import seed_rds_instance
 
 pytestmark = pytest.mark.integration
 

@@ -19,7 +19,7 @@ FAILED_STATUSES = frozenset(
 class RdsStorageExpandedSensor(BaseSensorOperator):
     """Succeeds when every expanded instance has its new allocation and is available (or optimizing storage).
 
-    :param expansions: results of :meth:`RdsStorageHook.grow_storage_once` (templated; an XComArg resolves natively).
+    :param expansions: results of ``toilless.sops.rds_storage_guard.expansion.grow_storage_once`` (templated; an XComArg resolves natively).
         Entries without a change to verify are ignored.
     :param aws_conn_id: AWS Connection id (templated).
     :param region_name: AWS region (templated); None = the Connection's region.
@@ -43,13 +43,13 @@ class RdsStorageExpandedSensor(BaseSensorOperator):
         self.region_name = region_name
 
     def poke(self, context: Context) -> PokeReturnValue:
-        from toilless.hooks.rds_storage import RdsStorageHook
+        from toilless.hooks.rds import RdsHook
 
         to_verify = [e for e in (self.expansions or []) if e.get("outcome") in ("modified", "already_done")]
         if not to_verify:
             self.log.info("No storage change to verify")
             return PokeReturnValue(is_done=True, xcom_value=[])
-        hook = RdsStorageHook(aws_conn_id=self.aws_conn_id, region_name=self.region_name)
+        hook = RdsHook(aws_conn_id=self.aws_conn_id, region_name=self.region_name)
         statuses = [hook.expansion_status(e["instance_id"], int(e["target_gib"])) for e in to_verify]
         for status in statuses:
             self.log.info(

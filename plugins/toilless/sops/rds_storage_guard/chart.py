@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from toilless.rds_storage import GIB, SECONDS_PER_DAY
+from toilless.sops.rds_storage_guard.forecasting import GIB, SECONDS_PER_DAY
 
 
 def render_storage_chart(
@@ -87,3 +88,11 @@ def render_storage_chart(
     finally:
         plt.close(figure)
     return path
+
+
+def chart_dir(configured: str, run_id: str) -> Path:
+    """Where a run's charts go: ``report.chart_dir`` (relative to AIRFLOW_HOME unless absolute), one folder per run."""
+    base = Path(configured)
+    if not base.is_absolute():
+        base = Path(os.environ.get("AIRFLOW_HOME", "~/airflow")).expanduser() / base
+    return base / run_id.replace(":", "_").replace("/", "_")

@@ -1,6 +1,6 @@
 """rds_storage_guard end to end (dag.test()) against a moto server (RDS + CloudWatch) and the Slack sink.
 
-The approval path (a person answers in Airflow) needs a running Airflow: tests/integration/test_rds_storage_guard_live.py.
+The approval path (a person answers in Airflow) needs a running Airflow: tests/sops/rds_storage_guard/test_live.py.
 """
 
 from __future__ import annotations
@@ -12,14 +12,16 @@ from typing import Any
 
 import pytest
 
-from sandbox.rds_storage import seed_rds_instance
+from sandbox.rds_storage_guard_data import seed_rds_instance
 from toilless.common.gate import GatePolicy
-from toilless.hooks.rds_storage import MARKER_TAG, RdsStorageHook
+from toilless.hooks.rds import RdsHook
+from toilless.sops.rds_storage_guard import expansion
+from toilless.sops.rds_storage_guard.markers import MARKER_TAG
 
 pytestmark = pytest.mark.integration
 
 DAG_ID = "rds_storage_guard"
-DAG_FILE = Path(__file__).resolve().parents[2] / "dags" / f"{DAG_ID}.py"
+DAG_FILE = Path(__file__).resolve().parents[3] / "dags" / f"{DAG_ID}.py"
 #: The shared maintenance window (Sunday 02:00-04:00 UTC) must not make these tests depend on the clock.
 NO_WINDOW = {"respect_maintenance_window": False}
 #: Automatic growth is a configuration change (Variable), never a run Param: Params may only tighten policy.
@@ -215,7 +217,7 @@ class CrashAfterModify:
 
 def test_retry_after_crash_between_modify_and_verify_grows_once(guard, moto_server) -> None:
     guard.seed("crash-db", allocated_gib=100, used_pct=95.0)
-    hook = RdsStorageHook(aws_conn_id="aws_default")
+    hook = RdsHook(aws_conn_id="aws_default")
     spy = CrashAfterModify(hook.rds)
     hook.__dict__["rds"] = spy  # the cached client, wrapped
     kwargs = {
@@ -227,10 +229,10 @@ def test_retry_after_crash_between_modify_and_verify_grows_once(guard, moto_serv
     }
 
     with pytest.raises(ConnectionError):
-        hook.grow_storage_once("crash-db", **kwargs)
+        expansion.grow_storage_once(hook, "crash-db", **kwargs)
     assert guard.describe("crash-db")["AllocatedStorage"] == 130
 
-    retried = hook.grow_storage_once("crash-db", **kwargs, now=datetime.now(UTC))
+    retried = expansion.grow_storage_once(hook, "crash-db", **kwargs, now=datetime.now(UTC))
     assert retried["modified"] is False
     assert retried["outcome"] == "already_done"
     assert spy.modify_calls == 1
@@ -241,10 +243,16 @@ def test_retry_after_crash_between_modify_and_verify_grows_once(guard, moto_serv
 
 def test_changed_allocation_since_decision_is_refused(guard) -> None:
     guard.seed("moved-db", allocated_gib=120, used_pct=95.0)
-    hook = RdsStorageHook(aws_conn_id="aws_default")
+    hook = RdsHook(aws_conn_id="aws_default")
     with pytest.raises(RuntimeError, match="changed from 100 to 120 GiB"):
-        hook.grow_storage_once(
-            "moved-db", from_gib=100, target_gib=130, new_max_allocated_gib=None, run_id="r", gate_policy=GatePolicy()
+        expansion.grow_storage_once(
+            hook,
+            "moved-db",
+            from_gib=100,
+            target_gib=130,
+            new_max_allocated_gib=None,
+            run_id="r",
+            gate_policy=GatePolicy(),
         )
     assert guard.describe("moved-db")["AllocatedStorage"] == 120
 
@@ -329,8 +337,8 @@ def test_sandbox_seed_is_near_critical_and_idempotent(moto_server, tmp_path: Pat
     import time
 
     from sandbox.service import SandboxContext
-    from sandbox.services.rds_demo import DEMO_INSTANCE, RdsDemoService
-    from toilless import rds_storage as rs
+    from sandbox.services.rds_storage_guard import DEMO_INSTANCE, RdsDemoService
+    from toilless.sops.rds_storage_guard import forecasting, growth_plan, storage_policy
 
     ctx = SandboxContext(home=tmp_path, published={"moto": moto_server})
     for _ in range(2):
@@ -344,24 +352,24 @@ def test_sandbox_seed_is_near_critical_and_idempotent(moto_server, tmp_path: Pat
     instances = rds.describe_db_instances()["DBInstances"]
     assert [i["DBInstanceIdentifier"] for i in instances] == [DEMO_INSTANCE]
 
-    hook = RdsStorageHook(aws_conn_id="aws_default")
+    hook = RdsHook(aws_conn_id="aws_default")
     now = datetime.now(UTC)
     history = hook.free_storage_history(
         [DEMO_INSTANCE], start=now - timedelta(days=7, hours=1), end=now, period_seconds=3600
     )
-    instance = rs.instance_from_description(instances[0], history[DEMO_INSTANCE], None)
-    decision = rs.decide(instance, rs.StoragePolicy(), now=now)
-    assert decision.state == rs.WARNING
+    instance = forecasting.instance_from_description(instances[0], history[DEMO_INSTANCE], None)
+    decision = growth_plan.decide(instance, storage_policy.StoragePolicy(), now=now)
+    assert decision.state == forecasting.WARNING
     forecast = decision.forecast
     assert forecast is not None
     assert 85 <= forecast["used_pct"] < 90
-    assert forecast["growth_bytes_per_day"] == pytest.approx(0.5 * rs.GIB, rel=0.01)
+    assert forecast["growth_bytes_per_day"] == pytest.approx(0.5 * forecasting.GIB, rel=0.01)
 
 
 def test_sandbox_free_storage_follows_the_growth(moto_server) -> None:
     """Issue 10 #11: after the demo instance grew 100 -> 135 GiB the guard must see it emptier, not fuller (89.6%)."""
-    from sandbox.rds_storage import StorageModel, publish_free_storage
-    from toilless import rds_storage as rs
+    from sandbox.rds_storage_guard_data import StorageModel, publish_free_storage
+    from toilless.sops.rds_storage_guard import forecasting, growth_plan, storage_policy
 
     rds = moto_server.client("rds")
     cloudwatch = moto_server.client("cloudwatch")
@@ -371,15 +379,15 @@ def test_sandbox_free_storage_follows_the_growth(moto_server) -> None:
         rds, cloudwatch, "grown-db", allocated_gib=100, used_pct=86.0, growth_gib_per_day=0.5, now=seeded_at
     )
     model = StorageModel("grown-db", 100, 86.0, 0.5, seeded_at)
-    hook = RdsStorageHook(aws_conn_id="aws_default")
+    hook = RdsHook(aws_conn_id="aws_default")
 
     def used_pct() -> float:
         description = hook.describe_instance("grown-db")
         history = hook.free_storage_history(
             ["grown-db"], start=now - timedelta(days=7, hours=1), end=now + timedelta(minutes=1), period_seconds=3600
         )
-        instance = rs.instance_from_description(description, history["grown-db"], None)
-        forecast = rs.decide(instance, rs.StoragePolicy(), now=now).forecast
+        instance = forecasting.instance_from_description(description, history["grown-db"], None)
+        forecast = growth_plan.decide(instance, storage_policy.StoragePolicy(), now=now).forecast
         assert forecast is not None
         return forecast["used_pct"]
 
@@ -406,3 +414,18 @@ def test_hostile_params_fail_the_run_at_once_and_grow_nothing(guard, slack_sink)
     assert guard.describe("hostile-db")["AllocatedStorage"] == 100
     failures = " ".join(message["text"] for message in slack_sink.messages())
     assert "would loosen the configured policy" in failures
+
+
+def test_emptied_form_fields_run_like_the_defaults(guard, set_variable) -> None:
+    """Issue 13: instance ids, tag filter and dry run cleared in the trigger form arrive as null; the run must
+    behave as with the defaults ([], {}, False): the configured instances, no extra tag condition, not a dry run."""
+    set_variable(
+        "toilless_rds_storage_guard", {**NO_WINDOW, "instance_ids": ["null-db"], "policy": {"auto_grow": True}}
+    )
+    guard.seed("null-db", allocated_gib=100, used_pct=93.0, growth_gib_per_day=0.5)
+    dag_run, states = guard.run(instance_ids=None, tag_filter=None, dry_run=None)
+
+    assert dag_run.state == "success", states
+    assert states["expand_allocated_storage"] == "success"
+    assert guard.describe("null-db")["AllocatedStorage"] == 144
+    assert "[dry run]" not in report_text(guard)

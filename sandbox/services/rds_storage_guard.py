@@ -7,7 +7,7 @@ import threading
 from datetime import UTC, datetime
 from typing import Any
 
-from sandbox.rds_storage import StorageModel, publish_free_storage
+from sandbox.rds_storage_guard_data import StorageModel, publish_free_storage
 from sandbox.service import SandboxContext, Service
 
 log = logging.getLogger("sandbox")
@@ -39,7 +39,7 @@ class RdsDemoService(Service):
         ctx.published["rds_demo"] = {"instance_id": DEMO_INSTANCE}
 
     def _seed(self, moto: object) -> None:
-        from sandbox.rds_storage import seed_rds_instance
+        from sandbox.rds_storage_guard_data import seed_rds_instance
 
         try:
             # 86% used of 100 GiB, +0.5 GiB/day: warning now (critical at 90%).
