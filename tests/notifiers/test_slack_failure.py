@@ -8,7 +8,7 @@ import pytest
 
 pytestmark = pytest.mark.integration
 
-FIXTURE_DAGS = Path(__file__).resolve().parents[2] / "dags" / "fixture_dags"
+FIXTURE_DAGS = Path(__file__).resolve().parents[1] / "dags" / "fixture_dags"
 
 
 def test_test_dag_failure_goes_to_non_urgent_marked_no_action(run_dag, slack_sink) -> None:
