@@ -71,10 +71,15 @@ class KubernetesEmulatorServer:
         source = self.pod_logs.get((match.group("namespace"), match.group("name")))
         if source is None:
             return b""
-        text = source()
+        data = source().encode()
+        # The real API's semantics (core/v1 PodLogOptions): tailLines keeps the last N lines, then limitBytes keeps
+        # the first N bytes of what is left. kmock alone would ignore both.
+        tail = request.params.get("tailLines")
+        if tail is not None:
+            lines = data.splitlines(keepends=True)
+            data = b"".join(lines[len(lines) - int(tail) :]) if int(tail) else b""
         limit = request.params.get("limitBytes")
-        data = text.encode()
-        return data[-int(limit) :] if limit else data
+        return data[: int(limit)] if limit else data
 
     def stop(self) -> None:
         if self._loop is not None and self._stop is not None:

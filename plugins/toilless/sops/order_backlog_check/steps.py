@@ -75,7 +75,11 @@ def read_processor_run(settings: dict[str, Any]) -> RunSummary:
     excerpt_lines = int(log_settings.get("excerpt_lines", 15))
     timezone = str(log_settings.get("timezone", "UTC"))
     if log_settings["source"] == "kubernetes":
-        lines, source = _deployment(settings).read_pod_log(max_bytes=int(log_settings["max_bytes"]))
+        lines, source = _deployment(settings).read_pod_log(
+            max_bytes=int(log_settings["max_bytes"]),
+            # The same bound as for a rotated file: past it, the time spent reading is not worth the hint.
+            max_read_bytes=int(log_settings.get("max_decompressed_bytes", 8 * int(log_settings["max_bytes"]))),
+        )
         run_lines, found = latest_run_lines([lines])
         sources = [source]
         notes: list[str] = []
