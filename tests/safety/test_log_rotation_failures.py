@@ -53,7 +53,9 @@ def cli(config: dict[str, Any], directory: Path, *, driver: str | None = None) -
     config_file.write_text(json.dumps(config))
     config_file.chmod(0o644)
     argv = ["--config", str(config_file), "--no-measure"]
-    command = [sys.executable, "-c", driver, *argv] if driver else [sys.executable, "-m", "toilless.sops.log_rotation", *argv]
+    command = (
+        [sys.executable, "-c", driver, *argv] if driver else [sys.executable, "-m", "toilless.sops.log_rotation", *argv]
+    )
     return subprocess.run(
         command,
         capture_output=True,
@@ -209,7 +211,11 @@ def test_cli_unknown_log_set_and_unreadable_config(tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "plugins"), str(REPO)])}
     for argv in (["--config", str(config_file), "--log-set", "nope"], ["--config", str(tmp_path / "missing.yaml")]):
         done = subprocess.run(
-            [sys.executable, "-m", "toilless.sops.log_rotation", *argv], capture_output=True, text=True, env=env, check=False
+            [sys.executable, "-m", "toilless.sops.log_rotation", *argv],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=False,
         )
         assert done.returncode == 2
         assert "Traceback" not in done.stderr
