@@ -120,11 +120,11 @@ def test_shipped_compression_settings_round_trip_a_log(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("style", "kind"),
     [
-        pytest.param("json", "fast", id="json-lines-get-a-fast-level"),
-        pytest.param("traces", "fast", id="stack-traces-get-a-fast-level"),
-        pytest.param("orders", "fast", id="order-processor-gets-a-fast-level"),
-        pytest.param("access", "tuned", id="access-logs-get-greedy-matching-not-the-slower-lazy-fallback"),
-        pytest.param("syslog", "tuned", id="syslog-gets-greedy-matching-not-the-slower-lazy-fallback"),
+        pytest.param("json", "fast", id="json-lines-get-a-fast-zstd-level"),
+        pytest.param("traces", "fast", id="stack-traces-get-a-fast-zstd-level"),
+        pytest.param("orders", "fast", id="order-processor-gets-a-fast-zstd-level"),
+        pytest.param("access", "gzip", id="access-logs-get-libdeflate-gzip-members-not-slower-zstd-matching"),
+        pytest.param("syslog", "gzip", id="syslog-gets-libdeflate-gzip-members-not-slower-zstd-matching"),
     ],
 )
 def test_adaptive_compression_takes_the_cheapest_settings_that_beat_gzip(style: str, kind: str) -> None:
@@ -136,22 +136,27 @@ def test_adaptive_compression_takes_the_cheapest_settings_that_beat_gzip(style: 
         text += next(lines).encode()
     sample = bytes(text[: compress.ADAPTIVE_SAMPLE_BYTES])
     defaults = read_defaults("log_rotation")["defaults"]
-    choice = compress.choose_zstd(sample, defaults["compression_level"], defaults["zstd_parameters"])
-    tuned = [(level, parameters) for level, parameters, _ in compress.ADAPTIVE_TUNED]
-    picked = (choice.level, choice.parameters)
-    assert {"fast": choice.level in compress.ADAPTIVE_LEVELS and not choice.parameters, "tuned": picked in tuned}[
-        kind
-    ], choice.note
-    archive = compress.zstd_compressor(choice.level, 0, choice.parameters).compress(bytes(text))
-    assert len(archive) <= len(zlib.compress(bytes(text), 6))
+    choice = compress.choose_compression(sample, defaults["compression_level"], defaults["zstd_parameters"])
+    picked = {
+        "fast": choice.compression == "zstd" and choice.level in compress.ADAPTIVE_LEVELS and not choice.parameters,
+        "gzip": (choice.compression, choice.level) == ("gzip", compress.ADAPTIVE_GZIP_LEVEL),
+    }
+    assert picked[kind], choice.note
+    data = bytes(text)
+    if choice.compression == "gzip":
+        step = compress.GZIP_MEMBER_BYTES
+        archive = b"".join(compress.gzip_member(data[i : i + step], choice.level) for i in range(0, len(data), step))
+    else:
+        archive = compress.zstd_compressor(choice.level, 0, choice.parameters).compress(data)
+    assert len(archive) <= len(zlib.compress(data, 6))
 
 
 def test_adaptive_compression_never_tries_costlier_settings_than_a_plain_low_level() -> None:
-    """Configured plain zstd 3 (no tuned parameters): only zstd 1 and 2 may replace it, not the tuned greedy
-    candidate, which costs more per byte than zstd 3."""
+    """Configured plain zstd 3 (no tuned parameters): only zstd 1 and 2 may replace it, not libdeflate or the tuned
+    greedy candidate, which cost more per byte than zstd 3."""
     lines = STYLES["access"](random.Random(3), datetime(2026, 11, 21, tzinfo=UTC))
     sample = bytearray()
     while len(sample) < compress.ADAPTIVE_SAMPLE_BYTES:
         sample += next(lines).encode()
-    choice = compress.choose_zstd(bytes(sample), 3, {})
-    assert (choice.level, choice.parameters) == (3, {}), choice.note
+    choice = compress.choose_compression(bytes(sample), 3, {})
+    assert (choice.compression, choice.level, choice.parameters) == ("zstd", 3, {}), choice.note

@@ -1,10 +1,16 @@
 """Compress a rotated file into a verified archive, crash-safely, in bounded memory.
 
 The only way an archive name comes to exist is :func:`os.rename` of a temporary file that was fully written,
-fsynced and verified (decompressed and compared by CRC-32 checksum and length with its source). A crash (kill -9,
+verified (decompressed and compared by CRC-32 checksum and length with its source) and fsynced. A crash (kill -9,
 power loss) at any moment therefore leaves the source plus, at most, a hidden ``.toilless-tmp`` file that the
 next run deletes and redoes. The caller removes the source only after this function returned, so the source
 and the archive overlap, never miss.
+
+Two formats: zstd (one frame, zstd's own worker threads) and gzip, written by libdeflate as a series of
+independent members of :data:`GZIP_MEMBER_BYTES` of input each (RFC 1952 section 2.2: a gzip file is a series of
+members; ``gzip -dc``, ``zcat``, Python's :mod:`gzip` read it as one stream). Independent members are what lets
+two threads compress one file at once, and verify it at once: each member is decompressed on its own from the
+temporary file and compared with the checksum and length of the source bytes it was made from.
 """
 
 from __future__ import annotations
@@ -13,12 +19,17 @@ import gzip
 import os
 import stat
 import zlib
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
 from toilless.logrotation import naming
 
 CHUNK_BYTES = 1 << 20
+#: Input bytes per gzip member. Each member starts without history (deflate's window is 32 KiB), which costs
+#: about 0.1 % of size at 4 MiB; smaller members cost more, larger ones hold more memory per thread.
+GZIP_MEMBER_BYTES = 4 << 20
 
 
 class SourceChangedError(RuntimeError):
@@ -45,69 +56,94 @@ class Digest:
 
 @dataclass(frozen=True)
 class ArchiveResult:
-    archive: str
+    archive: str  # the published path: its extension follows the format actually written (adaptive may pick gzip)
     source_bytes: int
     archive_bytes: int
     crc32: int
     settings: str = ""  # the compression settings used, and why (adaptive choice)
 
 
-#: zstd levels tried before the configured settings when ``adaptive`` is on, cheapest first.
+#: zstd levels tried first when ``adaptive`` is on, cheapest first.
 ADAPTIVE_LEVELS = (1, 2)
-#: Then these tuned settings (level, ZstdCompressionParameters overrides), cheapest first, before the configured ones.
-#: Greedy matching with 16 probes of a row-hashed 2^17 table and matches of 6+ bytes: on access logs and syslog it
-#: is 0.96-0.97 of gzip -6 at 2.1-2.5x its speed per core, 15-30 % cheaper than the lazy fallback in
-#: include/config/log_rotation.yaml; on the order processor it is 9 % larger than gzip -6 (zstd 2 takes that one).
+#: Then gzip members by libdeflate at this level (see :data:`GZIP_MEMBER_BYTES`). On access logs and syslog, where
+#: zstd's fast levels lose to gzip -6 by 3-15 %, libdeflate 6 is 0.96-0.97 of gzip -6 at 2.3-2.6x its speed per
+#: core (less CPU than zstd 5 greedy for the same size), and its members compress on every core.
+ADAPTIVE_GZIP_LEVEL = 6
+#: Then these tuned zstd settings (level, ZstdCompressionParameters overrides), before the configured ones. Greedy
+#: matching with 16 probes of a row-hashed 2^17 table and matches of 6+ bytes: 0.92-0.96 of gzip -6 where
+#: libdeflate 6 is not at least 1.5 % smaller than gzip -6.
 ADAPTIVE_TUNED: tuple[tuple[int, dict[str, Any], str], ...] = (
     (5, {"strategy": "greedy", "min_match": 6, "hash_log": 17, "search_log": 4, "window_log": 20}, "zstd 5 greedy"),
 )
 #: A cheaper candidate is taken only if, on the sample, it is at most this fraction of gzip -6's size: the margin
 #: covers the difference between a sample and the whole file.
 ADAPTIVE_MARGIN = 0.97
-#: The same for :data:`ADAPTIVE_TUNED`: their ratio on a 1 MiB sample was within 0.007 of the whole file's on every
-#: style (and 0.015 pessimistic on access logs, whose repeats lie further apart than a sample holds), so half the
+#: The same for libdeflate and :data:`ADAPTIVE_TUNED`: their ratio on a 1 MiB sample was within 0.007 of the whole
+#: file's on every style (deflate's 32 KiB window sees no further in a whole file than in a sample), so half the
 #: fast levels' margin (whose ratios moved by up to 0.011) is kept.
 ADAPTIVE_TUNED_MARGIN = 0.985
 #: 1 MiB: on the benchmark corpus the ratios of a 1 MiB and a 4 MiB sample differ by at most 0.011, and the probe
-#: (gzip -6 of the sample plus every candidate) costs ~30 ms instead of ~100 ms, a fifth of a 96 MiB file's wall time.
+#: (gzip -6 of the sample plus the candidates up to the one taken) costs ~20-40 ms.
 ADAPTIVE_SAMPLE_BYTES = 1 << 20
 
 
 @dataclass(frozen=True)
-class ZstdChoice:
+class CompressionChoice:
+    compression: str  # "zstd" or "gzip"
     level: int
-    parameters: dict[str, Any]
+    parameters: dict[str, Any]  # zstd parameters; empty for gzip
     note: str
 
 
-def choose_zstd(
+def choose_compression(
     sample: bytes,
     level: int,
     parameters: dict[str, Any],
     *,
     margin: float = ADAPTIVE_MARGIN,
     tuned_margin: float = ADAPTIVE_TUNED_MARGIN,
-) -> ZstdChoice:
-    """The cheapest zstd settings that compress ``sample`` (the start of a log) to at most ``margin`` times what
-    gzip -6 makes of it; the configured ``level`` + ``parameters`` when no cheaper one does.
+) -> CompressionChoice:
+    """The cheapest settings that compress ``sample`` (the start of a log) to at most ``margin`` times what gzip -6
+    makes of it; the configured zstd ``level`` + ``parameters`` when no cheaper one does.
 
     Logs differ: zstd's fastest levels beat gzip -6 by 5-8 % on JSON lines and stack traces at ~6x its speed, but
-    lose by 15 % on access logs, which need more match searching (:data:`ADAPTIVE_TUNED`, else the configured
-    lazy matching).
+    lose by 3-15 % on access logs and syslog (short repeated tokens: IPs, paths, user agents), where libdeflate's
+    near-optimal deflate parsing at level 6 is both smaller than gzip -6 and cheaper than zstd's deeper searches.
     """
     gzip_bytes = len(zlib.compress(sample, 6))
-    candidates: list[tuple[int, dict[str, Any], str, float]] = [
-        (fast, {}, f"zstd {fast}", margin) for fast in ADAPTIVE_LEVELS if fast < level or parameters
+    costly = bool(parameters) or level >= 6
+    candidates: list[tuple[str, int, dict[str, Any], str, float]] = [
+        ("zstd", fast, {}, f"zstd {fast}", margin) for fast in ADAPTIVE_LEVELS if fast < level or parameters
     ]
-    if parameters or level >= 6:
+    if costly:
         # Cheaper than the configured tuned settings or a high level, not than a plain low level.
-        candidates += [(*tuned, tuned_margin) for tuned in ADAPTIVE_TUNED]
-    for candidate, overrides, label, allowed in candidates:
-        size = len(zstd_compressor(candidate, 0, overrides).compress(sample))
+        candidates.append(
+            ("gzip", ADAPTIVE_GZIP_LEVEL, {}, f"gzip {ADAPTIVE_GZIP_LEVEL} (libdeflate members)", tuned_margin)
+        )
+        candidates += [
+            ("zstd", tuned_level, dict(overrides), label, tuned_margin)
+            for tuned_level, overrides, label in ADAPTIVE_TUNED
+        ]
+    for compression, candidate, overrides, label, allowed in candidates:
+        if compression == "gzip":
+            size = len(gzip_member(sample, candidate))
+        else:
+            size = len(zstd_compressor(candidate, 0, overrides).compress(sample))
         if size <= allowed * gzip_bytes:
-            return ZstdChoice(candidate, dict(overrides), f"{label} (sample: {size / gzip_bytes:.2f} of gzip -6)")
+            return CompressionChoice(
+                compression, candidate, overrides, f"{label} (sample: {size / gzip_bytes:.2f} of gzip -6)"
+            )
     size = len(zstd_compressor(level, 0, parameters).compress(sample))
-    return ZstdChoice(level, parameters, f"zstd {level} tuned (sample: {size / gzip_bytes:.2f} of gzip -6)")
+    return CompressionChoice(
+        "zstd", level, dict(parameters), f"zstd {level} tuned (sample: {size / gzip_bytes:.2f} of gzip -6)"
+    )
+
+
+def gzip_member(data: bytes | bytearray | memoryview, level: int) -> bytes | bytearray:
+    """One gzip member of ``data`` (libdeflate; header mtime 0, so the same input gives the same bytes)."""
+    import deflate
+
+    return deflate.gzip_compress(data, level)
 
 
 def fsync_dir(directory: str) -> None:
@@ -161,64 +197,178 @@ def compress_verified(
     archive_uid: int | None = None,
     archive_gid: int | None = None,
 ) -> ArchiveResult:
-    """Write ``archive`` from ``source`` through a temporary file; returns once the archive is durable and
-    verified.
+    """Write an archive of ``source`` through a temporary file; returns once the archive is verified and durable.
 
-    Permissions and ownership come from the source unless given; the source's mtime is kept. The source is
-    left in place: removing it is the caller's next step.
+    ``archive`` is the name for ``compression``; when ``adaptive`` picks the other format, the published name
+    carries that format's extension instead (:attr:`ArchiveResult.archive`). Permissions and ownership come from
+    the source unless given; the source's mtime is kept. The source is left in place: removing it is the caller's
+    next step.
     """
     directory = os.path.dirname(source)
-    tmp = os.path.join(directory, naming.tmp_name(os.path.basename(archive)))
-    remove_if_exists(tmp)
     src_fd = os.open(source, os.O_RDONLY | os.O_NOFOLLOW)
+    tmp = ""
     try:
         src_info = os.fstat(src_fd)
         if not stat.S_ISREG(src_info.st_mode):
             raise SourceChangedError(f"{source} is not a regular file")
-        # 0600 until verified: a half-written archive is never readable by others, then it gets its final
-        # mode.
         parameters = dict(zstd_parameters or {})
         settings = f"{compression} {level}"
         if compression == "zstd" and adaptive and src_info.st_size >= 4 * ADAPTIVE_SAMPLE_BYTES:
-            choice = choose_zstd(os.pread(src_fd, ADAPTIVE_SAMPLE_BYTES, 0), level, parameters)
-            level, parameters, settings = choice.level, choice.parameters, choice.note
+            choice = choose_compression(os.pread(src_fd, ADAPTIVE_SAMPLE_BYTES, 0), level, parameters)
+            archive = naming.with_extension(archive, choice.compression)
+            compression, level, parameters, settings = choice.compression, choice.level, choice.parameters, choice.note
         elif compression == "zstd" and parameters:
             settings += " tuned"
+        tmp = os.path.join(directory, naming.tmp_name(os.path.basename(archive)))
+        remove_if_exists(tmp)
+        # 0600 until verified: a half-written archive is never readable by others, then it gets its final mode.
         tmp_fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
         try:
-            with os.fdopen(src_fd, "rb", closefd=False) as src, os.fdopen(tmp_fd, "wb", closefd=False) as out:
-                digest = _compress_stream(src, out, compression, level, threads, parameters)
-                out.flush()
-                os.fsync(tmp_fd)
+            if compression == "gzip":
+                digest = _gzip_members_verified(src_fd, tmp_fd, tmp, level, threads)
+            else:
+                with os.fdopen(src_fd, "rb", closefd=False) as src, os.fdopen(tmp_fd, "wb", closefd=False) as out:
+                    digest = _compress_stream(src, out, compression, level, threads, parameters)
             after = os.fstat(src_fd)
             if after.st_size != digest.size or after.st_ino != src_info.st_ino:
                 raise SourceChangedError(
                     f"{source} changed while it was compressed ({digest.size} bytes read, "
                     f"now {after.st_size}): a writer still holds it"
                 )
-            check = archive_digest(tmp)
-            if check != digest:
-                raise VerificationError(
-                    f"{tmp} decompressed to {check.size} bytes crc32 {check.crc32:08x}, source has "
-                    f"{digest.size} bytes crc32 {digest.crc32:08x}"
-                )
+            if compression != "gzip":  # gzip members were verified one by one as they were written
+                check = archive_digest(tmp)
+                if check != digest:
+                    raise VerificationError(
+                        f"{tmp} decompressed to {check.size} bytes crc32 {check.crc32:08x}, source has "
+                        f"{digest.size} bytes crc32 {digest.crc32:08x}"
+                    )
             os.fchmod(tmp_fd, archive_mode if archive_mode is not None else stat.S_IMODE(src_info.st_mode))
             uid = archive_uid if archive_uid is not None else src_info.st_uid
             gid = archive_gid if archive_gid is not None else src_info.st_gid
             if (uid, gid) != (os.geteuid(), os.getegid()):
                 os.fchown(tmp_fd, uid, gid)
             os.utime(tmp_fd, ns=(src_info.st_atime_ns, src_info.st_mtime_ns))
+            # One fsync, after verification and the metadata: verification reads what the kernel holds for the
+            # file either way, and the rename below comes only after data and metadata are durable.
             os.fsync(tmp_fd)
         finally:
             os.close(tmp_fd)
     except BaseException:
-        remove_if_exists(tmp)
+        if tmp:
+            remove_if_exists(tmp)
         raise
     finally:
         os.close(src_fd)
     os.rename(tmp, archive)
     fsync_dir(directory)
     return ArchiveResult(archive, digest.size, os.stat(archive).st_size, digest.crc32, settings)
+
+
+@dataclass(frozen=True)
+class _Member:
+    offset: int  # in the archive
+    length: int  # compressed bytes
+    crc32: int  # of its compressed bytes, as verified
+
+
+def _worker_count(threads: int) -> int:
+    """Compression threads beside the reading thread: 0 compresses in the reading thread, -1 one per core."""
+    return (os.cpu_count() or 1) if threads < 0 else threads
+
+
+def _gzip_members_verified(src_fd: int, tmp_fd: int, tmp: str, level: int, threads: int) -> Digest:
+    """Compress the source into gzip members on ``threads`` threads and write them in order to ``tmp``.
+
+    Verification happens in two steps, both before the caller publishes: each worker decompresses the member it
+    just made and compares it with the CRC-32 and length of the source bytes (so the costly part runs on every
+    core, overlapped with compression); then every member is read back from ``tmp`` and its bytes compared by
+    CRC-32 with those that were verified (so what the file holds is exactly what decompressed correctly, at
+    ~10 GB/s instead of a second decompression). Memory: at most two members per thread in flight.
+    """
+    workers = _worker_count(threads)
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="gzip") if workers else None
+    try:
+        digest, members = _write_gzip_members(src_fd, tmp_fd, level, pool, max(1, 2 * workers))
+    finally:
+        if pool:
+            pool.shutdown(wait=True, cancel_futures=True)
+    _check_written(tmp, members)
+    return digest
+
+
+def _compress_member(chunk: bytes, level: int) -> tuple[bytes | bytearray, int]:
+    """One verified gzip member of ``chunk`` and the CRC-32 of the member's bytes. Raises VerificationError."""
+    import deflate
+
+    member = deflate.gzip_compress(chunk, level)
+    try:
+        # libdeflate also checks the member's own CRC-32 and length fields.
+        plain = deflate.gzip_decompress(member, len(chunk))
+    except deflate.DeflateError as err:
+        raise VerificationError(f"a gzip member of {len(chunk)} bytes does not decompress ({err})") from err
+    if plain != chunk:
+        raise VerificationError(f"a gzip member of {len(chunk)} bytes decompressed to other bytes ({len(plain)})")
+    return member, deflate.crc32(member)
+
+
+def _write_gzip_members(
+    src_fd: int, tmp_fd: int, level: int, pool: ThreadPoolExecutor | None, in_flight: int
+) -> tuple[Digest, list[_Member]]:
+    import deflate
+
+    crc = 0
+    size = 0
+    offset = 0
+    members: list[_Member] = []
+    pending: deque[Future[tuple[bytes | bytearray, int]]] = deque()
+
+    def write_next() -> None:
+        nonlocal offset
+        member, member_crc = pending.popleft().result()
+        _write_all(tmp_fd, member)
+        members.append(_Member(offset, len(member), member_crc))
+        offset += len(member)
+
+    # A short read happens at the end of the file (or while a writer still appends: the caller checks the size).
+    while chunk := os.read(src_fd, GZIP_MEMBER_BYTES):
+        crc = deflate.crc32(chunk, crc)
+        size += len(chunk)
+        future: Future[tuple[bytes | bytearray, int]]
+        if pool:
+            future = pool.submit(_compress_member, chunk, level)
+        else:
+            future = Future()
+            future.set_result(_compress_member(chunk, level))
+        pending.append(future)
+        if len(pending) >= in_flight:
+            write_next()
+    while pending:
+        write_next()
+    return Digest(crc, size), members
+
+
+def _check_written(tmp: str, members: list[_Member]) -> None:
+    """``tmp`` holds exactly the verified members, byte for byte (by CRC-32), and nothing else."""
+    import deflate
+
+    fd = os.open(tmp, os.O_RDONLY | os.O_NOFOLLOW)
+    try:
+        expected = members[-1].offset + members[-1].length if members else 0
+        written = os.fstat(fd).st_size
+        if written != expected:
+            raise VerificationError(f"{tmp} has {written} bytes, its verified members {expected}")
+        for member in members:
+            data = os.pread(fd, member.length, member.offset)
+            if len(data) != member.length or deflate.crc32(data) != member.crc32:
+                raise VerificationError(f"{tmp}: the member at byte {member.offset} does not read back as written")
+    finally:
+        os.close(fd)
+
+
+def _write_all(fd: int, data: bytes | bytearray) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
 
 
 def zstd_compressor(level: int, threads: int, parameters: dict[str, Any]) -> Any:
@@ -238,13 +388,9 @@ def _compress_stream(
 ) -> Digest:
     crc = 0
     size = 0
-    if compression == "gzip":
-        # mtime=0: the same input gives the same bytes, and the file's own mtime carries the time.
-        writer: BinaryIO = gzip.GzipFile(fileobj=out, mode="wb", compresslevel=level, mtime=0)  # type: ignore[assignment]
-    elif compression == "zstd":
-        writer = zstd_compressor(level, threads, zstd_parameters).stream_writer(out, closefd=False)  # type: ignore[assignment]
-    else:
+    if compression != "zstd":
         raise ValueError(f"unknown compression {compression!r}")
+    writer: BinaryIO = zstd_compressor(level, threads, zstd_parameters).stream_writer(out, closefd=False)  # type: ignore[assignment]
     with writer:
         while chunk := src.read(CHUNK_BYTES):
             crc = zlib.crc32(chunk, crc)
