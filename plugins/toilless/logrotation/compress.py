@@ -15,7 +15,6 @@ temporary file and compared with the checksum and length of the source bytes it 
 
 from __future__ import annotations
 
-import gzip
 import os
 import stat
 import zlib
@@ -110,7 +109,6 @@ def choose_compression(
     lose by 3-15 % on access logs and syslog (short repeated tokens: IPs, paths, user agents), where libdeflate's
     near-optimal deflate parsing at level 6 is both smaller than gzip -6 and cheaper than zstd's deeper searches.
     """
-    gzip_bytes = len(zlib.compress(sample, 6))
     costly = bool(parameters) or level >= 6
     candidates: list[tuple[str, int, dict[str, Any], str, float]] = [
         ("zstd", fast, {}, f"zstd {fast}", margin) for fast in ADAPTIVE_LEVELS if fast < level or parameters
@@ -124,16 +122,25 @@ def choose_compression(
             ("zstd", tuned_level, dict(overrides), label, tuned_margin)
             for tuned_level, overrides, label in ADAPTIVE_TUNED
         ]
-    for compression, candidate, overrides, label, allowed in candidates:
-        if compression == "gzip":
-            size = len(gzip_member(sample, candidate))
-        else:
-            size = len(zstd_compressor(candidate, 0, overrides).compress(sample))
-        if size <= allowed * gzip_bytes:
-            return CompressionChoice(
-                compression, candidate, overrides, f"{label} (sample: {size / gzip_bytes:.2f} of gzip -6)"
-            )
-    size = len(zstd_compressor(level, 0, parameters).compress(sample))
+    # The probe is part of every rotation's wall time: gzip -6 of the sample (its costliest part) and libdeflate's
+    # candidate run on a second thread (both release the GIL) while this one tries zstd's fast levels.
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="probe") as pool:
+        baseline = pool.submit(zlib.compress, sample, 6)
+        deflated = pool.submit(gzip_member, sample, ADAPTIVE_GZIP_LEVEL) if costly else None
+        for compression, candidate, overrides, label, allowed in candidates:
+            if compression == "gzip" and deflated is not None and candidate == ADAPTIVE_GZIP_LEVEL:
+                size = len(deflated.result())
+            elif compression == "gzip":
+                size = len(gzip_member(sample, candidate))
+            else:
+                size = len(zstd_compressor(candidate, 0, overrides).compress(sample))
+            gzip_bytes = len(baseline.result())
+            if size <= allowed * gzip_bytes:
+                return CompressionChoice(
+                    compression, candidate, overrides, f"{label} (sample: {size / gzip_bytes:.2f} of gzip -6)"
+                )
+        size = len(zstd_compressor(level, 0, parameters).compress(sample))
+        gzip_bytes = len(baseline.result())
     return CompressionChoice(
         "zstd", level, dict(parameters), f"zstd {level} tuned (sample: {size / gzip_bytes:.2f} of gzip -6)"
     )
@@ -167,6 +174,8 @@ def archive_digest(path: str) -> Digest:
     fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
     with os.fdopen(fd, "rb") as raw:
         if path.endswith(".gz") or path.endswith(f".gz{naming.TMP_SUFFIX}"):
+            import gzip  # reads every member; imported here, as zstandard is, to keep the engine's start cheap
+
             with gzip.GzipFile(fileobj=raw, mode="rb") as stream:
                 return _digest_stream(stream)
         import zstandard
