@@ -1,5 +1,6 @@
-"""gzip archives written as parallel libdeflate members: valid gzip for every reader, verified before they are
-published, and chosen per file where zstd's fast levels lose to gzip -6 (access logs, syslog)."""
+"""Archives written as independent members compressed on parallel threads (zstd frames, gzip members by
+libdeflate): valid for every reader, verified before they are published; gzip chosen per file where zstd's fast
+levels lose to gzip -6 (access logs, syslog)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import deflate
 import pytest
+import zstandard
 
 from benchmarks.log_corpus import STYLES
 from toilless.config import read_defaults
@@ -32,40 +34,55 @@ def corpus(style: str, size: int) -> bytes:
 
 
 def members(archive: bytes) -> int:
-    """How many gzip members ``archive`` holds (each starts with the magic bytes and ends on its own)."""
+    """How many gzip members or zstd frames ``archive`` holds (each decodes on its own)."""
     count = 0
     stream = archive
     while stream:
-        decompressor = zlib.decompressobj(31)
+        if stream[:4] == b"\x28\xb5\x2f\xfd":
+            decompressor = zstandard.ZstdDecompressor().decompressobj()
+        else:
+            decompressor = zlib.decompressobj(31)
         decompressor.decompress(stream)
         stream = decompressor.unused_data
         count += 1
     return count
 
 
+@pytest.mark.parametrize(
+    ("compression", "tool"),
+    [pytest.param("gzip", ["gzip", "-dc"], id="gzip"), pytest.param("zstd", ["zstd", "-dcq"], id="zstd")],
+)
 @pytest.mark.parametrize("threads", [pytest.param(0, id="in-the-reading-thread"), pytest.param(2, id="two-threads")])
-def test_gzip_archive_is_a_series_of_members_every_reader_decompresses(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, threads: int
+def test_an_archive_is_a_series_of_members_every_reader_decompresses(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, threads: int, compression: str, tool: list[str]
 ) -> None:
-    monkeypatch.setattr(compress, "GZIP_MEMBER_BYTES", 64 * 1024)
+    monkeypatch.setattr(compress, "MEMBER_BYTES", 64 * 1024)
     data = corpus("syslog", 700 * 1024)
     source = tmp_path / PENDING
     source.write_bytes(data)
-    done = compress.compress_verified(str(source), str(tmp_path / f"{PENDING}.gz"), compression="gzip", threads=threads)
+    archive_name = f"{PENDING}{naming.EXTENSIONS[compression]}"
+    done = compress.compress_verified(
+        str(source), str(tmp_path / archive_name), compression=compression, threads=threads
+    )
+    assert done.archive == str(tmp_path / archive_name)
     archive = Path(done.archive).read_bytes()
     assert members(archive) == 11  # 700 KiB in 64 KiB members, in order
-    assert gzip.decompress(archive) == data
-    assert subprocess.run(["gzip", "-dc", done.archive], capture_output=True, check=True).stdout == data
+    assert subprocess.run([*tool, done.archive], capture_output=True, check=True).stdout == data
+    if compression == "gzip":
+        assert gzip.decompress(archive) == data
+    else:
+        with zstandard.ZstdDecompressor().stream_reader(archive, read_across_frames=True) as reader:
+            assert reader.read() == data
     assert compress.archive_digest(done.archive) == compress.file_digest(str(source))
     assert done.source_bytes == len(data)
-    assert done.crc32 == deflate.crc32(data)
+    assert done.crc32 == zlib.crc32(data)
 
 
 def test_a_member_that_does_not_decompress_to_its_source_is_never_published(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A compressor bug (here: one member made from other bytes) is caught before the rename."""
-    monkeypatch.setattr(compress, "GZIP_MEMBER_BYTES", 64 * 1024)
+    monkeypatch.setattr(compress, "MEMBER_BYTES", 64 * 1024)
     real = deflate.gzip_compress
     calls = []
 
@@ -83,11 +100,36 @@ def test_a_member_that_does_not_decompress_to_its_source_is_never_published(
     assert source.read_bytes() == data
 
 
+def test_a_zstd_frame_that_does_not_decompress_to_its_source_is_never_published(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(compress, "MEMBER_BYTES", 64 * 1024)
+    real = compress.zstd_compressor
+
+    class OffByOne:
+        def __init__(self, compressor: object) -> None:
+            self.compressor = compressor
+            self.calls = 0
+
+        def compress(self, data: bytes) -> bytes:
+            self.calls += 1
+            return self.compressor.compress(data[:-1] + b"?" if self.calls == 3 else data)  # type: ignore[attr-defined]
+
+    monkeypatch.setattr(compress, "zstd_compressor", lambda *args: OffByOne(real(*args)))
+    data = corpus("json", 300 * 1024)
+    source = tmp_path / PENDING
+    source.write_bytes(data)
+    with pytest.raises(compress.VerificationError, match="decompressed to other bytes"):
+        compress.compress_verified(str(source), str(tmp_path / f"{PENDING}.zst"), threads=0)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [PENDING]
+    assert source.read_bytes() == data
+
+
 def test_an_archive_that_does_not_read_back_as_written_is_never_published(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """What reaches the file is checked too: a byte lost between the verified member and the disk is caught."""
-    monkeypatch.setattr(compress, "GZIP_MEMBER_BYTES", 64 * 1024)
+    monkeypatch.setattr(compress, "MEMBER_BYTES", 64 * 1024)
     real = compress._write_all
 
     def torn_write(fd: int, data: bytes | bytearray) -> None:
@@ -178,7 +220,7 @@ def test_the_order_backlog_reader_reads_a_multi_member_gz_archive(
     """toilless.order_processor reads rotated .gz archives through gzip.GzipFile, which reads every member."""
     from toilless.order_processor import read_text
 
-    monkeypatch.setattr(compress, "GZIP_MEMBER_BYTES", 16 * 1024)
+    monkeypatch.setattr(compress, "MEMBER_BYTES", 16 * 1024)
     data = corpus("orders", 100 * 1024)
     source = tmp_path / "order_processing.log.20261122T043000Z.1"
     source.write_bytes(data)
