@@ -78,6 +78,21 @@ def test_an_archive_is_a_series_of_members_every_reader_decompresses(
     assert done.crc32 == zlib.crc32(data)
 
 
+@pytest.mark.parametrize(
+    ("compression", "tool"),
+    [pytest.param("gzip", ["gzip", "-dc"], id="gzip"), pytest.param("zstd", ["zstd", "-dcq"], id="zstd")],
+)
+def test_an_empty_source_gives_an_archive_other_tools_read(tmp_path: Path, compression: str, tool: list[str]) -> None:
+    source = tmp_path / PENDING
+    source.write_bytes(b"")
+    done = compress.compress_verified(
+        str(source), str(tmp_path / f"{PENDING}{naming.EXTENSIONS[compression]}"), compression=compression, threads=2
+    )
+    assert done.archive_bytes > 0
+    assert subprocess.run([*tool, done.archive], capture_output=True, check=True).stdout == b""
+    assert compress.archive_digest(done.archive) == compress.Digest(0, 0)
+
+
 def test_a_member_that_does_not_decompress_to_its_source_is_never_published(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

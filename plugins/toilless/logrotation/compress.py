@@ -393,6 +393,10 @@ def _write_members(
         pending.append(future)
         if len(pending) >= in_flight:
             write_next()
+    if size == 0:
+        # An empty source still gets one (empty) member: a 0-byte file is not valid gzip or zstd for other tools.
+        pending.append(Future())
+        pending[-1].set_result(make_member(b""))
     while pending:
         write_next()
     return Digest(crc, size), members
