@@ -127,15 +127,12 @@ def choose_compression(
             ("zstd", tuned_level, dict(overrides), label, tuned_margin)
             for tuned_level, overrides, label in ADAPTIVE_TUNED
         ]
-    # The probe is part of every rotation's wall time: gzip -6 of the sample (its costliest part) and libdeflate's
-    # candidate run on a second thread (both release the GIL) while this one tries zstd's fast levels.
-    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="probe") as pool:
+    # The probe is part of every rotation's wall time: gzip -6 of the sample, its costliest part, runs on a second
+    # thread (zlib releases the GIL) while this one tries zstd's fast levels.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="probe") as pool:
         baseline = pool.submit(zlib.compress, sample, 6)
-        deflated = pool.submit(gzip_member, sample, ADAPTIVE_GZIP_LEVEL) if costly else None
         for compression, candidate, overrides, label, allowed in candidates:
-            if compression == "gzip" and deflated is not None and candidate == ADAPTIVE_GZIP_LEVEL:
-                size = len(deflated.result())
-            elif compression == "gzip":
+            if compression == "gzip":
                 size = len(gzip_member(sample, candidate))
             else:
                 size = len(zstd_compressor(candidate, 0, overrides).compress(sample))
