@@ -118,18 +118,24 @@ def test_shipped_compression_settings_round_trip_a_log(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("style", "kind"),
+    ("style", "kind", "tuned"),
     [
-        pytest.param("json", "fast", id="json-lines-get-a-fast-zstd-level"),
-        pytest.param("traces", "fast", id="stack-traces-get-a-fast-zstd-level"),
-        pytest.param("orders", "fast", id="order-processor-gets-a-fast-zstd-level"),
-        pytest.param("access", "gzip", id="access-logs-get-libdeflate-gzip-members-not-slower-zstd-matching"),
-        pytest.param("syslog", "gzip", id="syslog-gets-libdeflate-gzip-members-not-slower-zstd-matching"),
+        pytest.param("json", "fast", True, id="json-lines-get-a-fast-zstd-level"),
+        pytest.param("traces", "fast", True, id="stack-traces-get-a-fast-zstd-level"),
+        pytest.param("orders", "fast", True, id="order-processor-gets-a-fast-zstd-level"),
+        pytest.param("access", "tuned", True, id="access-logs-get-greedy-matching-not-the-slower-lazy-fallback"),
+        pytest.param("syslog", "tuned", True, id="syslog-gets-greedy-matching-not-the-slower-lazy-fallback"),
+        pytest.param("access", "gzip", False, id="without-greedy-access-logs-get-libdeflate-not-lazy"),
+        pytest.param("syslog", "gzip", False, id="without-greedy-syslog-gets-libdeflate-not-lazy"),
     ],
 )
-def test_adaptive_compression_takes_the_cheapest_settings_that_beat_gzip(style: str, kind: str) -> None:
+def test_adaptive_compression_takes_the_cheapest_settings_that_beat_gzip(
+    style: str, kind: str, tuned: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The probe picks the cheapest candidate, and what it picks on the sample stays no larger than gzip -6 on
     four times as much of the same log (the margin covers sample vs whole file)."""
+    if not tuned:
+        monkeypatch.setattr(compress, "ADAPTIVE_TUNED", ())
     lines = STYLES[style](random.Random(3), datetime(2026, 11, 21, tzinfo=UTC))
     text = bytearray()
     while len(text) < 4 * compress.ADAPTIVE_SAMPLE_BYTES:
@@ -139,6 +145,7 @@ def test_adaptive_compression_takes_the_cheapest_settings_that_beat_gzip(style: 
     choice = compress.choose_compression(sample, defaults["compression_level"], defaults["zstd_parameters"])
     picked = {
         "fast": choice.compression == "zstd" and choice.level in compress.ADAPTIVE_LEVELS and not choice.parameters,
+        "tuned": (choice.level, choice.parameters) in [(level, params) for level, params, _ in compress.ADAPTIVE_TUNED],
         "gzip": (choice.compression, choice.level) == ("gzip", compress.ADAPTIVE_GZIP_LEVEL),
     }
     assert picked[kind], choice.note
