@@ -5,13 +5,14 @@
   MiB each (default 96), generated once and copied for each contender and round, so both start from identical
   bytes with a warm page cache.
 * Ours: ``python -m toilless.logrotation`` (the engine the DAG's tasks run, process start included) in rename
-  mode with the shipped compression settings (include/config/log_rotation.yaml): rotate, stream-compress, fsync,
-  verify by decompressing, remove.
+  mode with the shipped compression settings (include/config/log_rotation.yaml): rotate, compress in independent
+  members on two threads, each verified by decompressing it, read the archive back by CRC-32, fsync, remove.
 * logrotate: ``logrotate -f -s <state> <conf>`` with ``compress`` (gzip -6, its default) and ``create``.
 * Same work on both sides: rename, create the new live file, compress, fsync the archive (logrotate 3.21 fsyncs the
   .gz too, checked with strace), remove the rotated file. Ours also does, and is charged for: verification by
-  decompressing the archive, CRC-32 of source and output, fsync of the directory, the scan for writers still holding
-  the file, and its interpreter's start (from cached bytecode, as installed; see ``_engine_env``).
+  decompressing every member, CRC-32 of source and archive, fsync of the directory, the scan for writers still
+  holding the file, the 1 MiB probe, and its interpreter's start (from cached bytecode, as installed; see
+  ``_engine_env``).
 * Rounds: ours and logrotate alternate (``ROUNDS`` each), first the whole corpus as one log set, then each style
   alone; medians are reported. Other work on the machine slows both alike this way; the load average is noted.
 * Memory: peak RSS (``wait4`` rusage of that one process) of the engine rotating the whole corpus; with
@@ -283,8 +284,8 @@ def _describe(settings: dict[str, Any]) -> str:
         + (f" with {tuned}" if tuned else "")
         + f", {settings.get('compression_threads', 0)} threads"
         + (
-            ", adaptive per file: zstd 1/2 where a 1 MiB sample beats gzip -6 by 3 %, else gzip members by"
-            " libdeflate 6 on the same threads where they beat it by 1.5 %"
+            ", adaptive per file: zstd 1/2 where a 1 MiB sample beats gzip -6 by 3 %, greedy zstd 5, else gzip by"
+            " libdeflate 6, where by 1.5 %; independent 4 MiB members compressed and verified on the threads"
             if settings.get("adaptive_compression")
             else ""
         )
