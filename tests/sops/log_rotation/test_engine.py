@@ -152,7 +152,13 @@ def test_a_failed_verification_keeps_the_source_and_leaves_no_archive(
 ) -> None:
     source = tmp_path / "app.log.20261122T043000Z.1"
     source.write_bytes(lines(100))
-    monkeypatch.setattr(compress, "archive_digest", lambda path: compress.Digest(0, 1))
+    real_write = compress._write_all
+
+    def flipped_bit(fd: int, data: bytes | bytearray) -> None:
+        # What reaches the file differs from the verified frame by one bit (a torn or corrupted write).
+        real_write(fd, bytes(data[:-1]) + bytes([data[-1] ^ 1]))
+
+    monkeypatch.setattr(compress, "_write_all", flipped_bit)
     with pytest.raises(compress.VerificationError):
         compress.compress_verified(str(source), str(tmp_path / "app.log.20261122T043000Z.1.zst"))
     assert sorted(p.name for p in tmp_path.iterdir()) == [source.name]

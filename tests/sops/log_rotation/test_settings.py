@@ -118,40 +118,52 @@ def test_shipped_compression_settings_round_trip_a_log(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("style", "kind"),
+    ("style", "kind", "tuned"),
     [
-        pytest.param("json", "fast", id="json-lines-get-a-fast-level"),
-        pytest.param("traces", "fast", id="stack-traces-get-a-fast-level"),
-        pytest.param("orders", "fast", id="order-processor-gets-a-fast-level"),
-        pytest.param("access", "tuned", id="access-logs-get-greedy-matching-not-the-slower-lazy-fallback"),
-        pytest.param("syslog", "tuned", id="syslog-gets-greedy-matching-not-the-slower-lazy-fallback"),
+        pytest.param("json", "fast", True, id="json-lines-get-a-fast-zstd-level"),
+        pytest.param("traces", "fast", True, id="stack-traces-get-a-fast-zstd-level"),
+        pytest.param("orders", "fast", True, id="order-processor-gets-a-fast-zstd-level"),
+        pytest.param("access", "tuned", True, id="access-logs-get-greedy-matching-not-the-slower-lazy-fallback"),
+        pytest.param("syslog", "tuned", True, id="syslog-gets-greedy-matching-not-the-slower-lazy-fallback"),
+        pytest.param("access", "gzip", False, id="without-greedy-access-logs-get-libdeflate-not-lazy"),
+        pytest.param("syslog", "gzip", False, id="without-greedy-syslog-gets-libdeflate-not-lazy"),
     ],
 )
-def test_adaptive_compression_takes_the_cheapest_settings_that_beat_gzip(style: str, kind: str) -> None:
+def test_adaptive_compression_takes_the_cheapest_settings_that_beat_gzip(
+    style: str, kind: str, tuned: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The probe picks the cheapest candidate, and what it picks on the sample stays no larger than gzip -6 on
     four times as much of the same log (the margin covers sample vs whole file)."""
+    if not tuned:
+        monkeypatch.setattr(compress, "ADAPTIVE_TUNED", ())
     lines = STYLES[style](random.Random(3), datetime(2026, 11, 21, tzinfo=UTC))
     text = bytearray()
     while len(text) < 4 * compress.ADAPTIVE_SAMPLE_BYTES:
         text += next(lines).encode()
     sample = bytes(text[: compress.ADAPTIVE_SAMPLE_BYTES])
     defaults = read_defaults("log_rotation")["defaults"]
-    choice = compress.choose_zstd(sample, defaults["compression_level"], defaults["zstd_parameters"])
-    tuned = [(level, parameters) for level, parameters, _ in compress.ADAPTIVE_TUNED]
-    picked = (choice.level, choice.parameters)
-    assert {"fast": choice.level in compress.ADAPTIVE_LEVELS and not choice.parameters, "tuned": picked in tuned}[
-        kind
-    ], choice.note
-    archive = compress.zstd_compressor(choice.level, 0, choice.parameters).compress(bytes(text))
-    assert len(archive) <= len(zlib.compress(bytes(text), 6))
+    choice = compress.choose_compression(sample, defaults["compression_level"], defaults["zstd_parameters"])
+    picked = {
+        "fast": choice.compression == "zstd" and choice.level in compress.ADAPTIVE_LEVELS and not choice.parameters,
+        "tuned": (choice.level, choice.parameters) in [(level, params) for level, params, _ in compress.ADAPTIVE_TUNED],
+        "gzip": (choice.compression, choice.level) == ("gzip", compress.ADAPTIVE_GZIP_LEVEL),
+    }
+    assert picked[kind], choice.note
+    data = bytes(text)
+    if choice.compression == "gzip":
+        step = compress.MEMBER_BYTES
+        archive = b"".join(compress.gzip_member(data[i : i + step], choice.level) for i in range(0, len(data), step))
+    else:
+        archive = compress.zstd_compressor(choice.level, 0, choice.parameters).compress(data)
+    assert len(archive) <= len(zlib.compress(data, 6))
 
 
 def test_adaptive_compression_never_tries_costlier_settings_than_a_plain_low_level() -> None:
-    """Configured plain zstd 3 (no tuned parameters): only zstd 1 and 2 may replace it, not the tuned greedy
-    candidate, which costs more per byte than zstd 3."""
+    """Configured plain zstd 3 (no tuned parameters): only zstd 1 and 2 may replace it, not libdeflate or the tuned
+    greedy candidate, which cost more per byte than zstd 3."""
     lines = STYLES["access"](random.Random(3), datetime(2026, 11, 21, tzinfo=UTC))
     sample = bytearray()
     while len(sample) < compress.ADAPTIVE_SAMPLE_BYTES:
         sample += next(lines).encode()
-    choice = compress.choose_zstd(bytes(sample), 3, {})
-    assert (choice.level, choice.parameters) == (3, {}), choice.note
+    choice = compress.choose_compression(bytes(sample), 3, {})
+    assert (choice.compression, choice.level, choice.parameters) == ("zstd", 3, {}), choice.note

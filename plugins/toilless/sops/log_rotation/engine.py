@@ -319,14 +319,21 @@ def _compress_one(log_set: LogSet, source: str, uid: int | None, gid: int | None
     if parsed is None:
         raise ValueError("not a name this engine gives rotated files")
     archive = os.path.join(os.path.dirname(source), parsed.archive_name(log_set.compression))
-    try:
-        if os.path.exists(archive) and compress.archive_digest(archive) == compress.file_digest(source):
-            # A crash hit between publishing the archive and removing its source: finish the job.
-            _remove_source(source)
-            result["recovered"].append({"source": source, "archive": archive})
-            return
-    except Exception as err:  # a corrupt archive under our name: compress again over it
-        log.warning("Existing archive %s does not verify (%s); compressing again", archive, err)
+    # Adaptive compression may have written either format; the configured one is looked at first.
+    candidates = [archive] + [
+        os.path.join(os.path.dirname(source), parsed.archive_name(kind))
+        for kind in naming.EXTENSIONS
+        if kind != log_set.compression
+    ]
+    for existing in candidates:
+        try:
+            if os.path.exists(existing) and compress.archive_digest(existing) == compress.file_digest(source):
+                # A crash hit between publishing the archive and removing its source: finish the job.
+                _remove_source(source)
+                result["recovered"].append({"source": source, "archive": existing})
+                return
+        except Exception as err:  # a corrupt archive under our name: compress again over it
+            log.warning("Existing archive %s does not verify (%s); compressing again", existing, err)
     try:
         done = compress.compress_verified(
             source,
@@ -351,7 +358,13 @@ def _compress_one(log_set: LogSet, source: str, uid: int | None, gid: int | None
         result["errors"].append(f"compressing {source} into {archive}: {err}")
         log.warning("Not compressed: %s", err)
         return
+    for stale in candidates:
+        # An archive under our name in the other format did not verify above: the new one replaces it, as a
+        # rename over it would have in the same format.
+        if stale != done.archive and compress.remove_if_exists(stale):
+            log.warning("Removed %s, which did not verify; %s replaces it", stale, done.archive)
     _remove_source(source)
+    archive = done.archive
     log.info("Compressed %s -> %s (%d -> %d bytes)", source, archive, done.source_bytes, done.archive_bytes)
     result["compressed"].append(
         {

@@ -113,6 +113,14 @@ def foreign_archive_reason(filename: str) -> str | None:
     return None
 
 
+def with_extension(archive: str, compression: str) -> str:
+    """``archive`` (a path ending in one of :data:`EXTENSIONS`) named for ``compression`` instead."""
+    for extension in EXTENSIONS.values():
+        if archive.endswith(extension):
+            return archive[: -len(extension)] + EXTENSIONS[compression]
+    raise ValueError(f"{archive!r} does not end in an archive extension")
+
+
 def tmp_name(final_name: str) -> str:
     return f".{final_name}{TMP_SUFFIX}"
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 import logging
 import os
 import stat
-import subprocess
 import time
 from dataclasses import dataclass
 
@@ -97,6 +96,8 @@ def reopen_writer(reopen: Reopen) -> str:
     """Tell the writer to reopen its log; returns what was done. Raises :class:`ReopenError` when that
     fails."""
     if reopen.command:
+        import subprocess  # only here: the engine's start (a CLI process per run) should not pay for it
+
         try:
             completed = subprocess.run(
                 list(reopen.command),

@@ -112,7 +112,8 @@ class LogSet:
     compression_threads: int = 0
     #: Overrides of the zstd level's parameters (see ZSTD_PARAMETERS); empty: the level's own.
     zstd_parameters: dict[str, Any] = field(default_factory=dict)
-    #: zstd only: per file, use a cheaper level when a sample shows it beats gzip -6 anyway (compress.choose_zstd).
+    #: zstd only: per file, use cheaper settings (a fast zstd level, or gzip members by libdeflate) when a sample
+    #: shows they beat gzip -6 anyway (compress.choose_compression); the archive's extension follows the choice.
     adaptive_compression: bool = False
     min_size_bytes: int = 1
     retention: Retention = field(default_factory=Retention)
