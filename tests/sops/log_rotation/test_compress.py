@@ -17,7 +17,7 @@ import pytest
 import zstandard
 
 from benchmarks.log_rotation_corpus import STYLES
-from toilless.config import read_defaults
+from toilless.common.config import read_defaults
 from toilless.sops.log_rotation import compress, engine, naming
 from toilless.sops.log_rotation.settings import parse_log_sets
 

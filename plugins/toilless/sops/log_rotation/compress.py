@@ -1,5 +1,7 @@
 """Compress a rotated file into a verified archive, crash-safely, in bounded memory.
 
+Over 400 lines because the member pipeline, its verification and the probe that picks the codec share one contract.
+
 The only way an archive name comes to exist is :func:`os.rename` of a temporary file that was fully written,
 verified (decompressed and compared by CRC-32 checksum and length with its source) and fsynced. A crash (kill -9,
 power loss) at any moment therefore leaves the source plus, at most, a hidden ``.toilless-tmp`` file that the
