@@ -51,12 +51,12 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from airflow.sdk import Param, dag
+from airflow.sdk import dag
 from airflow.sdk.definitions.timetables.trigger import CronTriggerTimetable
 
 from toilless.common.config import read_defaults
 from toilless.common.dag_defaults import default_args, task
-from toilless.common.params import dry_run_param
+from toilless.common.params import dry_run_param, optional_param
 from toilless.sops.aws_cost_review import steps
 from toilless.sops.aws_cost_review.costs import COST_METRICS
 
@@ -77,54 +77,47 @@ _SCHEDULE = _DEFAULTS["schedule"]
     tags=["finops", "aws", "cost", "sop"],
     default_args=default_args(owner="finops", retries=2, retry_delay=timedelta(minutes=2)),
     params={
-        "as_of": Param(
-            None,
-            type=["null", "string"],
+        "as_of": optional_param(
+            "string",
+            "As-of date",
+            "Review as of this date (YYYY-MM-DD); data up to the day before is used. "
+            "Not after the run's date (there are no costs for the future). Empty: the run's date "
+            f"in {_SCHEDULE['timezone']}.",
             format="date",
-            title="As-of date",
-            description=(
-                "Review as of this date (YYYY-MM-DD); data up to the day before is used. "
-                "Not after the run's date (there are no costs for the future). Empty: the run's date "
-                f"in {_SCHEDULE['timezone']}."
-            ),
         ),
-        "threshold_percent": Param(
-            None,
-            type=["null", "number"],
+        "threshold_percent": optional_param(
+            "number",
+            "Threshold (%)",
+            f"Flag increases over this percent (default {_DEFAULTS['threshold_percent']}).",
             minimum=0,
-            title="Threshold (%)",
-            description=f"Flag increases over this percent (default {_DEFAULTS['threshold_percent']}).",
         ),
-        "min_dollars": Param(
-            None,
-            type=["null", "number"],
+        "min_dollars": optional_param(
+            "number",
+            "Minimum dollars",
+            f"...and over this many dollars (default {_DEFAULTS['min_dollars']}).",
             minimum=0,
-            title="Minimum dollars",
-            description=f"...and over this many dollars (default {_DEFAULTS['min_dollars']}).",
         ),
-        "lookback_months": Param(
-            None,
-            type=["null", "integer"],
+        "lookback_months": optional_param(
+            "integer",
+            "Look-back months",
+            f"Months averaged as the baseline (default {_DEFAULTS['lookback_months']}).",
             minimum=1,
             maximum=12,
-            title="Look-back months",
-            description=f"Months averaged as the baseline (default {_DEFAULTS['lookback_months']}).",
         ),
-        "metric": Param(
-            None,
-            type=["null", "string"],
+        "metric": optional_param(
+            "string",
+            "Cost metric",
+            f"Cost Explorer metric compared (default {_DEFAULTS['metric']}).",
             enum=[None, *COST_METRICS],
-            title="Cost metric",
-            description=f"Cost Explorer metric compared (default {_DEFAULTS['metric']}).",
         ),
-        "accounts": Param(
-            [],
-            # null allowed: an empty field is valid (the configured accounts), so the form must not require it.
-            type=["null", "array"],
-            items={"type": "string", "pattern": "^[0-9]{12}$"},
-            title="Linked accounts",
-            description="Review these linked accounts one by one (12-digit ids). Empty: configured, else the "
+        # An empty list is valid (the configured accounts), so the form must not require the field.
+        "accounts": optional_param(
+            "array",
+            "Linked accounts",
+            "Review these linked accounts one by one (12-digit ids). Empty: configured, else the "
             "whole bill by service.",
+            default=[],
+            items={"type": "string", "pattern": "^[0-9]{12}$"},
         ),
         "dry_run": dry_run_param(),
     },
