@@ -11,18 +11,24 @@ from toilless.sops.aws_cost_review import costs as cost_rules
 from toilless.sops.aws_cost_review import report as cost_report
 
 
-def test_report_nothing_to_see_is_brief() -> None:
-    message = cost_report.render_report(
+def render(services: list[dict], services_checked: int, **extra: object) -> dict:
+    """The report of the November review (15% and $120, unblended cost, anomalies since Nov 20, none found)."""
+    return cost_report.render_report(
         window=NOV_22,
-        services=[review({**steady(100, AUG, SEP, OCT), NOV: 2100}).as_dict()],
+        services=services,
         anomalies=[],
-        services_checked=1,
+        services_checked=services_checked,
         anomalies_checked=0,
         since=date(2026, 11, 20),
         threshold_percent=15,
         min_dollars=120,
         metric="UnblendedCost",
+        **extra,
     )
+
+
+def test_report_nothing_to_see_is_brief() -> None:
+    message = render([review({**steady(100, AUG, SEP, OCT), NOV: 2100}).as_dict()], services_checked=1)
     assert "nothing to see" in message["text"]
     assert len(message["blocks"]) == 1
 
@@ -35,16 +41,9 @@ def test_report_ranks_flagged_services() -> None:
         ("", "AWS Lambda"): {**steady(100, AUG, SEP, OCT), NOV: 2100},
     }
     reviews = [r.as_dict() for r in cost_rules.review_costs(table, NOV_22, threshold_percent=15, min_dollars=120)]
-    message = cost_report.render_report(
-        window=NOV_22,
-        services=reviews,
-        anomalies=[],
+    message = render(
+        reviews,
         services_checked=3,
-        anomalies_checked=0,
-        since=date(2026, 11, 20),
-        threshold_percent=15,
-        min_dollars=120,
-        metric="UnblendedCost",
         issues=[{"title": "t", "status": "filed", "url": "http://gh/1"}],
         link_hosts={"gh"},
     )
