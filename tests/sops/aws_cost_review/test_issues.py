@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from tests.sops.aws_cost_review.cases import AUG, NOV, NOV_22, OCT, SEP, anomaly, review, steady
-from toilless.sops.aws_cost_review import anomalies as anomaly_rules
+from tests.sops.aws_cost_review.cases import AUG, NOV, NOV_22, OCT, SEP, anomaly, review, review_anomalies, steady
 from toilless.sops.aws_cost_review import issues as issue_drafts
 from toilless.sops.aws_cost_review import window as review_period
 
@@ -38,13 +37,7 @@ def test_drafts_carry_evidence_epic_and_marker() -> None:
     assert "| 2026-11 | $2,730.00 |" in draft["body"]
     assert "[Run](http://airflow/run)" in draft["body"]
     assert issue_drafts.fingerprint_marker(draft["fingerprint"]) in draft["body"]
-    (found,) = anomaly_rules.review_anomalies(
-        [anomaly("a", 450.0, 60.0)],
-        since=date(2026, 11, 20),
-        as_of=date(2026, 11, 22),
-        threshold_percent=15,
-        min_dollars=120,
-    )
+    (found,) = review_anomalies([anomaly("a", 450.0, 60.0)])
     anomaly_draft = issue_drafts.anomaly_draft(found.as_dict(), epic="#42", links={})
     assert "still open" in anomaly_draft["body"]
     assert "EUC1-BoxUsage:m5.4xlarge" in anomaly_draft["body"]
@@ -53,13 +46,7 @@ def test_drafts_carry_evidence_epic_and_marker() -> None:
 
 def test_drafts_for_findings_link_the_epic_run_and_consoles() -> None:
     flagged = review({**steady(100, AUG, SEP, OCT), NOV: 21 * 130}).as_dict()
-    (found,) = anomaly_rules.review_anomalies(
-        [anomaly("a", 450.0, 60.0)],
-        since=date(2026, 11, 20),
-        as_of=date(2026, 11, 22),
-        threshold_percent=15,
-        min_dollars=120,
-    )
+    (found,) = review_anomalies([anomaly("a", 450.0, 60.0)])
     service, anomaly_finding = issue_drafts.drafts_for_findings(
         [flagged],
         [found.as_dict()],
