@@ -18,6 +18,11 @@ def steady(daily: float, *months: date) -> dict[date, float]:
     return {month: daily * review_period.days_in(month) for month in months}
 
 
+def baseline_then(daily: float, november: float) -> dict[date, float]:
+    """``daily`` dollars a day from August to October (the baseline of NOV_22), then ``november`` month to date."""
+    return {**steady(daily, AUG, SEP, OCT), NOV: november}
+
+
 def review(
     months: dict[date, float], window: review_period.ReviewWindow = NOV_22, **kwargs
 ) -> cost_rules.ServiceReview:

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from datetime import date
 
-from tests.sops.aws_cost_review.cases import AUG, NOV, NOV_22, OCT, SEP, anomaly, review, review_anomalies, steady
+from tests.sops.aws_cost_review.cases import (
+    NOV_22,
+    anomaly,
+    baseline_then,
+    review,
+    review_anomalies,
+)
 from toilless.sops.aws_cost_review import issues as issue_drafts
 from toilless.sops.aws_cost_review import window as review_period
 
@@ -23,7 +29,7 @@ def test_fingerprints_are_stable_per_service_and_month() -> None:
 
 
 def test_drafts_carry_evidence_epic_and_marker() -> None:
-    flagged = review({**steady(100, AUG, SEP, OCT), NOV: 21 * 130}).as_dict()
+    flagged = review(baseline_then(100, 21 * 130)).as_dict()
     draft = issue_drafts.service_draft(
         flagged,
         NOV_22,
@@ -45,7 +51,7 @@ def test_drafts_carry_evidence_epic_and_marker() -> None:
 
 
 def test_drafts_for_findings_link_the_epic_run_and_consoles() -> None:
-    flagged = review({**steady(100, AUG, SEP, OCT), NOV: 21 * 130}).as_dict()
+    flagged = review(baseline_then(100, 21 * 130)).as_dict()
     (found,) = review_anomalies([anomaly("a", 450.0, 60.0)])
     service, anomaly_finding = issue_drafts.drafts_for_findings(
         [flagged],
