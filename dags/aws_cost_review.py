@@ -128,47 +128,37 @@ def aws_cost_review() -> None:
         """Settings for this run: YAML + Variable + Params, the review window, the anomaly period."""
         return steps.resolve_review(context)
 
-    @task
-    def query_service_costs(review: dict[str, Any]) -> dict[str, Any]:
-        """Rule 1: one paginated Cost Explorer query, every service compared with its baseline."""
-        return steps.query_service_costs(review)
-
-    @task
-    def query_cost_anomalies(review: dict[str, Any]) -> dict[str, Any]:
-        """Rule 2: Cost Anomaly Detection anomalies since the last review, filtered on % and $."""
-        return steps.query_cost_anomalies(review)
-
-    @task
-    def draw_trend_chart(review: dict[str, Any], costs: dict[str, Any]) -> str | None:
-        """PNG of the flagged services' trend against their baseline, saved in the run's report folder."""
-        return steps.draw_trend_chart(review, costs)
-
-    @task
-    def draft_issues(review: dict[str, Any], costs: dict[str, Any], anomalies: dict[str, Any]) -> list[dict[str, Any]]:
-        """A Markdown issue draft per flagged finding, saved in the run's report folder."""
-        return steps.draft_issues(review, costs, anomalies)
-
-    @task
-    def file_issues(review: dict[str, Any], drafts: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """File each draft once to GitHub (fingerprint checked first); dry run files none."""
-        return steps.file_drafts(review, drafts)
-
+    # The other tasks are steps.py's functions as they are; doc_md is what the task shows in the UI.
+    query_service_costs = task(
+        steps.query_service_costs,
+        doc_md="Rule 1: one paginated Cost Explorer query, every service compared with its baseline.",
+    )
+    query_cost_anomalies = task(
+        steps.query_cost_anomalies,
+        doc_md="Rule 2: Cost Anomaly Detection anomalies since the last review, filtered on % and $.",
+    )
+    draw_trend_chart = task(
+        steps.draw_trend_chart,
+        doc_md="PNG of the flagged services' trend against their baseline, saved in the run's report folder.",
+    )
+    draft_issues = task(
+        steps.draft_issues, doc_md="A Markdown issue draft per flagged finding, saved in the run's report folder."
+    )
+    file_issues = task(
+        steps.file_drafts,
+        task_id="file_issues",
+        doc_md="File each draft once to GitHub (fingerprint checked first); dry run files none.",
+    )
     # all_done: a failed chart or GitHub must not keep the cost findings from the person (the run still fails).
-    @task(trigger_rule="all_done")
-    def post_report(
-        review: dict[str, Any] | None,
-        costs: dict[str, Any] | None,
-        anomalies: dict[str, Any] | None,
-        chart: str | None,
-        issues: list[dict[str, Any]] | None,
-    ) -> dict[str, Any]:
-        """The ranked Slack report to the review channel (one line when nothing needs attention)."""
-        return steps.post_report(review, costs, anomalies, chart, issues)
-
-    @task
-    def upload_chart(review: dict[str, Any], chart: str | None) -> bool:
-        """Attach the chart when a Slack API connection exists (webhooks cannot carry files)."""
-        return steps.upload_chart(review, chart)
+    post_report = task(
+        steps.post_report,
+        trigger_rule="all_done",
+        doc_md="The ranked Slack report to the review channel (one line when nothing needs attention).",
+    )
+    upload_chart = task(
+        steps.upload_chart,
+        doc_md="Attach the chart when a Slack API connection exists (webhooks cannot carry files).",
+    )
 
     review = resolve_review()
     costs = query_service_costs(review)
