@@ -51,12 +51,12 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from airflow.sdk import Param, dag
+from airflow.sdk import dag
 from airflow.sdk.definitions.timetables.trigger import CronTriggerTimetable
 
 from toilless.common.config import read_defaults
 from toilless.common.dag_defaults import default_args, task
-from toilless.common.params import dry_run_param
+from toilless.common.params import dry_run_param, optional_param
 from toilless.sops.aws_cost_review import steps
 from toilless.sops.aws_cost_review.costs import COST_METRICS
 
@@ -77,54 +77,47 @@ _SCHEDULE = _DEFAULTS["schedule"]
     tags=["finops", "aws", "cost", "sop"],
     default_args=default_args(owner="finops", retries=2, retry_delay=timedelta(minutes=2)),
     params={
-        "as_of": Param(
-            None,
-            type=["null", "string"],
+        "as_of": optional_param(
+            "string",
+            "As-of date",
+            "Review as of this date (YYYY-MM-DD); data up to the day before is used. "
+            "Not after the run's date (there are no costs for the future). Empty: the run's date "
+            f"in {_SCHEDULE['timezone']}.",
             format="date",
-            title="As-of date",
-            description=(
-                "Review as of this date (YYYY-MM-DD); data up to the day before is used. "
-                "Not after the run's date (there are no costs for the future). Empty: the run's date "
-                f"in {_SCHEDULE['timezone']}."
-            ),
         ),
-        "threshold_percent": Param(
-            None,
-            type=["null", "number"],
+        "threshold_percent": optional_param(
+            "number",
+            "Threshold (%)",
+            f"Flag increases over this percent (default {_DEFAULTS['threshold_percent']}).",
             minimum=0,
-            title="Threshold (%)",
-            description=f"Flag increases over this percent (default {_DEFAULTS['threshold_percent']}).",
         ),
-        "min_dollars": Param(
-            None,
-            type=["null", "number"],
+        "min_dollars": optional_param(
+            "number",
+            "Minimum dollars",
+            f"...and over this many dollars (default {_DEFAULTS['min_dollars']}).",
             minimum=0,
-            title="Minimum dollars",
-            description=f"...and over this many dollars (default {_DEFAULTS['min_dollars']}).",
         ),
-        "lookback_months": Param(
-            None,
-            type=["null", "integer"],
+        "lookback_months": optional_param(
+            "integer",
+            "Look-back months",
+            f"Months averaged as the baseline (default {_DEFAULTS['lookback_months']}).",
             minimum=1,
             maximum=12,
-            title="Look-back months",
-            description=f"Months averaged as the baseline (default {_DEFAULTS['lookback_months']}).",
         ),
-        "metric": Param(
-            None,
-            type=["null", "string"],
+        "metric": optional_param(
+            "string",
+            "Cost metric",
+            f"Cost Explorer metric compared (default {_DEFAULTS['metric']}).",
             enum=[None, *COST_METRICS],
-            title="Cost metric",
-            description=f"Cost Explorer metric compared (default {_DEFAULTS['metric']}).",
         ),
-        "accounts": Param(
-            [],
-            # null allowed: an empty field is valid (the configured accounts), so the form must not require it.
-            type=["null", "array"],
-            items={"type": "string", "pattern": "^[0-9]{12}$"},
-            title="Linked accounts",
-            description="Review these linked accounts one by one (12-digit ids). Empty: configured, else the "
+        # An empty list is valid (the configured accounts), so the form must not require the field.
+        "accounts": optional_param(
+            "array",
+            "Linked accounts",
+            "Review these linked accounts one by one (12-digit ids). Empty: configured, else the "
             "whole bill by service.",
+            default=[],
+            items={"type": "string", "pattern": "^[0-9]{12}$"},
         ),
         "dry_run": dry_run_param(),
     },
@@ -135,47 +128,37 @@ def aws_cost_review() -> None:
         """Settings for this run: YAML + Variable + Params, the review window, the anomaly period."""
         return steps.resolve_review(context)
 
-    @task
-    def query_service_costs(review: dict[str, Any]) -> dict[str, Any]:
-        """Rule 1: one paginated Cost Explorer query, every service compared with its baseline."""
-        return steps.query_service_costs(review)
-
-    @task
-    def query_cost_anomalies(review: dict[str, Any]) -> dict[str, Any]:
-        """Rule 2: Cost Anomaly Detection anomalies since the last review, filtered on % and $."""
-        return steps.query_cost_anomalies(review)
-
-    @task
-    def draw_trend_chart(review: dict[str, Any], costs: dict[str, Any]) -> str | None:
-        """PNG of the flagged services' trend against their baseline, saved in the run's report folder."""
-        return steps.draw_trend_chart(review, costs)
-
-    @task
-    def draft_issues(review: dict[str, Any], costs: dict[str, Any], anomalies: dict[str, Any]) -> list[dict[str, Any]]:
-        """A Markdown issue draft per flagged finding, saved in the run's report folder."""
-        return steps.draft_issues(review, costs, anomalies)
-
-    @task
-    def file_issues(review: dict[str, Any], drafts: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """File each draft once to GitHub (fingerprint checked first); dry run files none."""
-        return steps.file_drafts(review, drafts)
-
+    # The other tasks are steps.py's functions as they are; doc_md is what the task shows in the UI.
+    query_service_costs = task(
+        steps.query_service_costs,
+        doc_md="Rule 1: one paginated Cost Explorer query, every service compared with its baseline.",
+    )
+    query_cost_anomalies = task(
+        steps.query_cost_anomalies,
+        doc_md="Rule 2: Cost Anomaly Detection anomalies since the last review, filtered on % and $.",
+    )
+    draw_trend_chart = task(
+        steps.draw_trend_chart,
+        doc_md="PNG of the flagged services' trend against their baseline, saved in the run's report folder.",
+    )
+    draft_issues = task(
+        steps.draft_issues, doc_md="A Markdown issue draft per flagged finding, saved in the run's report folder."
+    )
+    file_issues = task(
+        steps.file_drafts,
+        task_id="file_issues",
+        doc_md="File each draft once to GitHub (fingerprint checked first); dry run files none.",
+    )
     # all_done: a failed chart or GitHub must not keep the cost findings from the person (the run still fails).
-    @task(trigger_rule="all_done")
-    def post_report(
-        review: dict[str, Any] | None,
-        costs: dict[str, Any] | None,
-        anomalies: dict[str, Any] | None,
-        chart: str | None,
-        issues: list[dict[str, Any]] | None,
-    ) -> dict[str, Any]:
-        """The ranked Slack report to the review channel (one line when nothing needs attention)."""
-        return steps.post_report(review, costs, anomalies, chart, issues)
-
-    @task
-    def upload_chart(review: dict[str, Any], chart: str | None) -> bool:
-        """Attach the chart when a Slack API connection exists (webhooks cannot carry files)."""
-        return steps.upload_chart(review, chart)
+    post_report = task(
+        steps.post_report,
+        trigger_rule="all_done",
+        doc_md="The ranked Slack report to the review channel (one line when nothing needs attention).",
+    )
+    upload_chart = task(
+        steps.upload_chart,
+        doc_md="Attach the chart when a Slack API connection exists (webhooks cannot carry files).",
+    )
 
     review = resolve_review()
     costs = query_service_costs(review)

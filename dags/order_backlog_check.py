@@ -57,10 +57,10 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from airflow.sdk import Param, dag
+from airflow.sdk import dag
 
 from toilless.common.dag_defaults import default_args, task
-from toilless.common.params import alert_param, dry_run_param
+from toilless.common.params import alert_param, dry_run_param, optional_param
 from toilless.sensors.order_processor import OrderProcessorRecoverySensor
 from toilless.sops.order_backlog_check import steps
 
@@ -79,84 +79,65 @@ _WEEKDAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday",
     params={
         "dry_run": dry_run_param(),
         "alert": alert_param(),
-        "allow_restart": Param(
-            None,
-            type=["null", "boolean"],
-            title="Allow a restart",
-            description=(
-                "Restart a stuck or silent processor when policy allows. Off: diagnose and notify only "
-                "(a run can switch restarts off, never on). Empty: the configured value (restart.allow)."
-            ),
+        "allow_restart": optional_param(
+            "boolean",
+            "Allow a restart",
+            "Restart a stuck or silent processor when policy allows. Off: diagnose and notify only "
+            "(a run can switch restarts off, never on). Empty: the configured value (restart.allow).",
         ),
-        "outstanding_threshold": Param(
-            None,
-            type=["null", "integer"],
+        "outstanding_threshold": optional_param(
+            "integer",
+            "Outstanding orders threshold",
+            "Outstanding orders considered too many. Empty: the configured value (1000).",
             minimum=0,
-            title="Outstanding orders threshold",
-            description="Outstanding orders considered too many. Empty: the configured value (1000).",
         ),
-        "oldest_order_age_minutes": Param(
-            None,
-            type=["null", "integer"],
+        "oldest_order_age_minutes": optional_param(
+            "integer",
+            "Oldest order age limit (minutes)",
+            "The oldest outstanding order may wait at most this long. Empty: configured (120).",
             minimum=1,
-            title="Oldest order age limit (minutes)",
-            description="The oldest outstanding order may wait at most this long. Empty: configured (120).",
         ),
-        "stuck_error_repeats": Param(
-            None,
-            type=["null", "integer"],
+        "stuck_error_repeats": optional_param(
+            "integer",
+            "Repeats that mean stuck",
+            "The same error on the same order this many times with no progress means stuck (and may be "
+            "restarted): may only be raised above the configured value (3).",
             minimum=2,
-            title="Repeats that mean stuck",
-            description=(
-                "The same error on the same order this many times with no progress means stuck (and may be "
-                "restarted): may only be raised above the configured value (3)."
-            ),
         ),
-        "log_path": Param(
-            None,
-            type=["null", "string"],
+        "log_path": optional_param(
+            "string",
+            "Processor log file",
+            "Read this log instead of the configured one. Must lie under a configured log root. A run whose "
+            "evidence comes from a log chosen here diagnoses and reports only: it never restarts (unless this "
+            "is the configured log file).",
             pattern=r"^/[A-Za-z0-9._/-]+$",
             maxLength=1024,
-            title="Processor log file",
-            description=(
-                "Read this log instead of the configured one. Must lie under a configured log root. A run whose "
-                "evidence comes from a log chosen here diagnoses and reports only: it never restarts (unless this "
-                "is the configured log file)."
-            ),
         ),
-        "business_hours_days": Param(
-            None,
-            type=["null", "array"],
+        "business_hours_days": optional_param(
+            "array",
+            "Business days",
+            "Days a restart is allowed: only days inside the configured business hours (a run may narrow them, "
+            "never widen them). Empty: configured.",
             items={"type": "string", "enum": _WEEKDAYS},
-            title="Business days",
-            description=(
-                "Days a restart is allowed: only days inside the configured business hours (a run may narrow them, "
-                "never widen them). Empty: configured."
-            ),
         ),
-        "business_hours_start": Param(
-            None,
-            type=["null", "string"],
+        "business_hours_start": optional_param(
+            "string",
+            "Business hours start (HH:MM)",
+            "Local start of business hours, no earlier than the configured start. Empty: configured.",
             pattern=_HH_MM,
-            title="Business hours start (HH:MM)",
-            description="Local start of business hours, no earlier than the configured start. Empty: configured.",
         ),
-        "business_hours_end": Param(
-            None,
-            type=["null", "string"],
+        "business_hours_end": optional_param(
+            "string",
+            "Business hours end (HH:MM)",
+            "Local end of business hours, no later than the configured end. Empty: configured.",
             pattern=_HH_MM,
-            title="Business hours end (HH:MM)",
-            description="Local end of business hours, no later than the configured end. Empty: configured.",
         ),
-        "business_hours_timezone": Param(
-            None,
-            type=["null", "string"],
+        "business_hours_timezone": optional_param(
+            "string",
+            "Business hours timezone",
+            "IANA timezone of the run's business hours, e.g. Europe/Berlin; the hours must still lie inside the "
+            "configured ones. Empty: configured.",
             pattern=r"^[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+)*$",
-            title="Business hours timezone",
-            description=(
-                "IANA timezone of the run's business hours, e.g. Europe/Berlin; the hours must still lie inside the "
-                "configured ones. Empty: configured."
-            ),
         ),
     },
 )

@@ -75,10 +75,10 @@ from datetime import timedelta
 from typing import Any
 
 import pendulum
-from airflow.sdk import Param, dag
+from airflow.sdk import dag
 
 from toilless.common.dag_defaults import default_args, task
-from toilless.common.params import alert_param, dry_run_param
+from toilless.common.params import alert_param, dry_run_param, optional_param
 from toilless.notifiers.slack_approval import SlackApprovalRequestNotifier
 from toilless.operators.approval import TimedApprovalOperator
 from toilless.sensors.rds import RdsStorageExpandedSensor
@@ -97,88 +97,65 @@ DECIDE = "decide_action"
     doc_md=__doc__,
     default_args=default_args(owner="sre-data", retries=2, retry_delay=timedelta(minutes=1)),
     params={
-        # Optional Params allow null: Airflow's trigger form marks a field required (red *) when its schema type
-        # excludes null, and sends null for a cleared field. The steps read null as the default.
-        "instance_ids": Param(
-            [],
-            type=["null", "array"],
+        # Optional Params (toilless.common.params.optional_param) allow null, so the form does not require them;
+        # the steps read null as the default.
+        "instance_ids": optional_param(
+            "array",
+            "Instance ids",
+            "RDS DB instance identifiers to check. Only narrows the configured scope: an id outside the "
+            "configured instance_ids / tag filter is refused; if none is configured, growth of a chosen "
+            "instance needs approval. Empty: the tag filter, else the configured instances.",
+            default=[],
             items={"type": "string"},
-            title="Instance ids",
-            description=(
-                "RDS DB instance identifiers to check. Only narrows the configured scope: an id outside the "
-                "configured instance_ids / tag filter is refused; if none is configured, growth of a chosen "
-                "instance needs approval. Empty: the tag filter, else the configured instances."
-            ),
         ),
-        "tag_filter": Param(
-            {},
-            type=["null", "object"],
-            title="Tag filter",
-            description=(
-                'Check instances whose tags match, e.g. {"team": "orders"} ("*" = any value). Only narrows the '
-                "configured scope (adds conditions); with none configured, growth needs approval."
-            ),
+        "tag_filter": optional_param(
+            "object",
+            "Tag filter",
+            'Check instances whose tags match, e.g. {"team": "orders"} ("*" = any value). Only narrows the '
+            "configured scope (adds conditions); with none configured, growth needs approval.",
+            default={},
         ),
-        "region": Param(
-            None,
-            type=["null", "string"],
-            title="Region",
-            description=(
-                "AWS region. Empty: the configured region, else the AWS Connection's. A region other than the "
-                "configured one is refused; with none configured, growth there needs approval."
-            ),
+        "region": optional_param(
+            "string",
+            "Region",
+            "AWS region. Empty: the configured region, else the AWS Connection's. A region other than the "
+            "configured one is refused; with none configured, growth there needs approval.",
         ),
-        "warning_pct": Param(
-            None,
-            type=["null", "number"],
-            minimum=1,
-            maximum=99,
-            title="Warning threshold (% used)",
-            description="Empty: the configured value (80).",
+        "warning_pct": optional_param(
+            "number", "Warning threshold (% used)", "Empty: the configured value (80).", minimum=1, maximum=99
         ),
-        "critical_pct": Param(
-            None,
-            type=["null", "number"],
+        "critical_pct": optional_param(
+            "number",
+            "Critical threshold (% used)",
+            "Empty: the configured value (90). With automatic growth on it may only be raised; with it off a "
+            "lower value only asks for approval sooner.",
             minimum=2,
             maximum=100,
-            title="Critical threshold (% used)",
-            description=(
-                "Empty: the configured value (90). With automatic growth on it may only be raised; with it off a "
-                "lower value only asks for approval sooner."
-            ),
         ),
-        "growth_step_pct": Param(
-            None,
-            type=["null", "number"],
+        "growth_step_pct": optional_param(
+            "number",
+            "Minimum growth step (%)",
+            "Smallest increase in percent of the allocation; RDS requires at least 10. May only be lowered "
+            "below the configured step. Empty: configured.",
             minimum=10,
-            title="Minimum growth step (%)",
-            description=(
-                "Smallest increase in percent of the allocation; RDS requires at least 10. May only be lowered "
-                "below the configured step. Empty: configured."
-            ),
         ),
-        "cap_gib": Param(
-            None,
-            type=["null", "integer"],
+        "cap_gib": optional_param(
+            "integer",
+            "Cap (GiB)",
+            "Never allocate more than this; may only lower the configured cap (2000). Empty: configured.",
             minimum=1,
-            title="Cap (GiB)",
-            description="Never allocate more than this; may only lower the configured cap (2000). Empty: configured.",
         ),
-        "auto_grow": Param(
-            None,
-            type=["null", "boolean"],
-            title="Grow automatically",
-            description=(
-                "Off: ask for approval even where policy grows automatically. On is only accepted when the "
-                "configured policy already grows automatically (Params never loosen policy). Empty: configured."
-            ),
+        "auto_grow": optional_param(
+            "boolean",
+            "Grow automatically",
+            "Off: ask for approval even where policy grows automatically. On is only accepted when the "
+            "configured policy already grows automatically (Params never loosen policy). Empty: configured.",
         ),
-        "approval_timeout_minutes": Param(
-            None,
-            type=["null", "number"],
+        "approval_timeout_minutes": optional_param(
+            "number",
+            "Approval timeout (minutes)",
+            "How long to wait for an approval; no answer = Reject. Empty: configured (60).",
             exclusiveMinimum=0,
-            title="Approval timeout (minutes)",
-            description="How long to wait for an approval; no answer = Reject. Empty: configured (60).",
         ),
         "dry_run": dry_run_param(),
         "alert": alert_param(),

@@ -116,61 +116,49 @@ def anomaly_pages(as_of: date | str = AS_OF) -> list[dict[str, Any]]:
     def day(offset: int) -> str:
         return (as_of - timedelta(days=offset)).isoformat()
 
-    def cause(service: str, usage_type: str, contribution: float) -> dict[str, Any]:
-        return {
-            "Service": service,
-            "Region": "eu-central-1",
-            "LinkedAccount": ACCOUNT_ID,
-            "LinkedAccountName": "production",
-            "UsageType": usage_type,
-            "Impact": {"Contribution": contribution},
+    def anomaly(
+        name: str,
+        service: str,
+        usage_type: str,
+        days: tuple[int, int | None],
+        scores: tuple[float, float],
+        impact: tuple[float, float, float, float, float],
+    ) -> dict[str, Any]:
+        """An anomaly of one service with one root cause: ``days`` (start, end or None for an open one) before
+        as_of, ``scores`` (max, current), ``impact`` (max, total, actual spend, expected spend, percent)."""
+        start, end = days
+        max_impact, total, actual, expected, percent = impact
+        found: dict[str, Any] = {"AnomalyId": f"anomaly-{name}", "AnomalyStartDate": day(start)}
+        if end is not None:
+            found["AnomalyEndDate"] = day(end)
+        return found | {
+            "DimensionValue": service,
+            "RootCauses": [
+                {
+                    "Service": service,
+                    "Region": "eu-central-1",
+                    "LinkedAccount": ACCOUNT_ID,
+                    "LinkedAccountName": "production",
+                    "UsageType": usage_type,
+                    "Impact": {"Contribution": total},
+                }
+            ],
+            "AnomalyScore": {"MaxScore": scores[0], "CurrentScore": scores[1]},
+            "Impact": {
+                "MaxImpact": max_impact,
+                "TotalImpact": total,
+                "TotalActualSpend": actual,
+                "TotalExpectedSpend": expected,
+                "TotalImpactPercentage": percent,
+            },
+            "MonitorArn": monitor,
         }
 
-    rds = {
-        "AnomalyId": "anomaly-rds",
-        "AnomalyStartDate": day(13),
-        "DimensionValue": RDS,
-        "RootCauses": [cause(RDS, "EUC1-InstanceUsage:db.r6g.2xlarge", 450.0)],
-        "AnomalyScore": {"MaxScore": 0.93, "CurrentScore": 0.88},
-        "Impact": {
-            "MaxImpact": 48.0,
-            "TotalImpact": 450.0,
-            "TotalActualSpend": 1170.0,
-            "TotalExpectedSpend": 720.0,
-            "TotalImpactPercentage": 62.5,
-        },
-        "MonitorArn": monitor,
-    }
-    lambda_ = {
-        "AnomalyId": "anomaly-lambda",
-        "AnomalyStartDate": day(5),
-        "AnomalyEndDate": day(1),
-        "DimensionValue": LAMBDA,
-        "RootCauses": [cause(LAMBDA, "EUC1-Lambda-GB-Second", 300.0)],
-        "AnomalyScore": {"MaxScore": 0.61, "CurrentScore": 0.4},
-        "Impact": {
-            "MaxImpact": 70.0,
-            "TotalImpact": 300.0,
-            "TotalActualSpend": 4050.0,
-            "TotalExpectedSpend": 3750.0,
-            "TotalImpactPercentage": 8.0,
-        },
-        "MonitorArn": monitor,
-    }
-    small = {
-        "AnomalyId": "anomaly-small",
-        "AnomalyStartDate": day(3),
-        "AnomalyEndDate": day(2),
-        "DimensionValue": S3,
-        "RootCauses": [cause(S3, "EUC1-TimedStorage-ByteHrs", 95.0)],
-        "AnomalyScore": {"MaxScore": 0.7, "CurrentScore": 0.1},
-        "Impact": {
-            "MaxImpact": 60.0,
-            "TotalImpact": 95.0,
-            "TotalActualSpend": 332.5,
-            "TotalExpectedSpend": 237.5,
-            "TotalImpactPercentage": 40.0,
-        },
-        "MonitorArn": monitor,
-    }
+    rds = anomaly(
+        "rds", RDS, "EUC1-InstanceUsage:db.r6g.2xlarge", (13, None), (0.93, 0.88), (48.0, 450.0, 1170.0, 720.0, 62.5)
+    )
+    lambda_ = anomaly(
+        "lambda", LAMBDA, "EUC1-Lambda-GB-Second", (5, 1), (0.61, 0.4), (70.0, 300.0, 4050.0, 3750.0, 8.0)
+    )
+    small = anomaly("small", S3, "EUC1-TimedStorage-ByteHrs", (3, 2), (0.7, 0.1), (60.0, 95.0, 332.5, 237.5, 40.0))
     return [{"Anomalies": [rds, lambda_], "NextPageToken": "anomalies-2"}, {"Anomalies": [small]}]

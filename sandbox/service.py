@@ -52,3 +52,33 @@ class Service:
     def summary(self, ctx: SandboxContext) -> str:
         """One line for the start-up banner."""
         return self.description
+
+
+class ServerService(Service):
+    """A service that is one local server: :meth:`launch` builds it, start publishes it as ``published_as``.
+
+    Subclasses set ``published_as`` (the key in ``ctx.published`` seeders look it up by) and implement :meth:`launch`.
+    """
+
+    order: ClassVar[int] = 10
+    published_as: ClassVar[str] = ""
+
+    def __init__(self) -> None:
+        self.server: Any = None
+
+    def launch(self, ctx: SandboxContext) -> Any:
+        """The server, configured but not started (its ``start()`` returns it started)."""
+        raise NotImplementedError
+
+    def start(self, ctx: SandboxContext) -> None:
+        self.server = self.launch(ctx).start()
+        ctx.published[self.published_as] = self.server
+
+    def stop(self) -> None:
+        if self.server:
+            self.server.stop()
+
+    def running(self) -> Any:
+        """The started server (connections and summary are asked for only after :meth:`start`)."""
+        assert self.server is not None, f"{self.name} is not started"
+        return self.server

@@ -5,29 +5,23 @@ from __future__ import annotations
 from typing import Any
 
 from sandbox.moto_server import MotoServer
-from sandbox.service import SandboxContext, Service
+from sandbox.service import SandboxContext, ServerService
 
 
-class AwsService(Service):
+class AwsService(ServerService):
     name = "aws"
-    order = 10
     description = "AWS (moto server)"
+    published_as = "moto"
 
-    def __init__(self) -> None:
-        self.moto: MotoServer | None = None
+    @property
+    def moto(self) -> MotoServer | None:
+        return self.server
 
-    def start(self, ctx: SandboxContext) -> None:
-        self.moto = MotoServer(port=ctx.port(5055), access_log=ctx.home / "moto.log").start()
-        ctx.published["moto"] = self.moto
-
-    def stop(self) -> None:
-        if self.moto:
-            self.moto.stop()
+    def launch(self, ctx: SandboxContext) -> MotoServer:
+        return MotoServer(port=ctx.port(5055), access_log=ctx.home / "moto.log")
 
     def connections(self, ctx: SandboxContext) -> dict[str, dict[str, Any]]:
-        assert self.moto is not None
-        return {"aws_default": self.moto.connection()}
+        return {"aws_default": self.running().connection()}
 
     def summary(self, ctx: SandboxContext) -> str:
-        assert self.moto is not None
-        return f"AWS stand-in (moto) on {self.moto.url}; access log in {ctx.home / 'moto.log'}"
+        return f"AWS stand-in (moto) on {self.running().url}; access log in {ctx.home / 'moto.log'}"

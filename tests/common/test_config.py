@@ -1,8 +1,24 @@
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pytest
 
-from toilless.common.config import ConfigError, deep_merge, load_config, parse_override, read_defaults
+from toilless.common.config import (
+    ConfigError,
+    deep_merge,
+    load_config,
+    parse_override,
+    read_defaults,
+    typed_settings,
+)
+
+
+@dataclass(frozen=True)
+class _Limits:
+    count: int = 1
+    minutes: float = 2.0
+    spare: int = 7
 
 
 def test_deep_merge_merges_mappings_and_replaces_the_rest() -> None:
@@ -41,3 +57,22 @@ def test_load_config_applies_the_variable_override(set_variable) -> None:
     assert config["environment"] == "prod"
     assert config["slack"]["channels"]["extra"] == "slack_extra"
     assert config["slack"]["channels"]["urgent"] == "slack_urgent"
+
+
+def test_typed_settings_converts_by_annotation_and_keeps_optional_defaults() -> None:
+    limits = typed_settings(_Limits, {"count": "3", "minutes": 4, "unrelated": "x"}, what="limits", optional=["spare"])
+    assert limits == _Limits(count=3, minutes=4.0, spare=7)
+    assert isinstance(limits.minutes, float)
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        pytest.param({"minutes": 4}, id="required-missing"),
+        pytest.param({"count": "many", "minutes": 4}, id="not-a-number"),
+        pytest.param({"count": 1, "minutes": 4, "spare": None}, id="optional-given-as-null"),
+    ],
+)
+def test_typed_settings_names_what_is_incomplete(config: dict[str, object]) -> None:
+    with pytest.raises(ValueError, match=r"^limits are incomplete or not numbers: "):
+        typed_settings(_Limits, config, what="limits", optional=["spare"])

@@ -42,36 +42,46 @@ def test_business_hours_follow_daylight_saving() -> None:
     assert HOURS.contains(datetime(2026, 7, 6, 14, 30, tzinfo=UTC))
 
 
-def test_action_allowed_inside_hours_outside_maintenance() -> None:
-    verdict = action_allowed(
-        datetime(2026, 11, 23, 10, 0, tzinfo=BERLIN), business_hours=HOURS, maintenance_window=MAINTENANCE
-    )
-    assert verdict.allowed
+def berlin(day: int, hour: int) -> datetime:
+    """November 2026 in Berlin (the business hours' timezone)."""
+    return datetime(2026, 11, day, hour, 0, tzinfo=BERLIN)
 
 
-def test_action_refused_at_night_says_when_it_will_be_allowed() -> None:
-    verdict = action_allowed(
-        datetime(2026, 11, 23, 22, 0, tzinfo=BERLIN), business_hours=HOURS, maintenance_window=MAINTENANCE
-    )
-    assert not verdict.allowed
-    assert "outside business hours" in verdict.reason
-    assert verdict.allowed_from == datetime(2026, 11, 24, 9, 0, tzinfo=BERLIN)
+def utc(day: int, hour: int) -> datetime:
+    return datetime(2026, 11, day, hour, 0, tzinfo=UTC)
 
 
-def test_action_refused_on_friday_evening_waits_for_monday() -> None:
-    verdict = action_allowed(
-        datetime(2026, 11, 27, 18, 0, tzinfo=BERLIN), business_hours=HOURS, maintenance_window=None
-    )
-    assert verdict.allowed_from == datetime(2026, 11, 30, 9, 0, tzinfo=BERLIN)
-
-
-def test_maintenance_window_refusal_names_the_window_and_its_end() -> None:
-    verdict = action_allowed(
-        datetime(2026, 11, 22, 3, 0, tzinfo=UTC), business_hours=None, maintenance_window=MAINTENANCE
-    )
-    assert not verdict.allowed
-    assert "maintenance window (Sunday 02:00-04:00 UTC)" in verdict.reason
-    assert verdict.allowed_from == datetime(2026, 11, 22, 4, 0, tzinfo=UTC)
+@pytest.mark.parametrize(
+    ("now", "business_hours", "maintenance_window", "refusal", "allowed_from"),
+    [
+        pytest.param(berlin(23, 10), HOURS, MAINTENANCE, None, None, id="inside-hours-no-window"),
+        pytest.param(
+            berlin(23, 22),
+            HOURS,
+            MAINTENANCE,
+            "outside business hours",
+            berlin(24, 9),
+            id="at-night-says-when-it-will-be-allowed",
+        ),
+        pytest.param(
+            berlin(27, 18), HOURS, None, "outside business hours", berlin(30, 9), id="friday-evening-waits-for-monday"
+        ),
+        pytest.param(
+            utc(22, 3),
+            None,
+            MAINTENANCE,
+            "maintenance window (Sunday 02:00-04:00 UTC)",
+            utc(22, 4),
+            id="maintenance-window-names-the-window-and-its-end",
+        ),
+    ],
+)
+def test_action_allowed(now, business_hours, maintenance_window, refusal: str | None, allowed_from) -> None:
+    verdict = action_allowed(now, business_hours=business_hours, maintenance_window=maintenance_window)
+    assert bool(verdict.allowed) is (refusal is None)
+    if refusal is not None:
+        assert refusal in verdict.reason
+    assert verdict.allowed_from == allowed_from
 
 
 @pytest.mark.parametrize(

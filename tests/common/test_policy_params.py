@@ -87,41 +87,21 @@ HOURS = WeeklyWindow.from_config(
 NOW = datetime.now(UTC)
 
 
+def hours(days: list[str], start: str, end: str, timezone: str = "Europe/Berlin") -> dict[str, object]:
+    """A business_hours Param value."""
+    return {"days": days, "start": start, "end": end, "timezone": timezone}
+
+
 @pytest.mark.parametrize(
     ("spec", "ok"),
     [
-        pytest.param(
-            {"days": ["monday"], "start": "10:00", "end": "12:00", "timezone": "Europe/Berlin"}, True, id="one-morning"
-        ),
-        pytest.param(
-            {
-                "days": ["mon", "tue", "wed", "thu", "fri"],
-                "start": "09:00",
-                "end": "17:00",
-                "timezone": "Europe/Berlin",
-            },
-            True,
-            id="same-hours",
-        ),
-        pytest.param(
-            {"days": ["saturday"], "start": "10:00", "end": "12:00", "timezone": "Europe/Berlin"}, False, id="weekend"
-        ),
-        pytest.param(
-            {"days": ["monday"], "start": "08:59", "end": "12:00", "timezone": "Europe/Berlin"},
-            False,
-            id="one-minute-early",
-        ),
-        pytest.param(
-            {"days": ["monday"], "start": "00:00", "end": "23:59", "timezone": "Europe/Berlin"}, False, id="all-day"
-        ),
-        pytest.param(
-            {"days": ["monday"], "start": "09:00", "end": "17:00", "timezone": "America/New_York"},
-            False,
-            id="other-timezone-shifts-it",
-        ),
-        pytest.param(
-            {"days": ["monday"], "start": "22:00", "end": "02:00", "timezone": "Europe/Berlin"}, False, id="overnight"
-        ),
+        pytest.param(hours(["monday"], "10:00", "12:00"), True, id="one-morning"),
+        pytest.param(hours(["mon", "tue", "wed", "thu", "fri"], "09:00", "17:00"), True, id="same-hours"),
+        pytest.param(hours(["saturday"], "10:00", "12:00"), False, id="weekend"),
+        pytest.param(hours(["monday"], "08:59", "12:00"), False, id="one-minute-early"),
+        pytest.param(hours(["monday"], "00:00", "23:59"), False, id="all-day"),
+        pytest.param(hours(["monday"], "09:00", "17:00", "America/New_York"), False, id="other-timezone-shifts-it"),
+        pytest.param(hours(["monday"], "22:00", "02:00"), False, id="overnight"),
     ],
 )
 def test_run_business_hours_may_only_narrow(spec, ok: bool) -> None:

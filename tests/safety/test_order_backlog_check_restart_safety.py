@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import time_machine
 
+from tests.sops.order_backlog_check.scenarios import STUCK_DIAGNOSIS
 from toilless.common import gate
 from toilless.common.config import read_defaults
 from toilless.hooks.kubernetes import HISTORY, INCIDENT, RESTARTED_AT, KubernetesDeploymentHook
@@ -23,20 +24,7 @@ MONDAY = _TODAY + timedelta(days=(7 - _TODAY.weekday()) % 7 or 7)
 SUNDAY_3AM = MONDAY + timedelta(days=6, hours=-7)
 MONDAY_NIGHT = MONDAY + timedelta(hours=12)
 INCIDENT_KEY = "stuck:order-11:error-12"
-STUCK = {
-    "verdict": {
-        "verdict": "stuck",
-        "reasons": ["the processor repeated `Error #12` 40 times on order 11"],
-        "incident_key": INCIDENT_KEY,
-        "stuck_order": "11",
-        "error_code": "12",
-        "error_repeats": 40,
-        "minutes_since_progress": 19.0,
-        "backlog_over_threshold": False,
-        "restartable": True,
-    },
-    "capacity": {},
-}
+STUCK = STUCK_DIAGNOSIS
 
 
 class FakeDeployment:

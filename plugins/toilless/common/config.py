@@ -8,9 +8,11 @@ from __future__ import annotations
 import copy
 import json
 import os
+from collections.abc import Iterable, Mapping
+from dataclasses import fields
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, get_type_hints
 
 from toilless.common.errors import InvalidInput
 
@@ -18,6 +20,7 @@ from toilless.common.errors import InvalidInput
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
 INCLUDE_DIR = Path(os.environ.get("TOILLESS_INCLUDE_DIR", PROJECT_ROOT / "include"))
 VARIABLE_PREFIX = "toilless_"
+T = TypeVar("T")
 
 
 class ConfigError(InvalidInput):
@@ -82,3 +85,22 @@ def load_config(name: str) -> dict[str, Any]:
 
     raw = Variable.get(f"{VARIABLE_PREFIX}{name}", default=None)
     return deep_merge(read_defaults(name), parse_override(name, raw))
+
+
+def typed_settings(cls: type[T], config: Mapping[str, Any], *, what: str, optional: Iterable[str] = ()) -> T:
+    """The dataclass ``cls`` built from ``config``: each field converted by its annotated type (``int(...)``, ...).
+
+    A field named in ``optional`` may be missing (it keeps its default); any other missing key or a value its type
+    refuses raises ValueError ``"<what> are incomplete or not numbers: ..."``. Range checks stay with the caller.
+    """
+    kinds = get_type_hints(cls)
+    optional = frozenset(optional)
+    try:
+        values = {
+            field.name: kinds[field.name](config[field.name])
+            for field in fields(cls)  # type: ignore[arg-type]
+            if field.name in config or field.name not in optional
+        }
+    except (KeyError, TypeError, ValueError) as err:
+        raise ValueError(f"{what} are incomplete or not numbers: {err}") from err
+    return cls(**values)

@@ -23,26 +23,27 @@ ALERT_FIELDS = (
 )
 
 
+def optional_param(kind: str, title: str, description: str, *, default: Any = None, **schema: Any) -> Param:
+    """A Param the trigger form may leave empty: JSON-schema type ``["null", kind]``, ``default`` (None) when unset.
+
+    "null" in the type: Airflow's trigger form marks a field required (red *) unless its type allows null, and sends
+    null for a cleared field; the steps read None as "the configured value". ``schema`` adds JSON-schema keywords
+    (minimum, pattern, items, enum, ...).
+    """
+    return Param(default, type=["null", kind], title=title, description=description, **schema)
+
+
 def dry_run_param(default: bool = False) -> Param:
-    # "null" in the type: Airflow's trigger form marks a field required (red *) unless its type allows null. A run
-    # without the key gets the default; code reads it as bool(params.get("dry_run")), so None is False.
-    return Param(
-        default,
-        type=["null", "boolean"],
-        title="Dry run",
-        description="Show exactly what would be done and change nothing.",
-    )
+    # A run without the key gets the default; code reads it as bool(params.get("dry_run")), so None is False.
+    return optional_param("boolean", "Dry run", "Show exactly what would be done and change nothing.", default=default)
 
 
 def alert_param() -> Param:
-    return Param(
-        None,
-        type=["null", "object"],
-        title="Triggering alert",
-        description=(
-            "Set by the alert intake when an Alertmanager alert started this run: alertname, status, labels, "
-            "annotations, startsAt, fingerprint, generatorURL, externalURL. Leave empty for a manual run."
-        ),
+    return optional_param(
+        "object",
+        "Triggering alert",
+        "Set by the alert intake when an Alertmanager alert started this run: alertname, status, labels, "
+        "annotations, startsAt, fingerprint, generatorURL, externalURL. Leave empty for a manual run.",
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
+from toilless.sops.aws_cost_review import anomalies as anomaly_rules
 from toilless.sops.aws_cost_review import costs as cost_rules
 from toilless.sops.aws_cost_review import window as review_period
 
@@ -15,6 +16,11 @@ AUG, SEP, OCT, NOV = date(2026, 8, 1), date(2026, 9, 1), date(2026, 10, 1), date
 def steady(daily: float, *months: date) -> dict[date, float]:
     """Spend of ``daily`` dollars a day over whole months."""
     return {month: daily * review_period.days_in(month) for month in months}
+
+
+def baseline_then(daily: float, november: float) -> dict[date, float]:
+    """``daily`` dollars a day from August to October (the baseline of NOV_22), then ``november`` month to date."""
+    return {**steady(daily, AUG, SEP, OCT), NOV: november}
 
 
 def review(
@@ -52,3 +58,10 @@ def anomaly(anomaly_id: str, total: float, percent: float | None, *, end: str | 
     if end:
         result["AnomalyEndDate"] = end
     return result
+
+
+def review_anomalies(items: list[dict]) -> list[anomaly_rules.AnomalyReview]:
+    """The anomalies of the November review: since Nov 20, as of Nov 22, over 15% and $120."""
+    return anomaly_rules.review_anomalies(
+        items, since=date(2026, 11, 20), as_of=date(2026, 11, 22), threshold_percent=15, min_dollars=120
+    )

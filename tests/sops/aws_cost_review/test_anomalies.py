@@ -6,7 +6,7 @@ from datetime import date
 
 import pytest
 
-from tests.sops.aws_cost_review.cases import anomaly
+from tests.sops.aws_cost_review.cases import anomaly, review_anomalies
 from toilless.sops.aws_cost_review import anomalies as anomaly_rules
 
 
@@ -24,9 +24,7 @@ from toilless.sops.aws_cost_review import anomalies as anomaly_rules
     ],
 )
 def test_anomaly_verdicts(item: dict, flagged: bool, reason_start: str, is_open: bool) -> None:
-    (result,) = anomaly_rules.review_anomalies(
-        [item], since=date(2026, 11, 20), as_of=date(2026, 11, 22), threshold_percent=15, min_dollars=120
-    )
+    (result,) = review_anomalies([item])
     assert result.flagged is flagged
     assert result.reason.startswith(reason_start)
     assert result.open is is_open
@@ -35,9 +33,7 @@ def test_anomaly_verdicts(item: dict, flagged: bool, reason_start: str, is_open:
 
 def test_anomalies_ended_before_the_last_review_and_duplicates_are_dropped() -> None:
     items = [anomaly("old", 900, 90, end="2026-11-10"), anomaly("a", 450, 60), anomaly("a", 450, 60)]
-    results = anomaly_rules.review_anomalies(
-        items, since=date(2026, 11, 20), as_of=date(2026, 11, 22), threshold_percent=15, min_dollars=120
-    )
+    results = review_anomalies(items)
     assert [r.anomaly_id for r in results] == ["a"]
 
 

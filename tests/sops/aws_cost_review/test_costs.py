@@ -6,55 +6,26 @@ from datetime import date
 
 import pytest
 
-from tests.sops.aws_cost_review.cases import AUG, NOV, NOV_22, OCT, SEP, review, steady
+from tests.sops.aws_cost_review.cases import AUG, NOV, NOV_22, OCT, SEP, baseline_then, review, steady
 from toilless.sops.aws_cost_review import costs as cost_rules
 from toilless.sops.aws_cost_review import errors as cost_errors
 from toilless.sops.aws_cost_review import window as review_period
+from toilless.sops.aws_cost_review.costs import OVER_BASELINE
 
 
 # -- rule 1: month over baseline -----------------------------------------------------------------------------
 @pytest.mark.parametrize(
     ("months", "flagged", "reason", "percent"),
     [
-        pytest.param(
-            {**steady(100, AUG, SEP, OCT), NOV: 21 * 100}, False, cost_rules.OVER_BASELINE, 0.0, id="steady spend"
-        ),
-        pytest.param(
-            {**steady(100, AUG, SEP, OCT), NOV: 21 * 130},
-            True,
-            cost_rules.OVER_BASELINE,
-            30.0,
-            id="over percent and $",
-        ),
-        pytest.param(
-            {**steady(100, AUG, SEP, OCT), NOV: 21 * 115},
-            False,
-            cost_rules.OVER_BASELINE,
-            15.0,
-            id="exactly 15% is not over",
-        ),
-        pytest.param(
-            {**steady(1, AUG, SEP, OCT), NOV: 21 * 2},
-            False,
-            cost_rules.OVER_BASELINE,
-            100.0,
-            id="over percent, under $",
-        ),
-        pytest.param(
-            {**steady(1000, AUG, SEP, OCT), NOV: 21 * 1100},
-            False,
-            cost_rules.OVER_BASELINE,
-            10.0,
-            id="over $ (2100), under percent",
-        ),
+        pytest.param(baseline_then(100, 21 * 100), False, OVER_BASELINE, 0.0, id="steady spend"),
+        pytest.param(baseline_then(100, 21 * 130), True, OVER_BASELINE, 30.0, id="over percent and $"),
+        pytest.param(baseline_then(100, 21 * 115), False, OVER_BASELINE, 15.0, id="exactly 15% is not over"),
+        pytest.param(baseline_then(1, 21 * 2), False, OVER_BASELINE, 100.0, id="over percent, under $"),
+        pytest.param(baseline_then(1000, 21 * 1100), False, OVER_BASELINE, 10.0, id="over $ (2100), under percent"),
         pytest.param({NOV: 500.0}, True, cost_rules.NEW_SPEND, None, id="new spend over the minimum dollars"),
         pytest.param({NOV: 50.0}, False, cost_rules.NEW_SPEND, None, id="new spend under the minimum dollars"),
         pytest.param(
-            {OCT: 3100.0, NOV: 21 * 100},
-            False,
-            cost_rules.OVER_BASELINE,
-            0.0,
-            id="one month of history is the baseline",
+            {OCT: 3100.0, NOV: 21 * 100}, False, OVER_BASELINE, 0.0, id="one month of history is the baseline"
         ),
         pytest.param(
             {AUG: -200.0, SEP: -100.0, OCT: -50.0, NOV: 300.0},
@@ -63,13 +34,7 @@ from toilless.sops.aws_cost_review import window as review_period
             None,
             id="credits wiped out the baseline: judged on dollars",
         ),
-        pytest.param(
-            {**steady(100, AUG, SEP, OCT), NOV: -500.0},
-            False,
-            cost_rules.OVER_BASELINE,
-            -123.8,
-            id="refund this month",
-        ),
+        pytest.param(baseline_then(100, -500.0), False, OVER_BASELINE, -123.8, id="refund this month"),
     ],
 )
 def test_review_service_verdicts(months: dict[date, float], flagged: bool, reason: str, percent: float | None) -> None:
@@ -81,7 +46,7 @@ def test_review_service_verdicts(months: dict[date, float], flagged: bool, reaso
 
 def test_month_to_date_is_compared_as_daily_run_rate_not_raw() -> None:
     # 21 days at the usual $100/day: raw MTD ($2,100) vs the monthly average ($3,067) would read as -31%.
-    result = review({**steady(100, AUG, SEP, OCT), NOV: 2100.0})
+    result = review(baseline_then(100, 2100.0))
     assert result.change_percent == 0.0
     assert result.change_dollars == 0.0
     assert result.projected_month == 3000.0
@@ -89,7 +54,7 @@ def test_month_to_date_is_compared_as_daily_run_rate_not_raw() -> None:
 
 
 def test_dollar_change_is_month_to_date_spend_over_baseline() -> None:
-    result = review({**steady(100, AUG, SEP, OCT), NOV: 21 * 130})
+    result = review(baseline_then(100, 21 * 130))
     assert result.change_dollars == pytest.approx(630.0)
     assert result.projected_month == pytest.approx(3900.0)
 
@@ -112,19 +77,19 @@ def test_short_month_in_the_baseline_counts_its_days() -> None:
 def test_partial_history_and_credits_are_noted() -> None:
     partial = review({OCT: 3100.0, NOV: 2100.0})
     assert partial.notes == ("baseline from 1 of 3 months (no spend before)",)
-    refund = review({**steady(100, AUG, SEP, OCT), NOV: -500.0})
+    refund = review(baseline_then(100, -500.0))
     assert "credits/refunds this month" in refund.notes
 
 
 def test_estimated_figures_are_marked() -> None:
-    result = review({**steady(100, AUG, SEP, OCT), NOV: 21 * 130}, estimated_months={NOV})
+    result = review(baseline_then(100, 21 * 130), estimated_months={NOV})
     assert result.estimated is True
     assert "estimated (unfinalised) figures" in result.notes
-    assert review({**steady(100, AUG, SEP, OCT), NOV: 2100.0}).estimated is False
+    assert review(baseline_then(100, 2100.0)).estimated is False
 
 
 def test_thresholds_are_parameters() -> None:
-    months = {**steady(100, AUG, SEP, OCT), NOV: 21 * 110}  # +10%, $210 over
+    months = baseline_then(100, 21 * 110)  # +10%, $210 over
     assert review(months).flagged is False
     assert review(months, threshold_percent=5.0).flagged is True
     assert review(months, threshold_percent=5.0, min_dollars=500.0).flagged is False
@@ -207,9 +172,9 @@ def test_linked_accounts_are_reviewed_separately() -> None:
 def test_review_costs_ranks_flagged_by_dollars() -> None:
     table = cost_rules.CostTable(metric="UnblendedCost", by_account=False)
     table.amounts = {
-        ("", "small"): {**steady(10, AUG, SEP, OCT), NOV: 21 * 30},  # +200%, $420
-        ("", "big"): {**steady(100, AUG, SEP, OCT), NOV: 21 * 200},  # +100%, $2100
-        ("", "quiet"): {**steady(100, AUG, SEP, OCT), NOV: 2100},
+        ("", "small"): baseline_then(10, 21 * 30),  # +200%, $420
+        ("", "big"): baseline_then(100, 21 * 200),  # +100%, $2100
+        ("", "quiet"): baseline_then(100, 2100),
     }
     reviews = cost_rules.review_costs(table, NOV_22, threshold_percent=15, min_dollars=120)
     assert [(r.service, r.flagged) for r in reviews] == [("big", True), ("small", True), ("quiet", False)]

@@ -4,8 +4,13 @@ from __future__ import annotations
 
 from datetime import date
 
-from tests.sops.aws_cost_review.cases import AUG, NOV, NOV_22, OCT, SEP, anomaly, review, steady
-from toilless.sops.aws_cost_review import anomalies as anomaly_rules
+from tests.sops.aws_cost_review.cases import (
+    NOV_22,
+    anomaly,
+    baseline_then,
+    review,
+    review_anomalies,
+)
 from toilless.sops.aws_cost_review import issues as issue_drafts
 from toilless.sops.aws_cost_review import window as review_period
 
@@ -24,7 +29,7 @@ def test_fingerprints_are_stable_per_service_and_month() -> None:
 
 
 def test_drafts_carry_evidence_epic_and_marker() -> None:
-    flagged = review({**steady(100, AUG, SEP, OCT), NOV: 21 * 130}).as_dict()
+    flagged = review(baseline_then(100, 21 * 130)).as_dict()
     draft = issue_drafts.service_draft(
         flagged,
         NOV_22,
@@ -38,13 +43,7 @@ def test_drafts_carry_evidence_epic_and_marker() -> None:
     assert "| 2026-11 | $2,730.00 |" in draft["body"]
     assert "[Run](http://airflow/run)" in draft["body"]
     assert issue_drafts.fingerprint_marker(draft["fingerprint"]) in draft["body"]
-    (found,) = anomaly_rules.review_anomalies(
-        [anomaly("a", 450.0, 60.0)],
-        since=date(2026, 11, 20),
-        as_of=date(2026, 11, 22),
-        threshold_percent=15,
-        min_dollars=120,
-    )
+    (found,) = review_anomalies([anomaly("a", 450.0, 60.0)])
     anomaly_draft = issue_drafts.anomaly_draft(found.as_dict(), epic="#42", links={})
     assert "still open" in anomaly_draft["body"]
     assert "EUC1-BoxUsage:m5.4xlarge" in anomaly_draft["body"]
@@ -52,14 +51,8 @@ def test_drafts_carry_evidence_epic_and_marker() -> None:
 
 
 def test_drafts_for_findings_link_the_epic_run_and_consoles() -> None:
-    flagged = review({**steady(100, AUG, SEP, OCT), NOV: 21 * 130}).as_dict()
-    (found,) = anomaly_rules.review_anomalies(
-        [anomaly("a", 450.0, 60.0)],
-        since=date(2026, 11, 20),
-        as_of=date(2026, 11, 22),
-        threshold_percent=15,
-        min_dollars=120,
-    )
+    flagged = review(baseline_then(100, 21 * 130)).as_dict()
+    (found,) = review_anomalies([anomaly("a", 450.0, 60.0)])
     service, anomaly_finding = issue_drafts.drafts_for_findings(
         [flagged],
         [found.as_dict()],

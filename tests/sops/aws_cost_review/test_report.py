@@ -6,23 +6,29 @@ from datetime import date
 
 import pytest
 
-from tests.sops.aws_cost_review.cases import AUG, NOV, NOV_22, OCT, SEP, review, steady
+from tests.sops.aws_cost_review.cases import AUG, NOV, NOV_22, OCT, SEP, baseline_then, review
 from toilless.sops.aws_cost_review import costs as cost_rules
 from toilless.sops.aws_cost_review import report as cost_report
 
 
-def test_report_nothing_to_see_is_brief() -> None:
-    message = cost_report.render_report(
+def render(services: list[dict], services_checked: int, **extra: object) -> dict:
+    """The report of the November review (15% and $120, unblended cost, anomalies since Nov 20, none found)."""
+    return cost_report.render_report(
         window=NOV_22,
-        services=[review({**steady(100, AUG, SEP, OCT), NOV: 2100}).as_dict()],
+        services=services,
         anomalies=[],
-        services_checked=1,
+        services_checked=services_checked,
         anomalies_checked=0,
         since=date(2026, 11, 20),
         threshold_percent=15,
         min_dollars=120,
         metric="UnblendedCost",
+        **extra,
     )
+
+
+def test_report_nothing_to_see_is_brief() -> None:
+    message = render([review(baseline_then(100, 2100)).as_dict()], services_checked=1)
     assert "nothing to see" in message["text"]
     assert len(message["blocks"]) == 1
 
@@ -30,21 +36,14 @@ def test_report_nothing_to_see_is_brief() -> None:
 def test_report_ranks_flagged_services() -> None:
     table = cost_rules.CostTable(metric="UnblendedCost", by_account=False)
     table.amounts = {
-        ("", "Amazon S3"): {**steady(10, AUG, SEP, OCT), NOV: 21 * 30},
-        ("", "Amazon EC2"): {**steady(100, AUG, SEP, OCT), NOV: 21 * 200},
-        ("", "AWS Lambda"): {**steady(100, AUG, SEP, OCT), NOV: 2100},
+        ("", "Amazon S3"): baseline_then(10, 21 * 30),
+        ("", "Amazon EC2"): baseline_then(100, 21 * 200),
+        ("", "AWS Lambda"): baseline_then(100, 2100),
     }
     reviews = [r.as_dict() for r in cost_rules.review_costs(table, NOV_22, threshold_percent=15, min_dollars=120)]
-    message = cost_report.render_report(
-        window=NOV_22,
-        services=reviews,
-        anomalies=[],
+    message = render(
+        reviews,
         services_checked=3,
-        anomalies_checked=0,
-        since=date(2026, 11, 20),
-        threshold_percent=15,
-        min_dollars=120,
-        metric="UnblendedCost",
         issues=[{"title": "t", "status": "filed", "url": "http://gh/1"}],
         link_hosts={"gh"},
     )

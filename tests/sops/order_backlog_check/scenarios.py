@@ -14,6 +14,21 @@ from toilless.sops.order_backlog_check.verdict import STUCK, Backlog, Thresholds
 
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 STUCK_VERDICT = Verdict(STUCK, ["x"], incident_key="stuck:order-5:error-12", stuck_order="5", error_code="12")
+#: classify_backlog's result for a processor stuck on order 11 (what the restart step receives).
+STUCK_DIAGNOSIS = {
+    "verdict": {
+        "verdict": "stuck",
+        "reasons": ["the processor repeated `Error #12` 40 times on order 11"],
+        "incident_key": "stuck:order-11:error-12",
+        "stuck_order": "11",
+        "error_code": "12",
+        "error_repeats": 40,
+        "minutes_since_progress": 19.0,
+        "backlog_over_threshold": False,
+        "restartable": True,
+    },
+    "capacity": {},
+}
 
 
 def diagnose(scenario: str, outstanding: int, oldest_minutes: float = 30.0) -> tuple[Verdict, RunSummary]:

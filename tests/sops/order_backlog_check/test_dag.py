@@ -29,6 +29,7 @@ from sandbox.order_backlog_check_data import (
 )
 from sandbox.postgres import PostgresServer
 from sandbox.slack_sink import SlackSink
+from tests.sops.order_backlog_check.scenarios import STUCK_DIAGNOSIS
 
 pytestmark = pytest.mark.integration
 
@@ -127,6 +128,20 @@ def _deploy_processor(env: OrdersEnv) -> None:
     env.k8s.add_pod(env.namespace, "order-processor-7d9f", labels, lambda: env.log_path.read_text(encoding="utf-8"))
 
 
+def _seed_processor(
+    env: OrdersEnv, scenario: str, *, total: int, outstanding: int, log_source: str | None = None, **seed: Any
+) -> None:
+    """Orders in Postgres, the processor's log in ``scenario`` and the processor deployed, as of now; with
+    ``log_source``, the check configured to read the log from there."""
+    now = datetime.now(UTC)
+    with env.pg.connect("orders") as connection:
+        seed_postgres(connection, total=total, outstanding=outstanding, now=now, **seed)
+    write_log(env.log_path, processor_log(scenario, now=now))
+    _deploy_processor(env)
+    if log_source is not None:
+        env.configure(log_source=log_source)
+
+
 def _stand_in(env: OrdersEnv) -> ProcessorStandIn:
     return ProcessorStandIn(
         env.k8s,
@@ -159,12 +174,7 @@ def test_stuck_processor_is_restarted_once_inside_business_hours_and_recovers(
 ) -> None:
     env = orders_env
     with time_machine.travel(INSIDE_HOURS, tick=True):
-        now = datetime.now(UTC)
-        with env.pg.connect("orders") as connection:
-            seed_postgres(connection, total=2000, outstanding=40, now=now)
-        write_log(env.log_path, processor_log("stuck", now=now))
-        _deploy_processor(env)
-        env.configure(log_source="kubernetes")
+        _seed_processor(env, "stuck", total=2000, outstanding=40, log_source="kubernetes")
 
         with _stand_in(env) as processor:
             run = run_order_dag(DAG_ID)
@@ -211,12 +221,7 @@ def test_stuck_processor_outside_business_hours_is_not_restarted(
 ) -> None:
     env = orders_env
     with time_machine.travel(OUTSIDE_HOURS, tick=True):
-        now = datetime.now(UTC)
-        with env.pg.connect("orders") as connection:
-            seed_postgres(connection, total=500, outstanding=40, now=now)
-        write_log(env.log_path, processor_log("stuck", now=now))
-        _deploy_processor(env)
-        env.configure(log_source="kubernetes")
+        _seed_processor(env, "stuck", total=500, outstanding=40, log_source="kubernetes")
 
         run = run_order_dag(DAG_ID)
         assert str(run.state) == "success", _task_states(run)
@@ -286,11 +291,7 @@ def test_processor_that_makes_progress_is_never_restarted(
 ) -> None:
     env = orders_env
     with time_machine.travel(INSIDE_HOURS, tick=True):
-        now = datetime.now(UTC)
-        with env.pg.connect("orders") as connection:
-            seed_postgres(connection, total=300, outstanding=outstanding, now=now, oldest_minutes=30)
-        write_log(env.log_path, processor_log(scenario, now=now))
-        _deploy_processor(env)
+        _seed_processor(env, scenario, total=300, outstanding=outstanding, oldest_minutes=30)
         run = run_order_dag(DAG_ID)
     assert str(run.state) == "success", _task_states(run)
     assert _xcom(run, "classify_backlog")["verdict"]["verdict"] == verdict
@@ -353,22 +354,6 @@ def _stuck_settings(env: OrdersEnv, **overrides: Any) -> dict[str, Any]:
         },
     )
     return resolve_settings(config, read_defaults("toilless"), {})
-
-
-STUCK_DIAGNOSIS = {
-    "verdict": {
-        "verdict": "stuck",
-        "reasons": ["the processor repeated `Error #12` 40 times on order 11"],
-        "incident_key": "stuck:order-11:error-12",
-        "stuck_order": "11",
-        "error_code": "12",
-        "error_repeats": 40,
-        "minutes_since_progress": 19.0,
-        "backlog_over_threshold": False,
-        "restartable": True,
-    },
-    "capacity": {},
-}
 
 
 def test_a_retried_restart_step_does_not_restart_again(orders_env: OrdersEnv) -> None:

@@ -63,6 +63,12 @@ def guard(moto_server, slack_sink, set_connection, set_variable, run_guard):
             states = {ti.task_id: ti.state for ti in dag_run.get_task_instances()}
             return dag_run, states
 
+        def run_successfully(self, **conf: Any) -> dict[str, str]:
+            """Run, assert the run succeeded, and return the task states."""
+            dag_run, states = self.run(**conf)
+            assert dag_run.state == "success", states
+            return states
+
         def reports(self) -> list[dict[str, Any]]:
             return slack_sink.messages("infrastructure")
 
@@ -77,9 +83,7 @@ def report_text(guard) -> str:
 
 def test_warning_path_recommends_autoscaling_and_charts(guard, slack_sink) -> None:
     guard.seed("warn-db", allocated_gib=100, used_pct=84.0, growth_gib_per_day=0.2)
-    dag_run, states = guard.run(instance_ids=["warn-db"])
-
-    assert dag_run.state == "success", states
+    states = guard.run_successfully(instance_ids=["warn-db"])
     assert states["request_approval"] == "skipped"
     assert states["expand_allocated_storage"] == "skipped"
     assert states["report_storage"] == "success"
@@ -97,9 +101,7 @@ def test_warning_path_recommends_autoscaling_and_charts(guard, slack_sink) -> No
 def test_automatic_growth_grows_once_and_verifies(guard, set_variable) -> None:
     set_variable("toilless_rds_storage_guard", AUTO_GROW)
     guard.seed("auto-db", allocated_gib=100, used_pct=93.0, growth_gib_per_day=0.5)
-    dag_run, states = guard.run(instance_ids=["auto-db"])
-
-    assert dag_run.state == "success", states
+    states = guard.run_successfully(instance_ids=["auto-db"])
     assert states["request_approval"] == "skipped"
     assert states["expand_allocated_storage"] == "success"
     assert states["verify_expansion"] == "success"
@@ -123,8 +125,7 @@ def test_next_run_after_growth_is_in_cooldown(guard, set_variable) -> None:
     # even with thresholds the configuration lowered meanwhile.
     lowered = {**AUTO_GROW, "policy": {"auto_grow": True, "critical_used_pct": 70, "warning_used_pct": 60}}
     set_variable("toilless_rds_storage_guard", lowered)
-    dag_run, states = guard.run(instance_ids=["cool-db"])
-    assert dag_run.state == "success", states
+    states = guard.run_successfully(instance_ids=["cool-db"])
     assert states["expand_allocated_storage"] == "skipped"
     assert guard.describe("cool-db")["AllocatedStorage"] == 128
     assert "blocked (modification_cooldown)" in guard.reports()[-1]["text"]
@@ -133,9 +134,7 @@ def test_next_run_after_growth_is_in_cooldown(guard, set_variable) -> None:
 def test_cap_reached_blocks_growth(guard, set_variable) -> None:
     set_variable("toilless_rds_storage_guard", AUTO_GROW)
     guard.seed("capped-db", allocated_gib=100, used_pct=95.0, growth_gib_per_day=0.5)
-    dag_run, states = guard.run(instance_ids=["capped-db"], cap_gib=105)
-
-    assert dag_run.state == "success", states
+    states = guard.run_successfully(instance_ids=["capped-db"], cap_gib=105)
     assert states["expand_allocated_storage"] == "skipped"
     assert guard.describe("capped-db")["AllocatedStorage"] == 100
     text = report_text(guard)
@@ -146,9 +145,7 @@ def test_cap_reached_blocks_growth(guard, set_variable) -> None:
 def test_dry_run_changes_nothing(guard, set_variable) -> None:
     set_variable("toilless_rds_storage_guard", AUTO_GROW)
     guard.seed("dry-db", allocated_gib=200, used_pct=95.0, growth_gib_per_day=1.0)
-    dag_run, states = guard.run(instance_ids=["dry-db"], dry_run=True)
-
-    assert dag_run.state == "success", states
+    states = guard.run_successfully(instance_ids=["dry-db"], dry_run=True)
     assert states["expand_allocated_storage"] == "skipped"
     assert states["request_approval"] == "skipped"
     instance = guard.describe("dry-db")
@@ -167,9 +164,7 @@ def test_maintenance_window_turns_auto_growth_into_a_request(guard, set_variable
         {"respect_maintenance_window": True, "instance_ids": ["window-db"], "policy": {"auto_grow": True}},
     )
     guard.seed("window-db", allocated_gib=100, used_pct=95.0, growth_gib_per_day=0.1)
-    dag_run, _ = guard.run(instance_ids=["window-db"], dry_run=True)
-
-    assert dag_run.state == "success"
+    guard.run_successfully(instance_ids=["window-db"], dry_run=True)
     assert "needs approval (automatic growth not allowed now: inside the maintenance window" in report_text(guard)
 
 
@@ -177,9 +172,7 @@ def test_alert_triggered_run_checks_the_alerted_instance_only(guard) -> None:
     guard.seed("alerted-db", allocated_gib=100, used_pct=82.0, growth_gib_per_day=0.1)
     guard.seed("other-db", allocated_gib=100, used_pct=82.0, growth_gib_per_day=0.1)
     alert = {"alertname": "RDSLowStorage", "status": "firing", "labels": {"dbinstance_identifier": "alerted-db"}}
-    dag_run, _ = guard.run(alert=alert)
-
-    assert dag_run.state == "success"
+    guard.run_successfully(alert=alert)
     text = report_text(guard)
     assert "`alerted-db`" in text
     assert "other-db" not in text
@@ -268,9 +261,7 @@ def test_table_hint_from_a_sqlite_connection(guard, set_connection, tmp_path: Pa
     set_connection("rds_hint-db", {"conn_type": "sqlite", "host": str(database)})
     guard.seed("hint-db", allocated_gib=100, used_pct=85.0, growth_gib_per_day=0.2)
     guard.seed("nohint-db", allocated_gib=100, used_pct=85.0, growth_gib_per_day=0.2)
-    dag_run, states = guard.run(instance_ids=["hint-db", "nohint-db"])
-
-    assert dag_run.state == "success", states
+    guard.run_successfully(instance_ids=["hint-db", "nohint-db"])
     text = report_text(guard)
     assert "largest tables: order_events" in text
     assert text.index("order_events") < text.index("customers")
@@ -324,9 +315,7 @@ def test_alert_without_instance_label_fails_at_once(guard) -> None:
 def test_tag_filter_selects_instances(guard) -> None:
     guard.seed("orders-main", allocated_gib=100, used_pct=82.0, tags={"team": "orders"})
     guard.seed("billing-main", allocated_gib=100, used_pct=82.0, tags={"team": "billing"})
-    dag_run, _ = guard.run(tag_filter={"team": "orders"})
-
-    assert dag_run.state == "success"
+    guard.run_successfully(tag_filter={"team": "orders"})
     text = report_text(guard)
     assert "`orders-main`" in text
     assert "billing-main" not in text
@@ -423,9 +412,7 @@ def test_emptied_form_fields_run_like_the_defaults(guard, set_variable) -> None:
         "toilless_rds_storage_guard", {**NO_WINDOW, "instance_ids": ["null-db"], "policy": {"auto_grow": True}}
     )
     guard.seed("null-db", allocated_gib=100, used_pct=93.0, growth_gib_per_day=0.5)
-    dag_run, states = guard.run(instance_ids=None, tag_filter=None, dry_run=None)
-
-    assert dag_run.state == "success", states
+    states = guard.run_successfully(instance_ids=None, tag_filter=None, dry_run=None)
     assert states["expand_allocated_storage"] == "success"
     assert guard.describe("null-db")["AllocatedStorage"] == 144
     assert "[dry run]" not in report_text(guard)

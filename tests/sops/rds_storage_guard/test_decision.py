@@ -9,9 +9,25 @@ import pytest
 
 from toilless.common.config import read_defaults
 from toilless.sops.rds_storage_guard import forecasting, growth_plan, markers, messages, scoping, storage_policy
+from toilless.sops.rds_storage_guard.forecasting import CRITICAL, OK, UNKNOWN, WARNING
+from toilless.sops.rds_storage_guard.growth_plan import (
+    BLOCKED,
+    CAP_REACHED,
+    COOLDOWN,
+    GROW_NOW,
+    MODIFICATION_PENDING,
+    NONE,
+    NOT_AVAILABLE,
+    RECOMMEND_AUTOSCALING,
+    REQUEST_APPROVAL,
+    STORAGE_OPTIMIZATION,
+)
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 DAY = 86400.0
+#: Last storage change inside / past RDS's six-hour cool-down.
+TWO_HOURS_AGO = NOW - timedelta(hours=2)
+SEVEN_HOURS_AGO = NOW - timedelta(hours=7)
 
 
 def history(allocated_gib: int, used_pct_now: float, growth_gib_per_day: float, days: int = 7) -> list:
@@ -44,6 +60,11 @@ def instance(
     return forecasting.InstanceStorage(**defaults)
 
 
+def critical(**kwargs) -> forecasting.InstanceStorage:
+    """92% used, growing 0.5 GiB a day: critical by usage."""
+    return instance(92, 0.5, **kwargs)
+
+
 POLICY = storage_policy.StoragePolicy()
 AUTO = storage_policy.StoragePolicy(auto_grow=True)
 
@@ -51,142 +72,60 @@ AUTO = storage_policy.StoragePolicy(auto_grow=True)
 @pytest.mark.parametrize(
     ("inst", "policy", "state", "action", "blocked"),
     [
-        pytest.param(instance(50, 0.1), POLICY, forecasting.OK, growth_plan.NONE, None, id="ok-slow-growth"),
-        pytest.param(instance(50, 0), POLICY, forecasting.OK, growth_plan.NONE, None, id="ok-flat"),
-        pytest.param(
-            instance(free_storage=()), POLICY, forecasting.UNKNOWN, growth_plan.NONE, None, id="no-metric-data"
-        ),
-        pytest.param(
-            instance(82, 0.1),
-            POLICY,
-            forecasting.WARNING,
-            growth_plan.RECOMMEND_AUTOSCALING,
-            None,
-            id="warning-no-autoscaling",
-        ),
-        pytest.param(
-            instance(60, 4.0),
-            POLICY,
-            forecasting.WARNING,
-            growth_plan.RECOMMEND_AUTOSCALING,
-            None,
-            id="warning-by-forecast-only",
-        ),
+        pytest.param(instance(50, 0.1), POLICY, OK, NONE, None, id="ok-slow-growth"),
+        pytest.param(instance(50, 0), POLICY, OK, NONE, None, id="ok-flat"),
+        pytest.param(instance(free_storage=()), POLICY, UNKNOWN, NONE, None, id="no-metric-data"),
+        pytest.param(instance(82, 0.1), POLICY, WARNING, RECOMMEND_AUTOSCALING, None, id="warning-no-autoscaling"),
+        pytest.param(instance(60, 4.0), POLICY, WARNING, RECOMMEND_AUTOSCALING, None, id="warning-by-forecast-only"),
         pytest.param(
             instance(82, 0.1, max_allocated_gib=100),
             POLICY,
-            forecasting.WARNING,
-            growth_plan.RECOMMEND_AUTOSCALING,
+            WARNING,
+            RECOMMEND_AUTOSCALING,
             None,
             id="warning-autoscaling-limit-reached",
         ),
         pytest.param(
-            instance(82, 0.1, max_allocated_gib=300),
-            POLICY,
-            forecasting.WARNING,
-            growth_plan.NONE,
-            None,
-            id="warning-autoscaling-on",
+            instance(82, 0.1, max_allocated_gib=300), POLICY, WARNING, NONE, None, id="warning-autoscaling-on"
         ),
+        pytest.param(critical(), POLICY, CRITICAL, REQUEST_APPROVAL, None, id="critical-needs-approval"),
+        pytest.param(instance(70, 12.0), POLICY, CRITICAL, REQUEST_APPROVAL, None, id="critical-by-forecast"),
+        pytest.param(critical(), AUTO, CRITICAL, GROW_NOW, None, id="critical-auto-grow"),
+        pytest.param(critical(status="storage-full"), AUTO, CRITICAL, GROW_NOW, None, id="storage-full-grows"),
+        pytest.param(critical(allocated=2000), AUTO, CRITICAL, BLOCKED, CAP_REACHED, id="at-cap"),
+        pytest.param(critical(allocated=1900), AUTO, CRITICAL, BLOCKED, CAP_REACHED, id="min-step-above-cap"),
         pytest.param(
-            instance(92, 0.5),
-            POLICY,
-            forecasting.CRITICAL,
-            growth_plan.REQUEST_APPROVAL,
-            None,
-            id="critical-needs-approval",
-        ),
-        pytest.param(
-            instance(70, 12.0),
-            POLICY,
-            forecasting.CRITICAL,
-            growth_plan.REQUEST_APPROVAL,
-            None,
-            id="critical-by-forecast",
-        ),
-        pytest.param(
-            instance(92, 0.5), AUTO, forecasting.CRITICAL, growth_plan.GROW_NOW, None, id="critical-auto-grow"
-        ),
-        pytest.param(
-            instance(92, 0.5, status="storage-full"),
-            AUTO,
-            forecasting.CRITICAL,
-            growth_plan.GROW_NOW,
-            None,
-            id="storage-full-grows",
-        ),
-        pytest.param(
-            instance(92, 0.5, allocated=2000),
-            AUTO,
-            forecasting.CRITICAL,
-            growth_plan.BLOCKED,
-            growth_plan.CAP_REACHED,
-            id="at-cap",
-        ),
-        pytest.param(
-            instance(92, 0.5, allocated=1900),
-            AUTO,
-            forecasting.CRITICAL,
-            growth_plan.BLOCKED,
-            growth_plan.CAP_REACHED,
-            id="min-step-above-cap",
-        ),
-        pytest.param(
-            instance(92, 0.5, allocated=3072, storage_type="standard"),
+            critical(allocated=3072, storage_type="standard"),
             storage_policy.StoragePolicy(auto_grow=True, cap_gib=5000),
-            forecasting.CRITICAL,
-            growth_plan.BLOCKED,
-            growth_plan.CAP_REACHED,
+            CRITICAL,
+            BLOCKED,
+            CAP_REACHED,
             id="storage-type-maximum",
         ),
         pytest.param(
-            instance(92, 0.5, last_storage_change_at=NOW - timedelta(hours=2)),
-            AUTO,
-            forecasting.CRITICAL,
-            growth_plan.BLOCKED,
-            growth_plan.COOLDOWN,
-            id="within-cooldown",
+            critical(last_storage_change_at=TWO_HOURS_AGO), AUTO, CRITICAL, BLOCKED, COOLDOWN, id="within-cooldown"
         ),
         pytest.param(
-            instance(92, 0.5, last_storage_change_at=NOW - timedelta(hours=7)),
-            AUTO,
-            forecasting.CRITICAL,
-            growth_plan.GROW_NOW,
-            None,
-            id="after-cooldown",
+            critical(last_storage_change_at=SEVEN_HOURS_AGO), AUTO, CRITICAL, GROW_NOW, None, id="after-cooldown"
         ),
         pytest.param(
-            instance(92, 0.5, status="storage-optimization"),
+            critical(status="storage-optimization"),
             AUTO,
-            forecasting.CRITICAL,
-            growth_plan.BLOCKED,
-            growth_plan.STORAGE_OPTIMIZATION,
+            CRITICAL,
+            BLOCKED,
+            STORAGE_OPTIMIZATION,
             id="storage-optimization",
         ),
         pytest.param(
-            instance(92, 0.5, pending_allocated_gib=120),
+            critical(pending_allocated_gib=120),
             AUTO,
-            forecasting.CRITICAL,
-            growth_plan.BLOCKED,
-            growth_plan.MODIFICATION_PENDING,
+            CRITICAL,
+            BLOCKED,
+            MODIFICATION_PENDING,
             id="modification-pending",
         ),
-        pytest.param(
-            instance(92, 0.5, status="modifying"),
-            AUTO,
-            forecasting.CRITICAL,
-            growth_plan.BLOCKED,
-            growth_plan.NOT_AVAILABLE,
-            id="modifying",
-        ),
-        pytest.param(
-            instance(92, 0.5, status="stopped"),
-            POLICY,
-            forecasting.CRITICAL,
-            growth_plan.BLOCKED,
-            growth_plan.NOT_AVAILABLE,
-            id="stopped",
-        ),
+        pytest.param(critical(status="modifying"), AUTO, CRITICAL, BLOCKED, NOT_AVAILABLE, id="modifying"),
+        pytest.param(critical(status="stopped"), POLICY, CRITICAL, BLOCKED, NOT_AVAILABLE, id="stopped"),
     ],
 )
 def test_decision_table(inst, policy, state, action, blocked) -> None:

@@ -6,6 +6,7 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from toilless.common.config import typed_settings
 from toilless.sops.order_backlog_check.log_parsing import RunSummary
 
 
@@ -22,17 +23,7 @@ class Capacity:
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> Capacity:
-        try:
-            capacity = cls(
-                processes=int(config["processes"]),
-                orders_at_a_time=int(config["orders_at_a_time"]),
-                seconds_per_order_min=float(config["seconds_per_order_min"]),
-                seconds_per_order_max=float(config["seconds_per_order_max"]),
-                run_interval_minutes=float(config["run_interval_minutes"]),
-                min_run_interval_minutes=float(config.get("min_run_interval_minutes", 5)),
-            )
-        except (KeyError, TypeError, ValueError) as err:
-            raise ValueError(f"processor settings are incomplete or not numbers: {err}") from err
+        capacity = typed_settings(cls, config, what="processor settings", optional=["min_run_interval_minutes"])
         if min(capacity.processes, capacity.orders_at_a_time) < 1:
             raise ValueError("processes and orders_at_a_time must be at least 1")
         if not 0 < capacity.seconds_per_order_min <= capacity.seconds_per_order_max:

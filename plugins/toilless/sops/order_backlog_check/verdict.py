@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
+from toilless.common.config import typed_settings
 from toilless.sops.order_backlog_check.capacity import Capacity, CapacityAssessment
 from toilless.sops.order_backlog_check.log_parsing import RunSummary
 
@@ -44,16 +45,7 @@ class Thresholds:
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> Thresholds:
-        try:
-            thresholds = cls(
-                outstanding_orders=int(config["outstanding_orders"]),
-                oldest_order_age_minutes=float(config["oldest_order_age_minutes"]),
-                stuck_error_repeats=int(config["stuck_error_repeats"]),
-                silent_grace_minutes=float(config["silent_grace_minutes"]),
-                min_orders_for_throughput=int(config.get("min_orders_for_throughput", 8)),
-            )
-        except (KeyError, TypeError, ValueError) as err:
-            raise ValueError(f"thresholds are incomplete or not numbers: {err}") from err
+        thresholds = typed_settings(cls, config, what="thresholds", optional=["min_orders_for_throughput"])
         if (
             thresholds.outstanding_orders < 0
             or thresholds.oldest_order_age_minutes <= 0
