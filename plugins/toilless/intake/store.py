@@ -1,4 +1,10 @@
-"""The intake's own state in Airflow's metadata DB: a ledger of decisions, per-target locks and a Slack outbox.
+"""The intake's own state in Airflow's metadata DB: an inbox of accepted deliveries, a ledger of decisions,
+per-target locks and a Slack outbox.
+
+* ``toilless_intake_inbox``: a delivery, validated and accepted, written in ONE insert before the HTTP answer
+  (the durable inbox). The worker drains it: the alerts are decided and the row is marked done in the same
+  transaction as their ledger rows, so a crash between answer and decision, or during a drain, loses nothing and
+  decides nothing twice. On PostgreSQL several workers claim rows with ``FOR UPDATE SKIP LOCKED``.
 
 Why tables and not read-then-write on dag_run: two deliveries of the same alert, or two different alerts for one
 target, can arrive at the same moment (Alertmanager HA replicas, retries). Each decision commits in ONE transaction
@@ -63,6 +69,22 @@ outbox = Table(
     Column("created_at", Float, nullable=False),
     Column("attempts", Integer, nullable=False, default=0),
     Column("claimed_until", Float, nullable=True),
+    Column("last_error", Text, nullable=True),
+)
+
+inbox = Table(
+    "toilless_intake_inbox",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("receiver", String(250), nullable=False),
+    Column("alerts", Integer, nullable=False),
+    Column("payload_json", Text, nullable=False),  # the validated WebhookPayload
+    Column("received_at", Float, nullable=False),
+    # null until its alerts are decided (set in the same transaction as their ledger rows)
+    Column("done_at", Float, nullable=True, index=True),
+    Column("outcome_json", Text, nullable=True),  # the per-alert decisions, for GET /deliveries/{id}
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("not_before", Float, nullable=True),  # backoff after a failed drain of this row
     Column("last_error", Text, nullable=True),
 )
 
