@@ -25,7 +25,7 @@ from typing import Any
 from toilless.intake import decisions, routing, validation
 from toilless.intake.auth import Credentials
 from toilless.intake.models import Alert, WebhookPayload
-from toilless.intake.params import validate_params
+from toilless.intake.params import validate_conf
 from toilless.intake.refusals import RefusalLimiter
 from toilless.intake.store import inbox, ledger, now, outbox, target_hash, target_lock
 
@@ -37,6 +37,9 @@ TRIGGERING_USER = "toilless-alert-intake"
 DAG_CACHE_SIZE = 32
 DAG_CACHE_TTL_SECONDS = 3600
 _WRITE_ATTEMPTS = 8
+#: Inbox rows (deliveries) decided in one transaction on PostgreSQL, and at most this many alerts in it.
+DRAIN_ROWS_PER_TRANSACTION = 10
+DRAIN_ALERTS_PER_TRANSACTION = 500
 
 
 class IntakeError(Exception):
@@ -153,7 +156,7 @@ class Plan:
 
     alert: Alert
     external_url: str
-    facts: decisions.AlertFacts
+    facts: decisions.AlertFacts | None  # None in the HTTP answer's plan (see IntakeService.plan)
     channel: str
     route: routing.Route | None = None
     target: str = ""
@@ -272,60 +275,91 @@ class IntakeService:
         return int(result.inserted_primary_key[0])
 
     def drain_inbox(self, *, limit: int = 1000, budget_seconds: float = 5.0) -> int:
-        """Decide accepted deliveries, oldest first, each in ONE transaction with its inbox row marked done.
+        """Decide accepted deliveries, oldest first, in transactions that also mark their inbox rows done.
 
-        Returns how many deliveries were decided in this pass (at most ``limit``, for at most about
-        ``budget_seconds``, so the worker also gets to the outbox and the queue during a storm).
+        Returns how many deliveries were decided in this pass (at most about ``limit``, for at most about
+        ``budget_seconds``, so the worker also gets to the outbox and the queue during a storm). A delivery whose
+        decision fails is kept and retried later with backoff (never dropped); the others go on.
         """
         settings = self.provider.get()
+        batch = self._rows_per_transaction()
         drained = 0
         deadline = time.monotonic() + budget_seconds
         while drained < limit and time.monotonic() < deadline:
-            claimed: list[int] = []
-            try:
-                try:
-                    delivery = self._write(
-                        lambda session, claimed=claimed: self._drain_next(session, settings, claimed), batch=True
-                    )
-                except _BatchConflict:
-                    # Another worker decided some of these alerts meanwhile: decide each alone (the ledger says which).
-                    delivery = self._drain_alone(claimed[-1], settings)
-            except Exception as err:
-                if not claimed:
-                    raise
-                self._postpone(claimed[-1], err)
-                continue
-            if delivery is None:
+            decided, attempted = self._drain_batch(settings, batch)
+            if not attempted:
                 break
-            drained += 1
+            drained += decided
         return drained
 
-    def _drain_next(self, session: Any, settings: IntakeSettings, claimed: list[int]) -> int | None:
+    @staticmethod
+    def _rows_per_transaction() -> int:
+        """Deliveries decided per transaction: several on PostgreSQL (fewer commits, and the repeats of one target,
+        which Alertmanager spreads over neighbouring deliveries, meet in one transaction instead of racing in two
+        workers); one on SQLite, whose single write lock the scheduler of the running runbooks waits for."""
+        from airflow import settings as airflow_settings
+
+        return 1 if airflow_settings.engine.dialect.name == "sqlite" else DRAIN_ROWS_PER_TRANSACTION
+
+    def _drain_batch(self, settings: IntakeSettings, rows: int, only: int | None = None) -> tuple[int, int]:
+        """(deliveries decided, deliveries attempted) in one transaction of up to ``rows`` deliveries."""
+        claimed: list[int] = []
+        try:
+            try:
+                decided = self._write(
+                    lambda session, claimed=claimed: self._drain_next(session, settings, claimed, rows, only),
+                    batch=True,
+                )
+                return decided, decided
+            except _BatchConflict:
+                # Another worker decided some of these alerts meanwhile: decide each alone (the ledger says which).
+                for delivery in claimed:
+                    self._drain_alone(delivery, settings)
+                return len(claimed), len(claimed)
+        except Exception as err:
+            if not claimed:
+                raise
+            if len(claimed) > 1:
+                # One delivery of the batch fails: decide them one by one, so only that one waits for a retry.
+                results = [self._drain_batch(settings, 1, only=delivery) for delivery in claimed]
+                return sum(decided for decided, _ in results), len(claimed)
+            self._postpone(claimed[-1], err)
+            return 0, 1
+
+    def _drain_next(
+        self, session: Any, settings: IntakeSettings, claimed: list[int], rows: int, only: int | None
+    ) -> int:
         from sqlalchemy import or_, select
 
+        claimed.clear()  # a retry of this transaction (DB busy) claims afresh
         moment = now()
         query = (
-            select(inbox.c.id, inbox.c.payload_json)
+            select(inbox.c.id, inbox.c.alerts, inbox.c.payload_json)
             .where(inbox.c.done_at.is_(None), or_(inbox.c.not_before.is_(None), inbox.c.not_before <= moment))
             .order_by(inbox.c.id)
-            .limit(1)
+            .limit(rows)
         )
+        if only is not None:
+            query = query.where(inbox.c.id == only)
         if session.get_bind().dialect.name == "postgresql":
-            # Two API servers drain at once: each takes a row the other does not hold, and holds it until commit.
+            # Two API servers drain at once: each takes rows the other does not hold, and holds them until commit.
             query = query.with_for_update(skip_locked=True)
-        row = session.execute(query).first()
-        if row is None:
-            return None
-        claimed.append(row.id)
-        payload = WebhookPayload.model_validate_json(row.payload_json)
-        self._delivery.dags = {}
-        try:
-            plans = self.plan(payload, settings, strict=False, session=session)
-            outcomes = [self._decide(session, plan, settings) for plan in plans]
-        finally:
-            self._delivery.dags = None
-        self._mark_done(session, row.id, outcomes)
-        return int(row.id)
+        found = session.execute(query).all()
+        total = 0
+        for row in found:
+            if claimed and total + row.alerts > DRAIN_ALERTS_PER_TRANSACTION:
+                break
+            total += row.alerts
+            claimed.append(row.id)
+            payload = WebhookPayload.model_validate_json(row.payload_json)
+            self._delivery.dags = {}
+            try:
+                plans = self.plan(payload, settings, strict=False, session=session)
+                outcomes = [self._decide(session, plan, settings) for plan in plans]
+            finally:
+                self._delivery.dags = None
+            self._mark_done(session, row.id, outcomes)
+        return len(claimed)
 
     def _drain_alone(self, delivery: int, settings: IntakeSettings) -> int:
         """Decide one delivery alert by alert (each its own transaction, with every race handled), then mark it."""
@@ -436,7 +470,9 @@ class IntakeService:
         with nullcontext(session) if session is not None else create_session(scoped=False) as session:
             for index, alert in enumerate(payload.alerts):
                 where = f"alerts[{index}] ({alert.alertname[:100]}, fingerprint {alert.fingerprint})"
-                facts, channel = facts_for(alert, payload.externalURL, settings)
+                # Priority, environment, links and channel only matter to the acks, which the drain builds: the
+                # HTTP answer (strict) does not spend a storm's CPU on them.
+                facts, channel = facts_for(alert, payload.externalURL, settings) if not strict else (None, "")
                 plan = Plan(alert=alert, external_url=payload.externalURL, facts=facts, channel=channel)
                 plan.route = settings.routes.match(alert.labels)
                 plans.append(plan)
@@ -492,7 +528,7 @@ class IntakeService:
                     plan.blocked_why = f"{dag_id} has no serialized version in Airflow yet (the DAG file is not parsed)"
                     continue
                 try:
-                    validate_params(dag.params.deep_merge(plan.conf))
+                    validate_conf(dag.params, plan.conf)
                 except (ParamValidationError, ValueError, TypeError) as err:
                     errors.append(f"{where}: conf for DAG {plan.route.dag_id} fails its Params: {err}")
                     plan.blocked, plan.blocked_why = "rejected", f"its conf fails the DAG's Params: {err}"
