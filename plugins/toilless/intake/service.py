@@ -27,7 +27,7 @@ from toilless.intake.auth import Credentials
 from toilless.intake.models import Alert, WebhookPayload
 from toilless.intake.params import validate_conf
 from toilless.intake.refusals import RefusalLimiter
-from toilless.intake.store import inbox, ledger, now, outbox, target_hash, target_lock
+from toilless.intake.store import claim_inbox, inbox, ledger, now, outbox, target_hash, target_lock
 
 log = logging.getLogger(__name__)
 
@@ -329,22 +329,8 @@ class IntakeService:
     def _drain_next(
         self, session: Any, settings: IntakeSettings, claimed: list[int], rows: int, only: int | None
     ) -> int:
-        from sqlalchemy import or_, select
-
         claimed.clear()  # a retry of this transaction (DB busy) claims afresh
-        moment = now()
-        query = (
-            select(inbox.c.id, inbox.c.alerts, inbox.c.payload_json)
-            .where(inbox.c.done_at.is_(None), or_(inbox.c.not_before.is_(None), inbox.c.not_before <= moment))
-            .order_by(inbox.c.id)
-            .limit(rows)
-        )
-        if only is not None:
-            query = query.where(inbox.c.id == only)
-        if session.get_bind().dialect.name == "postgresql":
-            # Two API servers drain at once: each takes rows the other does not hold, and holds them until commit.
-            query = query.with_for_update(skip_locked=True)
-        found = session.execute(query).all()
+        found = session.execute(claim_inbox(session.get_bind().dialect.name, rows, now(), only)).all()
         total = 0
         for row in found:
             if claimed and total + row.alerts > DRAIN_ALERTS_PER_TRANSACTION:

@@ -122,3 +122,24 @@ def is_sqlite(session: Any) -> bool:
 
 def count_rows(session: Any, table: Table) -> int:
     return int(session.execute(text(f"SELECT COUNT(*) FROM {table.name}")).scalar_one())  # noqa: S608 - fixed names
+
+
+def claim_inbox(dialect: str, rows: int, moment: float, only: int | None = None) -> Any:
+    """The oldest undecided deliveries that are due (``rows`` at most), locked for this transaction.
+
+    On PostgreSQL ``FOR UPDATE SKIP LOCKED``: two API servers draining at once each take rows the other does not
+    hold, and hold them until their decisions commit. SQLite has one writer at a time (one draining process).
+    """
+    from sqlalchemy import or_, select
+
+    query = (
+        select(inbox.c.id, inbox.c.alerts, inbox.c.payload_json)
+        .where(inbox.c.done_at.is_(None), or_(inbox.c.not_before.is_(None), inbox.c.not_before <= moment))
+        .order_by(inbox.c.id)
+        .limit(rows)
+    )
+    if only is not None:
+        query = query.where(inbox.c.id == only)
+    if dialect == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    return query
