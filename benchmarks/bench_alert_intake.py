@@ -6,7 +6,8 @@
     PostgreSQL (the distributed deployment's metadata DB): 10,000 alerts in 60 s over 1,000 targets, delivered as
     Alertmanager delivers a group, 50 alerts per POST. Per target: the firing alert 6 times (repeats and HA replicas)
     and 4 other alerts for the same target while its run is queued. Goals: runs created == distinct targets, 0 lost,
-    0 5xx, intake p99 < 250 ms (PostgreSQL). A REST API probe (the same trigger ``scripts/trigger_runbook.py``
+    0 5xx, intake p99 < 250 ms (PostgreSQL). The intake answers "accepted" once a delivery is in its durable inbox;
+    the storm then waits for its worker to decide every delivery (``GET /toilless/deliveries/{id}``) and counts runs. A REST API probe (the same trigger ``scripts/trigger_runbook.py``
     makes) runs through the storm: a user's REST trigger must not time out while alerts pour in.
 """
 
@@ -224,7 +225,8 @@ def _latency(live: Any, url: str, headers: dict[str, str]) -> list[dict[str, Any
             f"{statistics.median(answered['webhook']) * 1000:.0f} ms / {statistics.median(answered['rest']) * 1000:.0f} ms",
             "",
             None,
-            "the intake's own cost: route, validate Params, create the run, queue the ack",
+            "the intake's own cost: authenticate, route, validate Params, write the delivery to the inbox (the run is "
+            "created by the intake's worker right after)",
         ),
     ]
 
@@ -276,14 +278,16 @@ def _storm(live: Any, url: str, headers: dict[str, str], database: str) -> list[
     adapter = requests.adapters.HTTPAdapter(pool_connections=64, pool_maxsize=64)
     session.mount("http://", adapter)
 
-    def send(body: dict[str, Any]) -> tuple[int, float, dict[str, int]]:
+    def send(body: dict[str, Any]) -> tuple[int, float, dict[str, int], int | None]:
         clock = time.perf_counter()
         try:
             answer = session.post(url, json=body, headers=headers, timeout=60)
         except requests.RequestException as err:
-            return 0, time.perf_counter() - clock, {type(err).__name__: len(body["alerts"])}
-        counts = answer.json()["counts"] if answer.status_code == 200 else {f"HTTP {answer.status_code}": 1}
-        return answer.status_code, time.perf_counter() - clock, counts
+            return 0, time.perf_counter() - clock, {type(err).__name__: len(body["alerts"])}, None
+        if answer.status_code != 200:
+            return answer.status_code, time.perf_counter() - clock, {f"HTTP {answer.status_code}": 1}, None
+        answered = answer.json()
+        return answer.status_code, time.perf_counter() - clock, answered["counts"], answered.get("delivery")
 
     # A person's REST trigger through the storm (what scripts/trigger_runbook.py sends): it must keep answering.
     probes: list[tuple[int, float]] = []
@@ -322,24 +326,34 @@ def _storm(live: Any, url: str, headers: dict[str, str], database: str) -> list[
     storm_over.set()
     prober.join(timeout=90)
     load = _load()
-    codes = [code for code, _, _ in results]
-    seconds = [duration for _, duration, _ in results]
+    codes = [code for code, _, _, _ in results]
+    seconds = [duration for _, duration, _, _ in results]
     outcomes: dict[str, int] = {}
-    for _, _, counts in results:
+    for _, _, counts, _ in results:
         for key, value in counts.items():
             outcomes[key] = outcomes.get(key, 0) + value
-    # A delivery the client gave up on (timeout) is still decided by the server, later: a real Alertmanager would
-    # re-send it (idempotent). Count runs when the intake has drained, so "lost" means lost, not late.
+    # The answers say "accepted": the intake's worker decides each delivery from its durable inbox. Wait until it
+    # has decided every accepted delivery (GET /deliveries/{id}), then count runs: "lost" means lost, not late.
     answered = len(_storm_runs(live, tag))
     drain_started = time.perf_counter()
-    runs = _storm_runs(live, tag)
-    while time.perf_counter() - drain_started < DRAIN_SECONDS:
-        time.sleep(15)
-        again = _storm_runs(live, tag)
-        if len(again) == len(runs):
-            break
-        runs = again
+    decided, pending = _wait_decided(url, headers, [delivery for _, _, _, delivery in results if delivery])
     drained = time.perf_counter() - drain_started
+    runs = _storm_runs(live, tag)
+    decisions: dict[str, int] = {}
+    received = [answer["received_at"] for answer in decided]
+    done = [answer["done_at"] for answer in decided]
+    lags = [answer["done_at"] - answer["received_at"] for answer in decided]
+    for answer in decided:
+        for key, value in answer["counts"].items():
+            decisions[key] = decisions.get(key, 0) + value
+    drain_rate = (
+        f"the worker decided {sum(decisions.values())} alerts from the inbox in {max(done) - min(received):.1f} s "
+        f"({sum(decisions.values()) / max(1e-9, max(done) - min(received)) * 60:.0f} alerts/min from the first "
+        f"accepted to the last decided); inbox lag (accepted → decided) p50 {statistics.median(lags):.1f} s, "
+        f"max {max(lags):.1f} s; undecided after {DRAIN_SECONDS:.0f} s: {pending}"
+        if decided
+        else f"no delivery decided; undecided: {pending}"
+    )
     states: dict[str, int] = {}
     for state in runs.values():
         states[state] = states.get(state, 0) + 1
@@ -360,10 +374,10 @@ def _storm(live: Any, url: str, headers: dict[str, str], database: str) -> list[
             f"{len(runs)} / {STORM_TARGETS}",
             "equal",
             len(runs) == STORM_TARGETS and lost == 0,
-            f"outcomes in the answers: {outcomes}; runs when the last answer came: {answered}, after the intake "
-            f"drained ({drained:.0f} s later): {len(runs)}, their states then: {states}",
+            f"answers: {outcomes}; decisions: {decisions}; runs when the last answer came: {answered}, after "
+            f"the worker drained the inbox ({drained:.0f} s later): {len(runs)}, their states then: {states}",
         ),
-        _row(f"{where}: targets without a run (lost)", str(lost), "0", lost == 0, ""),
+        _row(f"{where}: targets without a run (lost)", str(lost), "0", lost == 0 and pending == 0, drain_rate),
         _row(f"{where}: 5xx or failed requests", str(server_errors), "0", server_errors == 0, context),
         _row(
             f"{where}: intake response time p99 (per delivery of {ALERTS_PER_DELIVERY} alerts)",
@@ -384,6 +398,24 @@ def _storm(live: Any, url: str, headers: dict[str, str], database: str) -> list[
             else "",
         ),
     ]
+
+
+def _wait_decided(url: str, headers: dict[str, str], deliveries: list[int]) -> tuple[list[dict[str, Any]], int]:
+    """Each accepted delivery once the intake's worker has decided it; and how many were still pending at the end."""
+    base = url.rsplit("/", 1)[0]
+    decided: dict[int, dict[str, Any]] = {}
+    deadline = time.perf_counter() + DRAIN_SECONDS
+    while time.perf_counter() < deadline:
+        for delivery in deliveries:
+            if delivery in decided:
+                continue
+            answer = requests.get(f"{base}/deliveries/{delivery}", headers=headers, timeout=30)
+            if answer.status_code == 200 and answer.json()["status"] == "done":
+                decided[delivery] = answer.json()
+        if len(decided) == len(deliveries):
+            break
+        time.sleep(2)
+    return list(decided.values()), len(deliveries) - len(decided)
 
 
 def _storm_runs(live: Any, tag: str) -> dict[str, str]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import json
 import threading
+import time
 from datetime import UTC, datetime
 
 import pytest
@@ -42,7 +43,7 @@ def _assert_nothing_started(intake: IntakeHarness) -> None:
 def test_bad_credentials_get_401_and_start_nothing(
     intake: IntakeHarness, headers: dict[str, str], caplog: pytest.LogCaptureFixture
 ) -> None:
-    response = intake.post(make_payload(make_alert(**PROD_DISK)), token=None, headers=headers)
+    response = intake.post_decided(make_payload(make_alert(**PROD_DISK)), token=None, headers=headers)
 
     assert response.status_code == 401
     assert "Bearer" in response.headers["www-authenticate"]
@@ -53,7 +54,7 @@ def test_bad_credentials_get_401_and_start_nothing(
 
 def test_basic_auth_with_the_connection_login_is_accepted(intake: IntakeHarness) -> None:
     basic = base64.b64encode(f"alertmanager:{INTAKE_TOKEN}".encode()).decode()
-    response = intake.post(
+    response = intake.post_decided(
         make_payload(make_alert(**PROD_DISK)), token=None, headers={"Authorization": f"Basic {basic}"}
     )
 
@@ -66,7 +67,7 @@ def test_missing_credentials_connection_is_503_so_alertmanager_retries(
 ) -> None:
     monkeypatch.delenv("AIRFLOW_CONN_TOILLESS_ALERT_INTAKE")
 
-    response = intake.post(make_payload(make_alert(**PROD_DISK)))
+    response = intake.post_decided(make_payload(make_alert(**PROD_DISK)))
 
     assert response.status_code == 503
     assert "credentials" in response.json()["detail"]
@@ -74,7 +75,7 @@ def test_missing_credentials_connection_is_503_so_alertmanager_retries(
 
 
 def test_malformed_json_is_400(intake: IntakeHarness) -> None:
-    response = intake.post(b'{"version": "4", "alerts": [')
+    response = intake.post_decided(b'{"version": "4", "alerts": [')
 
     assert response.status_code == 400
     assert "not valid JSON" in response.json()["detail"]
@@ -96,7 +97,7 @@ def test_malformed_json_is_400(intake: IntakeHarness) -> None:
     ],
 )
 def test_wrong_schema_is_422_saying_what_is_wrong(intake: IntakeHarness, body: object, expected: str) -> None:
-    response = intake.post(body)
+    response = intake.post_decided(body)
 
     assert response.status_code == 422
     answer = response.json()
@@ -109,7 +110,7 @@ def test_oversized_payload_is_413_before_parsing(intake: IntakeHarness) -> None:
     huge = make_payload(make_alert(**PROD_DISK))
     huge["commonAnnotations"] = {"padding": "x" * (1024 * 1024)}
 
-    response = intake.post(huge)
+    response = intake.post_decided(huge)
 
     assert response.status_code == 413
     _assert_nothing_started(intake)
@@ -134,7 +135,7 @@ def test_conf_failing_params_is_422_and_no_alert_of_the_payload_starts(intake: I
     good = make_alert(**PROD_DISK)
     bad = make_alert("TestBadCount", fingerprint="bbbbbbbbbbbbbbbb", instance="db-2", count="many")
 
-    response = intake.post(make_payload(good, bad))
+    response = intake.post_decided(make_payload(good, bad))
 
     assert response.status_code == 422
     errors = response.json()["errors"]
@@ -149,7 +150,7 @@ def test_conf_failing_params_is_422_and_no_alert_of_the_payload_starts(intake: I
 
 
 def test_alert_missing_its_target_label_is_422(intake: IntakeHarness) -> None:
-    response = intake.post(make_payload(make_alert(environment="prod")))
+    response = intake.post_decided(make_payload(make_alert(environment="prod")))
 
     assert response.status_code == 422
     assert "target label" in response.json()["errors"][0]
@@ -159,7 +160,7 @@ def test_alert_missing_its_target_label_is_422(intake: IntakeHarness) -> None:
 def test_route_to_a_dag_airflow_does_not_know_is_acked_missing_not_retried(intake: IntakeHarness) -> None:
     # A 503 would have Alertmanager retry forever (a typo in a route never heals); the alert is answered instead,
     # and its next notification starts it once the DAG exists (tests/integration/test_alert_intake_input.py).
-    response = intake.post(make_payload(make_alert("TestMissingDag")))
+    response = intake.post_decided(make_payload(make_alert("TestMissingDag")))
 
     assert response.status_code == 200, response.text
     [result] = response.json()["results"]
@@ -172,8 +173,8 @@ def test_route_to_a_dag_airflow_does_not_know_is_acked_missing_not_retried(intak
 def test_unknown_alertname_is_acknowledged_as_no_runbook_once(intake: IntakeHarness) -> None:
     alert = make_alert("SomethingElseBroke", environment="staging", severity="warning", instance="web-3")
 
-    first = intake.post(make_payload(alert))
-    second = intake.post(make_payload(alert))
+    first = intake.post_decided(make_payload(alert))
+    second = intake.post_decided(make_payload(alert))
 
     assert first.status_code == 200
     assert first.json()["results"][0]["status"] == "no_runbook"
@@ -190,7 +191,7 @@ def test_unknown_alertname_is_acknowledged_as_no_runbook_once(intake: IntakeHarn
 
 # -- starting runs --------------------------------------------------------------------------------------------------
 def test_firing_alert_starts_one_run_with_the_alert_as_conf_and_acks_in_urgent(intake: IntakeHarness) -> None:
-    response = intake.post(make_payload(make_alert(**PROD_DISK)))
+    response = intake.post_decided(make_payload(make_alert(**PROD_DISK)))
 
     assert response.status_code == 200
     result = response.json()["results"][0]
@@ -230,7 +231,7 @@ def test_repeated_and_concurrent_deliveries_start_one_run(intake: IntakeHarness)
 
     def deliver() -> None:
         try:
-            answer = intake.post(payload)
+            answer = intake.post_decided(payload)
             assert answer.status_code == 200, answer.text
             statuses.append(answer.json()["results"][0]["status"])
         except BaseException as err:  # collected and re-raised in the main thread
@@ -241,7 +242,7 @@ def test_repeated_and_concurrent_deliveries_start_one_run(intake: IntakeHarness)
         thread.start()
     for thread in threads:
         thread.join(60)
-    repeat = intake.post(payload)  # Alertmanager's repeat_interval re-send
+    repeat = intake.post_decided(payload)  # Alertmanager's repeat_interval re-send
 
     assert not errors, errors
     assert sorted(statuses) == ["duplicate"] * 7 + ["started"]
@@ -252,11 +253,11 @@ def test_repeated_and_concurrent_deliveries_start_one_run(intake: IntakeHarness)
 
 
 def test_second_alert_for_a_busy_target_is_skipped_and_starts_after_it_is_free(intake: IntakeHarness) -> None:
-    intake.post(make_payload(make_alert(**PROD_DISK)))
+    intake.post_decided(make_payload(make_alert(**PROD_DISK)))
     [(first_run, _, _)] = intake.runs()
     other = make_alert(fingerprint="ffffffffffffffff", starts_at="2026-11-24T11:59:00Z", **PROD_DISK)
 
-    busy = intake.post(make_payload(other))
+    busy = intake.post_decided(make_payload(other))
 
     assert busy.json()["results"][0]["status"] == "skipped"
     assert len(intake.runs()) == 1
@@ -265,25 +266,25 @@ def test_second_alert_for_a_busy_target_is_skipped_and_starts_after_it_is_free(i
     assert len(skipped) == 1
     assert first_run in skipped[0]["text"]
     # A different target is independent.
-    elsewhere = intake.post(
+    elsewhere = intake.post_decided(
         make_payload(make_alert(fingerprint="cccccccccccccccc", **{**PROD_DISK, "instance": "db-9"}))
     )
     assert elsewhere.json()["results"][0]["status"] == "started"
     # Once the first run ended, a new firing alert for the target starts again; the skipped one stays skipped.
     intake.set_run_state(first_run, "success")
     third = make_alert(fingerprint="dddddddddddddddd", starts_at="2026-11-24T12:30:00Z", **PROD_DISK)
-    assert intake.post(make_payload(third)).json()["results"][0]["status"] == "started"
-    assert intake.post(make_payload(other)).json()["results"][0]["status"] == "duplicate"
+    assert intake.post_decided(make_payload(third)).json()["results"][0]["status"] == "started"
+    assert intake.post_decided(make_payload(other)).json()["results"][0]["status"] == "duplicate"
     assert len(intake.runs()) == 3
 
 
 def test_queue_policy_starts_the_queued_alert_when_the_target_is_free(intake: IntakeHarness) -> None:
     first = make_alert("TestQueueFull", instance="q-1", environment="staging")
     second = make_alert("TestQueueFull", fingerprint="9999999999999999", instance="q-1", environment="staging")
-    intake.post(make_payload(first))
+    intake.post_decided(make_payload(first))
     [(first_run, _, _)] = intake.runs()
 
-    queued = intake.post(make_payload(second)).json()["results"][0]
+    queued = intake.post_decided(make_payload(second)).json()["results"][0]
 
     assert queued["status"] == "queued"
     assert intake.deliver()[0] == 0  # target still busy: nothing starts
@@ -297,12 +298,12 @@ def test_queue_policy_starts_the_queued_alert_when_the_target_is_free(intake: In
     intake.deliver()
     assert any("queued runbook started" in m["text"] for m in intake.slack_sink.messages("non_urgent"))
     # A re-send of the queued alert now finds it started.
-    assert intake.post(make_payload(second)).json()["results"][0]["status"] == "duplicate"
+    assert intake.post_decided(make_payload(second)).json()["results"][0]["status"] == "duplicate"
 
 
 # -- resolved -------------------------------------------------------------------------------------------------------
 def test_resolved_alert_starts_nothing(intake: IntakeHarness) -> None:
-    response = intake.post(make_payload(make_alert(status="resolved", **PROD_DISK)))
+    response = intake.post_decided(make_payload(make_alert(status="resolved", **PROD_DISK)))
 
     assert response.status_code == 200
     assert response.json()["results"][0]["status"] == "resolved"
@@ -311,13 +312,13 @@ def test_resolved_alert_starts_nothing(intake: IntakeHarness) -> None:
 
 
 def test_resolved_while_its_run_is_going_is_said_in_slack_once(intake: IntakeHarness) -> None:
-    intake.post(make_payload(make_alert(**PROD_DISK)))
+    intake.post_decided(make_payload(make_alert(**PROD_DISK)))
     [(run_id, _, _)] = intake.runs()
     intake.set_run_state(run_id, "running")
     resolved = make_payload(make_alert(status="resolved", **PROD_DISK))
 
-    first = intake.post(resolved)
-    again = intake.post(resolved)
+    first = intake.post_decided(resolved)
+    again = intake.post_decided(resolved)
 
     assert first.json()["results"][0]["status"] == "resolved"
     assert run_id in first.json()["results"][0]["detail"]
@@ -331,12 +332,12 @@ def test_resolved_while_its_run_is_going_is_said_in_slack_once(intake: IntakeHar
 
 
 def test_resolved_before_a_queued_run_started_cancels_it(intake: IntakeHarness) -> None:
-    intake.post(make_payload(make_alert("TestQueueFull", instance="q-2", environment="staging")))
+    intake.post_decided(make_payload(make_alert("TestQueueFull", instance="q-2", environment="staging")))
     waiting = make_alert("TestQueueFull", fingerprint="7777777777777777", instance="q-2", environment="staging")
-    intake.post(make_payload(waiting))
+    intake.post_decided(make_payload(waiting))
     [(first_run, _, _)] = intake.runs()
 
-    intake.post(make_payload({**waiting, "status": "resolved"}))
+    intake.post_decided(make_payload({**waiting, "status": "resolved"}))
     intake.set_run_state(first_run, "success")
 
     assert intake.deliver()[0] == 0
@@ -347,7 +348,7 @@ def test_resolved_before_a_queued_run_started_cancels_it(intake: IntakeHarness) 
 def test_inside_the_maintenance_window_runs_start_dry_and_the_ack_says_so(intake: IntakeHarness) -> None:
     intake.now = datetime(2026, 11, 22, 3, 0, tzinfo=UTC)  # Sunday 03:00 UTC
 
-    result = intake.post(make_payload(make_alert(**PROD_DISK))).json()["results"][0]
+    result = intake.post_decided(make_payload(make_alert(**PROD_DISK))).json()["results"][0]
 
     assert result["status"] == "started"
     [(_, conf, _)] = intake.runs()
@@ -361,7 +362,7 @@ def test_inside_the_maintenance_window_runs_start_dry_and_the_ack_says_so(intake
 def test_notify_only_route_inside_the_window_starts_nothing(intake: IntakeHarness) -> None:
     intake.now = datetime(2026, 11, 22, 2, 30, tzinfo=UTC)
 
-    result = intake.post(make_payload(make_alert("TestNotifyOnly", instance="n-1"))).json()["results"][0]
+    result = intake.post_decided(make_payload(make_alert("TestNotifyOnly", instance="n-1"))).json()["results"][0]
 
     assert result["status"] == "notify_only"
     assert intake.runs() == []
@@ -372,7 +373,7 @@ def test_notify_only_route_inside_the_window_starts_nothing(intake: IntakeHarnes
 # -- Slack outages --------------------------------------------------------------------------------------------------
 def test_acks_survive_a_slack_outage(intake: IntakeHarness) -> None:
     intake.slack_sink.fail_with_status = 500
-    intake.post(make_payload(make_alert(**PROD_DISK)))
+    intake.post_decided(make_payload(make_alert(**PROD_DISK)))
 
     assert intake.deliver() == (0, 0)
     assert intake.outbox_size() == 1
@@ -393,7 +394,7 @@ def test_response_lists_every_alert_of_a_group(intake: IntakeHarness) -> None:
     alerts = [make_alert(fingerprint=f"{index:016x}", **{**PROD_DISK, "instance": f"db-{index}"}) for index in range(5)]
     alerts.append(make_alert("NoSuchRunbook", fingerprint="eeeeeeeeeeeeeeee"))
 
-    answer = intake.post(make_payload(*alerts)).json()
+    answer = intake.post_decided(make_payload(*alerts)).json()
 
     assert answer["counts"] == {"started": 5, "no_runbook": 1}
     assert len(intake.runs()) == 5
@@ -401,7 +402,11 @@ def test_response_lists_every_alert_of_a_group(intake: IntakeHarness) -> None:
 
 
 def test_two_intake_processes_racing_on_one_target_start_one_run(intake: IntakeHarness) -> None:
-    """As two API-server workers would: separate services (no shared in-process lock), same DB, same moment."""
+    """As two API-server workers would: separate services (no shared in-process lock), same DB, same moment.
+
+    Each accepts the same firing alert (HA duplicate) and a different alert for the same target, then all four
+    drain the inbox at once: the deliveries overlap (SQLite has no SKIP LOCKED), the ledger decides once.
+    """
     from tests.fixtures.alert_intake import TEST_ROUTES
     from toilless.intake.models import WebhookPayload
     from toilless.intake.service import IntakeService, SettingsProvider
@@ -409,29 +414,37 @@ def test_two_intake_processes_racing_on_one_target_start_one_run(intake: IntakeH
     services = [
         IntakeService(SettingsProvider(ttl=0, routes_path=TEST_ROUTES), clock=lambda: intake.now) for _ in range(4)
     ]
-    # Per service: the same firing alert (HA duplicate) and a different alert for the same target.
-    payloads = [
-        WebhookPayload.model_validate(make_payload(make_alert(**PROD_DISK))),
-        WebhookPayload.model_validate(make_payload(make_alert(fingerprint="1212121212121212", **PROD_DISK))),
+    bodies = [
+        make_payload(make_alert(**PROD_DISK)),
+        make_payload(make_alert(fingerprint="1212121212121212", **PROD_DISK)),
     ]
-    barrier = threading.Barrier(len(services) * len(payloads))
-    statuses: list[str] = []
+    deliveries = [
+        service.accept(WebhookPayload.model_validate(body), body)["delivery"] for service in services for body in bodies
+    ]
+    assert intake.runs() == []  # accepted, not decided yet
+    barrier = threading.Barrier(len(services))
     errors: list[BaseException] = []
 
-    def deliver(service: IntakeService, payload: WebhookPayload) -> None:
+    def drain(service: IntakeService) -> None:
         try:
             barrier.wait(10)
-            statuses.append(service.handle(payload)["results"][0]["status"])
+            deadline = time.monotonic() + 60
+            while intake.inbox_size(pending_only=True) and time.monotonic() < deadline:
+                service.drain_inbox()
+                time.sleep(0.05)
         except BaseException as err:
             errors.append(err)
 
-    threads = [threading.Thread(target=deliver, args=(s, p)) for s in services for p in payloads]
+    threads = [threading.Thread(target=drain, args=(service,)) for service in services]
     for thread in threads:
         thread.start()
     for thread in threads:
-        thread.join(60)
+        thread.join(90)
 
     assert not errors, errors
+    decided = [intake.service.delivery(delivery) for delivery in deliveries]
+    assert all(answer is not None and answer["status"] == "done" for answer in decided), decided
+    statuses = [answer["results"][0]["status"] for answer in decided if answer]
     assert statuses.count("started") == 1, statuses
     assert set(statuses) <= {"started", "duplicate", "skipped"}
     assert len(intake.runs()) == 1
@@ -444,9 +457,9 @@ def test_old_decisions_are_forgotten_but_queued_ones_kept(intake: IntakeHarness)
     from toilless.intake.store import ledger
     from toilless.intake.worker import purge_ledger
 
-    intake.post(make_payload(make_alert("TestQueueFull", instance="q-9", environment="staging")))
-    intake.post(make_payload(make_alert("TestQueueFull", fingerprint="4444444444444444", instance="q-9")))
-    intake.post(make_payload(make_alert("NoRunbookHere", fingerprint="5555555555555555")))
+    intake.post_decided(make_payload(make_alert("TestQueueFull", instance="q-9", environment="staging")))
+    intake.post_decided(make_payload(make_alert("TestQueueFull", fingerprint="4444444444444444", instance="q-9")))
+    intake.post_decided(make_payload(make_alert("NoRunbookHere", fingerprint="5555555555555555")))
     with create_session() as session:
         session.execute(update(ledger).values(updated_at=0.0))  # 1970: older than any retention
 

@@ -46,16 +46,23 @@ def _group(count: int, *, offset: int = 0) -> dict[str, Any]:
 
 
 def test_a_delivery_of_many_alerts_commits_once(intake: IntakeHarness, commits: _Commits) -> None:
-    intake.post(_group(1, offset=100))  # first delivery: tables, DAG cache and settings are warm afterwards
+    intake.post_decided(_group(1, offset=100))  # first delivery: tables, DAG cache and settings are warm afterwards
     commits.count = 0
 
-    response = intake.post(_group(20))
+    accepted = intake.post(_group(20))
+    accepting = commits.count
+    commits.count = 0
+    assert intake.service.drain_inbox() == 1
+    draining = commits.count
 
-    assert response.status_code == 200, response.text
-    assert response.json()["counts"] == {"started": 20}
+    assert accepted.status_code == 200, accepted.text
+    assert intake.service.delivery(accepted.json()["delivery"])["counts"] == {"started": 20}
     assert len(intake.runs()) == 21
-    # Before: one transaction per alert (20 commits, each a wait for the write lock while runbooks run).
-    assert commits.count <= 3, commits.count  # the plan's read session, the decisions, and one spare
+    # The HTTP answer: the plan's read session and ONE insert into the inbox.
+    assert accepting <= 2, accepting
+    # The worker: every decision of the delivery, its runs and its inbox row in one transaction (before the
+    # batching: one transaction per alert, 20 commits, each a wait for the write lock while runbooks run).
+    assert draining <= 2, draining  # the decisions, and one spare
 
 
 def test_a_race_inside_a_batch_falls_back_to_one_decision_per_alert(intake: IntakeHarness) -> None:
@@ -69,11 +76,13 @@ def test_a_race_inside_a_batch_falls_back_to_one_decision_per_alert(intake: Inta
     route = intake.service.provider.get().routes.match(alert.labels)
     assert route is not None
     run_id = routing.run_id_for(TARGET_DAG, routing.target_of(route, alert), alert)
-    intake.post(make_payload(make_alert(fingerprint="00000000000000ab", instance="db-other", environment="staging")))
+    intake.post_decided(
+        make_payload(make_alert(fingerprint="00000000000000ab", instance="db-other", environment="staging"))
+    )
     intake.set_run_state(intake.runs()[0][0], "success")
     _create_run(run_id)
 
-    response = intake.post(make_payload(taken, *_group(3)["alerts"]))
+    response = intake.post_decided(make_payload(taken, *_group(3)["alerts"]))
 
     assert response.status_code == 200, response.text
     assert response.json()["counts"] == {"duplicate": 1, "started": 3}
@@ -110,7 +119,7 @@ def test_outbox_is_posted_in_batches_and_once_by_concurrent_workers(intake: Inta
     from toilless.intake.store import outbox
     from toilless.intake.worker import deliver_outbox
 
-    intake.post(_group(30))
+    intake.post_decided(_group(30))
     with create_session() as session:
         queued = sorted(session.execute(select(outbox.c.message_json)).scalars().all())
     assert len(queued) == 30

@@ -85,7 +85,9 @@ def test_prometheus_alert_starts_the_routed_dag_once(live_airflow: Any, alerting
             pool.map(lambda _: requests.post(intake_url, json=firing[0], headers=headers, timeout=30), [0, 1])
         )
     assert [answer.status_code for answer in answers] == [200, 200]
-    assert {answer.json()["results"][0]["status"] for answer in answers} == {"duplicate"}
+    assert {answer.json()["results"][0]["status"] for answer in answers} == {"accepted"}
+    decided = [_decided(intake_url, headers, answer.json()["delivery"]) for answer in answers]
+    assert {answer["results"][0]["status"] for answer in decided} == {"duplicate"}
     assert len(_alert_runs(live_airflow)) == 1
 
     # Resolve: Prometheus stops firing, Alertmanager sends "resolved"; nothing new starts.
@@ -93,10 +95,23 @@ def test_prometheus_alert_starts_the_routed_dag_once(live_airflow: Any, alerting
     [resolved, *_] = stack.recorder.wait_for("resolved", timeout=60)
     replay = requests.post(intake_url, json=resolved, headers=headers, timeout=30)
     assert replay.status_code == 200
-    assert replay.json()["results"][0]["status"] == "resolved"
+    assert _decided(intake_url, headers, replay.json()["delivery"])["results"][0]["status"] == "resolved"
     time.sleep(2)
     assert len(_alert_runs(live_airflow)) == 1
     assert len([m for m in live_airflow.slack_sink.messages() if "runbook started" in m["text"]]) == 1
+
+
+def _decided(intake_url: str, headers: dict[str, str], delivery: int, timeout: float = 60.0) -> dict[str, Any]:
+    """An accepted delivery once the intake's worker has decided it (GET /toilless/deliveries/{id})."""
+    url = f"{intake_url.rsplit('/', 1)[0]}/deliveries/{delivery}"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        answer = requests.get(url, headers=headers, timeout=30)
+        assert answer.status_code == 200, answer.text
+        if answer.json()["status"] == "done":
+            return answer.json()
+        time.sleep(0.5)
+    raise AssertionError(f"delivery {delivery} was not decided within {timeout}s")
 
 
 def test_intake_in_the_api_server_refuses_a_bad_token(live_airflow: Any) -> None:

@@ -51,7 +51,7 @@ def _outbox_messages() -> list[dict[str, Any]]:
     ],
 )
 def test_unreadable_json_is_400(intake: IntakeHarness, body: bytes, reason: str) -> None:
-    response = intake.post(body)
+    response = intake.post_decided(body)
 
     assert response.status_code == 400, response.text
     assert reason in response.json()["detail"]
@@ -80,7 +80,7 @@ def test_lone_surrogate_or_nul_is_4xx_never_503(intake: IntakeHarness, where: st
         else:
             payload["receiver"] = bad
 
-        response = intake.post(payload)
+        response = intake.post_decided(payload)
 
         assert 400 <= response.status_code < 500, response.text
     _assert_nothing_started(intake)
@@ -92,7 +92,7 @@ def test_over_long_target_refuses_the_payload_before_any_alert_starts(intake: In
     # Each label is within its limit (1,024), but the target "instance=<1,000 characters>" exceeds its column.
     long_target = make_alert(fingerprint="bbbbbbbbbbbbbbbb", **{**PROD_DISK, "instance": "i" * 1000})
 
-    response = intake.post(make_payload(good, long_target))
+    response = intake.post_decided(make_payload(good, long_target))
 
     assert response.status_code == 422, response.text
     assert any("target is 1,009 characters" in error for error in response.json()["errors"])
@@ -110,7 +110,7 @@ def test_alert_text_cannot_inject_markup_into_the_ack(intake: IntakeHarness) -> 
     payload = make_payload(alert)
     payload["externalURL"] = "javascript:alert(1)"
 
-    response = intake.post(payload)
+    response = intake.post_decided(payload)
 
     assert response.status_code == 200, response.text
     assert response.json()["results"][0]["status"] == "no_runbook"
@@ -138,7 +138,7 @@ def test_input_over_the_limits_is_refused_with_a_reason(
     alert = make_alert(**PROD_DISK)
     alert["labels"].update(labels)
 
-    response = intake.post(make_payload(alert))
+    response = intake.post_decided(make_payload(alert))
 
     assert response.status_code in (413, 422), response.text
     errors = response.json()["errors"]
@@ -156,7 +156,7 @@ def test_big_alert_within_the_limits_is_acked_within_slacks_limits_saying_what_w
     alert["labels"].update({f"label_{index:02d}": "v" * 1000 for index in range(60)})
     alert["annotations"] = {f"note_{index:02d}": "a" * 8000 for index in range(30)}
 
-    response = intake.post(make_payload(alert))
+    response = intake.post_decided(make_payload(alert))
 
     assert response.status_code == 200, response.text
     [queued] = _outbox_messages()
@@ -174,15 +174,15 @@ def test_refusals_post_one_message_per_receiver_per_ten_minutes_with_a_count(int
     bad = make_payload({**make_alert(**PROD_DISK), "labels": {"instance": "db-1"}})  # no alertname: 422
 
     for _ in range(30):
-        assert intake.post(bad).status_code == 422
+        assert intake.post_decided(bad).status_code == 422
     other_receiver = {**bad, "receiver": "other"}
-    assert intake.post(other_receiver).status_code == 422
+    assert intake.post_decided(other_receiver).status_code == 422
     intake.deliver()
 
     refused = [m for m in intake.slack_sink.messages() if "refused" in m["text"]]
     assert len(refused) == 2  # one per receiver, not 31
     intake.now += timedelta(minutes=11)
-    assert intake.post(bad).status_code == 422
+    assert intake.post_decided(bad).status_code == 422
     intake.deliver()
     refused = [m for m in intake.slack_sink.messages() if "refused" in m["text"]]
     assert len(refused) == 3
@@ -204,7 +204,7 @@ def test_refusals_post_one_message_per_receiver_per_ten_minutes_with_a_count(int
 def test_implausible_startsAt_is_422_and_starts_nothing(intake: IntakeHarness, starts_at: Any) -> None:
     alert = {**make_alert(**PROD_DISK), "startsAt": starts_at}
 
-    response = intake.post(make_payload(alert))
+    response = intake.post_decided(make_payload(alert))
 
     assert response.status_code == 422, response.text
     assert any("startsAt" in error for error in response.json()["errors"])
@@ -215,14 +215,14 @@ def test_implausible_startsAt_is_422_and_starts_nothing(intake: IntakeHarness, s
 def test_endsAt_zero_time_is_accepted_but_an_implausible_one_is_not(intake: IntakeHarness, ends_at: Any) -> None:
     broken = {**make_alert(**PROD_DISK), "endsAt": ends_at}
 
-    assert intake.post(make_payload(broken)).status_code == 422
-    assert intake.post(make_payload(make_alert(**PROD_DISK))).status_code == 200  # endsAt 0001-01-01: not ended
+    assert intake.post_decided(make_payload(broken)).status_code == 422
+    assert intake.post_decided(make_payload(make_alert(**PROD_DISK))).status_code == 200  # endsAt 0001-01-01: not ended
 
 
 # -- 9: a resolved notification before its firing one -------------------------------------------------------------
 def test_resolved_before_firing_is_remembered_so_the_late_firing_starts_nothing(intake: IntakeHarness) -> None:
-    resolved = intake.post(make_payload(make_alert(status="resolved", **PROD_DISK)))
-    late_firing = intake.post(make_payload(make_alert(**PROD_DISK)))
+    resolved = intake.post_decided(make_payload(make_alert(status="resolved", **PROD_DISK)))
+    late_firing = intake.post_decided(make_payload(make_alert(**PROD_DISK)))
 
     assert resolved.json()["results"][0]["status"] == "resolved"
     assert late_firing.status_code == 200
@@ -232,7 +232,7 @@ def test_resolved_before_firing_is_remembered_so_the_late_firing_starts_nothing(
     _assert_nothing_started(intake)
     # A new firing of the same alert (new startsAt) is a new alert and starts.
     again = make_alert(starts_at="2026-11-24T11:59:30Z", **PROD_DISK)
-    assert intake.post(make_payload(again)).json()["results"][0]["status"] == "started"
+    assert intake.post_decided(make_payload(again)).json()["results"][0]["status"] == "started"
 
 
 # -- 15: paused and stale DAGs --------------------------------------------------------------------------------------
@@ -288,19 +288,19 @@ def test_alert_for_a_paused_dag_is_acked_and_holds_nothing_while_the_others_star
     _set_other_dag(is_paused=True, is_stale=False)
     blocked = make_alert("TestOtherDag", fingerprint="0000000000000001", instance="o-1", environment="staging")
 
-    response = intake.post(make_payload(blocked, make_alert(**PROD_DISK)))
+    response = intake.post_decided(make_payload(blocked, make_alert(**PROD_DISK)))
 
     assert response.status_code == 200, response.text
     assert response.json()["counts"] == {"paused": 1, "started": 1}
     assert intake.runs(OTHER_DAG) == []  # no queued run holding the target until an unpause
     assert len(intake.runs(TARGET_DAG)) == 1
-    assert intake.post(make_payload(blocked)).json()["results"][0]["status"] == "duplicate"
+    assert intake.post_decided(make_payload(blocked)).json()["results"][0]["status"] == "duplicate"
     intake.deliver()
     paused = [m for m in intake.slack_sink.messages() if "runbook paused: nothing will run" in m["text"]]
     assert len(paused) == 1
     # Unpaused, the next notification of the same alert starts it, once.
     _set_other_dag(is_paused=False)
-    assert intake.post(make_payload(blocked)).json()["results"][0]["status"] == "started"
+    assert intake.post_decided(make_payload(blocked)).json()["results"][0]["status"] == "started"
     assert len(intake.runs(OTHER_DAG)) == 1
 
 
@@ -309,8 +309,8 @@ def test_alert_for_a_removed_dag_is_acked_missing_and_the_others_proceed(two_dag
     _set_other_dag(is_paused=False, is_stale=True)
     blocked = make_alert("TestOtherDag", fingerprint="0000000000000002", instance="o-2", environment="staging")
 
-    first = intake.post(make_payload(make_alert(**PROD_DISK), blocked))
-    retry = intake.post(make_payload(make_alert(**PROD_DISK), blocked))
+    first = intake.post_decided(make_payload(make_alert(**PROD_DISK), blocked))
+    retry = intake.post_decided(make_payload(make_alert(**PROD_DISK), blocked))
 
     assert first.status_code == 200, first.text  # not 503: a retry could never succeed
     assert first.json()["counts"] == {"started": 1, "missing": 1}
@@ -332,8 +332,8 @@ def test_alert_for_a_dag_airflow_never_knew_is_acked_missing_once_and_the_others
     # tests/integration/data/alert_routes_test.yaml routes TestMissingDag to test.no_such_dag (a typo, say).
     unknown = make_alert("TestMissingDag", fingerprint="0000000000000003", instance="u-1", environment="staging")
 
-    first = intake.post(make_payload(unknown, make_alert(**PROD_DISK)))
-    retry = intake.post(make_payload(unknown, make_alert(**PROD_DISK)))
+    first = intake.post_decided(make_payload(unknown, make_alert(**PROD_DISK)))
+    retry = intake.post_decided(make_payload(unknown, make_alert(**PROD_DISK)))
 
     # 200, not 503: a 5xx would make Alertmanager retry the valid alert with it, forever; a 4xx would drop it.
     assert first.status_code == 200, first.text
@@ -382,10 +382,10 @@ def test_alert_for_a_dag_that_appears_later_starts_on_its_next_notification_once
     intake.service.provider = SettingsProvider(ttl=0, routes_path=routes)
     alert = make_alert("TestLateDag", fingerprint="0000000000000004", instance="l-1", environment="staging")
 
-    before = intake.post(make_payload(alert))
+    before = intake.post_decided(make_payload(alert))
     assert before.status_code == 200, before.text
     assert before.json()["counts"] == {"missing": 1}
-    assert intake.post(make_payload(alert)).json()["counts"] == {"duplicate": 1}
+    assert intake.post_decided(make_payload(alert)).json()["counts"] == {"duplicate": 1}
 
     folder = tmp_path / "dags"
     folder.mkdir()
@@ -411,8 +411,8 @@ late()
     assert not bag.import_errors, bag.import_errors
     sync_bag_to_db(bag, "test-fixtures", None)
     try:
-        after = intake.post(make_payload(alert))
-        again = intake.post(make_payload(alert))
+        after = intake.post_decided(make_payload(alert))
+        again = intake.post_decided(make_payload(alert))
 
         assert after.json()["counts"] == {"started": 1}, after.text
         assert again.json()["counts"] == {"duplicate": 1}
@@ -439,14 +439,14 @@ def test_alert_for_a_dag_not_serialized_yet_is_acked_missing_and_the_others_star
     )
     blocked = make_alert("TestOtherDag", fingerprint="0000000000000005", instance="o-5", environment="staging")
 
-    response = intake.post(make_payload(blocked, make_alert(**PROD_DISK)))
+    response = intake.post_decided(make_payload(blocked, make_alert(**PROD_DISK)))
 
     assert response.status_code == 200, response.text
     assert response.json()["counts"] == {"missing": 1, "started": 1}
     assert intake.runs(OTHER_DAG) == []
     # Serialized now: the next notification of the same alert starts it, once.
     monkeypatch.setattr(intake.service, "_dag", real_dag)
-    assert intake.post(make_payload(blocked)).json()["counts"] == {"started": 1}
+    assert intake.post_decided(make_payload(blocked)).json()["counts"] == {"started": 1}
     assert len(intake.runs(OTHER_DAG)) == 1
 
 

@@ -44,7 +44,7 @@ def intake_parts(
     clear_intake_state()
     poster = _Poster()
     service = IntakeService(SettingsProvider(ttl=0, routes_path=TEST_ROUTES))
-    worker = IntakeWorker(service.start_queued, poster=poster, interval=0.2)
+    worker = IntakeWorker(service.start_queued, drain_inbox=service.drain_inbox, poster=poster, interval=0.2)
     app = create_app(service, worker)
     try:
         yield app, worker, poster
@@ -108,7 +108,8 @@ def test_worker_pass_on_a_new_metadata_db_creates_the_intake_tables(
     monkeypatch.setattr(store, "_created", False)
 
     assert worker.run_once() == (0, 0)
-    assert {"toilless_intake_alert", "toilless_intake_outbox"} <= set(inspect(settings.engine).get_table_names())
+    tables = set(inspect(settings.engine).get_table_names())
+    assert {"toilless_intake_alert", "toilless_intake_outbox", "toilless_intake_inbox"} <= tables
 
 
 @pytest.mark.parametrize("path", ["/docs", "/redoc", "/openapi.json", "/docs/oauth2-redirect"])

@@ -2,24 +2,25 @@
 
 ``POST /toilless/alertmanager``: an Alertmanager webhook (version 4). Answers:
 
-* 200: every alert decided (started, duplicate, skipped, queued, notify_only, no_runbook, resolved, ignored,
-  paused, missing: the routed DAG is paused, was removed or is not known to Airflow, so that alert alone runs
-  nothing and says so);
+* 200 ``accepted``: the delivery passed every check below and is in the durable inbox (one insert); the worker
+  decides each alert moments later (started, duplicate, skipped, queued, notify_only, no_runbook, resolved,
+  ignored, paused, missing, rejected), posts the acks, and ``GET /toilless/deliveries/{delivery}`` tells what
+  became of each alert. Alertmanager only needs a 2xx to stop retrying;
 * 401: no or wrong credentials (bearer token or basic auth; the secret is the Connection's password);
 * 413: body larger than ``max_payload_bytes``; 400: not JSON, or JSON no sender means (nesting deeper than 32,
   integers of more than 30 digits, NaN, lone surrogates, NUL); 422: not an Alertmanager v4 payload (timestamps
   included), a value over the configured ``limits``, or an alert's conf fails its route or the DAG's Params;
   nothing is started by any 4xx;
-* 503: the intake cannot decide now (no credentials configured, DB busy):
+* 503: the intake cannot accept now (no credentials configured, the inbox insert failed):
   Alertmanager retries, and a retry is safe because every decision is idempotent.
 
 Airflow does not authenticate plugin apps: this app does it itself, before it reads the body. For the same reason
 there is no public docs page: ``GET /toilless/openapi.json`` answers authenticated callers only, and no Swagger UI
 page is served (it loads its scripts from a public CDN, which a closed network cannot reach).
 
-The background worker (Slack outbox, queued alerts) starts with the app: Airflow's API server runs the lifespan of
-every mounted FastAPI app, so unsent acknowledgements and queued alerts left by a restart go out at once, not on the
-next delivery.
+The background worker (inbox, Slack outbox, queued alerts) starts with the app: Airflow's API server runs the lifespan of
+every mounted FastAPI app, so accepted deliveries, unsent acknowledgements and queued alerts left by a restart are
+handled at once, not on the next delivery.
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ def create_app(service: IntakeService | None = None, worker: IntakeWorker | None
     service = service or IntakeService()
     worker = worker or IntakeWorker(
         service.start_queued,
+        drain_inbox=service.drain_inbox,
         retention_days=lambda: float(service.provider.get().intake.get("ledger_retention_days", 30)),
     )
     service.wakeup = worker.wake
@@ -96,6 +98,25 @@ def create_app(service: IntakeService | None = None, worker: IntakeWorker | None
         if credentials is None or not authorized(request.headers.get("authorization"), credentials):
             return _error(401, "missing or invalid credentials", headers=_CHALLENGE)
         return JSONResponse(app.openapi())
+
+    @app.get("/deliveries/{delivery}")
+    async def delivery_status(delivery: int, request: Request) -> JSONResponse:
+        """What became of an accepted delivery (same credentials as the webhook)."""
+        try:
+            credentials = await run_in_threadpool(service.provider.credentials)
+        except Exception:
+            log.exception("Alert intake settings could not be read")
+            return _error(503, "the alert intake settings could not be read; see the API server log")
+        if credentials is None or not authorized(request.headers.get("authorization"), credentials):
+            return _error(401, "missing or invalid credentials", headers=_CHALLENGE)
+        try:
+            answer = await run_in_threadpool(service.delivery, delivery)
+        except Exception:
+            log.exception("Alert intake could not read delivery %s", delivery)
+            return _error(503, "the delivery could not be read now; retry")
+        if answer is None:
+            return _error(404, "no such delivery (unknown, or older than the inbox retention)")
+        return JSONResponse(answer)
 
     @app.post("/alertmanager")
     async def alertmanager(request: Request) -> JSONResponse:
@@ -149,7 +170,7 @@ def create_app(service: IntakeService | None = None, worker: IntakeWorker | None
             # At most a few deliveries hold a worker thread at once: the API server's thread pool also serves the
             # UI and the task execution API, which a storm of alerts must not starve. The rest wait here, threadless.
             async with slots(settings.intake):
-                result = await run_in_threadpool(service.handle, payload)
+                result = await run_in_threadpool(service.accept, payload, data)
         except Rejected as err:
             return _error(err.status_code, err.detail, err.errors)
         except (Unavailable, IntakeError) as err:

@@ -1,8 +1,12 @@
-"""The intake's decisions against Airflow: validate a payload completely, then start runs exactly once.
+"""The intake's decisions against Airflow: validate a payload completely, accept it durably, then start runs once.
 
-Two phases, so that a payload that fails validation starts nothing: :meth:`IntakeService.plan` routes every alert,
-builds its conf and validates it against the DAG's Params (the same check Airflow's REST API runs); only when every
-alert passes does :meth:`IntakeService.handle` act, one transaction per alert (see :mod:`toilless.intake.store`).
+Two steps, so that the HTTP answer waits for nothing but validation and one insert:
+
+* :meth:`IntakeService.accept` (the HTTP handler): :meth:`IntakeService.plan` routes every alert, builds its conf
+  and validates it against the DAG's Params (the same check Airflow's REST API runs); a problem is a 4xx and
+  nothing is written; otherwise the delivery goes to the inbox in ONE insert and the answer is 200 "accepted".
+* :meth:`IntakeService.drain_inbox` (the worker): decides each accepted delivery in ONE transaction with its
+  ledger rows, its runs, its acks (outbox) and its inbox row marked done (see :mod:`toilless.intake.store`).
 """
 
 from __future__ import annotations
@@ -21,9 +25,9 @@ from typing import Any
 from toilless.intake import decisions, routing, validation
 from toilless.intake.auth import Credentials
 from toilless.intake.models import Alert, WebhookPayload
-from toilless.intake.params import validate_params
+from toilless.intake.params import validate_conf
 from toilless.intake.refusals import RefusalLimiter
-from toilless.intake.store import ledger, now, outbox, target_hash, target_lock
+from toilless.intake.store import claim_inbox, inbox, ledger, now, outbox, target_hash, target_lock
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +37,9 @@ TRIGGERING_USER = "toilless-alert-intake"
 DAG_CACHE_SIZE = 32
 DAG_CACHE_TTL_SECONDS = 3600
 _WRITE_ATTEMPTS = 8
+#: Inbox rows (deliveries) decided in one transaction on PostgreSQL, and at most this many alerts in it.
+DRAIN_ROWS_PER_TRANSACTION = 10
+DRAIN_ALERTS_PER_TRANSACTION = 500
 
 
 class IntakeError(Exception):
@@ -149,7 +156,7 @@ class Plan:
 
     alert: Alert
     external_url: str
-    facts: decisions.AlertFacts
+    facts: decisions.AlertFacts | None  # None in the HTTP answer's plan (see IntakeService.plan)
     channel: str
     route: routing.Route | None = None
     target: str = ""
@@ -224,44 +231,234 @@ class IntakeService:
         self._delivery = threading.local()
         self.wakeup: Callable[[], None] = lambda: None
 
-    # -- entry point ---------------------------------------------------------------------------------------------
-    def handle(self, payload: WebhookPayload) -> dict[str, Any]:
+    # -- entry point: the durable inbox ---------------------------------------------------------------------------
+    def accept(self, payload: WebhookPayload, raw: Any = None) -> dict[str, Any]:
+        """Validate everything that decides a 4xx, then write the delivery to the inbox in ONE insert and answer.
+
+        The alerts are decided by the worker (:meth:`drain_inbox`), not here: the HTTP answer waits for no
+        ``create_dagrun``, no ledger lock and no Slack. Raises Rejected (4xx, nothing written) or Unavailable (the
+        insert failed: 5xx, Alertmanager retries, and the ledger makes a second copy of the delivery harmless).
+        """
         settings = self.provider.get()
         self._delivery.dags = {}
         try:
             plans = self.plan(payload, settings)
-            outcomes = self._act_all(plans, settings)
         finally:
             self._delivery.dags = None
+        body = json.dumps(raw) if raw is not None else payload.model_dump_json()
+        delivery = self._write(lambda session: self._insert_inbox(session, payload, body))
         self.wakeup()
-        counts: dict[str, int] = {}
-        for outcome in outcomes:
-            counts[outcome.status] = counts.get(outcome.status, 0) + 1
-        return {"status": "ok", "counts": counts, "results": [outcome.as_dict() for outcome in outcomes]}
+        results = []
+        for plan in plans:
+            result = {"alertname": plan.alert.alertname, "fingerprint": plan.alert.fingerprint, "status": "accepted"}
+            if plan.route is not None:
+                # The run id is deterministic: the caller can look the run up once the worker has decided.
+                result.update(dag_id=plan.dag_id, target=plan.target)
+                if plan.alert.status == "firing":
+                    result["run_id"] = plan.run_id
+            results.append(result)
+        return {"status": "accepted", "delivery": delivery, "counts": {"accepted": len(plans)}, "results": results}
 
-    def plan(self, payload: WebhookPayload, settings: IntakeSettings) -> list[Plan]:
-        """Route, build and validate every alert; raise Rejected listing every problem, before anything starts."""
+    @staticmethod
+    def _insert_inbox(session: Any, payload: WebhookPayload, body: str) -> int:
+        from sqlalchemy import insert
+
+        result = session.execute(
+            insert(inbox).values(
+                receiver=payload.receiver[:250],
+                alerts=len(payload.alerts),
+                payload_json=body,
+                received_at=now(),
+                attempts=0,
+            )
+        )
+        return int(result.inserted_primary_key[0])
+
+    def drain_inbox(self, *, limit: int = 1000, budget_seconds: float = 5.0) -> int:
+        """Decide accepted deliveries, oldest first, in transactions that also mark their inbox rows done.
+
+        Returns how many deliveries were decided in this pass (at most about ``limit``, for at most about
+        ``budget_seconds``, so the worker also gets to the outbox and the queue during a storm). A delivery whose
+        decision fails is kept and retried later with backoff (never dropped); the others go on.
+        """
+        settings = self.provider.get()
+        batch = self._rows_per_transaction()
+        drained = 0
+        deadline = time.monotonic() + budget_seconds
+        while drained < limit and time.monotonic() < deadline:
+            decided, attempted = self._drain_batch(settings, batch)
+            if not attempted:
+                break
+            drained += decided
+        return drained
+
+    @staticmethod
+    def _rows_per_transaction() -> int:
+        """Deliveries decided per transaction: several on PostgreSQL (fewer commits, and the repeats of one target,
+        which Alertmanager spreads over neighbouring deliveries, meet in one transaction instead of racing in two
+        workers); one on SQLite, whose single write lock the scheduler of the running runbooks waits for."""
+        from airflow import settings as airflow_settings
+
+        return 1 if airflow_settings.engine.dialect.name == "sqlite" else DRAIN_ROWS_PER_TRANSACTION
+
+    def _drain_batch(self, settings: IntakeSettings, rows: int, only: int | None = None) -> tuple[int, int]:
+        """(deliveries decided, deliveries attempted) in one transaction of up to ``rows`` deliveries."""
+        claimed: list[int] = []
+        try:
+            try:
+                decided = self._write(
+                    lambda session, claimed=claimed: self._drain_next(session, settings, claimed, rows, only),
+                    batch=True,
+                )
+                return decided, decided
+            except _BatchConflict:
+                # Another worker decided some of these alerts meanwhile: decide each alone (the ledger says which).
+                for delivery in claimed:
+                    self._drain_alone(delivery, settings)
+                return len(claimed), len(claimed)
+        except Exception as err:
+            if not claimed:
+                raise
+            if len(claimed) > 1:
+                # One delivery of the batch fails: decide them one by one, so only that one waits for a retry.
+                results = [self._drain_batch(settings, 1, only=delivery) for delivery in claimed]
+                return sum(decided for decided, _ in results), len(claimed)
+            self._postpone(claimed[-1], err)
+            return 0, 1
+
+    def _drain_next(
+        self, session: Any, settings: IntakeSettings, claimed: list[int], rows: int, only: int | None
+    ) -> int:
+        claimed.clear()  # a retry of this transaction (DB busy) claims afresh
+        found = session.execute(claim_inbox(session.get_bind().dialect.name, rows, now(), only)).all()
+        total = 0
+        for row in found:
+            if claimed and total + row.alerts > DRAIN_ALERTS_PER_TRANSACTION:
+                break
+            total += row.alerts
+            claimed.append(row.id)
+            payload = WebhookPayload.model_validate_json(row.payload_json)
+            self._delivery.dags = {}
+            try:
+                plans = self.plan(payload, settings, strict=False, session=session)
+                outcomes = [self._decide(session, plan, settings) for plan in plans]
+            finally:
+                self._delivery.dags = None
+            self._mark_done(session, row.id, outcomes)
+        return len(claimed)
+
+    def _drain_alone(self, delivery: int, settings: IntakeSettings) -> int:
+        """Decide one delivery alert by alert (each its own transaction, with every race handled), then mark it."""
+        from airflow.utils.session import create_session
+        from sqlalchemy import select
+
+        with create_session(scoped=False) as session:
+            body = session.execute(select(inbox.c.payload_json).where(inbox.c.id == delivery)).scalar_one()
+        payload = WebhookPayload.model_validate_json(body)
+        self._delivery.dags = {}
+        try:
+            plans = self.plan(payload, settings, strict=False)
+            outcomes = [self._act(plan, settings) for plan in plans]
+        finally:
+            self._delivery.dags = None
+        # A crash before this mark redoes the delivery: every decision above is in the ledger, so it redoes nothing.
+        self._write(lambda session: self._mark_done(session, delivery, outcomes, strict=False))
+        return delivery
+
+    @staticmethod
+    def _mark_done(session: Any, delivery: int, outcomes: list[Outcome], *, strict: bool = True) -> None:
+        from sqlalchemy import update
+
+        changed = session.execute(
+            update(inbox)
+            .where(inbox.c.id == delivery, inbox.c.done_at.is_(None))
+            .values(done_at=now(), outcome_json=json.dumps([outcome.as_dict() for outcome in outcomes]))
+        ).rowcount
+        if strict and changed != 1:
+            raise _Contended  # another worker decided it meanwhile: roll back, decide alert by alert
+
+    def _postpone(self, delivery: int, err: Exception) -> None:
+        """A delivery whose drain failed: kept (never dropped), retried with backoff, logged."""
+        from sqlalchemy import select, update
+
+        log.error(
+            "Alert intake could not decide accepted delivery %s; retrying it later: %s", delivery, err, exc_info=err
+        )
+
+        def note(session: Any) -> None:
+            attempts = session.execute(select(inbox.c.attempts).where(inbox.c.id == delivery)).scalar_one() + 1
+            backoff = min(300.0, 2.0 ** min(attempts, 9))
+            session.execute(
+                update(inbox)
+                .where(inbox.c.id == delivery)
+                .values(attempts=attempts, not_before=now() + backoff, last_error=str(err)[:1000])
+            )
+
+        try:
+            self._write(note)
+        except Exception:
+            log.exception("Could not postpone delivery %s", delivery)
+
+    def delivery(self, delivery: int) -> dict[str, Any] | None:
+        """What became of an accepted delivery: pending, or done with each alert's decision."""
+        from airflow.utils.session import create_session
+        from sqlalchemy import select
+
+        with create_session(scoped=False) as session:
+            row = session.execute(select(inbox).where(inbox.c.id == delivery)).first()
+        if row is None:
+            return None
+        if row.done_at is None:
+            answer: dict[str, Any] = {"delivery": delivery, "status": "pending", "attempts": row.attempts}
+            if row.last_error:
+                answer["last_error"] = row.last_error
+            return answer
+        results = json.loads(row.outcome_json or "[]")
+        counts: dict[str, int] = {}
+        for result in results:
+            counts[result["status"]] = counts.get(result["status"], 0) + 1
+        return {
+            "delivery": delivery,
+            "status": "done",
+            "received_at": row.received_at,
+            "done_at": row.done_at,
+            "counts": counts,
+            "results": results,
+        }
+
+    def plan(
+        self, payload: WebhookPayload, settings: IntakeSettings, *, strict: bool = True, session: Any = None
+    ) -> list[Plan]:
+        """Route, build and validate every alert; raise Rejected listing every problem, before anything starts.
+
+        ``strict=False`` is the drain of a delivery accepted earlier (limits and timestamps were checked then): an
+        alert whose conf no longer passes (a route or the DAG's Params changed in between) is "rejected" on its
+        own, with an ack, instead of refusing a delivery that Alertmanager was already told is accepted.
+        """
         from airflow.sdk.exceptions import ParamValidationError
         from airflow.utils.session import create_session
 
         moment = self.clock()
-        limits = validation.Limits.from_settings(settings.intake)
-        # Limits and timestamps first: a value over its limit can never succeed (4xx), and must not reach the DB.
-        problems = validation.limit_problems(payload, limits)
-        # A sender's clock is compared with the real one; self.clock is the policy clock (maintenance window).
-        wall = datetime.now(UTC)
-        for index, alert in enumerate(payload.alerts[: limits.max_alerts]):
-            problems += [f"alerts[{index}]: {line}" for line in validation.timestamp_problems(alert, wall, limits)]
-        if problems:
-            self.notify_rejected(problems, payload, settings)
-            raise Rejected("the payload is over the intake's limits or invalid; nothing was started", problems)
+        if strict:
+            limits = validation.Limits.from_settings(settings.intake)
+            # Limits and timestamps first: a value over its limit can never succeed (4xx), and must not reach the DB.
+            problems = validation.limit_problems(payload, limits)
+            # A sender's clock is compared with the real one; self.clock is the policy clock (maintenance window).
+            wall = datetime.now(UTC)
+            for index, alert in enumerate(payload.alerts[: limits.max_alerts]):
+                problems += [f"alerts[{index}]: {line}" for line in validation.timestamp_problems(alert, wall, limits)]
+            if problems:
+                self.notify_rejected(problems, payload, settings)
+                raise Rejected("the payload is over the intake's limits or invalid; nothing was started", problems)
         plans: list[Plan] = []
         errors: list[str] = []
         dag_models: dict[str, Any] = {}
-        with create_session(scoped=False) as session:
+        with nullcontext(session) if session is not None else create_session(scoped=False) as session:
             for index, alert in enumerate(payload.alerts):
                 where = f"alerts[{index}] ({alert.alertname[:100]}, fingerprint {alert.fingerprint})"
-                facts, channel = facts_for(alert, payload.externalURL, settings)
+                # Priority, environment, links and channel only matter to the acks, which the drain builds: the
+                # HTTP answer (strict) does not spend a storm's CPU on them.
+                facts, channel = facts_for(alert, payload.externalURL, settings) if not strict else (None, "")
                 plan = Plan(alert=alert, external_url=payload.externalURL, facts=facts, channel=channel)
                 plan.route = settings.routes.match(alert.labels)
                 plans.append(plan)
@@ -284,6 +481,11 @@ class IntakeService:
                         plan.route = None  # a resolved alert we could never have started: nothing to say
                         continue
                     errors.append(f"{where}: route {plan.route.name}: {err}")
+                    if not strict and plan.key:
+                        plan.blocked, plan.blocked_why = "rejected", f"route {plan.route.name}: {err}"
+                    elif not strict:
+                        plan.route = None  # no target, no key: no runbook can act on it
+                        plan.key = routing.alert_key("", "", alert)
                     continue
                 dag_id = plan.route.dag_id
                 if dag_id not in dag_models:
@@ -312,9 +514,18 @@ class IntakeService:
                     plan.blocked_why = f"{dag_id} has no serialized version in Airflow yet (the DAG file is not parsed)"
                     continue
                 try:
-                    validate_params(dag.params.deep_merge(plan.conf))
+                    validate_conf(dag.params, plan.conf)
                 except (ParamValidationError, ValueError, TypeError) as err:
                     errors.append(f"{where}: conf for DAG {plan.route.dag_id} fails its Params: {err}")
+                    plan.blocked, plan.blocked_why = "rejected", f"its conf fails the DAG's Params: {err}"
+        if errors and not strict:
+            log.warning(
+                "Accepted delivery from %r: %d alert(s) refused at drain time: %s",
+                payload.receiver[:200],
+                len(errors),
+                "; ".join(errors)[:2000],
+            )
+            return plans
         if errors:
             self.notify_rejected(errors, payload, settings)
             raise Rejected("the alert(s) cannot start their runbook; nothing was started", errors)
@@ -360,24 +571,6 @@ class IntakeService:
             log.exception("Could not queue the rejection notice")
 
     # -- acting --------------------------------------------------------------------------------------------------
-    def _act_all(self, plans: list[Plan], settings: IntakeSettings) -> list[Outcome]:
-        """Decide every alert of a delivery in ONE transaction, or, on any race, each alert in its own.
-
-        A storm arrives as Alertmanager groups (many alerts per delivery). One transaction per delivery is one
-        commit and one wait for SQLite's write lock instead of one per alert, which the scheduler of running
-        runbooks competes for. When another delivery wins a race (a unique key, a compare-and-swap, a run that
-        already exists), the whole batch rolls back and each alert is decided again in its own transaction, the
-        path that re-reads and handles every race. Either way each alert's decision is committed with its run.
-        """
-        if len(plans) > 1:
-            try:
-                return self._write(
-                    lambda session: [self._decide(session, plan, settings) for plan in plans], batch=True
-                )
-            except _BatchConflict:
-                log.info("Intake batch of %d alerts lost a race; deciding each alert on its own", len(plans))
-        return [self._act(plan, settings) for plan in plans]
-
     def _act(self, plan: Plan, settings: IntakeSettings) -> Outcome:
         alert = plan.alert
         if plan.route is None and alert.status == "resolved":
@@ -408,6 +601,10 @@ class IntakeService:
         if plan.blocked == "paused":
             message = decisions.ack_paused(plan.facts, dag_id=plan.dag_id, target=plan.target)
             outcome.detail = "runbook paused: nothing will run"
+        elif plan.blocked == "rejected":
+            reason = f"refused: {plan.blocked_why}"
+            message = decisions.ack_not_started(plan.facts, dag_id=plan.dag_id, target=plan.target, reason=reason)
+            outcome.detail = reason
         else:
             message = decisions.ack_missing(plan.facts, dag_id=plan.dag_id, target=plan.target, why=plan.blocked_why)
             outcome.detail = f"runbook missing: {plan.blocked_why}"
@@ -432,7 +629,7 @@ class IntakeService:
         alert = plan.alert
         outcome = Outcome(alert.alertname, alert.fingerprint, "", plan.dag_id, plan.run_id, plan.target)
         row = self._ledger_row(session, plan.key)
-        if row is not None and row.decision in ("paused", "missing"):
+        if row is not None and row.decision in ("paused", "missing", "rejected"):
             # Told before that the DAG could not run it; it can now (unpaused, restored): decide afresh, once.
             changed = session.execute(
                 delete(ledger).where(ledger.c.alert_key == plan.key, ledger.c.decision == row.decision)

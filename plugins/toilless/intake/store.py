@@ -1,4 +1,10 @@
-"""The intake's own state in Airflow's metadata DB: a ledger of decisions, per-target locks and a Slack outbox.
+"""The intake's own state in Airflow's metadata DB: an inbox of accepted deliveries, a ledger of decisions,
+per-target locks and a Slack outbox.
+
+* ``toilless_intake_inbox``: a delivery, validated and accepted, written in ONE insert before the HTTP answer
+  (the durable inbox). The worker drains it: the alerts are decided and the row is marked done in the same
+  transaction as their ledger rows, so a crash between answer and decision, or during a drain, loses nothing and
+  decides nothing twice. On PostgreSQL several workers claim rows with ``FOR UPDATE SKIP LOCKED``.
 
 Why tables and not read-then-write on dag_run: two deliveries of the same alert, or two different alerts for one
 target, can arrive at the same moment (Alertmanager HA replicas, retries). Each decision commits in ONE transaction
@@ -66,6 +72,22 @@ outbox = Table(
     Column("last_error", Text, nullable=True),
 )
 
+inbox = Table(
+    "toilless_intake_inbox",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("receiver", String(250), nullable=False),
+    Column("alerts", Integer, nullable=False),
+    Column("payload_json", Text, nullable=False),  # the validated WebhookPayload
+    Column("received_at", Float, nullable=False),
+    # null until its alerts are decided (set in the same transaction as their ledger rows)
+    Column("done_at", Float, nullable=True, index=True),
+    Column("outcome_json", Text, nullable=True),  # the per-alert decisions, for GET /deliveries/{id}
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("not_before", Float, nullable=True),  # backoff after a failed drain of this row
+    Column("last_error", Text, nullable=True),
+)
+
 _created = False
 _create_lock = threading.Lock()
 
@@ -100,3 +122,24 @@ def is_sqlite(session: Any) -> bool:
 
 def count_rows(session: Any, table: Table) -> int:
     return int(session.execute(text(f"SELECT COUNT(*) FROM {table.name}")).scalar_one())  # noqa: S608 - fixed names
+
+
+def claim_inbox(dialect: str, rows: int, moment: float, only: int | None = None) -> Any:
+    """The oldest undecided deliveries that are due (``rows`` at most), locked for this transaction.
+
+    On PostgreSQL ``FOR UPDATE SKIP LOCKED``: two API servers draining at once each take rows the other does not
+    hold, and hold them until their decisions commit. SQLite has one writer at a time (one draining process).
+    """
+    from sqlalchemy import or_, select
+
+    query = (
+        select(inbox.c.id, inbox.c.alerts, inbox.c.payload_json)
+        .where(inbox.c.done_at.is_(None), or_(inbox.c.not_before.is_(None), inbox.c.not_before <= moment))
+        .order_by(inbox.c.id)
+        .limit(rows)
+    )
+    if only is not None:
+        query = query.where(inbox.c.id == only)
+    if dialect == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    return query

@@ -1,6 +1,8 @@
-"""Background work of the intake inside the API server: post the Slack outbox and start queued alerts.
+"""Background work of the intake inside the API server: decide accepted deliveries (the inbox), post the Slack
+outbox and start queued alerts.
 
-One daemon thread per API-server process. Several processes (uvicorn workers, replicas) may run it at once: each
+One daemon thread per API-server process. Inbox rows are claimed with ``FOR UPDATE SKIP LOCKED`` on PostgreSQL
+(see :meth:`toilless.intake.service.IntakeService.drain_inbox`), so several processes drain without overlap. Several processes (uvicorn workers, replicas) may run it at once: each
 outbox row is claimed with a compare-and-swap UPDATE before it is posted, so a message goes out once. A message
 that fails to post stays in the outbox and is retried with backoff: acknowledgements are never dropped.
 """
@@ -20,6 +22,9 @@ log = logging.getLogger(__name__)
 
 CLAIM_SECONDS = 60.0
 MAX_BACKOFF_SECONDS = 300.0
+OUTBOX_BATCH = 100
+#: Decided deliveries are kept this long for ``GET /toilless/deliveries/{id}``; their decisions stay in the ledger.
+INBOX_RETENTION_HOURS = 24.0
 
 
 def post_to_slack(channel: str, message: dict[str, Any]) -> None:
@@ -29,7 +34,7 @@ def post_to_slack(channel: str, message: dict[str, Any]) -> None:
     post_message(channel, message["text"], blocks=message.get("blocks"))
 
 
-def deliver_outbox(poster: Callable[[str, dict[str, Any]], None] = post_to_slack, limit: int = 100) -> int:
+def deliver_outbox(poster: Callable[[str, dict[str, Any]], None] = post_to_slack, limit: int = OUTBOX_BATCH) -> int:
     """Post due outbox messages; returns how many were delivered.
 
     Claimed and removed in batches: one UPDATE claims up to ``limit`` rows and one DELETE removes the ones
@@ -87,6 +92,18 @@ def deliver_outbox(poster: Callable[[str, dict[str, Any]], None] = post_to_slack
     return len(delivered)
 
 
+def purge_inbox(retention_hours: float) -> int:
+    """Forget decided deliveries older than ``retention_hours`` (their decisions stay in the ledger)."""
+    from airflow.utils.session import create_session
+    from sqlalchemy import delete
+
+    from toilless.intake.store import inbox
+
+    cutoff = now() - retention_hours * 3600
+    with create_session(scoped=False) as session:
+        return session.execute(delete(inbox).where(inbox.c.done_at < cutoff)).rowcount
+
+
 def purge_ledger(retention_days: float) -> int:
     """Forget decisions older than ``retention_days`` (queued ones are kept until they start or resolve).
 
@@ -112,6 +129,7 @@ class IntakeWorker:
         self,
         start_queued: Callable[[], int],
         *,
+        drain_inbox: Callable[[], int] = lambda: 0,
         poster: Callable[[str, dict[str, Any]], None] = post_to_slack,
         interval: float = 5.0,
         retention_days: Callable[[], float] = lambda: 30.0,
@@ -119,6 +137,9 @@ class IntakeWorker:
         self._retention_days = retention_days
         self._last_purge = 0.0
         self._start_queued = start_queued
+        self._drain_inbox = drain_inbox
+        #: Whether the last pass left work behind (a storm): the loop then goes on without waiting.
+        self._busy = False
         self._poster = poster
         self._interval = interval
         self._wake = threading.Event()
@@ -144,21 +165,29 @@ class IntakeWorker:
             self._thread = None
 
     def run_once(self) -> tuple[int, int]:
-        """One pass: (queued alerts started, messages delivered)."""
+        """One pass: (queued alerts started, messages delivered).
+
+        Accepted deliveries first (each pass drains for a few seconds at most), then the queue, then the outbox.
+        """
         from airflow import settings as airflow_settings
 
         from toilless.intake.store import ensure_tables
 
         # The worker starts with the app, before any delivery created the intake's tables on a new metadata DB.
         ensure_tables(airflow_settings.engine)
+        drained = self._drain_inbox()
         started = self._start_queued()
         delivered = deliver_outbox(self._poster)
+        self._busy = drained > 0 or delivered >= OUTBOX_BATCH
         if now() - self._last_purge > 3600:
             self._last_purge = now()
             days = self._retention_days()
             purged = purge_ledger(days)
             if purged:
                 log.info("Alert intake forgot %d decisions older than %s days", purged, days)
+            purged = purge_inbox(INBOX_RETENTION_HOURS)
+            if purged:
+                log.info("Alert intake forgot %d decided deliveries", purged)
         return started, delivered
 
     def _loop(self) -> None:
@@ -167,5 +196,7 @@ class IntakeWorker:
             try:
                 self.run_once()
             except Exception:
+                self._busy = False
                 log.exception("Alert intake worker pass failed; retrying")
-            self._wake.wait(self._interval)
+            if not self._busy:
+                self._wake.wait(self._interval)
