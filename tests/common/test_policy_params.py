@@ -6,8 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from toilless.common.policies import WeeklyWindow
-from toilless.common.policy_params import (
+from toilless.common.config import (
     AT_LEAST,
     AT_MOST,
     FREE,
@@ -17,6 +16,7 @@ from toilless.common.policy_params import (
     narrower_window,
     tighten,
 )
+from toilless.common.policies import WeeklyWindow
 
 CONFIGURED = {"cap": 2000, "threshold": 90, "auto": True, "manual_only": False, "report_at": 80}
 RULES = (

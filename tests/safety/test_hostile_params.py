@@ -13,9 +13,8 @@ from typing import Any
 
 import pytest
 
-from toilless.common.config import deep_merge, read_defaults
+from toilless.common.config import LooseningParamError, deep_merge, read_defaults
 from toilless.common.policies import WeeklyWindow, window_is_within
-from toilless.common.policy_params import LooseningParamError
 from toilless.sops.order_backlog_check.settings import SettingsError, resolve_settings
 from toilless.sops.rds_storage_guard import forecasting, growth_plan, storage_policy
 

@@ -13,7 +13,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from toilless.common.policy_params import FREE, ParamRule, tighten
+from toilless.common.config import FREE, ParamRule, tighten
 from toilless.sops.aws_cost_review.anomalies import anomaly_query
 from toilless.sops.aws_cost_review.costs import COST_METRICS, cost_query, validate_accounts
 from toilless.sops.aws_cost_review.errors import CostReviewError

@@ -15,8 +15,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from toilless.common import gate
+from toilless.common.config import AT_LEAST, FREE, OFF_ONLY, ParamRule, narrower_window, tighten
 from toilless.common.policies import window_from_config
-from toilless.common.policy_params import AT_LEAST, FREE, OFF_ONLY, ParamRule, narrower_window, tighten
 from toilless.sops.order_backlog_check.verdict import Verdict
 
 CONFIG_NAME = "order_backlog_check"

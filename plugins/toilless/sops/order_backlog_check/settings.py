@@ -1,6 +1,6 @@
 """A run's settings: the SOP's YAML/Variable, the install-wide policies, then the run's Params (no Airflow import).
 
-Every value is checked before anything is read or changed; Params may only tighten (``toilless.common.policy_params``
+Every value is checked before anything is read or changed; Params may only tighten (``toilless.common.config``
 through ``restart_policy``).
 """
 
@@ -11,8 +11,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from toilless.common import gate
+from toilless.common.config import LooseningParamError
 from toilless.common.errors import InvalidInput
-from toilless.common.policy_params import LooseningParamError
 from toilless.sops.order_backlog_check import restart_policy
 from toilless.sops.order_backlog_check.capacity import Capacity
 from toilless.sops.order_backlog_check.log_files import DEFAULT_MAX_DECOMPRESSED_BYTES, LogAccessError, resolve_log_path

@@ -107,15 +107,14 @@ def decide_action(measured: Mapping[str, Any], context: Mapping[str, Any]) -> di
     """Forecast and decide per instance (growth_plan.decide), and write the approval request if one is needed."""
     from airflow.sdk.exceptions import AirflowFailException
 
-    from toilless.common.config import load_config
+    from toilless.common.config import LooseningParamError, load_config
     from toilless.common.gate import GateConfigError, time_policy
     from toilless.common.policies import action_allowed
-    from toilless.common.policy_params import LooseningParamError
 
     settings = load_config(CONFIG)
     params = context["params"]
     try:
-        # Params may tighten the configured policy, never loosen it (toilless.common.policy_params).
+        # Params may tighten the configured policy, never loosen it (toilless.common.config).
         policy, param_notes = storage_policy.policy_from_params(settings["policy"], params)
         timing = time_policy(
             load_config("toilless"),

@@ -13,8 +13,8 @@ from datetime import timedelta
 from typing import Any
 
 from toilless.common import gate
+from toilless.common.config import AT_LEAST, AT_MOST, FREE, OFF_ONLY, ParamRule, tighten
 from toilless.common.errors import InvalidInput
-from toilless.common.policy_params import AT_LEAST, AT_MOST, FREE, OFF_ONLY, ParamRule, tighten
 
 #: RDS refuses an increase below 10% of the current allocation.
 RDS_MIN_STEP_PCT = 10.0
