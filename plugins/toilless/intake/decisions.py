@@ -308,7 +308,7 @@ def _message(
     ]
     blocks: list[dict[str, Any]] = [
         slack.header(plain_title),
-        {"type": "section", "fields": [{"type": "mrkdwn", "text": field} for field in fields]},
+        slack.fields_section(*fields),
         *_sections([*summary, *lines]),
     ]
     if links:

@@ -26,7 +26,7 @@ import threading
 import time
 from typing import Any
 
-from sqlalchemy import Column, Float, Integer, MetaData, String, Table, Text, text
+from sqlalchemy import Column, Float, Integer, MetaData, String, Table, Text, delete, insert, or_, select, text, update
 
 metadata = MetaData()
 
@@ -130,8 +130,6 @@ def claim_inbox(dialect: str, rows: int, moment: float, only: int | None = None)
     On PostgreSQL ``FOR UPDATE SKIP LOCKED``: two API servers draining at once each take rows the other does not
     hold, and hold them until their decisions commit. SQLite has one writer at a time (one draining process).
     """
-    from sqlalchemy import or_, select
-
     query = (
         select(inbox.c.id, inbox.c.alerts, inbox.c.payload_json)
         .where(inbox.c.done_at.is_(None), or_(inbox.c.not_before.is_(None), inbox.c.not_before <= moment))
@@ -143,3 +141,206 @@ def claim_inbox(dialect: str, rows: int, moment: float, only: int | None = None)
     if dialect == "postgresql":
         query = query.with_for_update(skip_locked=True)
     return query
+
+
+# -- the inbox ---------------------------------------------------------------------------------------------------
+def insert_inbox(session: Any, *, receiver: str, alerts: int, body: str) -> int:
+    """Write one accepted delivery; returns its id."""
+    result = session.execute(
+        insert(inbox).values(receiver=receiver, alerts=alerts, payload_json=body, received_at=now(), attempts=0)
+    )
+    return int(result.inserted_primary_key[0])
+
+
+def inbox_payload(session: Any, delivery: int) -> str:
+    return str(session.execute(select(inbox.c.payload_json).where(inbox.c.id == delivery)).scalar_one())
+
+
+def inbox_row(session: Any, delivery: int) -> Any:
+    return session.execute(select(inbox).where(inbox.c.id == delivery)).first()
+
+
+def mark_inbox_done(session: Any, delivery: int, outcome_json: str) -> int:
+    """Mark an undecided delivery decided; returns the rows changed (0: another worker decided it)."""
+    return int(
+        session.execute(
+            update(inbox)
+            .where(inbox.c.id == delivery, inbox.c.done_at.is_(None))
+            .values(done_at=now(), outcome_json=outcome_json)
+        ).rowcount
+    )
+
+
+def inbox_attempts(session: Any, delivery: int) -> int:
+    return int(session.execute(select(inbox.c.attempts).where(inbox.c.id == delivery)).scalar_one())
+
+
+def postpone_inbox(session: Any, delivery: int, *, attempts: int, not_before: float, error: str) -> None:
+    session.execute(
+        update(inbox).where(inbox.c.id == delivery).values(attempts=attempts, not_before=not_before, last_error=error)
+    )
+
+
+# -- the ledger --------------------------------------------------------------------------------------------------
+def ledger_row(session: Any, key: str) -> Any:
+    return session.execute(select(ledger).where(ledger.c.alert_key == key)).first()
+
+
+def insert_ledger(session: Any, *, resolved: bool = False, **values: Any) -> None:
+    """One decision row; ``values`` are the ledger's columns apart from the timestamps."""
+    stamp = now()
+    session.execute(
+        insert(ledger).values(**values, created_at=stamp, updated_at=stamp, resolved_at=stamp if resolved else None)
+    )
+
+
+def queued_keys(session: Any) -> list[str]:
+    """The queued alerts, oldest first."""
+    query = select(ledger.c.alert_key).where(ledger.c.decision == "queued").order_by(ledger.c.created_at)
+    return list(session.execute(query).scalars().all())
+
+
+def set_decision(session: Any, key: str, decision: str, *, was: str | None = None) -> int:
+    """Change an alert's decision (only from ``was`` when given); returns the rows changed."""
+    query = update(ledger).where(ledger.c.alert_key == key)
+    values: dict[str, Any] = {"decision": decision}
+    if was is not None:
+        query = query.where(ledger.c.decision == was)
+        values["updated_at"] = now()
+    return int(session.execute(query.values(**values)).rowcount)
+
+
+def forget_decision(session: Any, key: str, decision: str) -> int:
+    """Delete an alert's ledger row if its decision is still ``decision``; returns the rows deleted."""
+    return int(session.execute(delete(ledger).where(ledger.c.alert_key == key, ledger.c.decision == decision)).rowcount)
+
+
+def resolve_decision(session: Any, key: str, values: dict[str, Any]) -> int:
+    """Note an alert resolved (compare-and-swap on ``resolved_at`` still null); returns the rows changed."""
+    return int(
+        session.execute(
+            update(ledger).where(ledger.c.alert_key == key, ledger.c.resolved_at.is_(None)).values(**values)
+        ).rowcount
+    )
+
+
+# -- target locks and the outbox ---------------------------------------------------------------------------------
+def lock_row(session: Any, dag_id: str, target: str) -> Any:
+    return session.execute(
+        select(target_lock).where(target_lock.c.dag_id == dag_id, target_lock.c.target_hash == target_hash(target))
+    ).first()
+
+
+def insert_lock(session: Any, *, dag_id: str, target: str, run_id: str, key: str) -> None:
+    """A concurrent insert for the same target raises IntegrityError: the loser decides again."""
+    session.execute(
+        insert(target_lock).values(
+            dag_id=dag_id,
+            target_hash=target_hash(target),
+            target=target,
+            run_id=run_id,
+            alert_key=key,
+            updated_at=now(),
+        )
+    )
+
+
+def swap_lock(session: Any, *, dag_id: str, target: str, held_by: str, run_id: str, key: str) -> int:
+    """Take the target over from the run ``held_by`` (compare-and-swap); returns the rows changed."""
+    return int(
+        session.execute(
+            update(target_lock)
+            .where(
+                target_lock.c.dag_id == dag_id,
+                target_lock.c.target_hash == target_hash(target),
+                target_lock.c.run_id == held_by,
+            )
+            .values(run_id=run_id, alert_key=key, updated_at=now())
+        ).rowcount
+    )
+
+
+def enqueue(session: Any, channel: str, message_json: str) -> None:
+    session.execute(insert(outbox).values(channel=channel, message_json=message_json, created_at=now(), attempts=0))
+
+
+def due_outbox_ids(session: Any, moment: float, limit: int) -> list[int]:
+    """Outbox messages unclaimed (or whose claim expired) at ``moment``, oldest first."""
+    query = select(outbox.c.id).where(_outbox_due(moment)).order_by(outbox.c.id).limit(limit)
+    return list(session.execute(query).scalars().all())
+
+
+def claim_outbox(session: Any, ids: list[int], moment: float, claim: float) -> None:
+    """Mark the still-due rows among ``ids`` as claimed with ``claim`` (a value no other pass uses)."""
+    session.execute(update(outbox).where(outbox.c.id.in_(ids), _outbox_due(moment)).values(claimed_until=claim))
+
+
+def claimed_outbox(session: Any, ids: list[int], claim: float) -> list[Any]:
+    query = select(outbox).where(outbox.c.id.in_(ids), outbox.c.claimed_until == claim).order_by(outbox.c.id)
+    return list(session.execute(query).all())
+
+
+def retry_outbox(session: Any, row_id: int, *, attempts: int, not_before: float, error: str) -> None:
+    query = update(outbox).where(outbox.c.id == row_id)
+    session.execute(query.values(attempts=attempts, claimed_until=not_before, last_error=error))
+
+
+def delete_outbox(session: Any, ids: list[int]) -> None:
+    session.execute(delete(outbox).where(outbox.c.id.in_(ids)))
+
+
+def _outbox_due(moment: float) -> Any:
+    return or_(outbox.c.claimed_until.is_(None), outbox.c.claimed_until < moment)
+
+
+def purge_inbox_before(session: Any, cutoff: float) -> int:
+    """Delete deliveries decided before ``cutoff``; returns how many."""
+    return int(session.execute(delete(inbox).where(inbox.c.done_at < cutoff)).rowcount)
+
+
+def purge_ledger_before(session: Any, cutoff: float) -> int:
+    """Delete decisions last changed before ``cutoff``, except queued ones; returns how many."""
+    query = delete(ledger).where(ledger.c.updated_at < cutoff, ledger.c.decision != "queued")
+    return int(session.execute(query).rowcount)
+
+
+# -- Airflow's own tables (read only) ----------------------------------------------------------------------------
+def run_state(session: Any, dag_id: str, run_id: str) -> Any:
+    from airflow.models.dagrun import DagRun
+
+    return session.scalar(select(DagRun.state).where(DagRun.dag_id == dag_id, DagRun.run_id == run_id))
+
+
+def run_exists(session: Any, dag_id: str, run_id: str) -> bool:
+    from airflow.models.dagrun import DagRun
+
+    return session.scalar(select(DagRun.id).where(DagRun.dag_id == dag_id, DagRun.run_id == run_id)) is not None
+
+
+def dag_model(session: Any, dag_id: str, *, live: bool = False) -> Any:
+    """Airflow's DagModel row (``live``: only if its file is not stale)."""
+    from airflow.models.dag import DagModel
+
+    query = select(DagModel).where(DagModel.dag_id == dag_id)
+    if live:
+        query = query.where(~DagModel.is_stale)
+    return session.scalar(query)
+
+
+def latest_dag_version_id(session: Any, dag_id: str) -> Any:
+    """The id of the newest serialized version of ``dag_id`` (None if it has none yet)."""
+    from airflow.models.dag_version import DagVersion
+    from airflow.models.serialized_dag import SerializedDagModel
+
+    return session.scalar(
+        select(SerializedDagModel.dag_version_id)
+        .join(DagVersion, SerializedDagModel.dag_version_id == DagVersion.id)
+        .where(SerializedDagModel.dag_id == dag_id)
+        .order_by(DagVersion.version_number.desc())
+        .limit(1)
+    )
+
+
+def claim_due(session: Any, rows: int, only: int | None = None) -> list[Any]:
+    """Run :func:`claim_inbox` in this session: the due deliveries, locked until it commits."""
+    return list(session.execute(claim_inbox(session.get_bind().dialect.name, rows, now(), only)).all())

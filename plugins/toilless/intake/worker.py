@@ -16,7 +16,8 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from toilless.intake.store import now, outbox
+from toilless.intake import store
+from toilless.intake.store import now
 
 log = logging.getLogger(__name__)
 
@@ -44,24 +45,18 @@ def deliver_outbox(poster: Callable[[str, dict[str, Any]], None] = post_to_slack
     """
     from airflow import settings as airflow_settings
     from airflow.utils.session import create_session
-    from sqlalchemy import delete, or_, select, update
 
-    from toilless.intake.store import ensure_tables
-
-    ensure_tables(airflow_settings.engine)
+    store.ensure_tables(airflow_settings.engine)
     moment = now()
-    due = or_(outbox.c.claimed_until.is_(None), outbox.c.claimed_until < moment)
     with create_session(scoped=False) as session:
-        ids = session.execute(select(outbox.c.id).where(due).order_by(outbox.c.id).limit(limit)).scalars().all()
+        ids = store.due_outbox_ids(session, moment, limit)
     if not ids:
         return 0
     claim = moment + CLAIM_SECONDS + random.random() / 1000  # a claim marker, not a secret
     with create_session(scoped=False) as session:
-        session.execute(update(outbox).where(outbox.c.id.in_(ids), due).values(claimed_until=claim))
+        store.claim_outbox(session, ids, moment, claim)
     with create_session(scoped=False) as session:
-        rows = session.execute(
-            select(outbox).where(outbox.c.id.in_(ids), outbox.c.claimed_until == claim).order_by(outbox.c.id)
-        ).all()
+        rows = store.claimed_outbox(session, ids, claim)
     delivered: list[int] = []
     try:
         for row in rows:
@@ -77,10 +72,8 @@ def deliver_outbox(poster: Callable[[str, dict[str, Any]], None] = post_to_slack
                     err,
                 )
                 with create_session(scoped=False) as session:
-                    session.execute(
-                        update(outbox)
-                        .where(outbox.c.id == row.id)
-                        .values(attempts=row.attempts + 1, claimed_until=now() + backoff, last_error=str(err)[:1000])
+                    store.retry_outbox(
+                        session, row.id, attempts=row.attempts + 1, not_before=now() + backoff, error=str(err)[:1000]
                     )
                 continue
             delivered.append(row.id)
@@ -88,20 +81,17 @@ def deliver_outbox(poster: Callable[[str, dict[str, Any]], None] = post_to_slack
         # Also when the pass dies half-way: what was posted is not posted again.
         if delivered:
             with create_session(scoped=False) as session:
-                session.execute(delete(outbox).where(outbox.c.id.in_(delivered)))
+                store.delete_outbox(session, delivered)
     return len(delivered)
 
 
 def purge_inbox(retention_hours: float) -> int:
     """Forget decided deliveries older than ``retention_hours`` (their decisions stay in the ledger)."""
     from airflow.utils.session import create_session
-    from sqlalchemy import delete
-
-    from toilless.intake.store import inbox
 
     cutoff = now() - retention_hours * 3600
     with create_session(scoped=False) as session:
-        return session.execute(delete(inbox).where(inbox.c.done_at < cutoff)).rowcount
+        return store.purge_inbox_before(session, cutoff)
 
 
 def purge_ledger(retention_days: float) -> int:
@@ -111,15 +101,10 @@ def purge_ledger(retention_days: float) -> int:
     no-runbook decision could be made again, after the retention period.
     """
     from airflow.utils.session import create_session
-    from sqlalchemy import delete
-
-    from toilless.intake.store import ledger
 
     cutoff = now() - retention_days * 86400
     with create_session(scoped=False) as session:
-        return session.execute(
-            delete(ledger).where(ledger.c.updated_at < cutoff, ledger.c.decision != "queued")
-        ).rowcount
+        return store.purge_ledger_before(session, cutoff)
 
 
 class IntakeWorker:

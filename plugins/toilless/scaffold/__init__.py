@@ -124,7 +124,7 @@ def manual_steps(sop: Sop) -> list[str]:
     return [
         f"README.md: add {dag_id} to the SOP catalog (what it decides, when it runs, who is told).",
         f"include/alert_routes.yaml: add a route if an alert should start {dag_id} "
-        "(tests/integration/test_alert_routes_cover_dags.py fails until every DAG with an `alert` Param has one), "
+        "(tests/intake/test_routes_cover_dags.py fails until every DAG with an `alert` Param has one), "
         f"or remove the `alert` Param from dags/{dag_id}.py if only the schedule starts it.",
         f'Owner and channel: owner "{sop.owner}" in dags/{dag_id}.py (default_args), report channel "{sop.channel}" '
         f"in include/config/{dag_id}.yaml (a name from slack.channels in include/config/toilless.yaml).",

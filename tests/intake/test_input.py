@@ -329,7 +329,7 @@ UNKNOWN_DAG_WHY = "is not known to Airflow (check the route / the DAG file)"
 def test_alert_for_a_dag_airflow_never_knew_is_acked_missing_once_and_the_others_start(
     intake: IntakeHarness,
 ) -> None:
-    # tests/integration/data/alert_routes_test.yaml routes TestMissingDag to test.no_such_dag (a typo, say).
+    # tests/intake/data/alert_routes_test.yaml routes TestMissingDag to test.no_such_dag (a typo, say).
     unknown = make_alert("TestMissingDag", fingerprint="0000000000000003", instance="u-1", environment="staging")
 
     first = intake.post_decided(make_payload(unknown, make_alert(**PROD_DISK)))

@@ -159,7 +159,7 @@ def test_alert_missing_its_target_label_is_422(intake: IntakeHarness) -> None:
 
 def test_route_to_a_dag_airflow_does_not_know_is_acked_missing_not_retried(intake: IntakeHarness) -> None:
     # A 503 would have Alertmanager retry forever (a typo in a route never heals); the alert is answered instead,
-    # and its next notification starts it once the DAG exists (tests/integration/test_alert_intake_input.py).
+    # and its next notification starts it once the DAG exists (tests/intake/test_input.py).
     response = intake.post_decided(make_payload(make_alert("TestMissingDag")))
 
     assert response.status_code == 200, response.text

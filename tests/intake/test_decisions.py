@@ -215,3 +215,19 @@ def test_authorization_header(header: str | None, ok: bool) -> None:
 def test_empty_secret_never_authorizes_and_repr_hides_it() -> None:
     assert authorized("Bearer ", Credentials("")) is False
     assert "s3cret" not in repr(Credentials("s3cret", "am"))
+
+
+def test_ack_fields_section_names_priority_targets_environment_and_status() -> None:
+    alert = _alert({"severity": "critical", "environment": "prod"})
+    facts = decisions.AlertFacts(alert, decisions.priority_for(alert.labels, SETTINGS), "prod", [])
+
+    message = decisions.ack_no_runbook(facts)
+
+    fields = message["blocks"][1]
+    assert fields["type"] == "section"
+    assert [field["type"] for field in fields["fields"]] == ["mrkdwn"] * 4
+    texts = [field["text"] for field in fields["fields"]]
+    assert texts[0].startswith("*Priority:* P0 (")
+    assert texts[1] == "*Respond / escalate:* 5 min / 15 min"
+    assert texts[2] == "*Environment:* prod"
+    assert texts[3] == "*Status:* firing"

@@ -1,0 +1,224 @@
+"""The intake service's state and the primitives every step shares: one transaction with retries on a lost race,
+the ledger and target-lock helpers, triggering a run as Airflow's REST API does, and the per-process DAG cache.
+
+The steps are mixins over :class:`ServiceCore`: :mod:`~toilless.intake.accept` (the webhook),
+:mod:`~toilless.intake.decide` (one alert's decision) and :mod:`~toilless.intake.drain` (the worker);
+:class:`toilless.intake.service.IntakeService` puts them together. The SQL itself is in :mod:`toilless.intake.store`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable
+from contextlib import nullcontext
+from datetime import UTC, datetime
+from typing import Any
+
+from toilless.intake import store
+from toilless.intake.errors import Unavailable, _AlreadyStarted, _BatchConflict, _Contended, _RunExists
+from toilless.intake.plans import Plan
+from toilless.intake.refusals import RefusalLimiter
+from toilless.intake.settings import IntakeSettings, SettingsProvider
+
+log = logging.getLogger(__name__)
+
+ACTIVE_STATES = ("queued", "running")
+TRIGGERING_USER = "toilless-alert-intake"
+#: Deserialized DAGs kept per process (each version of a routed DAG is one entry; LRU beyond this).
+DAG_CACHE_SIZE = 32
+DAG_CACHE_TTL_SECONDS = 3600
+_WRITE_ATTEMPTS = 8
+
+
+class ServiceCore:
+    def __init__(
+        self,
+        provider: SettingsProvider | None = None,
+        *,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.provider = provider or SettingsProvider()
+        self.clock = clock
+        self._dagbag: Any = None
+        self._dagbag_lock = threading.Lock()
+        self._refusals = RefusalLimiter()
+        # SQLite allows one writer: serialise this process's intake writes instead of failing on "database is
+        # locked". Correctness across processes still comes from the primary keys.
+        self._sqlite_write_lock = threading.Lock()
+        # The DAGs one delivery needs, looked up once per delivery (plan and trigger both need them).
+        self._delivery = threading.local()
+        self.wakeup: Callable[[], None] = lambda: None
+
+    # -- DB helpers ----------------------------------------------------------------------------------------------
+    def _write(self, action: Callable[[Any], Any], *, batch: bool = False) -> Any:
+        """Run ``action`` in its own transaction; on a lost race (unique key, CAS), re-read and decide again.
+
+        ``batch``: the action decides several alerts; a lost race raises _BatchConflict (the caller then decides
+        each alert alone) instead of answering for one alert.
+        """
+        from airflow import settings as airflow_settings
+        from airflow.utils.session import create_session
+        from sqlalchemy.exc import IntegrityError, OperationalError
+
+        store.ensure_tables(airflow_settings.engine)
+        sqlite = airflow_settings.engine.dialect.name == "sqlite"
+        for attempt in range(_WRITE_ATTEMPTS):
+            try:
+                with (
+                    self._sqlite_write_lock if sqlite else nullcontext(),
+                    create_session(scoped=False) as session,
+                ):
+                    return action(session)
+            except (_AlreadyStarted, IntegrityError, _Contended) as err:
+                if batch:
+                    raise _BatchConflict from err
+                if isinstance(err, _AlreadyStarted):
+                    return err.outcome
+                log.info("Intake write lost a race (attempt %d); deciding again", attempt + 1)
+            except OperationalError as err:
+                if "locked" not in str(err).lower() and "deadlock" not in str(err).lower():
+                    raise
+                log.warning("Metadata DB busy (attempt %d): %s", attempt + 1, str(err).splitlines()[0])
+                time.sleep(0.05 * (attempt + 1))
+        raise Unavailable("the metadata DB stayed contended; retry")
+
+    @staticmethod
+    def _ledger_row(session: Any, key: str) -> Any:
+        return store.ledger_row(session, key)
+
+    @staticmethod
+    def _insert_ledger(
+        session: Any,
+        plan: Plan,
+        *,
+        decision: str,
+        run_id: str | None,
+        payload_json: str | None = None,
+        resolved: bool = False,
+    ) -> None:
+        store.insert_ledger(
+            session,
+            resolved=resolved,
+            alert_key=plan.key,
+            dag_id=plan.dag_id,
+            target=plan.target,
+            route=plan.route.name if plan.route else "",
+            run_id=run_id,
+            decision=decision,
+            alertname=plan.alert.alertname[:250],
+            fingerprint=plan.alert.fingerprint,
+            starts_at=plan.alert.starts_at_utc,
+            payload_json=payload_json,
+        )
+
+    def _holder(self, session: Any, dag_id: str, target: str) -> tuple[Any, str | None]:
+        """The lock row for a target and the state of the run holding it (None if that run is gone)."""
+        row = store.lock_row(session, dag_id, target)
+        if row is None:
+            return None, None
+        return row, self._run_state(session, dag_id, row.run_id)
+
+    @staticmethod
+    def _run_state(session: Any, dag_id: str, run_id: str) -> str | None:
+        state = store.run_state(session, dag_id, run_id)
+        return str(state.value if hasattr(state, "value") else state) if state is not None else None
+
+    @staticmethod
+    def _claim(session: Any, dag_id: str, target: str, holder: Any, run_id: str, key: str) -> None:
+        """Take the target: insert its lock row, or swap it from the finished run that held it (compare-and-swap)."""
+        if holder is None:
+            store.insert_lock(session, dag_id=dag_id, target=target, run_id=run_id, key=key)
+            return
+        changed = store.swap_lock(session, dag_id=dag_id, target=target, held_by=holder.run_id, run_id=run_id, key=key)
+        if changed != 1:
+            raise _Contended
+
+    def _trigger(self, session: Any, dag_id: str, run_id: str, conf: dict[str, Any]) -> bool:
+        """Create the queued run in this transaction, as Airflow's REST API trigger does. Returns is_paused.
+
+        Same steps as ``POST /api/v2/dags/{dag_id}/dagRuns`` (import errors and allowed run types checked, Params
+        validated by ``create_dagrun``), but with this process's cached DAG bag: ``trigger_dag`` would deserialize
+        the DAG again on every call, which is most of an alert's latency.
+        """
+        from airflow._shared.timezones import timezone
+        from airflow.utils.state import DagRunState
+        from airflow.utils.types import DagRunTriggeredByType, DagRunType
+
+        model = store.dag_model(session, dag_id, live=True)
+        if model is None:
+            raise Unavailable(f"DAG {dag_id} is not in Airflow (not parsed yet, or removed)")
+        if model.has_import_errors:
+            raise Unavailable(f"DAG {dag_id} has import errors and cannot be triggered")
+        if model.allowed_run_types is not None and DagRunType.MANUAL not in model.allowed_run_types:
+            raise Unavailable(f"DAG {dag_id} does not allow manual runs")
+        if store.run_exists(session, dag_id, run_id):
+            raise _RunExists
+        dag = self._dag(dag_id, session)
+        if dag is None:
+            raise Unavailable(f"DAG {dag_id} has no serialized version yet")
+        dag.create_dagrun(
+            run_id=run_id,
+            logical_date=None,
+            data_interval=None,
+            run_after=timezone.utcnow(),
+            conf=conf,
+            run_type=DagRunType.MANUAL,
+            triggered_by=DagRunTriggeredByType.REST_API,
+            triggering_user_name=TRIGGERING_USER,
+            state=DagRunState.QUEUED,
+            session=session,
+        )
+        session.flush()
+        log.info("Alert intake started %s run %s", dag_id, run_id)
+        return bool(model.is_paused)
+
+    @staticmethod
+    def _enqueue(session: Any, channel: str, message: dict[str, Any]) -> None:
+        store.enqueue(session, channel, json.dumps(message))
+
+    def _dag(self, dag_id: str, session: Any) -> Any:
+        """The latest serialized version of ``dag_id``, from a bounded, thread-safe cache.
+
+        Deliveries run on the API server's thread pool, so the cache is Airflow's CachedDBDagBag (LRU with a TTL and
+        its own RLock around every cache access) rather than DBDagBag (an unbounded dict without a lock), and the
+        bag itself is created once under a lock.
+        """
+        delivery: dict[str, Any] | None = getattr(self._delivery, "dags", None)
+        if delivery is not None and dag_id in delivery:
+            return delivery[dag_id]
+        bag = self.dagbag()
+        version_id = store.latest_dag_version_id(session, dag_id)
+        if version_id is None:
+            return None
+        dag = bag.get_dag(version_id, session=session)
+        if delivery is not None and dag is not None:
+            delivery[dag_id] = dag  # the same version for every alert of this delivery
+        return dag
+
+    def dagbag(self) -> Any:
+        """This service's DAG cache, created on first use (once, even when threads race for it)."""
+        if self._dagbag is None:
+            from airflow.models.dagbag import CachedDBDagBag
+
+            with self._dagbag_lock:
+                if self._dagbag is None:
+                    self._dagbag = CachedDBDagBag(
+                        load_op_links=False,
+                        cache_size=DAG_CACHE_SIZE,
+                        cache_ttl=DAG_CACHE_TTL_SECONDS,
+                        stats_prefix="toilless.intake.dag_bag",
+                    )
+        return self._dagbag
+
+    @staticmethod
+    def _dag_model(dag_id: str, session: Any) -> Any:
+        return store.dag_model(session, dag_id)
+
+    @staticmethod
+    def _run_link(dag_id: str, run_id: str, settings: IntakeSettings) -> str:
+        from toilless.common.reporting import run_url
+
+        return run_url(dag_id, run_id, settings.toilless)
