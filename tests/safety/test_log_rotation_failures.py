@@ -37,7 +37,8 @@ FOREIGN_UID = 54321  # no such user needed: root can give a file any uid
 AS_NOBODY_DRIVER = """
 import os, pwd, sys
 # Modules imported lazily (argparse's help formatting, compression, YAML) are loaded now, while still root.
-import _strptime, fnmatch, gettext, glob, grp, gzip, heapq, locale, shutil, subprocess, yaml, zstandard
+import _strptime, fnmatch, gettext, glob, grp, gzip, heapq, locale, shutil, subprocess, yaml, zstandard, deflate
+import concurrent.futures, toilless.sops.log_rotation.report
 from toilless.sops.log_rotation.__main__ import main
 user = pwd.getpwnam("nobody")
 os.setgroups([])
