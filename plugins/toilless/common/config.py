@@ -17,10 +17,12 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from functools import cache
 from pathlib import Path
-from typing import Any, TypeVar, get_type_hints
+from typing import TYPE_CHECKING, Any, TypeVar, get_type_hints
 
 from toilless.common.errors import InvalidInput
-from toilless.common.policies import PolicyError, WeeklyWindow, window_is_within
+
+if TYPE_CHECKING:
+    from toilless.common.policies import WeeklyWindow
 
 #: Repository root in a checkout (plugins/toilless/common/config.py → ../../../) and /opt/airflow in the image.
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
@@ -213,6 +215,10 @@ def narrower_window(
     """
     if not param_spec:
         return None
+    # Imported here: windows need zoneinfo, and the log-rotation CLI, whose start is part of every rotation's time,
+    # imports this module for deep_merge only.
+    from toilless.common.policies import PolicyError, WeeklyWindow, window_is_within
+
     try:
         window = WeeklyWindow.from_config(dict(param_spec))
     except (PolicyError, TypeError) as err:

@@ -87,15 +87,14 @@ class KubernetesDeploymentHook(BaseHook):
             kwargs["container"] = self.container
         # Raw bytes: the generated client would turn a non-JSON body into the repr of a bytes object.
         response = self.kube.core_v1_client.read_namespaced_pod_log(**kwargs, _preload_content=False)
+        read_bound = max_read_bytes or 8 * max_bytes
         try:
-            data, cut, complete = tail_of_stream(
-                response.read, max_bytes=max_bytes, max_read_bytes=max_read_bytes or 8 * max_bytes
-            )
+            data, cut, complete = tail_of_stream(response.read, max_bytes=max_bytes, max_read_bytes=read_bound)
         finally:
             response.release_conn()
         source = f"pod {self.namespace}/{name}"
         if not complete:
-            source += f" (log longer than {max_read_bytes or 8 * max_bytes} bytes: its end was not read)"
+            source += f" (log longer than {read_bound} bytes: its end was not read)"
         lines = data.decode("utf-8", errors="replace").splitlines()
         if cut and lines:
             lines = lines[1:]  # the first line was cut in the middle

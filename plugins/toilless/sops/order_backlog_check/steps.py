@@ -74,11 +74,12 @@ def read_processor_run(settings: dict[str, Any]) -> RunSummary:
     log_settings = settings["log"]
     excerpt_lines = int(log_settings.get("excerpt_lines", 15))
     timezone = str(log_settings.get("timezone", "UTC"))
+    # Bounds a pod log's read and a rotated file's inflation alike: past it, reading is not worth the hint.
+    max_decompressed_bytes = int(log_settings.get("max_decompressed_bytes") or DEFAULT_MAX_DECOMPRESSED_BYTES)
     if log_settings["source"] == "kubernetes":
         lines, source = _deployment(settings).read_pod_log(
             max_bytes=int(log_settings["max_bytes"]),
-            # The same bound as for a rotated file: past it, the time spent reading is not worth the hint.
-            max_read_bytes=int(log_settings.get("max_decompressed_bytes", 8 * int(log_settings["max_bytes"]))),
+            max_read_bytes=max_decompressed_bytes,
         )
         run_lines, found = latest_run_lines([lines])
         sources = [source]
@@ -89,7 +90,7 @@ def read_processor_run(settings: dict[str, Any]) -> RunSummary:
             allowed_roots=[str(root) for root in log_settings.get("allowed_roots") or []],
             max_files=int(log_settings["max_files"]),
             max_bytes=int(log_settings["max_bytes"]),
-            max_decompressed_bytes=int(log_settings.get("max_decompressed_bytes") or DEFAULT_MAX_DECOMPRESSED_BYTES),
+            max_decompressed_bytes=max_decompressed_bytes,
         )
         run_lines, found, sources, notes = read
         for note in notes:
