@@ -51,7 +51,7 @@ def candidates(families: dict[str, tuple[int, bool, int]] = FAMILIES) -> set[byt
     return {f"session:{index}".encode() for index in range(count)}
 
 
-def digest(client: Any, *, outside: list[str] | None = None) -> dict[str, Any]:
+def digest(client: Any, *, outside: list[str] | None = None, with_idle: bool = True) -> dict[str, Any]:
     """Per key: value digest, TTL or not, idle at least a day. ``outside``: only keys under none of these prefixes."""
     rows = []
     for key in sorted(client.scan_iter(count=1000)):
@@ -59,6 +59,7 @@ def digest(client: Any, *, outside: list[str] | None = None) -> dict[str, Any]:
             continue
         value = client.execute_command("DEBUG", "DIGEST-VALUE", key)
         pttl = client.pttl(key)
-        idle = client.object("idletime", key)
-        rows.append((key, value, pttl == -1, idle >= DAY))
+        # Under an LFU policy Redis refuses OBJECT IDLETIME.
+        idle = client.object("idletime", key) >= DAY if with_idle else None
+        rows.append((key, value, pttl == -1, idle))
     return {"keys": len(rows), "sha256": hashlib.sha256(repr(rows).encode()).hexdigest(), "rows": rows}
