@@ -147,7 +147,8 @@ def test_a_key_used_or_given_a_ttl_after_it_was_chosen_is_left_alone(
 
     outcome = diagnose_and_clean(resolved(cleanup={"action": "unlink"}))
 
-    assert client.exists(touched) and client.pttl(touched) == -1
+    assert client.exists(touched)
+    assert client.pttl(touched) == -1
     assert 0 < client.pttl(expiring) <= 5_000_000
     assert outcome["acted"] == 118
     assert outcome["prefixes"][0]["left_alone"] == 2

@@ -87,7 +87,8 @@ def test_sample_finds_the_biggest_keys_and_groups_keys_without_ttl_by_prefix() -
         + [(b"blob:1", 10_000, -1, 0), (b"blob:2", 9_000, -1, 0), (b"nosep", 50, -1, 0)]
     )
     sample = sample_keys(redis.scan, redis.facts, limits(), with_idle=True, clock=redis.clock)
-    assert sample["complete"] and sample["keys_sampled"] == 53
+    assert sample["complete"]
+    assert sample["keys_sampled"] == 53
     assert [key["key"] for key in sample["biggest_keys"]][:2] == ["blob:1", "blob:2"]
     assert sample["biggest_keys"][2]["bytes"] == 100
     by_prefix = {row["prefix"]: row for row in sample["prefixes"]}
@@ -118,7 +119,8 @@ def test_sample_tracks_a_bounded_number_of_prefixes() -> None:
     redis = FakeRedis([(f"p{index}:x".encode(), 10, -1, 0) for index in range(50)])
     sample = sample_keys(redis.scan, redis.facts, limits(max_prefixes_tracked=10), with_idle=True, clock=redis.clock)
     other = [row for row in sample["prefixes"] if row["prefix"] == OTHER_PREFIXES]
-    assert other and other[0]["keys"] == 40
+    assert other
+    assert other[0]["keys"] == 40
     assert len(sample["prefixes"]) == 6  # top 5 + the rest
 
 
@@ -143,7 +145,8 @@ def test_clean_prefix_stops_acting_on_refusal_but_counts_the_candidates() -> Non
         clock=redis.clock,
     )
     assert acted == []
-    assert result["candidates"] == 100 and result["acted"] == 0
+    assert result["candidates"] == 100
+    assert result["acted"] == 0
     assert result["stopped_by"] == "scan complete; dry run: would act"
 
 
