@@ -172,9 +172,11 @@ class RedisHook(BaseHook):
 
     def client_list(self, ids: Sequence[int] = ()) -> bytes:
         """``CLIENT LIST`` (or ``CLIENT LIST ID ...``) as Redis sends it: one line per client."""
+        # "CLIENT", "LIST" as two words: redis-py would parse "CLIENT LIST" into dicts (and drop what it does not
+        # know); the SOP parses the raw lines itself, bounded.
         if ids:
-            return bytes(self.client.execute_command("CLIENT LIST ID", *ids))
-        return bytes(self.client.execute_command("CLIENT LIST"))
+            return bytes(self.client.execute_command("CLIENT", "LIST", "ID", *[int(i) for i in ids]))
+        return bytes(self.client.execute_command("CLIENT", "LIST"))
 
     # -- acting ----------------------------------------------------------------------------------------------------
     def act_on_idle_keys(
@@ -193,4 +195,4 @@ class RedisHook(BaseHook):
 
     def kill_client(self, client_id: int) -> int:
         """``CLIENT KILL ID <id> SKIPME yes``: how many connections were closed (0 or 1)."""
-        return int(self.client.execute_command("CLIENT KILL", "ID", int(client_id), "SKIPME", "yes"))
+        return int(self.client.execute_command("CLIENT", "KILL", "ID", int(client_id), "SKIPME", "yes"))
