@@ -80,7 +80,10 @@ class RedisHook(BaseHook):
     def connection(self) -> Any:
         try:
             connection = self.get_connection(self.redis_conn_id)
-        except Exception as err:  # AirflowNotFoundException: retrying cannot make it appear
+        except Exception as err:
+            # A missing Connection will not appear on a retry; anything else (the metadata DB away) may pass.
+            if "NotFound" not in type(err).__name__:
+                raise
             raise RedisConnectionError(f"Connection {self.redis_conn_id!r} is not defined: {err}") from err
         if (connection.conn_type or "").lower() != self.conn_type:
             raise RedisConnectionError(
@@ -98,6 +101,8 @@ class RedisHook(BaseHook):
     @cached_property
     def client(self) -> Any:
         import redis
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry
 
         connection = self.connection
         extra = connection.extra_dejson or {}
@@ -120,6 +125,10 @@ class RedisHook(BaseHook):
             # One connection for the hook's life: CLIENT ID names it, so it can never be among the ones ended.
             single_connection_client=True,
             protocol=2,
+            # No silent re-sends: a script or CLIENT KILL whose answer was lost must not run again and report less
+            # than it did (the SOP's budget counts what Redis reports). The task's retry decides instead.
+            retry=Retry(NoBackoff(), 0),
+            retry_on_timeout=False,
             **{name: extra[name] for name in SSL_ARGUMENTS if name in extra},
         )
 
