@@ -215,3 +215,17 @@ def test_resolve_settings_refuses_a_connection_that_is_not_redis(
     set_variable("toilless_redis_memory", {"redis_conn_id": "missing_conn"})
     with pytest.raises(InvalidInput, match="'missing_conn' is not defined"):
         steps.resolve_settings({})
+
+
+def test_the_hook_never_resends_a_command_on_its_own(redis_server: RedisServer) -> None:
+    """redis-py re-sends a command after a dropped connection by default: a cleanup script whose answer was lost would
+    run again and report fewer keys than it acted on, and the budget would give them back. The hook turns that off;
+    the task's retry (with the reservation kept) decides instead."""
+    hook = RedisHook(redis_conn_id="redis_default", client_name="toilless-test")
+    try:
+        assert hook.client.get_retry().get_retries() == 0
+        assert hook.own_client_id() > 0
+        listed = hook.client_list([hook.own_client_id()])
+        assert b"name=toilless-test" in listed
+    finally:
+        hook.close()
