@@ -103,12 +103,15 @@ class RedisServer:
         return redis.Redis(host=HOST, port=self.port, db=db, socket_timeout=10, **kwargs)
 
     def reset(self) -> None:
-        """Empty every database and put the settings tests change back to the server's start values."""
+        """Empty every database, close every other connection, and put the settings tests change back."""
         with self.client() as client:
             client.flushall()
             client.config_set("maxmemory", "0")
             client.config_set("maxmemory-policy", "noeviction")
             client.config_set("maxclients", str(self.maxclients))
+            # Connections left open by an earlier test (or not yet collected) would be counted by the next one.
+            for kind in ("normal", "pubsub"):
+                client.execute_command("CLIENT", "KILL", "TYPE", kind, "SKIPME", "yes")
             client.config_resetstat()
 
     def airflow_connection(self, db: int = 0) -> dict[str, Any]:

@@ -123,6 +123,8 @@ def test_a_connection_that_is_not_redis_fails_the_first_task_and_changes_nothing
     run = run_dag(DAG_ID)
 
     assert run.state == "failed"
+    first = next(ti for ti in run.get_task_instances() if ti.task_id == "resolve_settings")
+    assert first.try_number == 1  # bad input: failed at once, never retried
     assert keyspace.digest(client) == before
     texts = [message["text"] for message in slack_sink.messages()]
     assert any("resolve_settings" in text for text in texts)
