@@ -240,3 +240,25 @@ def test_action_budget_holds_across_tries_and_gives_back_what_was_not_done() -> 
 
 def test_action_budget_treats_an_unreadable_count_as_spent() -> None:
     assert action_budget.remaining({"runs": {"r": {"spent": "junk"}}}, "r", 10) == 0
+
+
+@pytest.mark.parametrize(
+    ("configured", "param", "expected"),
+    [
+        pytest.param(True, False, True, id="config-dry-param-off-stays-dry"),
+        pytest.param(True, None, True, id="config-dry"),
+        pytest.param(False, True, True, id="param-asks-for-dry-run"),
+        pytest.param(False, None, False, id="acting"),
+    ],
+)
+def test_a_run_can_ask_for_a_dry_run_never_switch_the_configured_one_off(
+    configured: bool, param: bool | None, expected: bool
+) -> None:
+    from toilless.common.config import read_defaults
+    from toilless.sops.redis_connections import settings as connections_settings
+    from toilless.sops.redis_memory import settings as memory_settings
+
+    for module, dag_id in ((memory_settings, "redis_memory"), (connections_settings, "redis_connections")):
+        config = read_defaults(dag_id)
+        config["dry_run"] = configured
+        assert module.resolve(config, {"dry_run": param})["dry_run"] is expected
