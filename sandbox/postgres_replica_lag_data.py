@@ -28,7 +28,7 @@ def write_on_primary(primary: PostgresServer, table: str, rows: int = 100) -> No
     _execute(
         primary,
         f"CREATE TABLE IF NOT EXISTS {table} (id int, payload text)",
-        f"INSERT INTO {table} SELECT g, md5(g::text) FROM generate_series(1, {int(rows)}) g",
+        f"INSERT INTO {table} SELECT g, md5(g::text) FROM generate_series(1, {int(rows)}) g",  # noqa: S608
     )
 
 
@@ -62,10 +62,10 @@ def hold_replay(
     for _ in range(queries):
         connection = psycopg2.connect(**replica.dsn("postgres"), application_name=application, async_=1)
         psycopg2.extras.wait_select(connection)
-        connection.cursor().execute(f"SELECT count(*) FROM {table}, pg_sleep(%s)", (sleep_seconds,))
+        connection.cursor().execute(f"SELECT count(*) FROM {table}, pg_sleep(%s)", (sleep_seconds,))  # noqa: S608
         connections.append(connection)
     time.sleep(0.3)  # the queries hold their locks before the primary asks for the exclusive one
-    _execute(primary, f"TRUNCATE {table}", f"INSERT INTO {table} VALUES (1, 'after')")
+    _execute(primary, f"TRUNCATE {table}", f"INSERT INTO {table} VALUES (1, 'after')")  # noqa: S608
     return connections
 
 
