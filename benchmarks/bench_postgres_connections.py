@@ -97,9 +97,8 @@ def _wait(connection: Any, row: int) -> None:
 def run(work: Path) -> list[dict[str, Any]]:
     from toilless.sops.postgres_connections.steps import diagnose
 
-    server = PostgresServer(
-        base_dir=work / "pg", settings={"max_connections": "2100", "max_locks_per_transaction": "128"}
-    )
+    # Its own temporary directory (not ``work``): PostgreSQL runs as the postgres user, who may not enter ``work``.
+    server = PostgresServer(settings={"max_connections": "2100", "max_locks_per_transaction": "128"})
     with server, SessionStorm(server) as storm:
         ensure_roles(server)
         started = time.perf_counter()

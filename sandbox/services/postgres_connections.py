@@ -1,11 +1,11 @@
 """PostgreSQL demo pair for the data-store SOPs, and the connection storm postgres_connections finds.
 
-* ``PostgresPairService`` (a server, order 10): a small primary (max_connections 40) on 127.0.0.1:5058 and a real
+* A small primary (max_connections 40) on 127.0.0.1:5058 and a real
   streaming replica (pg_basebackup) on 127.0.0.1:5059 with ``hot_standby_feedback=off`` and
   ``max_standby_streaming_delay=-1``, in a temporary directory (fresh at every start). Connections
   ``postgres_default`` and ``postgres_primary`` (the primary), ``postgres_replica_1`` (the replica).
-* ``PostgresConnectionsService`` (order 50): a storm held open by the sandbox: ``checkout`` with 8 sessions idle in a
-  transaction and 12 idle (pool setting 10), ``reporting`` with 4 queries running for an hour and a session holding
+* A storm held open by the sandbox: ``checkout`` with 8 sessions idle in a
+  transaction and 15 idle (pool setting 10), ``reporting`` with 4 queries running for an hour and a session holding
   a row lock two others wait for. The Variable ``toilless_postgres_connections`` allow-lists ``checkout`` and lowers
   the idle-in-transaction age to 60 s, so a run a minute after start ends at most 5 of them and advises on pools.
 """
@@ -18,7 +18,7 @@ from typing import Any
 
 from sandbox.postgres import PostgresReplica, PostgresServer
 from sandbox.postgres_connections_data import APP_ROLE, SessionStorm, ensure_roles
-from sandbox.service import SandboxContext, ServerService, Service
+from sandbox.service import SandboxContext, ServerService
 
 PAIR = "postgres_pair"
 OVERRIDE = {
@@ -54,13 +54,34 @@ class PostgresPair:
         self.primary.stop()
 
 
-class PostgresPairService(ServerService):
-    name = PAIR
+class PostgresConnectionsService(ServerService):
+    """The pair (published as ``postgres_pair`` for postgres_replica_lag's demo) and the storm on its primary."""
+
+    name = "postgres_connections"
     published_as = PAIR
-    description = "PostgreSQL primary + streaming replica (postgres_connections, postgres_replica_lag)"
+    description = "PostgreSQL primary + streaming replica, a connection storm on the primary (postgres_connections)"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.storm: SessionStorm | None = None
 
     def launch(self, ctx: SandboxContext) -> PostgresPair:
         return PostgresPair(ctx.port(5058), ctx.port(5059))
+
+    def start(self, ctx: SandboxContext) -> None:
+        super().start(ctx)
+        pair: PostgresPair = self.running()
+        ensure_roles(pair.primary)
+        storm = self.storm = SessionStorm(pair.primary)
+        storm.open(8, application="checkout", mode="idle_in_transaction")
+        storm.open(15, application="checkout", mode="idle")
+        storm.open(4, application="reporting", mode="active", sleep_seconds=3600)
+        _lock_chain(pair.primary, storm)
+
+    def stop(self) -> None:
+        if self.storm is not None:
+            self.storm.close()
+        super().stop()
 
     def connections(self, ctx: SandboxContext) -> dict[str, dict[str, Any]]:
         pair = self.running()
@@ -71,37 +92,15 @@ class PostgresPairService(ServerService):
             "postgres_replica_1": pair.replica.airflow_connection("postgres"),
         }
 
-    def summary(self, ctx: SandboxContext) -> str:
-        pair = self.running()
-        return f"{self.description}: primary 127.0.0.1:{pair.primary.port}, replica 127.0.0.1:{pair.replica.port}"
-
-
-class PostgresConnectionsService(Service):
-    name = "postgres_connections"
-    order = 50
-    description = "A connection storm on the demo primary (postgres_connections)"
-
-    def __init__(self) -> None:
-        self.storm: SessionStorm | None = None
-
-    def start(self, ctx: SandboxContext) -> None:
-        pair: PostgresPair = ctx.published[PAIR]
-        ensure_roles(pair.primary)
-        storm = self.storm = SessionStorm(pair.primary)
-        storm.open(8, application="checkout", mode="idle_in_transaction")
-        storm.open(12, application="checkout", mode="idle")
-        storm.open(4, application="reporting", mode="active", sleep_seconds=3600)
-        _lock_chain(pair.primary, storm)
-
-    def stop(self) -> None:
-        if self.storm is not None:
-            self.storm.close()
-
     def variables(self, ctx: SandboxContext) -> dict[str, str]:
         return {"toilless_postgres_connections": json.dumps(OVERRIDE)}
 
     def summary(self, ctx: SandboxContext) -> str:
-        return f"{self.description}: 27 sessions of 37 slots; trigger postgres_connections (ends idle-in-transaction checkout sessions after 60 s)"
+        pair = self.running()
+        return (
+            f"PostgreSQL primary 127.0.0.1:{pair.primary.port} (30 of 37 slots used, idle-in-transaction checkout "
+            f"sessions, a lock chain) + replica 127.0.0.1:{pair.replica.port}: trigger postgres_connections"
+        )
 
 
 def _lock_chain(primary: PostgresServer, storm: SessionStorm) -> None:

@@ -29,8 +29,11 @@ def test_query_holding_replay_is_cancelled_and_reported(
     assert str(run.state) == "success"
     [message] = slack_sink.messages("infrastructure")
     text = message["text"]
-    assert "Replica `replica-a`" in text and "critical" in text and "replay_blocked_by_query" in text
-    assert "Done (cancel on `replica-a`): cancelled the query of pid" in text and "nightly_report" in text
+    assert "Replica `replica-a`" in text
+    assert "critical" in text
+    assert "replay_blocked_by_query" in text
+    assert "Done (cancel on `replica-a`): cancelled the query of pid" in text
+    assert "nightly_report" in text
     assert "no automatic failover" in text
     connection = env.replica.connect("postgres")
     connection.autocommit = True

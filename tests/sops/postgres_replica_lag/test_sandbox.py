@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from sandbox.service import SandboxContext
-from sandbox.services.postgres_connections import PostgresConnectionsService, PostgresPairService
+from sandbox.services.postgres_connections import PostgresConnectionsService
 from sandbox.services.postgres_replica_lag import PostgresReplicaLagService
 
 pytestmark = pytest.mark.integration
@@ -22,7 +22,7 @@ def sandbox(
     tmp_path: Path, set_connection: Callable[[str, dict[str, Any]], None], set_variable: Callable[[str, Any], None]
 ) -> Iterator[SandboxContext]:
     ctx = SandboxContext(home=tmp_path, preferred_ports=False)
-    services = [PostgresPairService(), PostgresConnectionsService(), PostgresReplicaLagService()]
+    services = [PostgresConnectionsService(), PostgresReplicaLagService()]
     started = []
     try:
         for service in services:
@@ -38,7 +38,9 @@ def sandbox(
             service.stop()
 
 
-def test_sandbox_gives_each_sop_a_real_problem_to_find(sandbox: SandboxContext, set_variable: Callable[..., None]) -> None:
+def test_sandbox_gives_each_sop_a_real_problem_to_find(
+    sandbox: SandboxContext, set_variable: Callable[..., None]
+) -> None:
     import json
 
     from toilless.sops.postgres_connections import steps as connections
