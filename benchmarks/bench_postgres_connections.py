@@ -73,6 +73,7 @@ def _storm(server: PostgresServer, storm: SessionStorm) -> None:
     for row in range(1, 11):
         storm.open(1, application="app_holder")
         holder = storm.connections[-1]
+        holder.autocommit = False  # the row lock is held until the transaction ends
         with holder.cursor() as cursor:
             cursor.execute("UPDATE bench_rows SET n = n + 1 WHERE id = %s", (row,))
         for _ in range(5):

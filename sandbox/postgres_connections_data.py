@@ -33,6 +33,27 @@ def ensure_roles(server: PostgresServer) -> None:
         connection.close()
 
 
+def wait_ready(connection: Any, timeout_ms: int = 30_000) -> None:
+    """Finish an async psycopg2 connection's handshake with poll(2): select(), which psycopg2's wait_select uses,
+    refuses file descriptors over 1,024, and a 2,000-session storm has many."""
+    import select
+
+    from psycopg2 import extensions
+
+    poller = select.poll()
+    while True:
+        state = connection.poll()
+        if state == extensions.POLL_OK:
+            return
+        events = select.POLLIN if state == extensions.POLL_READ else select.POLLOUT
+        poller.register(connection.fileno(), events)
+        try:
+            if not poller.poll(timeout_ms):
+                raise TimeoutError("PostgreSQL did not answer the connection in time")
+        finally:
+            poller.unregister(connection.fileno())
+
+
 class SessionStorm:
     """``with SessionStorm(server) as storm: pids = storm.open(20, application="checkout", mode="idle")``."""
 
@@ -47,7 +68,6 @@ class SessionStorm:
     ) -> list[int]:
         """Open ``count`` sessions in ``mode``; returns their pids."""
         import psycopg2
-        import psycopg2.extras
 
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}")
@@ -59,7 +79,7 @@ class SessionStorm:
                 pid = connection.get_backend_pid()
             elif mode == "active":
                 connection = psycopg2.connect(**dsn, async_=1)
-                psycopg2.extras.wait_select(connection)
+                wait_ready(connection)
                 pid = connection.get_backend_pid()
                 # Sent, not awaited: the server runs it while this process does other things.
                 connection.cursor().execute("SELECT pg_sleep(%s)", (sleep_seconds,))

@@ -11,6 +11,7 @@ import time
 from typing import Any
 
 from sandbox.postgres import PostgresServer
+from sandbox.postgres_connections_data import wait_ready
 
 
 def _execute(server: PostgresServer, *statements: str) -> None:
@@ -18,6 +19,9 @@ def _execute(server: PostgresServer, *statements: str) -> None:
     connection.autocommit = True
     try:
         with connection.cursor() as cursor:
+            # The test servers run with synchronous_commit=off: flush each commit, so the flushed WAL position (what
+            # the replica can have) includes it.
+            cursor.execute("SET synchronous_commit = on")
             for statement in statements:
                 cursor.execute(statement)
     finally:
@@ -54,14 +58,13 @@ def hold_replay(
     Returns the replica connections running the queries (sent, not awaited); close them to let replay go on.
     """
     import psycopg2
-    import psycopg2.extras
 
     write_on_primary(primary, table)
     _wait_replayed(primary, replica)
     connections = []
     for _ in range(queries):
         connection = psycopg2.connect(**replica.dsn("postgres"), application_name=application, async_=1)
-        psycopg2.extras.wait_select(connection)
+        wait_ready(connection)
         connection.cursor().execute(f"SELECT count(*) FROM {table}, pg_sleep(%s)", (sleep_seconds,))  # noqa: S608
         connections.append(connection)
     time.sleep(0.3)  # the queries hold their locks before the primary asks for the exclusive one
@@ -74,7 +77,7 @@ def _wait_replayed(primary: PostgresServer, replica: PostgresServer, timeout: fl
     connection.autocommit = True
     try:
         with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_current_wal_lsn()::text")
+            cursor.execute("SELECT pg_current_wal_flush_lsn()::text")
             target = cursor.fetchone()[0]
     finally:
         connection.close()

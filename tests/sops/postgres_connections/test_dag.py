@@ -14,7 +14,7 @@ import pytest
 
 from sandbox.postgres_connections_data import APP_ROLE, REPLICATION_ROLE
 from sandbox.slack_sink import SlackSink
-from tests.sops.postgres_connections.conftest import CONN_ID, PgEnv, window_around_now
+from tests.sops.postgres_connections.conftest import PgEnv
 
 pytestmark = pytest.mark.integration
 
@@ -67,32 +67,6 @@ def test_storm_ends_only_allow_listed_idle_in_transaction_sessions_up_to_the_cap
     assert "more than its pool of 4" in text
 
 
-def test_dry_run_ends_nothing_and_says_what_it_would_end(
-    run_dag: Callable[..., Any], slack_sink: SlackSink, pg_env: PgEnv
-) -> None:
-    pg_env.configure()
-    pids = pg_env.storm.open(2, application=pg_env.app, mode="idle_in_transaction")
-    time.sleep(0.8)
-    run = run_dag(DAG_ID, run_conf={"dry_run": True})
-    assert str(run.state) == "success"
-    assert pg_env.storm.alive(pids) == set(pids)
-    text = _report(slack_sink)
-    assert "dry run: nothing was changed" in text
-    assert text.count("Would end pid") == 2
-
-
-def test_inside_the_maintenance_window_nothing_is_ended(
-    run_dag: Callable[..., Any], slack_sink: SlackSink, pg_env: PgEnv
-) -> None:
-    pg_env.configure(maintenance_window={**window_around_now(), "timezone": "UTC"})
-    pids = pg_env.storm.open(2, application=pg_env.app, mode="idle_in_transaction")
-    time.sleep(0.8)
-    run = run_dag(DAG_ID)
-    assert str(run.state) == "success"
-    assert pg_env.storm.alive(pids) == set(pids)
-    assert "maintenance window" in _report(slack_sink)
-
-
 def test_bad_input_fails_at_once_and_changes_nothing(
     run_dag: Callable[..., Any], slack_sink: SlackSink, pg_env: PgEnv
 ) -> None:
@@ -107,20 +81,6 @@ def test_bad_input_fails_at_once_and_changes_nothing(
     assert pg_env.storm.alive(pids) == set(pids)
     failures = [message["text"] for message in slack_sink.messages()]
     assert any("idle_in_transaction_seconds must be above 0" in text for text in failures), failures
-
-
-def test_a_connection_that_is_not_postgresql_is_refused_before_anything_is_read(
-    run_dag: Callable[..., Any], slack_sink: SlackSink, pg_env: PgEnv, set_connection: Callable[..., None]
-) -> None:
-    pg_env.configure()
-    set_connection(CONN_ID, {"conn_type": "mysql", "host": "127.0.0.1", "port": pg_env.server.port})
-    pids = pg_env.storm.open(1, application=pg_env.app, mode="idle_in_transaction")
-    time.sleep(0.8)
-    run = run_dag(DAG_ID)
-    assert str(run.state) == "failed"
-    assert _task_states(run)["resolve_settings"] == "failed"
-    assert pg_env.storm.alive(pids) == set(pids)
-    assert any("not 'postgres'" in message["text"] for message in slack_sink.messages())
 
 
 def test_long_queries_and_blocking_chains_are_reported(

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.sops.postgres_connections.conftest import PgEnv
+from tests.sops.postgres_connections.conftest import CONN_ID, PgEnv, window_around_now
 from toilless.sops.postgres_connections import steps
 
 pytestmark = pytest.mark.integration
@@ -105,3 +105,48 @@ def test_circuit_breaker_stops_ending_across_runs(pg_env: PgEnv, markers: dict[s
     assert [result["status"] for result in outcome["results"]][2:] == ["gate", "gate"]
     assert "circuit breaker" in outcome["results"][-1]["reason"]
     assert len(env.storm.alive(pids)) == 2
+
+
+def test_dry_run_ends_nothing_and_says_what_it_would_end(pg_env: PgEnv, markers: dict[str, Any]) -> None:
+    from toilless.sops.postgres_connections import messages
+
+    env = pg_env
+    env.configure()
+    settings = steps.resolve_settings({"dry_run": True})
+    pids = env.storm.open(2, application=env.app, mode="idle_in_transaction")
+    time.sleep(0.8)
+    diagnosis = steps.inspect_connections(settings)
+    outcome = steps.end_idle_sessions(settings, diagnosis, run_id="run-dry")
+    assert outcome["ended"] == 0
+    assert [result["status"] for result in outcome["results"]] == ["dry_run", "dry_run"]
+    assert env.storm.alive(pids) == set(pids)
+    assert markers == {}
+    report = messages.report(settings, diagnosis, outcome)
+    assert report["title"].endswith("(dry run: nothing was changed)")
+    assert sum(1 for line in report["lines"] if str(line).startswith("Would end pid")) == 2
+
+
+def test_inside_the_maintenance_window_nothing_is_ended(pg_env: PgEnv, markers: dict[str, Any]) -> None:
+    env = pg_env
+    settings = _settings(env, maintenance_window={**window_around_now(), "timezone": "UTC"})
+    pids = env.storm.open(2, application=env.app, mode="idle_in_transaction")
+    time.sleep(0.8)
+    outcome = steps.end_idle_sessions(settings, steps.inspect_connections(settings), run_id="run-window")
+    assert outcome["ended"] == 0
+    assert {result["status"] for result in outcome["results"]} == {"gate"}
+    assert all("maintenance window" in result["reason"] for result in outcome["results"])
+    assert env.storm.alive(pids) == set(pids)
+    assert markers == {}
+
+
+def test_a_connection_that_is_not_postgresql_is_refused_before_anything_is_read(
+    pg_env: PgEnv, set_connection: Any
+) -> None:
+    from toilless.hooks.postgres_admin import NotPostgresConnection
+
+    pg_env.configure()
+    set_connection(CONN_ID, {"conn_type": "mysql", "host": "127.0.0.1", "port": pg_env.server.port})
+    pids = pg_env.storm.open(1, application=pg_env.app, mode="idle_in_transaction")
+    with pytest.raises(NotPostgresConnection, match="not 'postgres'"):
+        steps.resolve_settings({})
+    assert pg_env.storm.alive(pids) == set(pids)

@@ -199,3 +199,51 @@ def test_pool_advice(states: dict[str, int], pool: int, expected: str) -> None:
 def test_pools_adding_up_to_more_than_the_server_has_are_flagged() -> None:
     assert "PgBouncer" in (advice.pools_vs_capacity({"a": 60, "b": 50}, 97) or "")
     assert advice.pools_vs_capacity({"a": 10}, 97) is None
+
+
+def test_report_escapes_everything_the_server_says() -> None:
+    from toilless.sops.postgres_connections import messages
+
+    hostile = "<!channel> <https://evil.example|click> &"
+    session = {**_session(application_name=hostile, usename=hostile).as_dict(), "query": hostile}
+    diagnosis = {
+        "usage": advice.usage({"max_connections": 10, "superuser_reserved_connections": 3}, 7, SETTINGS),
+        "breakdown": advice.breakdowns(
+            [
+                {
+                    "state": "idle",
+                    "application": hostile,
+                    "usename": hostile,
+                    "client": hostile,
+                    "age": "< 1 min",
+                    "sessions": 7,
+                }
+            ]
+        ),
+        "long_queries": [],
+        "long_queries_total": 0,
+        "idle_in_transaction": [session],
+        "idle_in_transaction_total": 1,
+        "chains": [
+            {
+                "pid": 1,
+                "waiting": 1,
+                "depth": 1,
+                "state": hostile,
+                "usename": hostile,
+                "application_name": hostile,
+                "query": hostile,
+            }
+        ],
+        "over_cap": 0,
+        "refused_counts": {},
+        "pools": [],
+    }
+    outcome = {
+        "results": [{"pid": 1, "status": "ended", "application_name": hostile, "usename": hostile, "reason": hostile}]
+    }
+    report = messages.report({**SETTINGS, "notes": []}, diagnosis, outcome)
+    text = "\n".join(report["lines"])
+    assert "<!channel>" not in text
+    assert "<https://evil" not in text
+    assert "&lt;!channel&gt;" in text

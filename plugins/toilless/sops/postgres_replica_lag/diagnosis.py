@@ -71,7 +71,11 @@ def diagnose_replica(
         else unreplayed
     )
     since_replay = status.get("since_last_replay_seconds")
-    if behind <= 0 and unreplayed <= 0:
+    if primary_row is None and since_replay is not None:
+        # Disconnected from the primary: the replica cannot know what it misses; the time since its last replayed
+        # commit is the bound (an idle primary makes it too high, which is the safe side for a lost replica).
+        lag = max(0.0, float(since_replay))
+    elif behind <= 0 and unreplayed <= 0:
         lag = 0.0
     elif since_replay is not None:
         lag = max(0.0, float(since_replay))
