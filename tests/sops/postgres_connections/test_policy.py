@@ -247,3 +247,37 @@ def test_report_escapes_everything_the_server_says() -> None:
     assert "<!channel>" not in text
     assert "<https://evil" not in text
     assert "&lt;!channel&gt;" in text
+
+
+@pytest.mark.parametrize(
+    ("run_type", "usage_sessions", "posted"),
+    [
+        pytest.param("scheduled", 1, False, id="scheduled-and-quiet"),
+        pytest.param("manual", 1, True, id="manual-always-reports"),
+        pytest.param("scheduled", 9, True, id="scheduled-over-threshold-reports"),
+    ],
+)
+def test_a_scheduled_run_with_nothing_to_say_stays_quiet(
+    monkeypatch: pytest.MonkeyPatch, run_type: str, usage_sessions: int, posted: bool
+) -> None:
+    from types import SimpleNamespace
+
+    from toilless.sops.postgres_connections import steps
+
+    sent: list[dict[str, Any]] = []
+    monkeypatch.setattr(steps, "send_report", lambda context, **kwargs: sent.append(kwargs) or {"posted": True})
+    diagnosis = {
+        "usage": advice.usage({"max_connections": 13, "superuser_reserved_connections": 3}, usage_sessions, SETTINGS),
+        "breakdown": advice.breakdowns([]),
+        "long_queries": [],
+        "long_queries_total": 0,
+        "idle_in_transaction": [],
+        "idle_in_transaction_total": 0,
+        "chains": [],
+        "over_cap": 0,
+        "refused_counts": {},
+        "pools": [],
+    }
+    context = {"dag_run": SimpleNamespace(run_type=run_type)}
+    steps.report_connections(context, {**SETTINGS, "notes": []}, diagnosis, {"results": []})
+    assert bool(sent) is posted
