@@ -164,3 +164,16 @@ def test_disk_probes(tmp_path: Any) -> None:
     assert command == {"method": "command", "free_bytes": 25, "total_bytes": 100, "free_pct": 25.0}
     assert "error" in (disk.measure({"method": "command", "argv": [sys.executable, "-c", "print('x')"]}) or {})
     assert disk.measure({"method": "none"}) is None
+
+
+def test_a_cut_off_replica_with_no_replayed_commit_is_critical_by_the_bytes_it_misses() -> None:
+    observed = {
+        **_observed(unreplayed_bytes=0, since_last_replay_seconds=None, replay_lsn="0/3000000"),
+        "receiver": None,
+    }
+    result = diagnose_replica(REPLICA, observed, None, SETTINGS, primary_flush_lsn="0/3001000")
+    assert result["level"] == "critical"
+    assert result["lag_bytes"] == 4096
+    assert result["causes"] == ["network_or_receive_side"]
+    caught_up = diagnose_replica(REPLICA, observed, None, SETTINGS, primary_flush_lsn="0/3000000")
+    assert caught_up["lag_bytes"] == 0

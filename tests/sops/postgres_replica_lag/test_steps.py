@@ -131,3 +131,51 @@ def test_a_replica_connection_that_is_not_postgresql_is_refused(pair_env: PairEn
     set_connection("pg_replica_under_test", {"conn_type": "redis", "host": "127.0.0.1"})
     with pytest.raises(NotPostgresConnection, match="not 'postgres'"):
         steps.resolve_settings({})
+
+
+def test_a_replica_cut_off_from_its_primary_is_a_receive_side_problem(
+    pair_env: PairEnv, markers: dict[str, Any]
+) -> None:
+    """The replica's primary_conninfo points at a closed port (what a network cut looks like from both ends): no
+    walsender on the primary, no streaming WAL receiver on the replica."""
+    from sandbox.ports import free_port
+    from sandbox.postgres_replica_lag_data import write_on_primary
+
+    env = pair_env
+    settings = _settings(env)
+    connection = env.replica.connect("postgres")
+    connection.autocommit = True
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW primary_conninfo")
+        original = cursor.fetchone()[0]
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "ALTER SYSTEM SET primary_conninfo = %s", (f"host=127.0.0.1 port={free_port()} user=postgres",)
+            )
+            cursor.execute("SELECT pg_reload_conf()")
+        deadline = time.monotonic() + 20
+        while _streaming(connection):
+            assert time.monotonic() < deadline, "the WAL receiver kept streaming"
+            time.sleep(0.1)
+        write_on_primary(env.primary, env.table)
+        time.sleep(1.2)
+        diagnosis = steps.inspect_replication(settings)
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("ALTER SYSTEM SET primary_conninfo = %s", (original,))
+            cursor.execute("SELECT pg_reload_conf()")
+        env.replica.wait_streaming()
+        connection.close()
+    [replica] = diagnosis["replicas"]
+    assert replica["causes"] == ["network_or_receive_side"]
+    assert replica["level"] == "critical"
+    assert replica["actions"] == []
+    assert any("no pg_stat_replication row" in line for line in replica["evidence"])
+    assert any("primary_conninfo" in line for line in replica["recommendations"])
+
+
+def _streaming(connection: Any) -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_stat_wal_receiver WHERE status = 'streaming'")
+        return bool(cursor.fetchone()[0])

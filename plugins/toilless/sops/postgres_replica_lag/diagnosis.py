@@ -30,13 +30,25 @@ def match_replication_row(replica: Mapping[str, Any], rows: Sequence[Mapping[str
     return rows[0] if len(rows) == 1 else None
 
 
+def lsn_bytes(lsn: str | None) -> int | None:
+    """A WAL position ``"16/B374D848"`` as a byte offset (None if unreadable)."""
+    try:
+        high, low = str(lsn).split("/")
+        return (int(high, 16) << 32) + int(low, 16)
+    except (ValueError, AttributeError):
+        return None
+
+
 def diagnose_replica(
     replica: Mapping[str, Any],
     observed: Mapping[str, Any],
     primary_row: Mapping[str, Any] | None,
     settings: Mapping[str, Any],
+    *,
+    primary_flush_lsn: str | None = None,
 ) -> dict[str, Any]:
-    """The verdict for one replica from what was read on it (``observed``) and on the primary (``primary_row``)."""
+    """The verdict for one replica from what was read on it (``observed``) and on the primary (``primary_row``, and
+    the primary's flushed WAL position, which counts the bytes behind even when the primary lists no walsender)."""
     result: dict[str, Any] = {
         "name": replica["name"],
         "conn_id": replica["conn_id"],
@@ -65,11 +77,13 @@ def diagnose_replica(
         return result
     status = observed["status"]
     unreplayed = int(status.get("unreplayed_bytes") or 0)
-    behind = (
-        int(primary_row["replay_behind_bytes"])
-        if primary_row and primary_row.get("replay_behind_bytes") is not None
-        else unreplayed
-    )
+    behind = unreplayed
+    if primary_row and primary_row.get("replay_behind_bytes") is not None:
+        behind = int(primary_row["replay_behind_bytes"])
+    elif primary_flush_lsn is not None:
+        primary_at, replayed_at = lsn_bytes(primary_flush_lsn), lsn_bytes(status.get("replay_lsn"))
+        if primary_at is not None and replayed_at is not None:
+            behind = max(unreplayed, primary_at - replayed_at)
     since_replay = status.get("since_last_replay_seconds")
     if primary_row is None and since_replay is not None:
         # Disconnected from the primary: the replica cannot know what it misses; the time since its last replayed
@@ -155,6 +169,13 @@ def diagnose_replica(
             "max_wal_senders and the replication slot; if the primary already removed WAL the replica needs, rebuild "
             "it (pg_basebackup). Restarting replication is a person's call"
         )
+        if behind > 0:
+            # No WAL arrives: the replica only falls further behind; it will not catch up by itself.
+            result["level"] = CRITICAL
+            result["evidence"].append(
+                f"WAL is not arriving and the replica is {behind:,} bytes behind the primary's flushed WAL"
+            )
+            lagging = True
     if lagging and not result["causes"] and unreplayed > 0:
         result["causes"].append(REPLAY_SLOW)
         result["recommendations"].append(

@@ -54,7 +54,9 @@ def read_primary(settings: Mapping[str, Any]) -> dict[str, Any]:
         role = hook.records(_query("role"))[0]
         if role["in_recovery"]:
             return {"error": "the primary Connection points at a server in recovery (a replica)", "rows": []}
-        return {"rows": [_jsonable(row) for row in hook.records(_query("replication"))]}
+        rows = [_jsonable(row) for row in hook.records(_query("replication"))]
+        flushed = hook.records("SELECT pg_current_wal_flush_lsn()::text AS lsn")[0]["lsn"]
+        return {"rows": rows, "flush_lsn": flushed}
     except Exception as err:
         from toilless.hooks.postgres_admin import NotPostgresConnection
 
@@ -107,7 +109,9 @@ def inspect_replication(settings: Mapping[str, Any]) -> dict[str, Any]:
     for replica in settings["replicas"]:
         observed = read_replica(replica, settings)
         row = judge.match_replication_row(replica, primary["rows"])
-        results.append(judge.diagnose_replica(replica, observed, row, settings))
+        results.append(
+            judge.diagnose_replica(replica, observed, row, settings, primary_flush_lsn=primary.get("flush_lsn"))
+        )
     return {"primary": primary, "replicas": results, "level": judge.overall_level(results)}
 
 
