@@ -60,9 +60,9 @@ def test_storm_ends_only_allow_listed_idle_in_transaction_sessions_up_to_the_cap
     assert env.app in text
     assert text.count("Ended pid") == 3
     assert "2 more eligible session(s) left alone: at most 3 are ended per run" in text
-    assert "superuser" in text
-    assert "REPLICATION attribute" in text
-    assert "not on the allow-list" in text
+    assert "Not ended: 2 session(s) of superusers" in text
+    assert "Not ended: 1 session(s) of roles with REPLICATION" in text
+    assert "Not ended: 3 session(s) of applications not on the allow-list" in text
     assert f"Pool `{env.app}`" in text
     assert "more than its pool of 4" in text
 

@@ -281,3 +281,21 @@ def test_a_scheduled_run_with_nothing_to_say_stays_quiet(
     context = {"dag_run": SimpleNamespace(run_type=run_type)}
     steps.report_connections(context, {**SETTINGS, "notes": []}, diagnosis, {"results": []})
     assert bool(sent) is posted
+
+
+@pytest.mark.parametrize(
+    ("fields", "kind"),
+    [
+        pytest.param({"superuser": True}, "superusers", id="superuser"),
+        pytest.param({"backend_type": "walsender"}, "replication and other server processes", id="walsender"),
+        pytest.param({"application_name": "billing"}, "applications not on the allow-list", id="allow-list"),
+        pytest.param({"state_seconds": 1.0}, "younger than the configured age", id="young"),
+        pytest.param({"application_name": "toilless_x"}, "Toilless's own sessions", id="own"),
+    ],
+)
+def test_refusals_are_reported_by_kind_not_one_line_per_session(fields: dict[str, Any], kind: str) -> None:
+    from toilless.sops.postgres_connections.sessions import refusal_kind
+
+    reason = ending_refusal(_session(**fields), SETTINGS, own_pid=1)
+    assert reason is not None
+    assert refusal_kind(reason) == kind

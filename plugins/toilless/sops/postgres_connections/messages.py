@@ -142,5 +142,5 @@ def _actions(settings: Mapping[str, Any], diagnosis: Mapping[str, Any], outcome:
             f"{settings['max_terminations_per_run']} are ended per run"
         )
     for kind, count in sorted(diagnosis.get("refused_counts", {}).items()):
-        lines.append(slack.mrkdwn("Never ended here: {} session(s): {}", count, kind))
+        lines.append(slack.mrkdwn("Not ended: {} session(s) of {}", count, kind))
     return lines

@@ -125,6 +125,24 @@ def ending_refusal(session: Session, settings: Mapping[str, Any], *, own_pid: in
     return f"state {session.state!r}: only idle-in-transaction (and idle, if configured) sessions are ended"
 
 
+#: Report categories of refusals (keyword in the reason -> category), so a storm gives a few lines, not one per session.
+_REFUSAL_KINDS = (
+    ("own session", "Toilless's own sessions"),
+    ("never ended", "replication and other server processes"),
+    ("superuser", "superusers"),
+    ("REPLICATION", "roles with REPLICATION"),
+    ("allow-list", "applications not on the allow-list"),
+    ("switched off", "ending switched off"),
+    ("end_idle is off", "idle sessions (end_idle is off)"),
+    (" under ", "younger than the configured age"),
+)
+
+
+def refusal_kind(reason: str) -> str:
+    """The report category of a refusal reason from :func:`ending_refusal`."""
+    return next((kind for keyword, kind in _REFUSAL_KINDS if keyword in reason), "other")
+
+
 def reason_to_end(session: Session) -> str:
     """Why it is ended, for the report."""
     what = "idle in transaction" if session.state in IDLE_IN_TRANSACTION else "idle"

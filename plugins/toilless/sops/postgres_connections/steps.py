@@ -18,7 +18,13 @@ from toilless.common.state import read_state, write_state
 from toilless.sops.postgres_connections import advice, messages
 from toilless.sops.postgres_connections import settings as policy
 from toilless.sops.postgres_connections.blocking import blocking_chains
-from toilless.sops.postgres_connections.sessions import Session, ending_refusal, plan_terminations, reason_to_end
+from toilless.sops.postgres_connections.sessions import (
+    Session,
+    ending_refusal,
+    plan_terminations,
+    reason_to_end,
+    refusal_kind,
+)
 
 if TYPE_CHECKING:
     from toilless.hooks.postgres_admin import PostgresAdminHook
@@ -93,7 +99,7 @@ def diagnose(hook: PostgresAdminHook, settings: Mapping[str, Any]) -> dict[str, 
     idle_in_transaction = [session for session in sessions if session.state.startswith("idle in")]
     refused_counts: dict[str, int] = {}
     for _, reason in plan.refused:
-        kind = reason.split(":")[0] if "allow-list" not in reason else "application not on the allow-list"
+        kind = refusal_kind(reason)
         refused_counts[kind] = refused_counts.get(kind, 0) + 1
     return {
         "measured_at": _iso(server["measured_at"]),
