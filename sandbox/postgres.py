@@ -35,8 +35,12 @@ def postgres_bin_dir() -> Path:
 class PostgresServer:
     """``with PostgresServer() as server: server.connect("orders")``."""
 
-    def __init__(self, port: int | None = None, base_dir: Path | None = None) -> None:
+    def __init__(
+        self, port: int | None = None, base_dir: Path | None = None, settings: dict[str, str] | None = None
+    ) -> None:
         self.port = port or free_port()
+        #: Extra server settings (``-c name=value``), e.g. ``{"max_connections": "2100"}``; win over the defaults.
+        self.settings = {"max_connections": "50", **(settings or {})}
         self._own_dir = base_dir is None
         self.base_dir = base_dir or Path(tempfile.mkdtemp(prefix="toilless-pg-"))
         self.data_dir = self.base_dir / "data"
@@ -58,24 +62,15 @@ class PostgresServer:
             for path in (self.base_dir, self.socket_dir):
                 os.chown(path, user.pw_uid, user.pw_gid)
         if not (self.data_dir / "PG_VERSION").exists():
-            subprocess.run(
-                self._as_server_user(
-                    [
-                        str(bin_dir / "initdb"),
-                        "-D",
-                        str(self.data_dir),
-                        "-U",
-                        SUPERUSER,
-                        "--auth=trust",
-                        "--encoding=UTF8",
-                        "--no-sync",
-                    ]
-                ),
-                check=True,
-                capture_output=True,
-                timeout=120,
-            )
+            self._create_data_dir(bin_dir)
         log_handle = self.log_path.open("ab")
+        options = {
+            "listen_addresses": HOST,
+            "fsync": "off",
+            "synchronous_commit": "off",
+            "full_page_writes": "off",
+            **self.settings,
+        }
         self._process = subprocess.Popen(
             self._as_server_user(
                 [
@@ -86,16 +81,7 @@ class PostgresServer:
                     str(self.port),
                     "-k",
                     str(self.socket_dir),
-                    "-c",
-                    f"listen_addresses={HOST}",
-                    "-c",
-                    "fsync=off",
-                    "-c",
-                    "synchronous_commit=off",
-                    "-c",
-                    "full_page_writes=off",
-                    "-c",
-                    "max_connections=50",
+                    *[part for name, value in options.items() for part in ("-c", f"{name}={value}")],
                 ]
             ),
             stdout=log_handle,
@@ -109,6 +95,25 @@ class PostgresServer:
             self.stop()
             raise
         return self
+
+    def _create_data_dir(self, bin_dir: Path) -> None:
+        subprocess.run(
+            self._as_server_user(
+                [
+                    str(bin_dir / "initdb"),
+                    "-D",
+                    str(self.data_dir),
+                    "-U",
+                    SUPERUSER,
+                    "--auth=trust",
+                    "--encoding=UTF8",
+                    "--no-sync",
+                ]
+            ),
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
 
     def _wait_ready(self, timeout: float = 60.0) -> None:
         import psycopg2
@@ -168,3 +173,66 @@ class PostgresServer:
     def airflow_connection(self, database: str) -> dict[str, Any]:
         """Airflow ``postgres`` Connection (JSON form) to ``database``."""
         return {"conn_type": "postgres", "host": HOST, "port": self.port, "login": SUPERUSER, "schema": database}
+
+
+class PostgresReplica(PostgresServer):
+    """A real streaming replica of ``primary`` (``pg_basebackup -R``: standby.signal + primary_conninfo), hot standby.
+
+    ``settings`` go to the replica's server, e.g. ``{"hot_standby_feedback": "off", "max_standby_streaming_delay":
+    "-1"}`` so a long query on the replica holds replay.
+    """
+
+    def __init__(
+        self,
+        primary: PostgresServer,
+        port: int | None = None,
+        base_dir: Path | None = None,
+        settings: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(port=port, base_dir=base_dir, settings={"hot_standby": "on", **(settings or {})})
+        self.primary = primary
+
+    def _create_data_dir(self, bin_dir: Path) -> None:
+        # The primary's own defaults (wal_level=replica, max_wal_senders=10, pg_hba "host replication all
+        # 127.0.0.1/32 trust" from initdb --auth=trust) allow this without changes.
+        subprocess.run(
+            self._as_server_user(
+                [
+                    str(bin_dir / "pg_basebackup"),
+                    "-D",
+                    str(self.data_dir),
+                    "-h",
+                    HOST,
+                    "-p",
+                    str(self.primary.port),
+                    "-U",
+                    SUPERUSER,
+                    "-R",
+                    "-X",
+                    "stream",
+                    "-c",
+                    "fast",
+                    "--no-sync",
+                ]
+            ),
+            check=True,
+            capture_output=True,
+            timeout=300,
+        )
+
+    def wait_streaming(self, timeout: float = 60.0) -> None:
+        """Until the replica's WAL receiver streams from the primary."""
+        deadline = time.monotonic() + timeout
+        while True:
+            connection = self.connect("postgres")
+            try:
+                with connection.cursor() as cursor:
+                    cursor.execute("SELECT status FROM pg_stat_wal_receiver")
+                    row = cursor.fetchone()
+            finally:
+                connection.close()
+            if row and row[0] == "streaming":
+                return
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"replica not streaming: {self.log_path.read_text()[-2000:]}")
+            time.sleep(0.1)

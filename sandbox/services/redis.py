@@ -14,7 +14,7 @@ class RedisService(ServerService):
     published_as = "redis"
 
     def launch(self, ctx: SandboxContext) -> RedisServer:
-        return RedisServer(port=ctx.port(5058), maxclients=1000)
+        return RedisServer(port=ctx.port(5062), maxclients=1000)
 
     def connections(self, ctx: SandboxContext) -> dict[str, dict[str, Any]]:
         return {"redis_default": self.running().airflow_connection()}
