@@ -67,6 +67,8 @@ class ArchiveResult:
     archive_bytes: int
     crc32: int
     settings: str = ""  # the compression settings used, and why (adaptive choice)
+    choice: CompressionChoice | None = None  # the adaptive choice used (probed now or given), else None
+    probed: bool = False  # the choice was made by probing this file's sample (not given by the caller)
 
 
 #: zstd levels tried first when ``adaptive`` is on, cheapest first.
@@ -99,6 +101,27 @@ class CompressionChoice:
     level: int
     parameters: dict[str, Any]  # zstd parameters; empty for gzip
     note: str
+
+
+def probe_key(level: int, parameters: dict[str, Any]) -> str:
+    """What a remembered choice depends on: the configured zstd settings and the probe's candidates and margins.
+    A choice remembered under another key (settings or this module changed) is not reused."""
+    import json
+
+    return json.dumps(
+        [
+            level,
+            parameters,
+            ADAPTIVE_LEVELS,
+            ADAPTIVE_TUNED,
+            ADAPTIVE_GZIP_LEVEL,
+            ADAPTIVE_MARGIN,
+            ADAPTIVE_TUNED_MARGIN,
+            ADAPTIVE_SAMPLE_BYTES,
+            MEMBER_BYTES,
+        ],
+        sort_keys=True,
+    )
 
 
 def choose_compression(
@@ -211,13 +234,15 @@ def compress_verified(
     archive_mode: int | None = None,
     archive_uid: int | None = None,
     archive_gid: int | None = None,
+    choice: CompressionChoice | None = None,
 ) -> ArchiveResult:
     """Write an archive of ``source`` through a temporary file; returns once the archive is verified and durable.
 
     ``archive`` is the name for ``compression``; when ``adaptive`` picks the other format, the published name
     carries that format's extension instead (:attr:`ArchiveResult.archive`). Permissions and ownership come from
     the source unless given; the source's mtime is kept. The source is left in place: removing it is the caller's
-    next step.
+    next step. With ``adaptive``, ``choice`` (an earlier probe's answer for this log) is used instead of probing
+    this file's sample.
     """
     directory = os.path.dirname(source)
     src_fd = os.open(source, os.O_RDONLY | os.O_NOFOLLOW)
@@ -228,12 +253,17 @@ def compress_verified(
             raise SourceChangedError(f"{source} is not a regular file")
         parameters = dict(zstd_parameters or {})
         settings = f"{compression} {level}"
+        probed = False
         if compression == "zstd" and adaptive and src_info.st_size >= 4 * ADAPTIVE_SAMPLE_BYTES:
-            choice = choose_compression(os.pread(src_fd, ADAPTIVE_SAMPLE_BYTES, 0), level, parameters)
+            if choice is None:
+                choice = choose_compression(os.pread(src_fd, ADAPTIVE_SAMPLE_BYTES, 0), level, parameters)
+                probed = True
             archive = naming.with_extension(archive, choice.compression)
             compression, level, parameters, settings = choice.compression, choice.level, choice.parameters, choice.note
-        elif compression == "zstd" and parameters:
-            settings += " tuned"
+        else:
+            choice = None
+            if compression == "zstd" and parameters:
+                settings += " tuned"
         tmp = os.path.join(directory, naming.tmp_name(os.path.basename(archive)))
         remove_if_exists(tmp)
         # 0600 until verified: a half-written archive is never readable by others, then it gets its final mode.
@@ -265,7 +295,7 @@ def compress_verified(
         os.close(src_fd)
     os.rename(tmp, archive)
     fsync_dir(directory)
-    return ArchiveResult(archive, digest.size, os.stat(archive).st_size, digest.crc32, settings)
+    return ArchiveResult(archive, digest.size, os.stat(archive).st_size, digest.crc32, settings, choice, probed)
 
 
 @dataclass(frozen=True)
