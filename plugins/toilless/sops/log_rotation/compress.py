@@ -73,11 +73,18 @@ class ArchiveResult:
 
 #: zstd levels tried first when ``adaptive`` is on, cheapest first.
 ADAPTIVE_LEVELS = (1, 2)
-#: Then these tuned zstd settings (level, ZstdCompressionParameters overrides). Greedy matching with 16 probes of a
-#: row-hashed 2^17 table and matches of 6+ bytes: on access logs and syslog, where zstd's fast levels lose to gzip -6
-#: by 3-15 %, 0.966-0.970 of gzip -6, and with verification included 10-15 % less CPU than libdeflate 6 (whose
-#: compression alone is cheaper, but whose decompression costs ~0.13 s per 96 MiB against zstd's ~0.05 s).
+#: Then these tuned zstd settings (level, ZstdCompressionParameters overrides), cheapest first. Greedy matching on a
+#: row-hashed table with matches of 6+ bytes: on access logs and syslog, where zstd's fast levels lose to gzip -6 by
+#: 3-15 %, and with verification included 10-15 % less CPU than libdeflate 6 (whose compression alone is cheaper, but
+#: whose decompression costs ~0.13 s per 96 MiB against zstd's ~0.05 s). 8 probes of a 2^16 table: syslog 0.979 of
+#: gzip -6 (sample 0.978) at 14 % less CPU than 16 probes of 2^17, which access logs need (0.969; 8 probes make
+#: 0.999 there, sample 1.003, so the margin sends them on). Measured on the 96 MiB corpus files, 2026-12-01.
 ADAPTIVE_TUNED: tuple[tuple[int, dict[str, Any], str], ...] = (
+    (
+        5,
+        {"strategy": "greedy", "min_match": 6, "hash_log": 16, "search_log": 3, "window_log": 20},
+        "zstd 5 greedy (8 probes)",
+    ),
     (5, {"strategy": "greedy", "min_match": 6, "hash_log": 17, "search_log": 4, "window_log": 20}, "zstd 5 greedy"),
 )
 #: Then gzip members by libdeflate at this level (see :data:`MEMBER_BYTES`): 0.89-0.97 of gzip -6 on every style of
