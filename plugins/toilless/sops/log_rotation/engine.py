@@ -406,8 +406,9 @@ def _compress_one(
 
 
 def _remove_source(source: str) -> None:
+    # Not followed by an fsync of the directory: the archive's name is already durable, and if a crash undoes this
+    # unlink, the next run finds the source beside its archive, checks one against the other and removes it.
     os.unlink(source)
-    compress.fsync_dir(os.path.dirname(source))
 
 
 def _archive_owner(log_set: LogSet) -> tuple[int | None, int | None]:
