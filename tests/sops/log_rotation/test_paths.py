@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -101,3 +104,40 @@ def test_new_rotated_name_avoids_taken_names() -> None:
     taken = {"app.log.20261122T033000Z.1.zst", ".app.log.20261122T033000Z.2.gz.toilless-tmp"}
     assert naming.new_rotated_name("app.log", moment, taken).pending_name == "app.log.20261122T033000Z.3"
     assert os.sep not in naming.tmp_name("x")
+
+
+@pytest.mark.parametrize(
+    "stamp",
+    [
+        pytest.param("20261122T043000Z", id="ordinary"),
+        pytest.param("20240229T235959Z", id="leap-day"),
+        pytest.param("19991231T000000Z", id="last-century"),
+    ],
+)
+def test_the_rotation_time_is_read_from_the_name_as_strptime_reads_it(stamp: str) -> None:
+    parsed = naming.parse_rotated(f"app.log.{stamp}.3.zst")
+    assert parsed is not None
+    assert parsed.rotated_at == datetime.strptime(stamp, naming.STAMP_FORMAT).replace(tzinfo=UTC)
+
+
+@pytest.mark.parametrize("stamp", ["20261322T043000Z", "20250229T000000Z", "20261122T246000Z", "20261122T235960Z"])
+def test_an_impossible_rotation_time_is_refused_as_strptime_refuses_it(stamp: str) -> None:
+    parsed = naming.parse_rotated(f"app.log.{stamp}.1")
+    assert parsed is not None
+    with pytest.raises(ValueError):
+        datetime.strptime(stamp, naming.STAMP_FORMAT)
+    with pytest.raises(ValueError):
+        _ = parsed.rotated_at
+
+
+def test_a_rotation_run_does_not_pay_for_strptime(tmp_path: Path) -> None:
+    """datetime.strptime's first call imports _strptime, calendar and locale (~10 ms of a CLI run's start)."""
+    code = (
+        "import sys; from toilless.sops.log_rotation import naming; "
+        "assert naming.parse_rotated('app.log.20261122T043000Z.1.zst').rotated_at.year == 2026; "
+        "print('_strptime' in sys.modules)"
+    )
+    plugins = str(Path(naming.__file__).resolve().parents[3])
+    env = {**os.environ, "PYTHONPATH": plugins}
+    shown = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
+    assert shown.stdout.strip() == "False"

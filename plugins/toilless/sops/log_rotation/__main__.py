@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -102,5 +103,18 @@ def main(argv: list[str] | None = None) -> int:
     return 1 if failed else 0
 
 
+def _exit_now(code: int) -> None:
+    """Leave without the interpreter's teardown: tearing down the modules a run imported (collecting and freeing
+    every object) cost 10-40 ms of a 0.5 s rotation, after all its work was done. Nothing is lost: every file the
+    engine wrote is closed and fsynced where it matters, its threads have ended, and the output is flushed here."""
+    logging.shutdown()
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except OSError:  # the reader went away (a closed pipe): exit as the interpreter would, with 120
+        code = code or 120
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    _exit_now(main())

@@ -35,7 +35,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from toilless.sops.log_rotation import compress, naming, paths, retention, rotate, usage
+from toilless.sops.log_rotation import compress, naming, paths, probe_memory, retention, rotate, usage
 from toilless.sops.log_rotation.settings import LogSet
 
 log = logging.getLogger(__name__)
@@ -176,7 +176,7 @@ def rotate_log_set(
             rotated = _rotate_one(log_set, live, now, result)
             if rotated:
                 pending.append(rotated)
-        _compress_pending(log_set, pending, result)
+        _compress_pending(log_set, pending, result, probe_memory.memory_file(state_dir, log_set.name), now)
         result["bytes_after"] = footprint(discover(log_set, extra_globs))
     return result
 
@@ -280,7 +280,9 @@ def _rotate_one(log_set: LogSet, live: str, now: datetime, result: dict[str, Any
     return rotated
 
 
-def _compress_pending(log_set: LogSet, pending: list[str], result: dict[str, Any]) -> None:
+def _compress_pending(
+    log_set: LogSet, pending: list[str], result: dict[str, Any], memory_path: Path, now: datetime
+) -> None:
     renamed_now = any(item["mode"] == "rename" for item in result["rotated"])
     # After a rename the writer is told to reopen anyway; otherwise only if it still holds a leftover.
     held = {} if renamed_now else rotate.held_open(pending)
@@ -300,6 +302,9 @@ def _compress_pending(log_set: LogSet, pending: list[str], result: dict[str, Any
     still_held = (
         rotate.wait_until_released(pending, max(0.0, deadline - time.monotonic())) if held or renamed_now else {}
     )
+    adaptive = log_set.compression == "zstd" and log_set.adaptive_compression
+    memory = probe_memory.load(memory_path) if adaptive and pending else {}
+    remembered = dict(memory)
     for source in pending:
         if source in still_held:
             result["pending"].append(
@@ -307,17 +312,32 @@ def _compress_pending(log_set: LogSet, pending: list[str], result: dict[str, Any
             )
             continue
         try:
-            _compress_one(log_set, source, uid, gid, result)
+            _compress_one(log_set, source, uid, gid, result, memory if adaptive else None, now)
         except Exception as err:  # one file's failure never stops the others
             result["errors"].append(f"compressing {source}: {type(err).__name__}: {err}")
             result["pending"].append({"path": source, "reason": f"not compressed: {err}"})
             log.exception("Compressing %s failed", source)
+    if memory != remembered:
+        probe_memory.save(memory_path, memory)
 
 
-def _compress_one(log_set: LogSet, source: str, uid: int | None, gid: int | None, result: dict[str, Any]) -> None:
+def _compress_one(
+    log_set: LogSet,
+    source: str,
+    uid: int | None,
+    gid: int | None,
+    result: dict[str, Any],
+    memory: dict[str, Any] | None = None,
+    now: datetime | None = None,
+) -> None:
     parsed = naming.parse_rotated(os.path.basename(source))
     if parsed is None:
         raise ValueError("not a name this engine gives rotated files")
+    # The adaptive probe's answer for this log, remembered from an earlier rotation (probe_memory).
+    live = os.path.join(os.path.dirname(source), parsed.live)
+    key = compress.probe_key(log_set.compression_level, log_set.zstd_parameters)
+    now = now or datetime.now(UTC)
+    recalled = probe_memory.recall(memory, live, key, now) if memory is not None else None
     archive = os.path.join(os.path.dirname(source), parsed.archive_name(log_set.compression))
     # Adaptive compression may have written either format; the configured one is looked at first.
     candidates = [archive] + [
@@ -346,6 +366,7 @@ def _compress_one(log_set: LogSet, source: str, uid: int | None, gid: int | None
             archive_mode=log_set.archive_mode,
             archive_uid=uid,
             archive_gid=gid,
+            choice=recalled,
         )
     except compress.SourceChangedError as err:
         # A writer still appends to it: expected after a slow reopen; the next run compresses it.
@@ -364,6 +385,12 @@ def _compress_one(log_set: LogSet, source: str, uid: int | None, gid: int | None
         if stale != done.archive and compress.remove_if_exists(stale):
             log.warning("Removed %s, which did not verify; %s replaces it", stale, done.archive)
     _remove_source(source)
+    if memory is not None and done.choice is not None and done.source_bytes:
+        ratio = done.archive_bytes / done.source_bytes
+        if done.probed:
+            probe_memory.remember(memory, live, key, done.choice, ratio, now)
+        elif probe_memory.check_drift(memory, live, ratio):
+            log.info("%s compressed to %.3f of its size, unlike the probed file: the next rotation probes", live, ratio)
     archive = done.archive
     log.info("Compressed %s -> %s (%d -> %d bytes)", source, archive, done.source_bytes, done.archive_bytes)
     result["compressed"].append(
@@ -379,8 +406,9 @@ def _compress_one(log_set: LogSet, source: str, uid: int | None, gid: int | None
 
 
 def _remove_source(source: str) -> None:
+    # Not followed by an fsync of the directory: the archive's name is already durable, and if a crash undoes this
+    # unlink, the next run finds the source beside its archive, checks one against the other and removes it.
     os.unlink(source)
-    compress.fsync_dir(os.path.dirname(source))
 
 
 def _archive_owner(log_set: LogSet) -> tuple[int | None, int | None]:

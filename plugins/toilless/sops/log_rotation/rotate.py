@@ -3,8 +3,8 @@
 ``rename`` (default): rename the live file to its rotated name (atomic), create a new empty live file with the
 same mode and owner, then tell the writer to reopen (a signal to the pid in a pid file, or a command). Until
 the writer reopens, its lines go to the rotated file; after, to the new one: every line lands in exactly one
-of them. The rotated file is compressed only once no process holds it open any more (checked in /proc), so
-late lines are never cut off.
+of them. The rotated file is compressed only once no process holds it open any more (a write lease proves it in
+one system call; otherwise /proc is searched), so late lines are never cut off.
 
 ``copytruncate``: for writers that cannot reopen. The live file is copied to its rotated name, then truncated
 in place. Lines the writer appends between the last copy and the truncate are lost; that window is made as
@@ -15,6 +15,7 @@ writer can reopen.
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import stat
@@ -46,11 +47,35 @@ def open_holders(path: str) -> list[int]:
     return held_open([path]).get(path, [])
 
 
+def nobody_holds(path: str) -> bool:
+    """True if no open file description of ``path`` exists anywhere (this process's included), proven by the
+    kernel granting a write lease (fcntl(2) F_SETLEASE: refused while any other descriptor has the file open for
+    reading or writing, memory maps included). One system call instead of a pass over every process's
+    descriptors. False when held, and when leases are unavailable here (not the file's owner without
+    CAP_LEASE, a file system without leases): the caller then searches /proc."""
+    try:
+        # O_NONBLOCK: if someone else holds a lease, fail instead of waiting for them to release it.
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return False
+    try:
+        fcntl.fcntl(fd, fcntl.F_SETLEASE, fcntl.F_WRLCK)
+    except OSError:
+        return False
+    else:
+        fcntl.fcntl(fd, fcntl.F_SETLEASE, fcntl.F_UNLCK)  # at once: an opener would otherwise wait for it
+        return True
+    finally:
+        os.close(fd)
+
+
 def held_open(paths: list[str]) -> dict[str, list[int]]:
-    """For each of ``paths`` that some process holds open, the pids holding it: one pass over /proc for all of
-    them (a pass costs ~0.1 s on a busy host; once per file adds up)."""
+    """For each of ``paths`` that some process holds open, the pids holding it: files a write lease proves free
+    are not searched for; the rest in one pass over /proc (a pass costs 10-100 ms on a busy host)."""
     wanted: dict[tuple[int, int], str] = {}
     for path in paths:
+        if nobody_holds(path):
+            continue
         try:
             target = os.stat(path)
         except FileNotFoundError:

@@ -302,7 +302,7 @@ def _is_under(path: str, root: str) -> bool:
 
 
 def state_dir(config: dict[str, Any]) -> Path:
-    """Where per-host state lives (locks, usage history): ``state_dir`` or
+    """Where per-host state lives (locks, usage history, remembered compression choices): ``state_dir`` or
     $AIRFLOW_HOME/toilless/log_rotation."""
     configured = config.get("state_dir") or ""
     if configured:
