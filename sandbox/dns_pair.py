@@ -375,6 +375,28 @@ class DnsPair:
         self._resume_timers.append(timer)
         return timer
 
+    def restore_when_queried(
+        self, name: str, queries: int, *, delay: float = 0.5, timeout: float = 60.0
+    ) -> threading.Thread:
+        """Restore ``name`` ``delay`` s after its log shows ``queries`` queries (a probe has seen it broken)."""
+
+        def watch() -> None:
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                try:
+                    seen = self.log_path(name).read_text(errors="replace").count("query[")
+                except OSError:
+                    seen = 0
+                if seen >= queries:
+                    time.sleep(delay)
+                    self.restore(name)
+                    return
+                time.sleep(0.05)
+
+        thread = threading.Thread(target=watch, daemon=True, name=f"restore-{name}")
+        thread.start()
+        return thread
+
     def fault(self, action: str, outcome: str | None) -> None:
         """Make the tool's ``action`` (shutdown, failover) fail (``"fail"``) or behave again (None)."""
         state = read_state(self.home)
