@@ -417,3 +417,43 @@ class DnsPair:
         for timer in self._resume_timers:
             timer.cancel()
         self._resume_timers.clear()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m sandbox.dns_pair <home> break <server> <how> | restore <server> | reset | status``."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m sandbox.dns_pair")
+    parser.add_argument("home", type=Path)
+    parser.add_argument("command", choices=["break", "restore", "reset", "status"])
+    parser.add_argument("server", nargs="?", choices=sorted(ADDRESSES))
+    parser.add_argument("how", nargs="?", choices=BREAKS)
+    args = parser.parse_args(argv)
+    pair = DnsPair(args.home)
+    if args.command == "break":
+        if not (args.server and args.how):
+            parser.error("break needs a server and how")
+        if args.how == "slow":
+            # No timer outlives this process: the server stays paused until `restore` or `reset`.
+            pid = pid_of(pair.home, args.server)
+            if pid is not None:
+                os.kill(pid, signal.SIGSTOP)
+        else:
+            pair.break_server(args.server, args.how)
+    elif args.command == "restore":
+        if not args.server:
+            parser.error("restore needs a server")
+        pair.restore(args.server)
+    elif args.command == "reset":
+        pair.reset()
+    state = pair.state()
+    for name in sorted(ADDRESSES):
+        server = state["servers"][name]
+        running = "running" if pair.running(name) else "stopped"
+        active = " (active)" if state["active"] == name else ""
+        print(f"{name}{active}: {server['address']}:{server['port']} {server['mode']}, {running}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
