@@ -44,6 +44,11 @@ def probe_server(
 
     started = time.perf_counter()
     outcomes: list[dict[str, Any]] = []
+    try:
+        # dnspython queries IP literals only: a host name is resolved once per probe.
+        ip = socket.getaddrinfo(address, port, proto=socket.IPPROTO_UDP)[0][4][0]
+    except OSError as err:
+        ip, resolve_error = None, f"cannot resolve {address}: {err}"
     for query in queries:
         kind = dns.rdatatype.from_text(str(query["type"]))
         for transport in transports:
@@ -60,8 +65,17 @@ def probe_server(
                     "error": None,
                 }
                 begin = time.perf_counter()
+                udp_socket = None
                 try:
-                    response = ask(message, address, port=port, timeout=timeout_seconds)
+                    if ip is None:
+                        raise OSError(resolve_error)
+                    if transport == "udp":
+                        # A connected socket hears the ICMP "port unreachable" of a stopped server at once, instead
+                        # of waiting for the timeout.
+                        udp_socket = _connected_udp_socket(ip, port)
+                        response = dns.query.udp(message, ip, port=port, timeout=timeout_seconds, sock=udp_socket)
+                    else:
+                        response = ask(message, ip, port=port, timeout=timeout_seconds)
                 except dns.exception.Timeout:
                     outcome["status"] = "timeout"
                     outcome["error"] = f"no answer within {timeout_seconds:g} s"
@@ -75,13 +89,28 @@ def probe_server(
                     outcome["status"] = "answer"
                     outcome["rcode"] = dns.rcode.to_text(response.rcode())
                     outcome["values"] = _values(response, kind)
+                finally:
+                    if udp_socket is not None:
+                        udp_socket.close()
                 outcome["elapsed_ms"] = round((time.perf_counter() - begin) * 1000, 2)
                 outcomes.append(outcome)
     return {
         "outcomes": outcomes,
-        "tcp_port_open": tcp_port_open(address, port, timeout_seconds),
+        "tcp_port_open": ip is not None and tcp_port_open(ip, port, timeout_seconds),
         "elapsed_ms": round((time.perf_counter() - started) * 1000, 2),
     }
+
+
+def _connected_udp_socket(ip: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in ip else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_DGRAM)
+    try:
+        sock.setblocking(False)
+        sock.connect((ip, port))
+    except OSError:
+        sock.close()
+        raise
+    return sock
 
 
 def _values(response: Any, kind: Any) -> list[str]:
