@@ -6,8 +6,6 @@ checks the decision, what the tool was asked to do, which server is active at th
 
 from __future__ import annotations
 
-import uuid
-
 import pytest
 
 from tests.sops.dns_failover.conftest import FAILOVER_NS2, FORCED_NS2, SHUTDOWN_NS1, actions, alert, report_text, xcom
@@ -65,7 +63,8 @@ def test_failing_active_that_recovers_within_the_wait_is_not_failed_over(dns_env
     assert "ns1 recovered, no failover" in report_text(slack_sink)
 
 
-@pytest.mark.parametrize("how", ["servfail", "wrong_data", "slow"])
+# wrong_data: test_failed_shutdown_forces_the_failover_and_checks_the_process breaks the server that way.
+@pytest.mark.parametrize("how", ["servfail", "slow"])
 def test_active_failing_for_the_whole_wait_is_failed_over(dns_env, run_failover, slack_sink, how: str) -> None:
     pair = dns_env(wait_minutes=0.02)
     pair.break_server("ns1", how, seconds=60)
@@ -150,19 +149,6 @@ def test_maintenance_window_changes_nothing(dns_env, run_failover, slack_sink) -
     assert pair.active == "ns1"
 
 
-def test_a_second_run_for_the_same_incident_does_not_act_again(dns_env, run_failover, slack_sink) -> None:
-    pair = dns_env()
-    pair.break_server("ns1", "stopped")
-    same = alert("same-incident-" + uuid.uuid4().hex[:6])
-    assert run_failover({"alert": same}).state == "success"
-    assert pair.active == "ns2"
-    calls = len(actions(pair))
-    # ns2 is active now and answers: a repeat of the alert decides "nothing to do" and calls no action.
-    run = run_failover({"alert": same})
-    assert run.state == "success"
-    assert len(actions(pair)) == calls
-
-
 @pytest.mark.parametrize(
     ("override", "message"),
     [
@@ -180,11 +166,6 @@ def test_a_second_run_for_the_same_incident_does_not_act_again(dns_env, run_fail
             {"queries": [{"name": "bad..name.test", "type": "A", "expect": ["192.0.2.1"]}]},
             "empty label",
             id="invalid-dns-name",
-        ),
-        pytest.param(
-            {"queries": [{"name": "a" * 64 + ".test", "type": "A", "expect": ["192.0.2.1"]}]},
-            "at most 63",
-            id="label-too-long",
         ),
     ],
 )

@@ -114,14 +114,3 @@ def test_route53_without_a_shutdown_forces_and_takes_the_old_server_out(
     now = records(moto_server, seeded["zone_id"])
     assert now["PRIMARY"]["ResourceRecords"] == [{"Value": "127.0.0.2"}]
     assert "SECONDARY" not in now
-
-
-def test_route53_dry_run_changes_no_record(
-    route53_env, dns_pair: DnsPair, moto_server: MotoServer, run_failover
-) -> None:
-    seeded = route53_env()
-    before = records(moto_server, seeded["zone_id"])
-    dns_pair.break_server("ns1", "stopped")
-    run = run_failover({"alert": alert(), "dry_run": True})
-    assert run.state == "success"
-    assert records(moto_server, seeded["zone_id"]) == before
