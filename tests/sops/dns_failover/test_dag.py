@@ -74,6 +74,10 @@ def test_active_failing_for_the_whole_wait_is_failed_over(dns_env, run_failover,
     assert (decision["action"], decision["active_state"]) == ("wait", "failing")
     wait, _ = xcom(run, "wait_for_recovery")
     assert wait["status"] == "timeout"
+    probed, _ = xcom(run, "probe_dns_servers")
+    assert probed["active_log"]["source"].startswith("file ")
+    assert 0 < len(probed["active_log"]["lines"]) <= 20
+    assert "Recent log of ns1" in report_text(slack_sink)
     shutdown, _ = xcom(run, "shut_down_active")
     assert shutdown["final"]["action"] == "failover_now"
     assert actions(pair) == [SHUTDOWN_NS1, FAILOVER_NS2]
