@@ -21,6 +21,10 @@ MAX_VALUES = 20
 MAX_OUTPUT = 4096
 
 
+#: Query streams (name x transport) asked at once; tries within a stream stay one after the other.
+MAX_PARALLEL_STREAMS = 8
+
+
 def probe_server(
     address: str,
     port: int,
@@ -32,73 +36,95 @@ def probe_server(
 ) -> dict[str, Any]:
     """Ask ``address:port`` every query (``{name, type}``) over each transport, ``tries`` times.
 
+    Each (name, transport) is one stream of ``tries`` queries one after the other (a retry is for a lost datagram);
+    the streams run at once, so a hung server costs ``tries x timeout``, not that times every name and transport.
     Returns ``{"outcomes": [...], "tcp_port_open": bool, "elapsed_ms": float}``; each outcome has ``name``, ``type``,
     ``transport``, ``try``, ``status`` (answer | timeout | refused | error), ``rcode``, ``values`` (canonical text,
     at most :data:`MAX_VALUES`), ``elapsed_ms`` and ``error``.
     """
+    from concurrent.futures import ThreadPoolExecutor
+
+    started = time.perf_counter()
+    try:
+        # dnspython queries IP literals only: a host name is resolved once per probe.
+        ip: str | None = socket.getaddrinfo(address, port, proto=socket.IPPROTO_UDP)[0][4][0]
+        resolve_error = ""
+    except OSError as err:
+        ip, resolve_error = None, f"cannot resolve {address}: {err}"
+    streams = [(dict(query), transport) for query in queries for transport in transports]
+    with ThreadPoolExecutor(max_workers=max(1, min(MAX_PARALLEL_STREAMS, len(streams) + 1))) as pool:
+        port_check = pool.submit(lambda: ip is not None and tcp_port_open(ip, port, timeout_seconds))
+        asked = pool.map(
+            lambda stream: _ask_stream(ip, resolve_error, port, stream[0], stream[1], tries, timeout_seconds), streams
+        )
+        outcomes = [outcome for stream in asked for outcome in stream]
+        port_open = bool(port_check.result())
+    return {
+        "outcomes": outcomes,
+        "tcp_port_open": port_open,
+        "elapsed_ms": round((time.perf_counter() - started) * 1000, 2),
+    }
+
+
+def _ask_stream(
+    ip: str | None,
+    resolve_error: str,
+    port: int,
+    query: Mapping[str, Any],
+    transport: str,
+    tries: int,
+    timeout_seconds: float,
+) -> list[dict[str, Any]]:
     import dns.exception
     import dns.message
     import dns.query
     import dns.rcode
     import dns.rdatatype
 
-    started = time.perf_counter()
-    outcomes: list[dict[str, Any]] = []
-    try:
-        # dnspython queries IP literals only: a host name is resolved once per probe.
-        ip = socket.getaddrinfo(address, port, proto=socket.IPPROTO_UDP)[0][4][0]
-    except OSError as err:
-        ip, resolve_error = None, f"cannot resolve {address}: {err}"
-    for query in queries:
-        kind = dns.rdatatype.from_text(str(query["type"]))
-        for transport in transports:
-            ask = dns.query.udp if transport == "udp" else dns.query.tcp
-            for attempt in range(1, tries + 1):
-                message = dns.message.make_query(str(query["name"]), kind)
-                outcome: dict[str, Any] = {
-                    "name": str(query["name"]),
-                    "type": str(query["type"]),
-                    "transport": transport,
-                    "try": attempt,
-                    "rcode": None,
-                    "values": [],
-                    "error": None,
-                }
-                begin = time.perf_counter()
-                udp_socket = None
-                try:
-                    if ip is None:
-                        raise OSError(resolve_error)
-                    if transport == "udp":
-                        # A connected socket hears the ICMP "port unreachable" of a stopped server at once, instead
-                        # of waiting for the timeout.
-                        udp_socket = _connected_udp_socket(ip, port)
-                        response = dns.query.udp(message, ip, port=port, timeout=timeout_seconds, sock=udp_socket)
-                    else:
-                        response = ask(message, ip, port=port, timeout=timeout_seconds)
-                except dns.exception.Timeout:
-                    outcome["status"] = "timeout"
-                    outcome["error"] = f"no answer within {timeout_seconds:g} s"
-                except ConnectionRefusedError:
-                    outcome["status"] = "refused"
-                    outcome["error"] = "connection refused"
-                except (OSError, EOFError, dns.exception.DNSException) as err:
-                    outcome["status"] = "error"
-                    outcome["error"] = mask_secrets(f"{type(err).__name__}: {err}")[:200]
-                else:
-                    outcome["status"] = "answer"
-                    outcome["rcode"] = dns.rcode.to_text(response.rcode())
-                    outcome["values"] = _values(response, kind)
-                finally:
-                    if udp_socket is not None:
-                        udp_socket.close()
-                outcome["elapsed_ms"] = round((time.perf_counter() - begin) * 1000, 2)
-                outcomes.append(outcome)
-    return {
-        "outcomes": outcomes,
-        "tcp_port_open": ip is not None and tcp_port_open(ip, port, timeout_seconds),
-        "elapsed_ms": round((time.perf_counter() - started) * 1000, 2),
-    }
+    kind = dns.rdatatype.from_text(str(query["type"]))
+    outcomes = []
+    for attempt in range(1, tries + 1):
+        message = dns.message.make_query(str(query["name"]), kind)
+        outcome: dict[str, Any] = {
+            "name": str(query["name"]),
+            "type": str(query["type"]),
+            "transport": transport,
+            "try": attempt,
+            "rcode": None,
+            "values": [],
+            "error": None,
+        }
+        begin = time.perf_counter()
+        udp_socket = None
+        try:
+            if ip is None:
+                raise OSError(resolve_error)
+            if transport == "udp":
+                # A connected socket hears the ICMP "port unreachable" of a stopped server at once, instead of
+                # waiting for the timeout.
+                udp_socket = _connected_udp_socket(ip, port)
+                response = dns.query.udp(message, ip, port=port, timeout=timeout_seconds, sock=udp_socket)
+            else:
+                response = dns.query.tcp(message, ip, port=port, timeout=timeout_seconds)
+        except dns.exception.Timeout:
+            outcome["status"] = "timeout"
+            outcome["error"] = f"no answer within {timeout_seconds:g} s"
+        except ConnectionRefusedError:
+            outcome["status"] = "refused"
+            outcome["error"] = "connection refused"
+        except (OSError, EOFError, dns.exception.DNSException) as err:
+            outcome["status"] = "error"
+            outcome["error"] = mask_secrets(f"{type(err).__name__}: {err}")[:200]
+        else:
+            outcome["status"] = "answer"
+            outcome["rcode"] = dns.rcode.to_text(response.rcode())
+            outcome["values"] = _values(response, kind)
+        finally:
+            if udp_socket is not None:
+                udp_socket.close()
+        outcome["elapsed_ms"] = round((time.perf_counter() - begin) * 1000, 2)
+        outcomes.append(outcome)
+    return outcomes
 
 
 def _connected_udp_socket(ip: str, port: int) -> socket.socket:

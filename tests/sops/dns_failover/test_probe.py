@@ -60,3 +60,15 @@ def test_an_unresolvable_host_name_is_an_error_not_a_crash() -> None:
     assert {o["status"] for o in probed["outcomes"]} == {"error"}
     assert "cannot resolve" in probed["outcomes"][0]["error"]
     assert probed["tcp_port_open"] is False
+
+
+def test_a_hung_server_costs_the_tries_not_every_name_and_transport(dns_pair: DnsPair) -> None:
+    dns_pair.break_server("ns1", "slow", seconds=30)
+    address, port = dns_pair.address("ns1")
+    started = time.perf_counter()
+    probed = probe_server(address, port, QUERIES, tries=2, timeout_seconds=0.5)
+    elapsed = time.perf_counter() - started
+    assert len(probed["outcomes"]) == 8
+    assert {o["status"] for o in probed["outcomes"]} == {"timeout"}
+    # 2 names x 2 transports x 2 tries x 0.5 s = 4 s one after the other; the streams at once: 2 x 0.5 s.
+    assert elapsed < 2.5
