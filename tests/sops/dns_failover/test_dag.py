@@ -56,8 +56,9 @@ def test_failing_active_that_recovers_within_the_wait_is_not_failed_over(dns_env
     decision, _ = xcom(run, "decide_failover")
     assert (decision["action"], decision["active_state"]) == ("wait", "failing")
     wait, _ = xcom(run, "wait_for_recovery")
+    # Recovered at one of the wait's looks (which one depends on how fast the tasks before it ran), inside the wait.
     assert wait["status"] == "recovered"
-    assert wait["looks"] >= 2
+    assert wait["waited_seconds"] < 30
     assert actions(pair) == []
     assert pair.active == "ns1"
     assert "ns1 recovered, no failover" in report_text(slack_sink)
