@@ -166,7 +166,8 @@ def dns_failover():
     approval = TimedApprovalOperator(
         task_id="request_approval",
         subject="DNS failover: shut down the active server and fail over to the standby?",
-        body="{{ ti.xcom_pull(task_ids='decide_failover')['reason'] }}",
+        body="{{ ti.xcom_pull(task_ids='decide_failover')['reason'] }} Wait: "
+        "{{ (ti.xcom_pull(task_ids='wait_for_recovery') or {}).get('status', 'none') }}.",
         timeout_minutes="{{ ti.xcom_pull(task_ids='resolve_settings')['approval']['timeout_minutes'] }}",
         notifiers=[SlackApprovalRequestNotifier(config_name="dns_failover")],
         retries=0,

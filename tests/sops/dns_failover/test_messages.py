@@ -97,3 +97,15 @@ def test_approval_is_asked_only_for_a_real_failover() -> None:
     assert choose_path({**needs, "dry_run": True}, FOUND, DECISION, timeout) == "shut_down_active"
     assert choose_path(needs, FOUND, DECISION, {"status": "recovered"}) == "shut_down_active"
     assert choose_path(SETTINGS, FOUND, DECISION, timeout) == "shut_down_active"
+
+
+def test_a_rejected_approval_is_reported_as_nothing_changed(monkeypatch) -> None:
+    from toilless.sops.dns_failover import steps
+
+    sent: list[dict[str, Any]] = []
+    monkeypatch.setattr("toilless.common.reporting.send_report", lambda context, **kwargs: sent.append(kwargs))
+    timeout = {"status": "timeout", "active_state": "failing", "standby_state": "answering"}
+    settings = {**SETTINGS, "channels": {"networking": "networking", "oncall": "urgent"}}
+    report = steps.report_failover({}, settings, FOUND, probed([]), DECISION, timeout, None, None, None)
+    assert report["title"] == "DNS: failover ns1 -> ns2 not done (not approved)"
+    assert [message["channel"] for message in sent] == ["networking", "urgent"]

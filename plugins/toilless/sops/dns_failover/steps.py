@@ -283,13 +283,22 @@ def report_failover(
     probed: Mapping[str, Any],
     decision: Mapping[str, Any],
     wait: Mapping[str, Any] | None,
-    shutdown: Mapping[str, Any],
-    moved: Mapping[str, Any],
+    shutdown: Mapping[str, Any] | None,
+    moved: Mapping[str, Any] | None,
     verified: Mapping[str, Any] | None,
 ) -> dict[str, Any]:
     """The timeline to networking (asked to restore the standby) and on-call; a broken standby pages on-call."""
     from toilless.common.reporting import send_report
 
+    if shutdown is None:
+        # A Reject (or no answer) to the approval skips the shutdown and everything after it.
+        final = decisions.after_wait(decision, wait).as_dict()
+        shutdown = {
+            "final": final,
+            "outcome": "not_approved",
+            "detail": "the failover was not approved: nothing changed",
+        }
+    moved = moved or {"outcome": "not_needed"}
     report = messages.report(
         settings,
         found=found,
