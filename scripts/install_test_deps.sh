@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install the Debian packages whose servers and tools the tests start themselves (on free loopback ports):
-# PostgreSQL, Redis, Prometheus, Alertmanager, logrotate (benchmark baseline) and zstd. Nothing is started here.
+# PostgreSQL, Redis, Prometheus, Alertmanager, logrotate (benchmark baseline), zstd and dnsmasq. Nothing is started here.
 set -euo pipefail
 
 packages=()
@@ -12,6 +12,8 @@ have prometheus-alertmanager || packages+=(prometheus-alertmanager)
 have logrotate || [ -x /usr/sbin/logrotate ] || packages+=(logrotate)
 have zstd || packages+=(zstd)
 have docker-compose || packages+=(docker-compose)
+# dns_failover's two DNS servers (tests and make run start them unprivileged on loopback).
+have dnsmasq || [ -x /usr/sbin/dnsmasq ] || packages+=(dnsmasq-base)
 
 if [ ${#packages[@]} -eq 0 ]; then
   exit 0
