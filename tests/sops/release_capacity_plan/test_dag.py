@@ -1,84 +1,160 @@
-"""Release capacity plan: the DAG end to end (dag.test) with the sandbox's settings, reporting to the Slack sink."""
+"""release_capacity_plan end to end (dag.test) against the Kubernetes API emulator and the Slack sink.
+
+Each test gets a namespace of its own on the shared emulator; the Deployments are created through the API, as on a
+cluster. The approval path (a person answers in Airflow) is exercised at the step: test_apply.py.
+"""
 
 from __future__ import annotations
 
-import json
+import re
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from sandbox.services.release_capacity_plan import OVERRIDE
+from sandbox.kubernetes import KubernetesEmulatorServer
+from sandbox.release_capacity_plan_data import SEED_PARAMS, create_deployment, deployment_body
 from sandbox.slack_sink import SlackSink
+from tests.fixtures.slack_checks import markup_problems
 
 pytestmark = pytest.mark.integration
 
 DAG_ID = "release_capacity_plan"
-CHANNEL = "non_urgent"
+
+
+class Release:
+    def __init__(self, k8s: KubernetesEmulatorServer, sink: SlackSink, folder: Path, configure: Callable) -> None:
+        self.k8s, self.sink, self.folder, self.configure = k8s, sink, folder, configure
+        self.namespace = f"shop-{uuid.uuid4().hex[:8]}"
+
+    def conf(self, **changes: Any) -> dict[str, Any]:
+        return {**SEED_PARAMS, "namespace": self.namespace, "deployments": ["app"], **changes}
+
+    def patches(self, name: str = "app") -> list[Any]:
+        return self.k8s.deployment_patches(self.namespace, name)
 
 
 @pytest.fixture
-def configure(set_variable: Callable[[str, Any], None]) -> Callable[..., str]:
-    """Point the SOP at a target of its own (run state is kept per target) with the sandbox's override; returns it."""
+def release(
+    kubernetes_emulator: KubernetesEmulatorServer,
+    slack_sink: SlackSink,
+    set_variable: Callable[[str, Any], None],
+    tmp_path: Path,
+) -> Release:
+    env = Release(kubernetes_emulator, slack_sink, tmp_path / "as-built", None)
 
-    def _configure(**overrides: Any) -> str:
-        target = f"target-{uuid.uuid4().hex[:8]}"
-        settings = json.loads(json.dumps(OVERRIDE))
-        settings["stand_in"]["target"] = target
-        settings.update(overrides)
+    def configure(**overrides: Any) -> None:
+        settings = {"allowed_namespaces": [env.namespace], "as_built_dir": str(env.folder), **overrides}
         set_variable(f"toilless_{DAG_ID}", settings)
-        return target
 
-    return _configure
-
-
-def report(sink: SlackSink) -> str:
-    [message] = sink.messages(CHANNEL)
-    return message["text"]
-
-
-def test_below_threshold_reports_and_changes_nothing(
-    run_dag: Callable[..., Any], slack_sink: SlackSink, configure: Callable[..., str]
-) -> None:
-    target = configure(stand_in={"target": "quiet-target", "value": 10})
-    assert target
-    run = run_dag(DAG_ID)
-    assert run.state == "success"
-    text = report(slack_sink)
-    assert "quiet-target: 10 is below the threshold 90" in text
-    assert "acted:" not in text
-
-
-def test_dry_run_reports_what_it_would_do(
-    run_dag: Callable[..., Any], slack_sink: SlackSink, configure: Callable[..., str]
-) -> None:
-    target = configure()
-    run = run_dag(DAG_ID, run_conf={"dry_run": True})
-    assert run.state == "success"
-    text = report(slack_sink)
-    assert "dry run: nothing was changed" in text
-    assert f"not acted: dry run: would act on {target}" in text
-
-
-def test_acts_once_then_the_cool_down_holds(
-    run_dag: Callable[..., Any], slack_sink: SlackSink, configure: Callable[..., str]
-) -> None:
-    target = configure()
-    assert run_dag(DAG_ID).state == "success"
-    assert f"acted: act on {target} allowed" in report(slack_sink)
-    slack_sink.clear()
-    assert run_dag(DAG_ID).state == "success"
-    assert f"not acted: cool-down: last action on {target}" in report(slack_sink)
-
-
-def test_a_param_that_would_loosen_the_policy_fails_the_run_before_any_report(
-    run_dag: Callable[..., Any], slack_sink: SlackSink, configure: Callable[..., str]
-) -> None:
+    env.configure = configure
     configure()
-    run = run_dag(DAG_ID, run_conf={"threshold": 50})
-    assert run.state == "failed"
-    texts = [message["text"] for message in slack_sink.messages()]
-    # The shared failure notifier names the failed task; no report was posted.
-    assert any("resolve_settings" in text for text in texts)
-    assert not [text for text in texts if "Release capacity plan" in text]
+    create_deployment(kubernetes_emulator.url, deployment_body(env.namespace, "app"))
+    return env
+
+
+def _states(run: Any) -> dict[str, str]:
+    return {ti.task_id: str(ti.state) for ti in run.get_task_instances()}
+
+
+def _xcom(run: Any, task_id: str) -> Any:
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        row = (
+            session.query(XComModel)
+            .filter_by(dag_id=run.dag_id, run_id=run.run_id, task_id=task_id, key="return_value")
+            .one_or_none()
+        )
+        return XComModel.deserialize_value(row) if row is not None else None
+
+
+def test_seed_release_is_planned_rendered_and_written_without_changing_the_cluster(
+    release: Release, run_dag: Callable[..., Any]
+) -> None:
+    run = run_dag(DAG_ID, run_conf=release.conf())
+    states = _states(run)
+    assert str(run.state) == "success", states
+    capacity = _xcom(run, "plan_capacity")
+    [app] = capacity["deployments"]
+    assert (app["replicas_before"], app["replicas"]) == (3, 6)
+    assert app["containers"][0]["memory_request"] == "1088Mi"
+    rendered = _xcom(run, "render_manifests")
+    assert rendered["schema_version"] == "1.33"
+    assert rendered["validated"] == 3  # the app after the patch, the new order processor, the HPA
+    assert "name: order-processor" in rendered["manifests_yaml"]
+    # Applying is off by default: nothing asked, nothing patched.
+    assert states["request_approval"] == "skipped"
+    assert states["apply_capacity"] == "skipped"
+    assert release.patches() == []
+
+    document = (release.folder / "2026.12.1" / "as-built.md").read_text(encoding="utf-8")
+    for section in ("## Stakeholders", "### feature", "SHOP-101", "## Data changes", "## System changes",
+                    "## Design decisions", "## Tests", "## Deployment notes", "## Deployment files"):
+        assert section in document
+    assert "| replicas | 3 | 6 |" in document
+    # The seed's hand-written mistakes cannot appear: the manifests are data, rendered and validated.
+    assert "512mb" not in document and "order_processor" not in document
+    assert not re.search(r"(?m)^\s*(Replicas|ApiVersion):", document)
+    assert re.search(r"(?m)^\s*replicas: 6$", document)
+
+    [summary] = release.sink.messages("non_urgent")
+    assert "replicas: 3 -&gt; 6" in summary["text"]
+    assert "1Gi -&gt; 1088Mi" in summary["text"]
+    assert markup_problems(summary, ["127.0.0.1"]) == []
+
+
+def test_dry_run_with_apply_enabled_changes_nothing(release: Release, run_dag: Callable[..., Any]) -> None:
+    release.configure(apply={"enabled": True})
+    run = run_dag(DAG_ID, run_conf=release.conf(dry_run=True))
+    states = _states(run)
+    assert str(run.state) == "success", states
+    assert states["request_approval"] == "skipped"
+    applied = _xcom(run, "apply_capacity")
+    assert applied["dry_run"] is True
+    [result] = applied["results"]
+    assert result["applied"] is False and result["gate"]["check"] == "dry_run"
+    assert release.patches() == []
+    assert release.k8s.deployment(release.namespace, "app")["spec"]["replicas"] == 3
+    texts = [m["text"] for m in release.sink.messages("non_urgent")]
+    assert any("dry run: nothing changed" in text for text in texts)
+
+
+@pytest.mark.parametrize(
+    ("conf", "message"),
+    [
+        pytest.param(
+            {"new_components": [{"name": "order-processor", "memory": "512mb", "cpu": "1"}]},
+            "did you mean 512Mi",
+            id="512mb",
+        ),
+        pytest.param(
+            {"new_components": [{"name": "order_processor", "memory": "1Gi", "cpu": "1"}]},
+            "'order-processor'",
+            id="order_processor",
+        ),
+        pytest.param({"deployments": ["app", "missing"]}, "'missing' does not exist", id="missing-deployment"),
+        pytest.param({"namespace": "kube-system"}, "not one this SOP may plan for", id="namespace-not-allowed"),
+        pytest.param({"apply": True}, "would loosen the configured policy", id="apply-when-configured-off"),
+        pytest.param({"headroom_pct": -10}, "headroom", id="negative-headroom"),
+        pytest.param({"expected_concurrent_users": -1}, "expected_concurrent_users", id="negative-users"),
+    ],
+)
+def test_bad_input_fails_at_once_and_changes_nothing(
+    release: Release, run_dag: Callable[..., Any], conf: dict[str, Any], message: str
+) -> None:
+    try:
+        run = run_dag(DAG_ID, run_conf=release.conf(**conf))
+    except Exception as err:  # the trigger form's schema refuses it before a run exists (REST: 400)
+        assert message in str(err) or "ParamValidationError" in type(err).__name__, err
+    else:
+        assert str(run.state) == "failed"
+        failed = [ti for ti in run.get_task_instances() if str(ti.state) == "failed"]
+        assert [ti.try_number for ti in failed] == [1]  # not retried
+        assert any(message in m["text"] for m in release.sink.messages()), release.sink.messages()
+    assert release.patches() == []
+    assert not (release.folder / "2026.12.1").exists()
+    assert not [m for m in release.sink.messages("non_urgent") if "Release capacity plan:" in m["text"]]

@@ -175,7 +175,12 @@ def validate_manifest(manifest: Mapping[str, Any], kubernetes_version: str) -> s
         ) from err
     except (kubernetes_validate.SchemaNotFoundError, kubernetes_validate.utils.VersionNotSupportedError) as err:
         raise ManifestInvalid(f"{what}: {err}") from err
-    _check_contracts(manifest, what)
+    try:
+        _check_contracts(manifest, what)
+    except ManifestInvalid:
+        raise
+    except ContractError as err:
+        raise ManifestInvalid(str(err)) from err
     return str(version)
 
 
