@@ -51,7 +51,9 @@ def test_memory_quantities_kubernetes_refuses_are_refused_with_a_hint(text: str,
         memory_bytes(text, "memory")
 
 
-@pytest.mark.parametrize("value", [pytest.param(None, id="none"), pytest.param(True, id="bool"), pytest.param(1.5, id="float")])
+@pytest.mark.parametrize(
+    "value", [pytest.param(None, id="none"), pytest.param(True, id="bool"), pytest.param(1.5, id="float")]
+)
 def test_a_quantity_must_be_a_string(value: object) -> None:
     with pytest.raises(ContractError, match="quantity string"):
         memory_bytes(value, "memory")
@@ -86,7 +88,11 @@ def test_memory_is_formatted_as_an_exact_quantity(amount: int, text: str) -> Non
 
 @pytest.mark.parametrize(
     ("millicores", "text"),
-    [pytest.param(2000, "2", id="cores"), pytest.param(250, "250m", id="milli"), pytest.param(1500, "1500m", id="mixed")],
+    [
+        pytest.param(2000, "2", id="cores"),
+        pytest.param(250, "250m", id="milli"),
+        pytest.param(1500, "1500m", id="mixed"),
+    ],
 )
 def test_cpu_is_formatted_as_a_quantity(millicores: int, text: str) -> None:
     assert format_cpu(millicores) == text

@@ -92,12 +92,22 @@ def test_seed_release_is_planned_rendered_and_written_without_changing_the_clust
     assert release.patches() == []
 
     document = (release.folder / "2026.12.1" / "as-built.md").read_text(encoding="utf-8")
-    for section in ("## Stakeholders", "### feature", "SHOP-101", "## Data changes", "## System changes",
-                    "## Design decisions", "## Tests", "## Deployment notes", "## Deployment files"):
+    for section in (
+        "## Stakeholders",
+        "### feature",
+        "SHOP-101",
+        "## Data changes",
+        "## System changes",
+        "## Design decisions",
+        "## Tests",
+        "## Deployment notes",
+        "## Deployment files",
+    ):
         assert section in document
     assert "| replicas | 3 | 6 |" in document
     # The seed's hand-written mistakes cannot appear: the manifests are data, rendered and validated.
-    assert "512mb" not in document and "order_processor" not in document
+    assert "512mb" not in document
+    assert "order_processor" not in document
     assert not re.search(r"(?m)^\s*(Replicas|ApiVersion):", document)
     assert re.search(r"(?m)^\s*replicas: 6$", document)
 
@@ -116,7 +126,8 @@ def test_dry_run_with_apply_enabled_changes_nothing(release: Release, run_dag: C
     applied = _xcom(run, "apply_capacity")
     assert applied["dry_run"] is True
     [result] = applied["results"]
-    assert result["applied"] is False and result["gate"]["check"] == "dry_run"
+    assert result["applied"] is False
+    assert result["gate"]["check"] == "dry_run"
     assert release.patches() == []
     assert release.k8s.deployment(release.namespace, "app")["spec"]["replicas"] == 3
     texts = [m["text"] for m in release.sink.messages("non_urgent")]
@@ -139,22 +150,38 @@ def test_dry_run_with_apply_enabled_changes_nothing(release: Release, run_dag: C
         pytest.param({"deployments": ["app", "missing"]}, "'missing' does not exist", id="missing-deployment"),
         pytest.param({"namespace": "kube-system"}, "not one this SOP may plan for", id="namespace-not-allowed"),
         pytest.param({"apply": True}, "would loosen the configured policy", id="apply-when-configured-off"),
-        pytest.param({"headroom_pct": -10}, "headroom", id="negative-headroom"),
-        pytest.param({"expected_concurrent_users": -1}, "expected_concurrent_users", id="negative-users"),
     ],
 )
 def test_bad_input_fails_at_once_and_changes_nothing(
     release: Release, run_dag: Callable[..., Any], conf: dict[str, Any], message: str
 ) -> None:
-    try:
-        run = run_dag(DAG_ID, run_conf=release.conf(**conf))
-    except Exception as err:  # the trigger form's schema refuses it before a run exists (REST: 400)
-        assert message in str(err) or "ParamValidationError" in type(err).__name__, err
-    else:
-        assert str(run.state) == "failed"
-        failed = [ti for ti in run.get_task_instances() if str(ti.state) == "failed"]
-        assert [ti.try_number for ti in failed] == [1]  # not retried
-        assert any(message in m["text"] for m in release.sink.messages()), release.sink.messages()
+    run = run_dag(DAG_ID, run_conf=release.conf(**conf))
+    assert str(run.state) == "failed"
+    failed = [ti for ti in run.get_task_instances() if str(ti.state) == "failed"]
+    assert [ti.try_number for ti in failed] == [1]  # not retried
+    assert any(message in m["text"] for m in release.sink.messages()), release.sink.messages()
     assert release.patches() == []
     assert not (release.folder / "2026.12.1").exists()
     assert not [m for m in release.sink.messages("non_urgent") if "Release capacity plan:" in m["text"]]
+
+
+@pytest.mark.parametrize(
+    "conf",
+    [
+        pytest.param({"expected_concurrent_users": -1}, id="negative-users"),
+        pytest.param({"current_concurrent_users": 0}, id="no-current-users"),
+        pytest.param({"headroom_pct": -10}, id="negative-headroom"),
+        pytest.param({"namespace": "Shop_1"}, id="namespace-not-a-label"),
+        pytest.param({"deployments": ["App"]}, id="deployment-not-a-name"),
+    ],
+)
+def test_the_form_refuses_out_of_range_params_before_a_run_exists(
+    release: Release, run_dag: Callable[..., Any], conf: dict[str, Any]
+) -> None:
+    """The Params' JSON schema (what the UI form and the REST API check: 400) refuses these before any task."""
+    from airflow.sdk.definitions.param import ParamValidationError
+
+    with pytest.raises(ParamValidationError):
+        run_dag(DAG_ID, run_conf=release.conf(**conf))
+    assert release.patches() == []
+    assert not (release.folder / "2026.12.1").exists()

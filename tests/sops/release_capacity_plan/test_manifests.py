@@ -62,7 +62,9 @@ def test_strategic_merge_keeps_other_containers() -> None:
         pytest.param(lambda m: m.__setitem__("ApiVersion", m.pop("apiVersion")), "apiVersion", id="ApiVersion"),
         pytest.param(lambda m: m["spec"].__setitem__("replicas", "6"), "not of type 'integer'", id="replicas-string"),
         pytest.param(
-            lambda m: m["spec"]["template"]["spec"]["containers"][0]["resources"]["requests"].__setitem__("memory", "512mb"),
+            lambda m: m["spec"]["template"]["spec"]["containers"][0]["resources"]["requests"].__setitem__(
+                "memory", "512mb"
+            ),
             "512Mi",
             id="512mb",
         ),
@@ -106,7 +108,8 @@ def test_no_hpa_without_a_cpu_request() -> None:
 def test_yaml_round_trips_with_lower_case_keys() -> None:
     current, planned = _planned()
     text = render_yaml([apply_patch(clean_manifest(current), deployment_patch(planned))])
-    assert "apiVersion: apps/v1" in text and "replicas: 6" in text
+    assert "apiVersion: apps/v1" in text
+    assert "replicas: 6" in text
     assert yaml.safe_load(text)["spec"]["replicas"] == 6
 
 

@@ -43,7 +43,8 @@ def test_seed_figures_give_six_replicas_and_a_valid_memory_request() -> None:
     assert memory_bytes(container.memory_request, "planned") == 1088 * MI
     assert container.memory_limit == "1088Mi"  # the limit must hold the request
     [replicas] = _rows(plan, "replicas")
-    assert "ceil(2600 users" in replicas.reason and "/ 500 per replica) = 6" in replicas.reason
+    assert "ceil(2600 users" in replicas.reason
+    assert "/ 500 per replica) = 6" in replicas.reason
 
 
 def test_today_s_figures_match_today_s_replicas() -> None:
