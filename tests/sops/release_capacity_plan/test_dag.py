@@ -185,3 +185,89 @@ def test_the_form_refuses_out_of_range_params_before_a_run_exists(
         run_dag(DAG_ID, run_conf=release.conf(**conf))
     assert release.patches() == []
     assert not (release.folder / "2026.12.1").exists()
+
+
+class ApproverThread:
+    """A person answering the approval request in Airflow, once the request exists: what the REST API's
+    ``PATCH .../hitlDetails`` (the UI's Required Actions) does, against this session's metadata DB: record the answer
+    and resume the parked task. dag.test() keeps the run alive until a task parked in awaiting_input is resumed."""
+
+    def __init__(self, dag_id: str, option: str) -> None:
+        import threading
+
+        self.dag_id, self.option = dag_id, option
+        self.answered = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="approver", daemon=True)
+
+    def _run(self) -> None:
+        from airflow.models.hitl import HITLDetail
+        from airflow.models.taskinstance import TaskInstance
+        from airflow.models.trigger import handle_event_submit
+        from airflow.triggers.base import TriggerEvent
+        from airflow.utils import timezone
+        from airflow.utils.session import create_session
+        from airflow.utils.state import TaskInstanceState
+
+        while not self._stop.wait(0.5):
+            with create_session() as session:
+                found = (
+                    session.query(HITLDetail, TaskInstance)
+                    .join(TaskInstance, TaskInstance.id == HITLDetail.ti_id)
+                    .filter(TaskInstance.dag_id == self.dag_id, TaskInstance.task_id == "request_approval")
+                    .filter(TaskInstance.state == TaskInstanceState.AWAITING_INPUT)
+                    .filter(HITLDetail.responded_at.is_(None))
+                    .one_or_none()
+                )
+                if found is None:
+                    continue
+                detail, task_instance = found
+                detail.chosen_options = [self.option]
+                detail.responded_by = {"id": "release-manager", "name": "release-manager"}
+                detail.responded_at = timezone.utcnow()
+                detail.params_input = {}
+                session.add(detail)
+                handle_event_submit(
+                    TriggerEvent(detail.as_resume_event_payload()), task_instance=task_instance, session=session
+                )
+            self.answered.set()
+            return
+
+    def __enter__(self) -> ApproverThread:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(5)
+
+
+def test_approved_apply_patches_once_and_the_rollout_is_verified(release: Release, run_dag: Callable[..., Any]) -> None:
+    from sandbox.release_capacity_plan_data import RolloutStandIn
+
+    release.configure(apply={"enabled": True, "verify_timeout_seconds": 30, "verify_poll_seconds": 0.5})
+    with ApproverThread(DAG_ID, "Approve") as approver, RolloutStandIn(release.k8s.url, release.namespace, ["app"]):
+        run = run_dag(DAG_ID, run_conf=release.conf(approval_timeout_minutes=5))
+    states = _states(run)
+    assert approver.answered.is_set()
+    assert str(run.state) == "success", states
+    assert states["request_approval"] == "success"
+    assert len(release.patches()) == 1
+    assert release.k8s.deployment(release.namespace, "app")["spec"]["replicas"] == 6
+    assert _xcom(run, "verify_rollout")["status"] == "rolled_out"
+    [request] = release.sink.messages("urgent")
+    assert "Approval needed" in request["text"]
+    assert "replicas: 3 -&gt; *6*" in request["text"]
+    outcome = [m["text"] for m in release.sink.messages("non_urgent") if "applied" in m["text"]]
+    assert outcome
+    assert "rollout: rolled_out" in outcome[-1]
+
+
+def test_rejected_plan_changes_nothing(release: Release, run_dag: Callable[..., Any]) -> None:
+    release.configure(apply={"enabled": True})
+    with ApproverThread(DAG_ID, "Reject") as approver:
+        run = run_dag(DAG_ID, run_conf=release.conf(approval_timeout_minutes=5))
+    states = _states(run)
+    assert approver.answered.is_set()
+    assert states["apply_capacity"] == "skipped", states
+    assert release.patches() == []
