@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -205,7 +206,6 @@ class ApproverThread:
         from airflow.models.taskinstance import TaskInstance
         from airflow.models.trigger import handle_event_submit
         from airflow.triggers.base import TriggerEvent
-        from airflow.utils import timezone
         from airflow.utils.session import create_session
         from airflow.utils.state import TaskInstanceState
 
@@ -224,7 +224,7 @@ class ApproverThread:
                 detail, task_instance = found
                 detail.chosen_options = [self.option]
                 detail.responded_by = {"id": "release-manager", "name": "release-manager"}
-                detail.responded_at = timezone.utcnow()
+                detail.responded_at = datetime.now(UTC)
                 detail.params_input = {}
                 session.add(detail)
                 handle_event_submit(
