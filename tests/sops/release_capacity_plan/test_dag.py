@@ -25,6 +25,24 @@ pytestmark = pytest.mark.integration
 DAG_ID = "release_capacity_plan"
 
 
+REPO = Path(__file__).resolve().parents[3]
+
+
+@pytest.fixture
+def run_dag(airflow_db: Path) -> Callable[..., Any]:
+    """dag.test() of this DAG, parsed from its own file for each run (one DAG object reused across dag.test() runs
+    carried one run's conf into the next here), so another DAG's import error cannot fail these tests either."""
+
+    def _run(dag_id: str, run_conf: dict[str, Any] | None = None) -> Any:
+        from airflow.dag_processing.dagbag import DagBag
+
+        bag = DagBag(dag_folder=str(REPO / "dags" / f"{dag_id}.py"))
+        assert not bag.import_errors, bag.import_errors
+        return bag.get_dag(dag_id).test(run_conf=run_conf or {})
+
+    return _run
+
+
 class Release:
     def __init__(self, k8s: KubernetesEmulatorServer, sink: SlackSink, folder: Path, configure: Callable) -> None:
         self.k8s, self.sink, self.folder, self.configure = k8s, sink, folder, configure
