@@ -149,6 +149,7 @@ def test_dry_run_with_apply_enabled_changes_nothing(release: Release, run_dag: C
     assert result["gate"]["check"] == "dry_run"
     assert release.patches() == []
     assert release.k8s.deployment(release.namespace, "app")["spec"]["replicas"] == 3
+    assert _xcom(run, "verify_rollout")["status"] == "nothing_applied"
     texts = [m["text"] for m in release.sink.messages("non_urgent")]
     assert any("dry run: nothing changed" in text for text in texts)
 

@@ -1,5 +1,8 @@
-"""Release capacity plan (`release_capacity_plan`): decides whether the measured value of a target has reached the threshold that calls for the
-action, and reports what it found and did. (Written by the scaffold: say in one paragraph what this SOP decides.)
+"""Release capacity plan (`release_capacity_plan`): decides how many replicas and how much memory and CPU a release
+needs from its load figures, never less than what runs, and writes it as validated Kubernetes manifests and the
+release's as-built section; applies it only when configured and approved.
 
-``decide`` holds the judgement (pure: no Airflow, no network); ``steps`` holds the task bodies.
+Pure modules (no Airflow, no network): ``contracts`` (Kubernetes names and quantities), ``plan`` (the judgement),
+``manifests`` (patch, manifests, HPA, offline schema validation), ``as_built`` (the document and the Slack summary),
+``settings`` (Params over configuration). ``steps`` holds the task bodies.
 """

@@ -319,6 +319,8 @@ def verify_rollout(settings: Mapping[str, Any], applied: Mapping[str, Any]) -> d
     """Wait until every patched Deployment is rolled out (observed, updated and available at its replicas)."""
     hook = _hook(settings)
     targets = [r["target"] for r in applied["results"] if r["applied"]]
+    if not targets:
+        return {"status": "nothing_applied", "verified": [], "pending": {}}
     deadline = time.monotonic() + float(settings["apply"]["verify_timeout_seconds"])
     pending = dict.fromkeys(targets, "not checked")
     while pending:
