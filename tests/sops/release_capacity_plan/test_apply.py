@@ -162,3 +162,21 @@ def test_rollout_is_verified(cluster: Cluster) -> None:
     with RolloutStandIn(cluster.k8s.url, cluster.namespace, ["app"]):
         verified = steps.verify_rollout(planned[0], applied)
     assert verified == {"status": "rolled_out", "verified": [f"{cluster.namespace}/app"], "pending": {}}
+
+
+@pytest.mark.parametrize(
+    ("status", "channel"),
+    [
+        pytest.param("rolled_out", "non_urgent", id="rolled-out"),
+        pytest.param("nothing_applied", "non_urgent", id="nothing-applied"),
+        pytest.param("timed_out", "urgent", id="timed-out-escalates"),
+    ],
+)
+def test_outcome_goes_to_urgent_only_when_the_rollout_did_not_finish(slack_sink, status: str, channel: str) -> None:
+    settings = {"release": "2026.12.1", "report_channel": "non_urgent"}
+    applied = {"dry_run": False, "results": [{"target": "shop/app", "applied": True, "reason": "allowed"}]}
+    pending = {"shop/app": "3 of 6 replicas available"} if status == "timed_out" else {}
+    result = steps.report_outcome({}, settings, applied, {"status": status, "verified": [], "pending": pending})
+    assert result["channel"] == channel
+    [message] = slack_sink.messages(channel)
+    assert f"rollout: {status}" in message["text"]

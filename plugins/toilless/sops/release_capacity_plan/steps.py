@@ -370,7 +370,7 @@ def report_outcome(
     if verified:
         lines.append(f"rollout: {verified['status']}")
         lines += [f"{target}: {why}" for target, why in verified["pending"].items()]
-        if verified["status"] != "rolled_out":
+        if verified["status"] == "timed_out":
             status = "critical"
     title = f"Release capacity plan applied: {settings['release']}"
     if applied["dry_run"]:
