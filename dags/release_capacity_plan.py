@@ -20,7 +20,8 @@ person approves, applies the patch.
    `order_processor` are refused with the rule and a suggestion).
 2. `read_current_resources`: each named Deployment through the cncf-kubernetes provider (Connection
    `kubernetes_conn_id`): replicas, requests and limits per container. A Deployment that does not exist fails the run
-   (not retried). Utilisation comes from the figures (the seed's 85%); a metrics source is not read yet.
+   (not retried). Current usage from the metrics API (`metrics.source: metrics_api`: PodMetrics, the peak per
+   container across the pods), else from the figures' utilisation % (the seed's 85%).
 3. `plan_capacity` (pure, `toilless.sops.release_capacity_plan.plan`): replicas = ceil(expected users x (1 + headroom)
    / users per replica), never below the current replicas; memory = used now (utilisation x limit, else request) x
    users per pod after/now x (1 + growth per user) x (1 + headroom), rounded up to `figures.memory_step`; CPU likewise;

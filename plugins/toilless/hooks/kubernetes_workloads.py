@@ -70,3 +70,17 @@ class KubernetesWorkloadHook(BaseHook):
         result = self.kube.apps_v1_client.patch_namespaced_deployment(name, namespace, patch)
         log.info("Patched deployment %s/%s", namespace, name)
         return self._json(result)
+
+    def pod_metrics(self, namespace: str, match_labels: dict[str, str]) -> list[dict[str, Any]]:
+        """Current usage of the pods matching ``match_labels`` from the metrics API (``metrics.k8s.io/v1beta1``
+        PodMetrics, served by metrics-server): ``[{"name", "containers": [{"name", "usage": {...}}]}]``."""
+        selector = ",".join(f"{key}={value}" for key, value in sorted(match_labels.items()))
+        found = self.kube.custom_object_client.list_namespaced_custom_object(
+            "metrics.k8s.io", "v1beta1", namespace, "pods", label_selector=selector
+        )
+        # Selecting is the API server's job; checking again is cheap and guards against one ignoring it.
+        return [
+            item
+            for item in (found or {}).get("items") or []
+            if all(((item.get("metadata") or {}).get("labels") or {}).get(k) == v for k, v in match_labels.items())
+        ]

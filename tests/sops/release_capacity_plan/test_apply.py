@@ -180,3 +180,23 @@ def test_outcome_goes_to_urgent_only_when_the_rollout_did_not_finish(slack_sink,
     assert result["channel"] == channel
     [message] = slack_sink.messages(channel)
     assert f"rollout: {status}" in message["text"]
+
+
+def test_usage_from_the_metrics_api_replaces_the_stated_utilisation(cluster: Cluster) -> None:
+    cluster.configure(metrics={"source": "metrics_api"})
+    pods = f"{cluster.k8s.url}/apis/metrics.k8s.io/v1beta1/namespaces/{cluster.namespace}/pods"
+    labels = {"app.kubernetes.io/name": "app"}
+    for pod, memory in (("app-1", "700Mi"), ("app-2", "900Mi")):
+        metrics = {
+            "apiVersion": "metrics.k8s.io/v1beta1",
+            "kind": "PodMetrics",
+            "metadata": {"name": pod, "namespace": cluster.namespace, "labels": labels},
+            "containers": [{"name": "app", "usage": {"cpu": "312500000n", "memory": memory}}],
+        }
+        requests.post(pods, json=metrics, timeout=10).raise_for_status()
+    _, current, capacity, _ = cluster.plan()
+    assert current["deployments"][0]["usage"] == {"app": {"memory": 900 * 2**20, "cpu": 313}}
+    [memory] = [c for c in capacity["changes"] if c["field"] == "memory request" and "(new)" not in c["target"]]
+    # The busiest pod's 900Mi x 1 (same users per pod) x 1.25 per user = 1125Mi, up to a 64Mi step: 1152Mi.
+    assert memory["after"] == "1152Mi"
+    assert "measured peak" in memory["reason"]

@@ -66,6 +66,8 @@ def test_a_quantity_must_be_a_string(value: object) -> None:
         pytest.param("2", 2000, id="cores"),
         pytest.param("1.5", 1500, id="fraction"),
         pytest.param("0.0005", 1, id="below-precision-rounds-up"),
+        pytest.param("312500000n", 313, id="nanocores-from-metrics-server"),
+        pytest.param("250000u", 250, id="microcores"),
     ],
 )
 def test_cpu_quantities(text: str, millicores: int) -> None:

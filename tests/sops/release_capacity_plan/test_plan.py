@@ -139,3 +139,23 @@ def test_a_container_without_resources_is_left_alone() -> None:
     plan = plan_capacity([bare], SEED)
     assert plan.deployments[0].containers[0].memory_request is None
     assert any(c.field == "memory" and "no request or limit" in c.reason for c in plan.changes)
+
+
+def test_peak_usage_across_pods_and_its_contract() -> None:
+    from toilless.sops.release_capacity_plan.plan import peak_usage
+
+    pods = [
+        {"containers": [{"name": "app", "usage": {"memory": "700Mi", "cpu": "200m"}}]},
+        {"containers": [{"name": "app", "usage": {"memory": "900Mi", "cpu": "150m"}}]},
+    ]
+    assert peak_usage(pods) == {"app": {"memory": 900 * MI, "cpu": 200}}
+    with pytest.raises(ContractError, match="512Mi"):
+        peak_usage([{"containers": [{"name": "app", "usage": {"memory": "512mb"}}]}])
+
+
+def test_measured_usage_is_used_instead_of_the_stated_utilisation() -> None:
+    measured = DeploymentNow("shop", "app", 3, (ContainerNow("app", memory_request=GI, memory_used=512 * MI),))
+    plan = plan_capacity([measured], SEED)
+    # 512Mi measured x 1 x 1.25 = 640Mi, below the 1Gi requested: kept.
+    assert plan.deployments[0].containers[0].memory_request == "1Gi"
+    assert "512.0Mi used now (measured peak)" in _rows(plan, "memory request")[0].reason

@@ -9,7 +9,8 @@ plain strings there. So names and quantities are checked here, against the contr
   characters, lower-case alphanumerics and ``-``, starting and ending alphanumeric; DNS-1123 subdomain: at most 253,
   labels joined by ``.``). Namespaces and container names are labels; Deployment names are subdomains.
 - quantities: ``k8s.io/apimachinery/pkg/api/resource`` (``<signedNumber><suffix>``, suffix one of the binary SI
-  ``Ki Mi Gi Ti Pi Ei``, the decimal SI ``m "" k M G T P E``, or an exponent ``e<n>``/``E<n>``).
+  ``Ki Mi Gi Ti Pi Ei``, the decimal SI ``m "" k M G T P E``, or an exponent ``e<n>``/``E<n>``; the parser also reads
+  ``n`` and ``u``, which metrics-server writes for CPU usage: ``12345678n``).
 """
 
 from __future__ import annotations
@@ -25,10 +26,18 @@ DNS1123_LABEL_MAX = 63
 DNS1123_SUBDOMAIN_MAX = 253
 #: The quantity grammar of k8s.io/apimachinery (resource.ParseQuantity).
 _QUANTITY = re.compile(
-    r"^(?P<number>[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+))(?P<suffix>Ki|Mi|Gi|Ti|Pi|Ei|[mkMGTPE]|[eE][+-]?[0-9]+)?$"
+    r"^(?P<number>[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+))(?P<suffix>Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE]|[eE][+-]?[0-9]+)?$"
 )
 _BINARY = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
-_DECIMAL = {"m": Decimal("0.001"), "": Decimal(1), "k": Decimal(10**3), "M": Decimal(10**6), "G": Decimal(10**9)}
+_DECIMAL = {
+    "n": Decimal("1e-9"),
+    "u": Decimal("1e-6"),
+    "m": Decimal("0.001"),
+    "": Decimal(1),
+    "k": Decimal(10**3),
+    "M": Decimal(10**6),
+    "G": Decimal(10**9),
+}
 _DECIMAL |= {"T": Decimal(10**12), "P": Decimal(10**15), "E": Decimal(10**18)}
 #: Common misspellings of units, for the error's hint: what was probably meant.
 _UNIT_HINTS = {

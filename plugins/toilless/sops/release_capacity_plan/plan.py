@@ -82,6 +82,9 @@ class ContainerNow:
     memory_limit: int | None = None
     cpu_request: int | None = None
     cpu_limit: int | None = None
+    #: Peak usage per pod measured by a metrics source (bytes, millicores); None: use the figures' utilisation.
+    memory_used: int | None = None
+    cpu_used: int | None = None
 
 
 @dataclass(frozen=True)
@@ -210,12 +213,17 @@ def _plan_memory(
     limit = container.memory_limit
     if not basis:
         return None, None, [Change(where, "memory", "not set", "not set", "no request or limit to plan from")]
-    used = Decimal(basis) * Decimal(str(figures.memory_utilisation_pct)) / 100
+    if container.memory_used is not None:
+        used = Decimal(container.memory_used)
+        source = f"{_mib(used)} used now (measured peak)"
+    else:
+        used = Decimal(basis) * Decimal(str(figures.memory_utilisation_pct)) / 100
+        source = f"{format_memory(basis)} x {figures.memory_utilisation_pct:g}% used = {_mib(used)} now"
     growth = 1 + Decimal(str(figures.memory_growth_per_user_pct)) / 100
     needed = round_up(used * per_pod_ratio * growth * headroom, figures.memory_step_bytes)
     new_request = max(needed, request or 0)
     reason = (
-        f"{format_memory(basis)} x {figures.memory_utilisation_pct:g}% used = {_mib(used)} now; x {per_pod_ratio:.3g} "
+        f"{source}; x {per_pod_ratio:.3g} "
         f"users per pod x {growth:g} per user x {headroom:g} headroom, up to a {format_memory(figures.memory_step_bytes)}"
         f" step = {format_memory(needed)}"
     )
@@ -244,12 +252,17 @@ def _plan_cpu(
     request, limit = container.cpu_request, container.cpu_limit
     if not basis:
         return None, None, [Change(where, "cpu", "not set", "not set", "no request or limit to plan from")]
-    used = Decimal(basis) * Decimal(str(figures.cpu_utilisation_pct)) / 100
+    if container.cpu_used is not None:
+        used = Decimal(container.cpu_used)
+        source = f"{format_cpu(container.cpu_used)} used now (measured peak)"
+    else:
+        used = Decimal(basis) * Decimal(str(figures.cpu_utilisation_pct)) / 100
+        source = f"{format_cpu(basis)} x {figures.cpu_utilisation_pct:g}% used"
     growth = 1 + Decimal(str(figures.cpu_growth_per_user_pct)) / 100
     needed = round_up(used * per_pod_ratio * growth * headroom, figures.cpu_step_millicores)
     new_request = max(needed, request or 0)
     reason = (
-        f"{format_cpu(basis)} x {figures.cpu_utilisation_pct:g}% used; x {per_pod_ratio:.3g} users per pod x "
+        f"{source}; x {per_pod_ratio:.3g} users per pod x "
         f"{growth:g} per user x {headroom:g} headroom, up to a {format_cpu(figures.cpu_step_millicores)} step = "
         f"{format_cpu(needed)}"
     )
@@ -336,8 +349,11 @@ def _mib(amount: Decimal) -> str:
 # -- from outside data (the Deployment as read, the Params) ---------------------------------------------------------
 
 
-def deployment_from_manifest(manifest: Mapping[str, Any]) -> DeploymentNow:
-    """What the plan needs from a Deployment read from the API (camelCase JSON), every value checked."""
+def deployment_from_manifest(
+    manifest: Mapping[str, Any], usage: Mapping[str, Mapping[str, int]] | None = None
+) -> DeploymentNow:
+    """What the plan needs from a Deployment read from the API (camelCase JSON), every value checked; ``usage``:
+    measured peak per container (``{"app": {"memory": bytes, "cpu": millicores}}``, see :func:`peak_usage`)."""
     metadata = manifest.get("metadata") or {}
     spec = manifest.get("spec") or {}
     namespace = check_label(metadata.get("namespace"), "namespace")
@@ -357,11 +373,30 @@ def deployment_from_manifest(manifest: Mapping[str, Any]) -> DeploymentNow:
                 memory_limit=_optional(limits.get("memory"), memory_bytes, f"{where} memory limit"),
                 cpu_request=_optional(requests.get("cpu"), cpu_millicores, f"{where} cpu request"),
                 cpu_limit=_optional(limits.get("cpu"), cpu_millicores, f"{where} cpu limit"),
+                memory_used=((usage or {}).get(cname) or {}).get("memory"),
+                cpu_used=((usage or {}).get(cname) or {}).get("cpu"),
             )
         )
     if not containers:
         raise ContractError(f"{namespace}/{name} has no containers")
     return DeploymentNow(namespace, name, replicas, tuple(containers))
+
+
+def peak_usage(pod_metrics: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, int]]:
+    """The highest usage per container across the pods' PodMetrics (metrics.k8s.io): a plan sized for the busiest
+    pod holds the others. Quantities are checked like any other (a server answer is outside input)."""
+    peak: dict[str, dict[str, int]] = {}
+    for pod in pod_metrics:
+        for container in pod.get("containers") or []:
+            name = check_label(container.get("name"), "PodMetrics container name")
+            usage = container.get("usage") or {}
+            seen = peak.setdefault(name, {})
+            if usage.get("memory") is not None:
+                memory = memory_bytes(usage["memory"], f"{name} memory usage")
+                seen["memory"] = max(seen.get("memory", 0), memory)
+            if usage.get("cpu") is not None:
+                seen["cpu"] = max(seen.get("cpu", 0), cpu_millicores(usage["cpu"], f"{name} cpu usage"))
+    return peak
 
 
 def _optional(value: Any, parse: Any, what: str) -> int | None:

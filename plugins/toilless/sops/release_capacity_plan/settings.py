@@ -106,6 +106,9 @@ def resolve(config: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, A
         raise InvalidInput(f"github.enabled needs github.repo in include/config/{CONFIG}.yaml")
     inputs = {key: _strings(params.get(key), key) for key in LIST_PARAMS}
     inputs["code_changes"] = _code_changes(params.get("code_changes"))
+    metrics_source = str((config.get("metrics") or {}).get("source") or "none")
+    if metrics_source not in ("none", "metrics_api"):
+        raise InvalidInput(f"metrics.source must be none or metrics_api, got {metrics_source!r:.40}")
     hpa = dict(config.get("hpa") or {})
     apply_settings = dict(config.get("apply") or {})
     return {
@@ -116,6 +119,7 @@ def resolve(config: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, A
         "figures": {**figures.__dict__},
         "new_components": [c.__dict__ for c in parsed_components],
         "inputs": inputs,
+        "metrics_source": metrics_source,
         "kubernetes_version": str(config.get("kubernetes_version") or "1.33"),
         "hpa": {
             "suggest": bool(hpa.get("suggest")),

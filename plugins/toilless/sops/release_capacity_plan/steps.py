@@ -44,18 +44,25 @@ def read_current_resources(settings: Mapping[str, Any]) -> dict[str, Any]:
     """Each named Deployment as the cluster has it now: the manifest (without server fields) and its resources."""
     hook = _hook(settings)
     found = []
+    measured = settings.get("metrics_source") == "metrics_api"
     for name in settings["deployments"]:
         manifest = hook.read_deployment(settings["namespace"], name)
+        usage: dict[str, dict[str, int]] = {}
+        if measured:
+            labels = ((manifest.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
+            usage = plan.peak_usage(hook.pod_metrics(settings["namespace"], dict(labels))) if labels else {}
         # Parsed here so a Deployment whose resources Kubernetes' contracts refuse fails before any planning.
-        plan.deployment_from_manifest(manifest)
+        plan.deployment_from_manifest(manifest, usage)
         found.append(
             {
                 "manifest": manifest_for_plan(manifest),
                 "resource_version": (manifest.get("metadata") or {}).get("resourceVersion"),
+                "usage": usage,
             }
         )
     log.info("Read %s Deployment(s) in %s", len(found), settings["namespace"])
-    return {"read_at": datetime.now(UTC).isoformat(), "deployments": found, "utilisation_source": "figures"}
+    source = "metrics API (peak per container), else figures" if measured else "figures"
+    return {"read_at": datetime.now(UTC).isoformat(), "deployments": found, "utilisation_source": source}
 
 
 def manifest_for_plan(manifest: Mapping[str, Any]) -> dict[str, Any]:
@@ -64,7 +71,9 @@ def manifest_for_plan(manifest: Mapping[str, Any]) -> dict[str, Any]:
 
 def plan_capacity(settings: Mapping[str, Any], current: Mapping[str, Any]) -> dict[str, Any]:
     """The plan (pure: toilless.sops.release_capacity_plan.plan)."""
-    deployments = [plan.deployment_from_manifest(item["manifest"]) for item in current["deployments"]]
+    deployments = [
+        plan.deployment_from_manifest(item["manifest"], item.get("usage")) for item in current["deployments"]
+    ]
     figures = plan.Figures(**settings["figures"])
     components = [plan.NewComponent(**component) for component in settings["new_components"]]
     result = plan.plan_capacity(deployments, figures, components).as_dict()
