@@ -14,7 +14,8 @@ from typing import Any
 
 from sandbox.release_capacity_plan_data import deployment_body
 from toilless.sops.release_capacity_plan import manifests
-from toilless.sops.release_capacity_plan.plan import Figures, deployment_from_manifest, plan_capacity
+from toilless.sops.release_capacity_plan.plan import Figures, plan_capacity
+from toilless.sops.release_capacity_plan.reading import deployment_from_manifest
 
 DEPLOYMENTS = 50
 REPEATS = 5

@@ -19,7 +19,8 @@ from toilless.sops.release_capacity_plan.manifests import (
     render_yaml,
     validate_manifest,
 )
-from toilless.sops.release_capacity_plan.plan import Figures, deployment_from_manifest, plan_capacity
+from toilless.sops.release_capacity_plan.plan import Figures, plan_capacity
+from toilless.sops.release_capacity_plan.reading import deployment_from_manifest
 
 VERSION = "1.33"
 SEED = Figures(1300, 2600, 500, memory_utilisation_pct=85, memory_growth_per_user_pct=25)

@@ -10,11 +10,10 @@ from toilless.sops.release_capacity_plan.plan import (
     ContainerNow,
     DeploymentNow,
     Figures,
-    component_from_param,
-    deployment_from_manifest,
     plan_capacity,
     replicas_for,
 )
+from toilless.sops.release_capacity_plan.reading import component_from_param, deployment_from_manifest
 
 GI = 2**30
 MI = 2**20
@@ -142,7 +141,7 @@ def test_a_container_without_resources_is_left_alone() -> None:
 
 
 def test_peak_usage_across_pods_and_its_contract() -> None:
-    from toilless.sops.release_capacity_plan.plan import peak_usage
+    from toilless.sops.release_capacity_plan.reading import peak_usage
 
     pods = [
         {"containers": [{"name": "app", "usage": {"memory": "700Mi", "cpu": "200m"}}]},

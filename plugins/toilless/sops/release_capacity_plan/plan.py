@@ -11,7 +11,7 @@ release is no time to shrink (and never below the current replicas, which the ap
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -19,11 +19,9 @@ from typing import Any
 from toilless.sops.release_capacity_plan.contracts import (
     ContractError,
     check_label,
-    check_subdomain,
     cpu_millicores,
     format_cpu,
     format_memory,
-    memory_bytes,
     round_up,
 )
 
@@ -45,27 +43,27 @@ class Figures:
     max_replicas: int = 100
 
     def __post_init__(self) -> None:
-        _whole(self.current_concurrent_users, "current concurrent users", minimum=1)
-        _whole(self.expected_concurrent_users, "expected concurrent users", minimum=0)
-        _whole(self.users_per_replica, "users per replica", minimum=1)
-        _whole(self.max_replicas, "max replicas", minimum=1)
-        _whole(self.memory_step_bytes, "memory step (bytes)", minimum=1)
-        _whole(self.cpu_step_millicores, "CPU step (millicores)", minimum=1)
-        _percent(self.headroom_pct, "headroom %", maximum=1000)
-        _percent(self.memory_growth_per_user_pct, "memory growth per user %", maximum=1000)
-        _percent(self.cpu_growth_per_user_pct, "CPU growth per user %", maximum=1000)
-        _percent(self.memory_utilisation_pct, "memory utilisation %", maximum=1000, positive=True)
-        _percent(self.cpu_utilisation_pct, "CPU utilisation %", maximum=1000, positive=True)
+        check_whole(self.current_concurrent_users, "current concurrent users", minimum=1)
+        check_whole(self.expected_concurrent_users, "expected concurrent users", minimum=0)
+        check_whole(self.users_per_replica, "users per replica", minimum=1)
+        check_whole(self.max_replicas, "max replicas", minimum=1)
+        check_whole(self.memory_step_bytes, "memory step (bytes)", minimum=1)
+        check_whole(self.cpu_step_millicores, "CPU step (millicores)", minimum=1)
+        check_percent(self.headroom_pct, "headroom %", maximum=1000)
+        check_percent(self.memory_growth_per_user_pct, "memory growth per user %", maximum=1000)
+        check_percent(self.cpu_growth_per_user_pct, "CPU growth per user %", maximum=1000)
+        check_percent(self.memory_utilisation_pct, "memory utilisation %", maximum=1000, positive=True)
+        check_percent(self.cpu_utilisation_pct, "CPU utilisation %", maximum=1000, positive=True)
 
 
-def _whole(value: object, what: str, *, minimum: int) -> None:
+def check_whole(value: object, what: str, *, minimum: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int):
         raise ContractError(f"{what} must be a whole number, got {value!r}")
     if value < minimum:
         raise ContractError(f"{what} must be at least {minimum}, got {value}")
 
 
-def _percent(value: object, what: str, *, maximum: float, positive: bool = False) -> None:
+def check_percent(value: object, what: str, *, maximum: float, positive: bool = False) -> None:
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise ContractError(f"{what} must be a finite number, got {value!r}")
     if value < 0 or (positive and value == 0) or value > maximum:
@@ -152,8 +150,8 @@ class CapacityPlan:
 
 def replicas_for(users: int, users_per_replica: int, headroom_pct: float = 0.0) -> int:
     """``ceil(users x (1 + headroom) / users per replica)``, at least 1 (exact: no float rounding at the boundary)."""
-    _whole(users, "concurrent users", minimum=0)
-    _whole(users_per_replica, "users per replica", minimum=1)
+    check_whole(users, "concurrent users", minimum=0)
+    check_whole(users_per_replica, "users per replica", minimum=1)
     needed = Decimal(users) * (1 + Decimal(str(headroom_pct)) / 100) / users_per_replica
     return max(1, math.ceil(needed))
 
@@ -344,87 +342,3 @@ def _memory_or_unset(value: int | None) -> str:
 
 def _mib(amount: Decimal) -> str:
     return f"{amount / 2**20:.1f}Mi"
-
-
-# -- from outside data (the Deployment as read, the Params) ---------------------------------------------------------
-
-
-def deployment_from_manifest(
-    manifest: Mapping[str, Any], usage: Mapping[str, Mapping[str, int]] | None = None
-) -> DeploymentNow:
-    """What the plan needs from a Deployment read from the API (camelCase JSON), every value checked; ``usage``:
-    measured peak per container (``{"app": {"memory": bytes, "cpu": millicores}}``, see :func:`peak_usage`)."""
-    metadata = manifest.get("metadata") or {}
-    spec = manifest.get("spec") or {}
-    namespace = check_label(metadata.get("namespace"), "namespace")
-    name = check_subdomain(metadata.get("name"), "Deployment name")
-    replicas = spec.get("replicas", 1)
-    _whole(replicas, f"{namespace}/{name} replicas", minimum=0)
-    containers = []
-    for container in ((spec.get("template") or {}).get("spec") or {}).get("containers") or []:
-        cname = check_label(container.get("name"), f"{namespace}/{name} container name")
-        resources = container.get("resources") or {}
-        requests, limits = resources.get("requests") or {}, resources.get("limits") or {}
-        where = f"{namespace}/{name} {cname}"
-        containers.append(
-            ContainerNow(
-                cname,
-                memory_request=_optional(requests.get("memory"), memory_bytes, f"{where} memory request"),
-                memory_limit=_optional(limits.get("memory"), memory_bytes, f"{where} memory limit"),
-                cpu_request=_optional(requests.get("cpu"), cpu_millicores, f"{where} cpu request"),
-                cpu_limit=_optional(limits.get("cpu"), cpu_millicores, f"{where} cpu limit"),
-                memory_used=((usage or {}).get(cname) or {}).get("memory"),
-                cpu_used=((usage or {}).get(cname) or {}).get("cpu"),
-            )
-        )
-    if not containers:
-        raise ContractError(f"{namespace}/{name} has no containers")
-    return DeploymentNow(namespace, name, replicas, tuple(containers))
-
-
-def peak_usage(pod_metrics: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, int]]:
-    """The highest usage per container across the pods' PodMetrics (metrics.k8s.io): a plan sized for the busiest
-    pod holds the others. Quantities are checked like any other (a server answer is outside input)."""
-    peak: dict[str, dict[str, int]] = {}
-    for pod in pod_metrics:
-        for container in pod.get("containers") or []:
-            name = check_label(container.get("name"), "PodMetrics container name")
-            usage = container.get("usage") or {}
-            seen = peak.setdefault(name, {})
-            if usage.get("memory") is not None:
-                memory = memory_bytes(usage["memory"], f"{name} memory usage")
-                seen["memory"] = max(seen.get("memory", 0), memory)
-            if usage.get("cpu") is not None:
-                seen["cpu"] = max(seen.get("cpu", 0), cpu_millicores(usage["cpu"], f"{name} cpu usage"))
-    return peak
-
-
-def _optional(value: Any, parse: Any, what: str) -> int | None:
-    return None if value is None else parse(value, what)
-
-
-def component_from_param(spec: Mapping[str, Any]) -> NewComponent:
-    """A new component from the ``new_components`` Param: ``{"name", "memory", "cpu" | "cpu_factor_of_app",
-    "replicas", "image"}``; every value checked (``512mb`` and ``order_processor`` are refused here)."""
-    if not isinstance(spec, Mapping):
-        raise ContractError(f"a new component must be an object, got {spec!r:.80}")
-    unknown = set(spec) - {"name", "memory", "cpu", "cpu_factor_of_app", "replicas", "image"}
-    if unknown:
-        raise ContractError(f"new component: unknown field(s) {sorted(unknown)}")
-    name = check_label(spec.get("name"), "new component name")
-    replicas = spec.get("replicas", 1)
-    _whole(replicas, f"new component {name} replicas", minimum=1)
-    factor = spec.get("cpu_factor_of_app")
-    if factor is not None:
-        _percent(factor, f"new component {name} cpu_factor_of_app", maximum=100, positive=True)
-    image = spec.get("image") or ""
-    if not isinstance(image, str) or len(image) > 512 or any(ch.isspace() for ch in image):
-        raise ContractError(f"new component {name}: image must be an image reference without spaces")
-    return NewComponent(
-        name=name,
-        memory=memory_bytes(spec.get("memory"), f"new component {name} memory"),
-        replicas=replicas,
-        cpu_factor_of_app=factor,
-        cpu=_optional(spec.get("cpu"), cpu_millicores, f"new component {name} cpu"),
-        image=image,
-    )

@@ -20,7 +20,8 @@ from toilless.sops.release_capacity_plan.contracts import (
     cpu_millicores,
     memory_bytes,
 )
-from toilless.sops.release_capacity_plan.plan import Figures, component_from_param
+from toilless.sops.release_capacity_plan.plan import Figures
+from toilless.sops.release_capacity_plan.reading import component_from_param
 
 CONFIG = "release_capacity_plan"
 #: A release name is also a directory name: letters, digits, ``.``, ``_``, ``-``.

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from toilless.sops.release_capacity_plan import as_built, manifests, plan
+from toilless.sops.release_capacity_plan import as_built, manifests, plan, reading
 from toilless.sops.release_capacity_plan import settings as run_settings
 
 if TYPE_CHECKING:
@@ -50,9 +50,9 @@ def read_current_resources(settings: Mapping[str, Any]) -> dict[str, Any]:
         usage: dict[str, dict[str, int]] = {}
         if measured:
             labels = ((manifest.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
-            usage = plan.peak_usage(hook.pod_metrics(settings["namespace"], dict(labels))) if labels else {}
+            usage = reading.peak_usage(hook.pod_metrics(settings["namespace"], dict(labels))) if labels else {}
         # Parsed here so a Deployment whose resources Kubernetes' contracts refuse fails before any planning.
-        plan.deployment_from_manifest(manifest, usage)
+        reading.deployment_from_manifest(manifest, usage)
         found.append(
             {
                 "manifest": manifest_for_plan(manifest),
@@ -72,7 +72,7 @@ def manifest_for_plan(manifest: Mapping[str, Any]) -> dict[str, Any]:
 def plan_capacity(settings: Mapping[str, Any], current: Mapping[str, Any]) -> dict[str, Any]:
     """The plan (pure: toilless.sops.release_capacity_plan.plan)."""
     deployments = [
-        plan.deployment_from_manifest(item["manifest"], item.get("usage")) for item in current["deployments"]
+        reading.deployment_from_manifest(item["manifest"], item.get("usage")) for item in current["deployments"]
     ]
     figures = plan.Figures(**settings["figures"])
     components = [plan.NewComponent(**component) for component in settings["new_components"]]
