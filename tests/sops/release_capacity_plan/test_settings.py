@@ -70,3 +70,47 @@ def test_a_param_may_not_loosen(params: dict[str, Any]) -> None:
 def test_bad_input_is_refused(params: dict[str, Any], message: str) -> None:
     with pytest.raises(InvalidInput, match=message):
         _resolve(**params)
+
+
+HOSTILE_VALUES: list[Any] = [
+    None,
+    True,
+    -1,
+    0,
+    2**63,
+    1e308,
+    float("nan"),
+    "",
+    "512mb",
+    "order_processor",
+    "../../etc/passwd",
+    "<!channel>",
+    "x" * 5000,
+    [],
+    [None],
+    [1, 2],
+    ["app", {"name": "x"}],
+    {},
+    {"name": None},
+    [{"name": "p", "memory": ["1Gi"], "cpu": {"a": 1}}],
+    [{"name": "p", "memory": "1Gi", "cpu_factor_of_app": "2"}],
+    [{"kind": ["x"], "ticket": {"a": 1}}],
+]
+
+
+def test_seeded_hostile_params_are_accepted_or_refused_clearly_never_crash() -> None:
+    """Any Param value the API could carry (the REST conf is validated by the schema, but a Variable or a future
+    form change may not be): resolve() returns settings or raises InvalidInput, nothing else."""
+    import random
+
+    rng = random.Random(20)
+    keys = [*SEED_PARAMS, "namespace", "deployments", "headroom_pct", "max_replicas", "apply", "file_issue"]
+    keys += ["approval_timeout_minutes", "memory_utilisation_pct", "cpu_growth_per_user_pct", "users_per_replica"]
+    refused = 0
+    for _ in range(600):
+        params = {key: rng.choice(HOSTILE_VALUES) for key in rng.sample(keys, rng.randint(1, 4))}
+        try:
+            _resolve(**params)
+        except InvalidInput:
+            refused += 1
+    assert refused > 300  # most hostile combinations are refused (and the rest resolved without crashing)

@@ -60,7 +60,7 @@ def resolve(config: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, A
             f"namespace {namespace!r} is not one this SOP may plan for (allowed_namespaces: {allowed}); "
             f"add it to include/config/{CONFIG}.yaml or the Variable toilless_{CONFIG}"
         )
-    names = list(params.get("deployments") or config.get("deployments") or [])
+    names = _list(params.get("deployments") or config.get("deployments"), "deployments")
     if not names or len(names) > MAX_DEPLOYMENTS:
         raise InvalidInput(f"name 1 to {MAX_DEPLOYMENTS} Deployments, got {len(names)}")
     names = [check_subdomain(name, "Deployment name") for name in names]
@@ -96,7 +96,7 @@ def resolve(config: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, A
         )
     except KeyError as err:
         raise InvalidInput(f"figures.{err.args[0]} is missing in include/config/{CONFIG}.yaml") from err
-    components = list(params.get("new_components") or [])
+    components = _list(params.get("new_components"), "new_components")
     if len(components) > MAX_COMPONENTS:
         raise InvalidInput(f"at most {MAX_COMPONENTS} new components, got {len(components)}")
     parsed_components = [component_from_param(component) for component in components]
@@ -150,6 +150,14 @@ def _number(value: Any, kind: type) -> Any:
     if kind is int and value != int(value):
         raise ContractError(f"expected a whole number, got {value!r}")
     return kind(value)
+
+
+def _list(values: Any, key: str) -> list[Any]:
+    if values is None:
+        return []
+    if not isinstance(values, list):
+        raise InvalidInput(f"Param {key} must be a list, got {type(values).__name__}")
+    return values
 
 
 def _strings(values: Any, key: str) -> list[str]:
