@@ -158,3 +158,19 @@ def test_measured_usage_is_used_instead_of_the_stated_utilisation() -> None:
     # 512Mi measured x 1 x 1.25 = 640Mi, below the 1Gi requested: kept.
     assert plan.deployments[0].containers[0].memory_request == "1Gi"
     assert "512.0Mi used now (measured peak)" in _rows(plan, "memory request")[0].reason
+
+
+@pytest.mark.parametrize(
+    "pods",
+    [
+        pytest.param(["not-a-pod"], id="pod-not-an-object"),
+        pytest.param([{"containers": "app"}], id="containers-not-a-list"),
+        pytest.param([{"containers": [["app"]]}], id="container-not-an-object"),
+        pytest.param([{"containers": [{"name": "app", "usage": "900Mi"}]}], id="usage-not-an-object"),
+    ],
+)
+def test_hostile_pod_metrics_are_refused_clearly(pods: list) -> None:
+    from toilless.sops.release_capacity_plan.reading import peak_usage
+
+    with pytest.raises(ContractError, match="PodMetrics"):
+        peak_usage(pods)

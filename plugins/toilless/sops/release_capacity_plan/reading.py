@@ -61,9 +61,9 @@ def peak_usage(pod_metrics: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, 
     pod holds the others. Quantities are checked like any other (a server answer is outside input)."""
     peak: dict[str, dict[str, int]] = {}
     for pod in pod_metrics:
-        for container in pod.get("containers") or []:
+        for container in _objects(_mapping(pod, "PodMetrics").get("containers"), "PodMetrics containers"):
             name = check_label(container.get("name"), "PodMetrics container name")
-            usage = container.get("usage") or {}
+            usage = _mapping(container.get("usage") or {}, f"PodMetrics {name} usage")
             seen = peak.setdefault(name, {})
             if usage.get("memory") is not None:
                 memory = memory_bytes(usage["memory"], f"{name} memory usage")
@@ -71,6 +71,20 @@ def peak_usage(pod_metrics: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, 
             if usage.get("cpu") is not None:
                 seen["cpu"] = max(seen.get("cpu", 0), cpu_millicores(usage["cpu"], f"{name} cpu usage"))
     return peak
+
+
+def _mapping(value: Any, what: str) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise ContractError(f"{what} must be an object, got {type(value).__name__}")
+    return value
+
+
+def _objects(value: Any, what: str) -> list[Mapping[str, Any]]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise ContractError(f"{what} must be a list, got {type(value).__name__}")
+    return [_mapping(item, what) for item in value]
 
 
 def _optional(value: Any, parse: Any, what: str) -> int | None:
