@@ -19,7 +19,18 @@ from typing import Any
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-DAG_IDS = ("aws_cost_review", "log_rotation", "order_backlog_check", "rds_storage_guard")
+DAG_IDS = (
+    "aws_cost_review",
+    "dns_failover",
+    "log_rotation",
+    "order_backlog_check",
+    "postgres_connections",
+    "postgres_replica_lag",
+    "rds_storage_guard",
+    "redis_connections",
+    "redis_memory",
+    "release_capacity_plan",
+)
 
 
 @pytest.fixture(scope="module")
@@ -80,13 +91,12 @@ def test_config_malformed_variable_fails_the_first_task_at_once(
     first = {
         "aws_cost_review": "resolve_review",
         "log_rotation": "plan_rotation",
-        "order_backlog_check": "resolve_settings",
         "rds_storage_guard": "measure_storage",
-    }[dag_id]
+    }.get(dag_id, "resolve_settings")
     task = dag.get_task(first)
     with _task_context(dag, {}) as context:
         kwargs = {"host_queues": []} if dag_id == "log_rotation" else dict(context)
-        if dag_id == "order_backlog_check":
+        if first == "resolve_settings":
             kwargs = {"params": {}}
         _fails_fast(lambda: task.python_callable(**kwargs), f"toilless_{dag_id}")
 
