@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
@@ -112,6 +113,42 @@ def typed_settings(cls: type[T], config: Mapping[str, Any], *, what: str, option
     except (KeyError, TypeError, ValueError) as err:
         raise ValueError(f"{what} are incomplete or not numbers: {err}") from err
     return cls(**values)
+
+
+def number_setting(
+    value: Any,
+    where: str,
+    *,
+    above: float | None = None,
+    minimum: float | None = None,
+    maximum: float | None = None,
+    whole: bool = False,
+    why: str = "",
+    error: type[InvalidInput] = ConfigError,
+) -> float:
+    """The one check of a numeric setting or Param: a finite int or float (never a bool), whole where asked, in range.
+
+    Returns it as ``int`` when ``whole``, else ``float``. Anything else raises ``error`` (an :class:`InvalidInput`, so
+    the task fails at once and is not retried) naming ``where``; ``why`` is appended to a range refusal (e.g. what a
+    threshold of 0 would do). ``inf``, ``nan`` and ``1e999`` are refused here, where ``int(value)`` would raise
+    OverflowError or ValueError instead.
+    """
+    kind = "a whole number" if whole else "a number"
+    bound = f" above {above:g}" if above is not None else f" of at least {minimum:g}" if minimum is not None else ""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or (whole and value != int(value))
+    ):
+        raise error(f"{where} must be {kind}{bound}, got {value!r}")
+    if above is not None and not value > above:
+        raise error(f"{where} must be above {above:g}, got {value:g}{why}")
+    if minimum is not None and value < minimum:
+        raise error(f"{where} must be {kind}{bound}, got {value:g}{why}")
+    if maximum is not None and value > maximum:
+        raise error(f"{where} must be at most {maximum:g}, got {value:g}{why}")
+    return int(value) if whole else float(value)
 
 
 # -- Params over configuration ---------------------------------------------------------------------------------------

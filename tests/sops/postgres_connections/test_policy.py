@@ -24,16 +24,28 @@ def _config(**overrides: Any) -> dict[str, Any]:
         ),
         pytest.param({"long_query_seconds": -1}, {}, "long_query_seconds must be above 0", id="threshold-negative"),
         pytest.param({"idle_seconds": "soon"}, {}, "idle_seconds must be a number", id="threshold-text"),
-        pytest.param({"max_terminations_per_run": 0}, {}, "max_terminations_per_run must be at least 1", id="cap-0"),
-        pytest.param({"max_terminations_per_run": -3}, {}, "must be at least 1", id="cap-negative"),
+        pytest.param(
+            {"max_terminations_per_run": 0},
+            {},
+            "max_terminations_per_run must be a whole number of at least 1",
+            id="cap-0",
+        ),
+        pytest.param({"max_terminations_per_run": -3}, {}, "must be a whole number of at least 1", id="cap-negative"),
         pytest.param({"max_terminations_per_run": 2.5}, {}, "whole number", id="cap-fraction"),
-        pytest.param({}, {"max_terminations": 0}, "max_terminations_per_run must be at least 1", id="param-cap-0"),
+        pytest.param(
+            {},
+            {"max_terminations": 0},
+            "max_terminations_per_run must be a whole number of at least 1",
+            id="param-cap-0",
+        ),
         pytest.param({"allowed_applications": ["*"]}, {}, "no wildcards", id="allow-list-star"),
         pytest.param({"allowed_applications": [""]}, {}, "not one exact application_name", id="allow-list-empty-name"),
         pytest.param({"allowed_applications": "checkout"}, {}, "must be a list", id="allow-list-not-a-list"),
         pytest.param({"allowed_applications": ["toilless_x"]}, {}, "Toilless's own name", id="allow-list-toilless"),
         pytest.param({"postgres_conn_id": ""}, {}, "postgres_conn_id must be", id="conn-id-empty"),
-        pytest.param({"pools": {"checkout": 0}}, {}, "pools.checkout must be at least 1", id="pool-0"),
+        pytest.param(
+            {"pools": {"checkout": 0}}, {}, "pools.checkout must be a whole number of at least 1", id="pool-0"
+        ),
         pytest.param(
             {"warning_usage_pct": 95, "critical_usage_pct": 90},
             {},

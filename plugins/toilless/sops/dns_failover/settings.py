@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from toilless.common.config import AT_LEAST, OFF_ONLY, ParamRule, tighten
+from toilless.common.config import AT_LEAST, OFF_ONLY, ParamRule, number_setting, tighten
 from toilless.sops.dns_failover import validation
 from toilless.sops.dns_failover.validation import DnsInputError
 
@@ -99,11 +99,7 @@ def _route53(route53: dict[str, Any], servers: Mapping[str, Any]) -> dict[str, A
 
 
 def _positive(value: Any, what: str, *, maximum: float | None = None) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
-        raise DnsInputError(f"{what} {value!r}: a positive number")
-    if maximum is not None and value > maximum:
-        raise DnsInputError(f"{what} {value!r}: at most {maximum:g}")
-    return float(value)
+    return number_setting(value, what, above=0, maximum=maximum, error=DnsInputError)
 
 
 def standby_of(settings: Mapping[str, Any], active: str) -> str:

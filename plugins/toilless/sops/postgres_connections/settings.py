@@ -6,12 +6,11 @@ anything is read or changed: thresholds must be above zero, the cap N at least 1
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Mapping
 from typing import Any
 
-from toilless.common.config import AT_LEAST, AT_MOST, OFF_ONLY, ParamRule, tighten
+from toilless.common.config import AT_LEAST, AT_MOST, OFF_ONLY, ParamRule, number_setting, tighten
 from toilless.common.errors import InvalidInput
 
 DAG_ID = "postgres_connections"
@@ -80,19 +79,12 @@ def validate(settings: dict[str, Any]) -> dict[str, Any]:
 
 
 def _positive_number(value: Any, key: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise SettingsError(f"{key} must be a number above 0, got {value!r}")
-    if value <= 0:
-        raise SettingsError(f"{key} must be above 0, got {value:g}: a threshold of 0 would match every session")
-    return float(value)
+    why = ": a threshold of 0 would match every session"
+    return number_setting(value, key, above=0, why=why, error=SettingsError)
 
 
 def _positive_int(value: Any, key: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value):
-        raise SettingsError(f"{key} must be a whole number of at least 1, got {value!r}")
-    if value < 1:
-        raise SettingsError(f"{key} must be at least 1, got {value!r}")
-    return int(value)
+    return int(number_setting(value, key, minimum=1, whole=True, error=SettingsError))
 
 
 def _allow_list(value: Any) -> list[str]:

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Mapping
 from typing import Any
 
-from toilless.common.config import AT_LEAST, AT_MOST, OFF_ONLY, ParamRule, tighten
+from toilless.common.config import AT_LEAST, AT_MOST, OFF_ONLY, ParamRule, number_setting, tighten
 from toilless.common.errors import InvalidInput
 
 DAG_ID = "postgres_replica_lag"
@@ -96,14 +95,8 @@ def _conn_id(value: Any, key: str) -> str:
 
 
 def _positive(value: Any, key: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise SettingsError(f"{key} must be a number above 0, got {value!r}")
-    if value <= 0:
-        raise SettingsError(f"{key} must be above 0, got {value:g}")
-    return float(value)
+    return number_setting(value, key, above=0, error=SettingsError)
 
 
 def _count(value: Any, key: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value) or value < 1:
-        raise SettingsError(f"{key} must be a whole number of at least 1, got {value!r}")
-    return int(value)
+    return int(number_setting(value, key, minimum=1, whole=True, error=SettingsError))

@@ -11,7 +11,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from toilless.common.config import AT_LEAST, AT_MOST, OFF_ONLY, LooseningParamError, ParamRule, tighten
+from toilless.common.config import AT_LEAST, AT_MOST, OFF_ONLY, LooseningParamError, ParamRule, number_setting, tighten
 from toilless.common.errors import InvalidInput
 
 DAG_ID = "redis_connections"
@@ -69,16 +69,10 @@ def validate_client_names(names: Any, *, what: str = "kill.client_names") -> lis
 
 def _number(settings: dict[str, Any], section: str | None, key: str, minimum: float) -> None:
     holder = settings if section is None else settings.get(section)
-    where = key if section is None else f"{section}.{key}"
+    where = f"setting {key if section is None else f'{section}.{key}'}"
     if not isinstance(holder, dict) or key not in holder:
-        raise RedisConnectionsSettingsError(f"setting {where} is missing")
-    value = holder[key]
-    if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
-        raise RedisConnectionsSettingsError(f"setting {where} must be a number, got {value!r}")
-    if key in INTEGERS and int(value) != value:
-        raise RedisConnectionsSettingsError(f"setting {where} must be a whole number, got {value!r}")
-    if value < minimum:
-        raise RedisConnectionsSettingsError(f"setting {where} = {value!r} must be at least {minimum:g}")
+        raise RedisConnectionsSettingsError(f"{where} is missing")
+    number_setting(holder[key], where, minimum=minimum, whole=key in INTEGERS, error=RedisConnectionsSettingsError)
 
 
 def validate(settings: dict[str, Any]) -> dict[str, Any]:

@@ -10,7 +10,7 @@ import copy
 from collections.abc import Mapping
 from typing import Any
 
-from toilless.common.config import AT_LEAST, AT_MOST, OFF_ONLY, LooseningParamError, ParamRule, tighten
+from toilless.common.config import AT_LEAST, AT_MOST, OFF_ONLY, LooseningParamError, ParamRule, number_setting, tighten
 from toilless.common.errors import InvalidInput
 
 DAG_ID = "redis_memory"
@@ -93,16 +93,10 @@ def validate_prefixes(prefixes: Any, *, what: str = "cleanup.prefixes") -> list[
 
 def _number(settings: dict[str, Any], section: str | None, key: str, minimum: float) -> None:
     holder = settings if section is None else settings.get(section)
-    where = key if section is None else f"{section}.{key}"
+    where = f"setting {key if section is None else f'{section}.{key}'}"
     if not isinstance(holder, dict) or key not in holder:
-        raise RedisMemorySettingsError(f"setting {where} is missing")
-    value = holder[key]
-    if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
-        raise RedisMemorySettingsError(f"setting {where} must be a number, got {value!r}")
-    if key in INTEGERS and int(value) != value:
-        raise RedisMemorySettingsError(f"setting {where} must be a whole number, got {value!r}")
-    if value < minimum:
-        raise RedisMemorySettingsError(f"setting {where} = {value!r} must be at least {minimum:g}")
+        raise RedisMemorySettingsError(f"{where} is missing")
+    number_setting(holder[key], where, minimum=minimum, whole=key in INTEGERS, error=RedisMemorySettingsError)
 
 
 def validate(settings: dict[str, Any]) -> dict[str, Any]:
