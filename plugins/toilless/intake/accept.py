@@ -43,7 +43,8 @@ class Accept(ServiceCore):
         delivery = self._write(
             lambda session: store.insert_inbox(
                 session, receiver=payload.receiver[:250], alerts=len(payload.alerts), body=body
-            )
+            ),
+            own_pool=True,
         )
         self.wakeup()
         results = []

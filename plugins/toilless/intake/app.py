@@ -33,6 +33,7 @@ import asyncio
 import functools
 import logging
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -80,6 +81,10 @@ def create_app(service: IntakeService | None = None, worker: IntakeWorker | None
         finally:
             if embedded:
                 await run_in_threadpool(embedded[0].stop)
+            for pool in threads:
+                pool.shutdown(wait=False)
+            threads.clear()
+            semaphore.clear()  # bound to this event loop; a restarted app makes new ones
 
     app = FastAPI(
         title="Toilless alert intake",
@@ -93,10 +98,16 @@ def create_app(service: IntakeService | None = None, worker: IntakeWorker | None
     app.state.service = service
     app.state.workers = embedded
     semaphore: list[asyncio.Semaphore] = []
+    threads: list[ThreadPoolExecutor] = []
 
     def slots(intake: dict[str, Any]) -> asyncio.Semaphore:
         if not semaphore:  # created on first use, inside the server's event loop
-            semaphore.append(asyncio.Semaphore(max(1, int(intake.get("max_concurrent_deliveries", 4)))))
+            size = max(1, int(intake.get("max_concurrent_deliveries", 4)))
+            semaphore.append(asyncio.Semaphore(size))
+            # The intake's own threads: the API server's shared pool (anyio's, 40 threads) also runs every sync
+            # endpoint of the Execution API, which the storm's running tasks call; behind them, a delivery waited
+            # for a thread. These few threads only ever run deliveries.
+            threads.append(ThreadPoolExecutor(max_workers=size, thread_name_prefix="toilless-intake-accept"))
         return semaphore[0]
 
     @app.get("/health")
@@ -189,7 +200,9 @@ def create_app(service: IntakeService | None = None, worker: IntakeWorker | None
             # At most a few deliveries hold a worker thread at once: the API server's thread pool also serves the
             # UI and the task execution API, which a storm of alerts must not starve. The rest wait here, threadless.
             async with slots(settings.intake):
-                result = await run_in_threadpool(service.accept, payload, data)
+                result = await asyncio.get_running_loop().run_in_executor(
+                    threads[0], functools.partial(service.accept, payload, data)
+                )
         except Rejected as err:
             return _error(err.status_code, err.detail, err.errors)
         except (Unavailable, IntakeError) as err:

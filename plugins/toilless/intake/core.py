@@ -12,8 +12,8 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable
-from contextlib import nullcontext
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
 from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any
@@ -35,6 +35,8 @@ DAG_CACHE_TTL_SECONDS = 3600
 #: How long the webhook re-uses a DAG's paused / stale state and latest version (see ServiceCore._accept_dag).
 ACCEPT_DAG_TTL_SECONDS = 5.0
 _WRITE_ATTEMPTS = 8
+#: Connections of the intake's own pool per process (and as many more under load): the webhook's inserts only.
+OWN_POOL_SIZE = 2
 
 
 class ServiceCore:
@@ -50,6 +52,8 @@ class ServiceCore:
         self._dagbag_lock = threading.Lock()
         self._accept_dags: dict[str, tuple[float, Any, Any]] = {}
         self._accept_lock = threading.Lock()
+        self._own_engine: Any = None
+        self._own_engine_lock = threading.Lock()
         self._refusals = RefusalLimiter()
         # SQLite allows one writer: serialise this process's intake writes instead of failing on "database is
         # locked". Correctness across processes still comes from the primary keys.
@@ -59,11 +63,12 @@ class ServiceCore:
         self.wakeup: Callable[[], None] = lambda: None
 
     # -- DB helpers ----------------------------------------------------------------------------------------------
-    def _write(self, action: Callable[[Any], Any], *, batch: bool = False) -> Any:
+    def _write(self, action: Callable[[Any], Any], *, batch: bool = False, own_pool: bool = False) -> Any:
         """Run ``action`` in its own transaction; on a lost race (unique key, CAS), re-read and decide again.
 
         ``batch``: the action decides several alerts; a lost race raises _BatchConflict (the caller then decides
-        each alert alone) instead of answering for one alert.
+        each alert alone) instead of answering for one alert. ``own_pool``: on the intake's own connections
+        (:meth:`_own_session`), for the webhook's insert.
         """
         from airflow import settings as airflow_settings
         from airflow.utils.session import create_session
@@ -75,7 +80,7 @@ class ServiceCore:
             try:
                 with (
                     self._sqlite_write_lock if sqlite else nullcontext(),
-                    create_session(scoped=False) as session,
+                    self._own_session() if own_pool and not sqlite else create_session(scoped=False) as session,
                 ):
                     return action(session)
             except (_AlreadyStarted, IntegrityError, _Contended) as err:
@@ -90,6 +95,37 @@ class ServiceCore:
                 log.warning("Metadata DB busy (attempt %d): %s", attempt + 1, str(err).splitlines()[0])
                 time.sleep(0.05 * (attempt + 1))
         raise Unavailable("the metadata DB stayed contended; retry")
+
+    @contextmanager
+    def _own_session(self) -> Iterator[Any]:
+        """A session on the intake's own small connection pool (not SQLite: one writer there anyway).
+
+        In the API server, Airflow's pool (5 + 10 overflow connections) also serves every Execution API call of
+        the running tasks; during a storm of runs a delivery's one insert waited for a connection behind them.
+        """
+        from sqlalchemy.orm import Session
+
+        with self._own_engine_lock:
+            if self._own_engine is None:
+                from airflow import settings as airflow_settings
+                from sqlalchemy import create_engine
+
+                self._own_engine = create_engine(
+                    airflow_settings.engine.url,
+                    pool_size=OWN_POOL_SIZE,
+                    max_overflow=OWN_POOL_SIZE,
+                    pool_pre_ping=True,
+                    pool_recycle=1800,
+                )
+        session = Session(bind=self._own_engine, expire_on_commit=False)
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
 
     def _view(self) -> BatchView | None:
         """The current drain batch's reads (:mod:`toilless.intake.batch`); None outside a batch."""
