@@ -48,11 +48,12 @@ class _Workers:
         self.log_dir = log_dir
         self.started: list[subprocess.Popen[bytes]] = []
 
-    def start(self) -> subprocess.Popen[bytes]:
+    def start(self, mode: str = "process") -> subprocess.Popen[bytes]:
         env = dict(os.environ)  # this session's AIRFLOW_HOME (metadata DB) and the test's Connections
         env["PYTHONPATH"] = os.pathsep.join([str(REPO / "plugins"), str(REPO)])
         # The test routes (the fixture DAG), through the Variable that overrides alert_intake.yaml.
-        env["AIRFLOW_VAR_TOILLESS_ALERT_INTAKE"] = json.dumps({"routes_file": str(TEST_ROUTES)})
+        # The test DB is SQLite, where `worker: auto` leaves decisions to the API server: ask for the process.
+        env["AIRFLOW_VAR_TOILLESS_ALERT_INTAKE"] = json.dumps({"routes_file": str(TEST_ROUTES), "worker": mode})
         log = (self.log_dir / f"worker-{len(self.started)}.log").open("wb")
         process = subprocess.Popen(
             [sys.executable, "-m", "toilless.intake.worker", "--poll-seconds", "0.2"],
@@ -196,7 +197,22 @@ def test_two_worker_processes_never_decide_one_delivery_twice(intake: IntakeHarn
     assert [first.wait(30), second.wait(30)] == [0, 0]
 
 
-@pytest.mark.parametrize(("mode", "runs_in_api_server"), [("process", False), ("api_server", True)])
+def test_on_sqlite_the_worker_process_stays_idle_by_default_and_the_api_server_decides(
+    intake: IntakeHarness, workers: _Workers
+) -> None:
+    """``worker: auto`` on SQLite (one writer): a worker process started anyway (make run starts it) decides nothing,
+    stays up (its supervisor would restart it in a loop otherwise) and stops cleanly."""
+    delivery = intake.post(_group(range(2))).json()["delivery"]
+    process = workers.start(mode="auto")
+    assert _wait(lambda: "this process stays idle" in workers.log(0), timeout=60), workers.log(0)
+    time.sleep(1.0)
+    assert process.poll() is None
+    assert intake.service.delivery(delivery)["status"] == "pending"
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(30) == 0
+
+
+@pytest.mark.parametrize(("mode", "runs_in_api_server"), [("process", False), ("api_server", True), ("auto", True)])
 def test_the_api_server_runs_a_worker_only_when_configured(
     intake_dags: Path,
     slack_sink: Any,
@@ -205,8 +221,9 @@ def test_the_api_server_runs_a_worker_only_when_configured(
     mode: str,
     runs_in_api_server: bool,
 ) -> None:
-    """Default: decisions by the worker process, none in the API server. ``worker: api_server``: a thread started
-    with the app (not on the first POST), which handles what a restart left behind and stops with the app."""
+    """``worker: process``: decisions by the worker process, none in the API server. ``worker: api_server`` (and
+    ``auto`` on SQLite, this session's DB): a thread started with the app (not on the first POST), which decides
+    what is accepted and stops with the app."""
     from airflow.api_fastapi.app import lifespan as airflow_lifespan
     from fastapi import FastAPI
     from fastapi.testclient import TestClient
@@ -240,3 +257,25 @@ def test_the_api_server_runs_a_worker_only_when_configured(
         assert "toilless-intake-worker" not in [thread.name for thread in threading.enumerate()]
     finally:
         clear_intake_state()
+
+
+@pytest.mark.parametrize(
+    ("setting", "dialect", "expected"),
+    [
+        pytest.param({}, "postgresql", "process", id="auto-on-postgresql"),
+        pytest.param({}, "sqlite", "api_server", id="auto-on-sqlite"),
+        pytest.param({"worker": "process"}, "sqlite", "process", id="explicit-process"),
+        pytest.param({"worker": "api_server"}, "postgresql", "api_server", id="explicit-api-server"),
+    ],
+)
+def test_worker_mode_auto_follows_the_metadata_db(
+    monkeypatch: pytest.MonkeyPatch, setting: dict[str, str], dialect: str, expected: str
+) -> None:
+    from types import SimpleNamespace
+
+    from airflow import settings
+
+    from toilless.intake.worker import resolve_mode
+
+    monkeypatch.setattr(settings, "engine", SimpleNamespace(dialect=SimpleNamespace(name=dialect)))
+    assert resolve_mode(setting) == expected

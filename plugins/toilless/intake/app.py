@@ -46,7 +46,7 @@ from toilless.intake.auth import authorized
 from toilless.intake.models import WebhookPayload, validation_errors
 from toilless.intake.service import IntakeError, IntakeService, Rejected, Unavailable
 from toilless.intake.validation import BadBody, parse_body
-from toilless.intake.worker import IntakeWorker, build_worker
+from toilless.intake.worker import IntakeWorker, build_worker, resolve_mode
 
 log = logging.getLogger(__name__)
 
@@ -227,9 +227,9 @@ def _error(
 
 
 def worker_mode(service: IntakeService) -> str:
-    """``worker`` in alert_intake.yaml: ``process`` (default) or ``api_server``; unreadable settings: ``process``."""
+    """Where decisions run (:func:`toilless.intake.worker.resolve_mode`); unreadable settings: ``process``."""
     try:
-        return str(service.provider.get().intake.get("worker", "process"))
+        return resolve_mode(service.provider.get().intake)
     except Exception:
         log.exception("Alert intake settings could not be read; leaving decisions to the worker process")
         return "process"
