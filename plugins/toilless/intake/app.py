@@ -69,7 +69,7 @@ def create_app(service: IntakeService | None = None, worker: IntakeWorker | None
                 log.info("Alert intake: decisions by the worker process (worker: %s), not in the API server", mode)
                 return
             embedded.append(build_worker(service))
-            log.info("Alert intake: the worker runs in the API server (worker: api_server)")
+            log.info("Alert intake: the worker runs in the API server (worker: api_server, or auto on SQLite)")
         service.wakeup = embedded[0].wake
         embedded[0].ensure_started()
 
