@@ -1,4 +1,5 @@
-"""``python -m sandbox.airflow_group``: Airflow's components in one process group, for ``make run``.
+"""``python -m sandbox.airflow_group``: Airflow's components (and Toilless's intake worker) in one process group,
+for ``make run``.
 
 The launcher starts this as a new session; the components it starts stay in that session's process group, so the
 launcher stops all of them (and their task processes) with one signal to the group. A process can only join a
@@ -17,19 +18,36 @@ import sys
 import time
 from pathlib import Path
 
-from sandbox.launcher import AIRFLOW_COMPONENTS
+from sandbox.launcher import AIRFLOW_COMPONENTS, TOILLESS_COMPONENTS
 
 MAX_RESTARTS = 3
 RESTART_WINDOW_SECONDS = 600.0
 
 
-def main() -> int:
+def component_commands() -> dict[str, list[str]]:
+    """Each component's command line: Airflow's (``airflow <command>``) and Toilless's (``python <args>``)."""
     airflow = str(Path(sys.executable).with_name("airflow"))
+    commands = {name: [airflow, *args] for name, args in AIRFLOW_COMPONENTS}
+    commands |= {name: [sys.executable, *args] for name, args in TOILLESS_COMPONENTS}
+    return commands
+
+
+def component_environment(base: dict[str, str]) -> dict[str, str]:
+    """``base`` with plugins/ on PYTHONPATH: Toilless's processes import toilless from there (Airflow's own
+    components add the plugins folder to sys.path themselves)."""
+    env = dict(base)
+    plugins = base.get("AIRFLOW__CORE__PLUGINS_FOLDER", "")
+    env["PYTHONPATH"] = os.pathsep.join(path for path in (plugins, base.get("PYTHONPATH", "")) if path)
+    return env
+
+
+def main() -> int:
     home = os.environ["AIRFLOW_HOME"]
-    commands = dict(AIRFLOW_COMPONENTS)
+    commands = component_commands()
+    env = component_environment(dict(os.environ))
 
     def start(name: str) -> subprocess.Popen[bytes]:
-        return subprocess.Popen([airflow, *commands[name]], stdin=subprocess.DEVNULL, cwd=home)
+        return subprocess.Popen(commands[name], stdin=subprocess.DEVNULL, cwd=home, env=env)
 
     running = {name: start(name) for name in commands}
     restarts: dict[str, list[float]] = {name: [] for name in commands}

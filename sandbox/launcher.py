@@ -41,6 +41,10 @@ AIRFLOW_COMPONENTS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("api-server", ("api-server",)),
 )
 
+#: Toilless's own processes, started, restarted and stopped with Airflow's components (python arguments; plugins/ is
+#: put on PYTHONPATH). The alert intake's worker decides accepted alerts outside the API server (docs/alert_intake.md).
+TOILLESS_COMPONENTS: tuple[tuple[str, tuple[str, ...]], ...] = (("intake-worker", ("-m", "toilless.intake.worker")),)
+
 
 def read_env_file(path: Path) -> dict[str, str]:
     """KEY=VALUE lines (``#`` comments, optional quotes) of a dotenv-style file."""

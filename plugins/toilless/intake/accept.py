@@ -43,7 +43,8 @@ class Accept(ServiceCore):
         delivery = self._write(
             lambda session: store.insert_inbox(
                 session, receiver=payload.receiver[:250], alerts=len(payload.alerts), body=body
-            )
+            ),
+            own_pool=True,
         )
         self.wakeup()
         results = []
@@ -84,7 +85,8 @@ class Accept(ServiceCore):
         plans: list[Plan] = []
         errors: list[str] = []
         dag_models: dict[str, Any] = {}
-        with nullcontext(session) if session is not None else create_session(scoped=False) as session:
+        # The HTTP answer (strict) opens no session: its DAG facts come from a short per-process cache.
+        with nullcontext(session) if session is not None or strict else create_session(scoped=False) as session:
             for index, alert in enumerate(payload.alerts):
                 where = f"alerts[{index}] ({alert.alertname[:100]}, fingerprint {alert.fingerprint})"
                 # Priority, environment, links and channel only matter to the acks, which the drain builds: the
@@ -120,8 +122,10 @@ class Accept(ServiceCore):
                     continue
                 dag_id = plan.route.dag_id
                 if dag_id not in dag_models:
-                    dag_models[dag_id] = self._dag_model(dag_id, session)
-                model = dag_models[dag_id]
+                    dag_models[dag_id] = (
+                        self._accept_dag(dag_id) if strict else (self._dag_model(dag_id, session), None)
+                    )
+                model, dag = dag_models[dag_id]
                 # A DAG that cannot run this alert answers for this alert alone, never for the payload: a 5xx would
                 # have Alertmanager retry the valid alerts with it (forever, for a typo in a route), a 4xx drop them.
                 # The ledger row says "missing", which a later firing of the same alert replaces (see _firing):
@@ -138,7 +142,8 @@ class Accept(ServiceCore):
                     # A queued run on a paused DAG would hold the target until someone unpauses: create none.
                     plan.blocked = "paused"
                     continue
-                dag = self._dag(dag_id, session)
+                if not strict:
+                    dag = self._dag(dag_id, session)
                 if dag is None:
                     # Known but not serialized yet (the dag-processor writes both together, so this is brief).
                     plan.blocked = "missing"

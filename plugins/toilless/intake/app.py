@@ -18,9 +18,13 @@ Airflow does not authenticate plugin apps: this app does it itself, before it re
 there is no public docs page: ``GET /toilless/openapi.json`` answers authenticated callers only, and no Swagger UI
 page is served (it loads its scripts from a public CDN, which a closed network cannot reach).
 
-The background worker (inbox, Slack outbox, queued alerts) starts with the app: Airflow's API server runs the lifespan of
-every mounted FastAPI app, so accepted deliveries, unsent acknowledgements and queued alerts left by a restart are
-handled at once, not on the next delivery.
+The worker that decides the inbox, posts the Slack outbox and starts queued alerts is its own process
+(``python -m toilless.intake.worker``, see :mod:`toilless.intake.worker`), started with Airflow's components; this app
+only validates and inserts, so the API server's GIL serves answers, the UI and the Execution API, not decisions. With
+``worker: api_server`` in alert_intake.yaml (a deployment that cannot run one more process) the worker runs here as
+a daemon thread, started with the app: Airflow's API server runs the lifespan of every mounted FastAPI app, so
+accepted deliveries, unsent acknowledgements and queued alerts left by a restart are handled at once, not on the
+next delivery.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ import asyncio
 import functools
 import logging
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -41,7 +46,7 @@ from toilless.intake.auth import authorized
 from toilless.intake.models import WebhookPayload, validation_errors
 from toilless.intake.service import IntakeError, IntakeService, Rejected, Unavailable
 from toilless.intake.validation import BadBody, parse_body
-from toilless.intake.worker import IntakeWorker
+from toilless.intake.worker import IntakeWorker, build_worker, resolve_mode
 
 log = logging.getLogger(__name__)
 
@@ -49,22 +54,37 @@ _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="toilless", Basic realm="toilles
 
 
 def create_app(service: IntakeService | None = None, worker: IntakeWorker | None = None) -> FastAPI:
-    """Build the intake app. Tests pass their own service (settings, clock) and worker."""
+    """Build the intake app. Tests pass their own service (settings, clock) and worker, which then runs in here.
+
+    Without a worker, one runs in this process only with ``worker: api_server`` (read at start-up); by default the
+    worker process decides (``python -m toilless.intake.worker``).
+    """
     service = service or IntakeService()
-    worker = worker or IntakeWorker(
-        service.start_queued,
-        drain_inbox=service.drain_inbox,
-        retention_days=lambda: float(service.provider.get().intake.get("ledger_retention_days", 30)),
-    )
-    service.wakeup = worker.wake
+    embedded: list[IntakeWorker] = [worker] if worker is not None else []
+
+    def start_embedded() -> None:
+        if not embedded:
+            mode = worker_mode(service)
+            if mode != "api_server":
+                log.info("Alert intake: decisions by the worker process (worker: %s), not in the API server", mode)
+                return
+            embedded.append(build_worker(service))
+            log.info("Alert intake: the worker runs in the API server (worker: api_server, or auto on SQLite)")
+        service.wakeup = embedded[0].wake
+        embedded[0].ensure_started()
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        worker.ensure_started()
+        await run_in_threadpool(start_embedded)
         try:
             yield
         finally:
-            await run_in_threadpool(worker.stop)
+            if embedded:
+                await run_in_threadpool(embedded[0].stop)
+            for pool in threads:
+                pool.shutdown(wait=False)
+            threads.clear()
+            semaphore.clear()  # bound to this event loop; a restarted app makes new ones
 
     app = FastAPI(
         title="Toilless alert intake",
@@ -76,12 +96,18 @@ def create_app(service: IntakeService | None = None, worker: IntakeWorker | None
         openapi_url=None,
     )
     app.state.service = service
-    app.state.worker = worker
+    app.state.workers = embedded
     semaphore: list[asyncio.Semaphore] = []
+    threads: list[ThreadPoolExecutor] = []
 
     def slots(intake: dict[str, Any]) -> asyncio.Semaphore:
         if not semaphore:  # created on first use, inside the server's event loop
-            semaphore.append(asyncio.Semaphore(max(1, int(intake.get("max_concurrent_deliveries", 4)))))
+            size = max(1, int(intake.get("max_concurrent_deliveries", 4)))
+            semaphore.append(asyncio.Semaphore(size))
+            # The intake's own threads: the API server's shared pool (anyio's, 40 threads) also runs every sync
+            # endpoint of the Execution API, which the storm's running tasks call; behind them, a delivery waited
+            # for a thread. These few threads only ever run deliveries.
+            threads.append(ThreadPoolExecutor(max_workers=size, thread_name_prefix="toilless-intake-accept"))
         return semaphore[0]
 
     @app.get("/health")
@@ -120,10 +146,14 @@ def create_app(service: IntakeService | None = None, worker: IntakeWorker | None
 
     @app.post("/alertmanager")
     async def alertmanager(request: Request) -> JSONResponse:
-        worker.ensure_started()  # normally running since start-up; this restarts it if its thread ever died
+        if embedded:
+            embedded[0].ensure_started()  # running since start-up; this restarts it if its thread ever died
         try:
-            credentials = await run_in_threadpool(service.provider.credentials)
-            settings = await run_in_threadpool(service.provider.get)
+            # Cached (settings_ttl_seconds): read in the event loop, no thread hop, unless the cache is stale.
+            credentials = service.provider.fresh_credentials()
+            if credentials is None:
+                credentials = await run_in_threadpool(service.provider.credentials)
+            settings = service.provider.fresh() or await run_in_threadpool(service.provider.get)
         except Exception:
             log.exception("Alert intake settings could not be read")
             return _error(503, "the alert intake settings could not be read; see the API server log")
@@ -170,7 +200,9 @@ def create_app(service: IntakeService | None = None, worker: IntakeWorker | None
             # At most a few deliveries hold a worker thread at once: the API server's thread pool also serves the
             # UI and the task execution API, which a storm of alerts must not starve. The rest wait here, threadless.
             async with slots(settings.intake):
-                result = await run_in_threadpool(service.accept, payload, data)
+                result = await asyncio.get_running_loop().run_in_executor(
+                    threads[0], functools.partial(service.accept, payload, data)
+                )
         except Rejected as err:
             return _error(err.status_code, err.detail, err.errors)
         except (Unavailable, IntakeError) as err:
@@ -192,6 +224,15 @@ def _error(
     if errors:
         body["errors"] = errors
     return JSONResponse(body, status_code=status, headers=headers)
+
+
+def worker_mode(service: IntakeService) -> str:
+    """Where decisions run (:func:`toilless.intake.worker.resolve_mode`); unreadable settings: ``process``."""
+    try:
+        return resolve_mode(service.provider.get().intake)
+    except Exception:
+        log.exception("Alert intake settings could not be read; leaving decisions to the worker process")
+        return "process"
 
 
 _app: FastAPI | None = None

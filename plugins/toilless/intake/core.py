@@ -12,12 +12,14 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable
-from contextlib import nullcontext
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
 from datetime import UTC, datetime
+from types import SimpleNamespace
 from typing import Any
 
 from toilless.intake import store
+from toilless.intake.batch import BatchView, state_name
 from toilless.intake.errors import Unavailable, _AlreadyStarted, _BatchConflict, _Contended, _RunExists
 from toilless.intake.plans import Plan
 from toilless.intake.refusals import RefusalLimiter
@@ -30,7 +32,11 @@ TRIGGERING_USER = "toilless-alert-intake"
 #: Deserialized DAGs kept per process (each version of a routed DAG is one entry; LRU beyond this).
 DAG_CACHE_SIZE = 32
 DAG_CACHE_TTL_SECONDS = 3600
+#: How long the webhook re-uses a DAG's paused / stale state and latest version (see ServiceCore._accept_dag).
+ACCEPT_DAG_TTL_SECONDS = 5.0
 _WRITE_ATTEMPTS = 8
+#: Connections of the intake's own pool per process (and as many more under load): the webhook's inserts only.
+OWN_POOL_SIZE = 2
 
 
 class ServiceCore:
@@ -44,6 +50,10 @@ class ServiceCore:
         self.clock = clock
         self._dagbag: Any = None
         self._dagbag_lock = threading.Lock()
+        self._accept_dags: dict[str, tuple[float, Any, Any]] = {}
+        self._accept_lock = threading.Lock()
+        self._own_engine: Any = None
+        self._own_engine_lock = threading.Lock()
         self._refusals = RefusalLimiter()
         # SQLite allows one writer: serialise this process's intake writes instead of failing on "database is
         # locked". Correctness across processes still comes from the primary keys.
@@ -53,11 +63,12 @@ class ServiceCore:
         self.wakeup: Callable[[], None] = lambda: None
 
     # -- DB helpers ----------------------------------------------------------------------------------------------
-    def _write(self, action: Callable[[Any], Any], *, batch: bool = False) -> Any:
+    def _write(self, action: Callable[[Any], Any], *, batch: bool = False, own_pool: bool = False) -> Any:
         """Run ``action`` in its own transaction; on a lost race (unique key, CAS), re-read and decide again.
 
         ``batch``: the action decides several alerts; a lost race raises _BatchConflict (the caller then decides
-        each alert alone) instead of answering for one alert.
+        each alert alone) instead of answering for one alert. ``own_pool``: on the intake's own connections
+        (:meth:`_own_session`), for the webhook's insert.
         """
         from airflow import settings as airflow_settings
         from airflow.utils.session import create_session
@@ -69,7 +80,7 @@ class ServiceCore:
             try:
                 with (
                     self._sqlite_write_lock if sqlite else nullcontext(),
-                    create_session(scoped=False) as session,
+                    self._own_session() if own_pool and not sqlite else create_session(scoped=False) as session,
                 ):
                     return action(session)
             except (_AlreadyStarted, IntegrityError, _Contended) as err:
@@ -85,12 +96,48 @@ class ServiceCore:
                 time.sleep(0.05 * (attempt + 1))
         raise Unavailable("the metadata DB stayed contended; retry")
 
-    @staticmethod
-    def _ledger_row(session: Any, key: str) -> Any:
-        return store.ledger_row(session, key)
+    @contextmanager
+    def _own_session(self) -> Iterator[Any]:
+        """A session on the intake's own small connection pool (not SQLite: one writer there anyway).
 
-    @staticmethod
+        In the API server, Airflow's pool (5 + 10 overflow connections) also serves every Execution API call of
+        the running tasks; during a storm of runs a delivery's one insert waited for a connection behind them.
+        """
+        from sqlalchemy.orm import Session
+
+        with self._own_engine_lock:
+            if self._own_engine is None:
+                from airflow import settings as airflow_settings
+                from sqlalchemy import create_engine
+
+                self._own_engine = create_engine(
+                    airflow_settings.engine.url,
+                    pool_size=OWN_POOL_SIZE,
+                    max_overflow=OWN_POOL_SIZE,
+                    pool_pre_ping=True,
+                    pool_recycle=1800,
+                )
+        session = Session(bind=self._own_engine, expire_on_commit=False)
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
+
+    def _view(self) -> BatchView | None:
+        """The current drain batch's reads (:mod:`toilless.intake.batch`); None outside a batch."""
+        return getattr(self._delivery, "view", None)
+
+    def _ledger_row(self, session: Any, key: str) -> Any:
+        view = self._view()
+        row = view.ledger_row(key) if view is not None else ...
+        return store.ledger_row(session, key) if row is ... else row
+
     def _insert_ledger(
+        self,
         session: Any,
         plan: Plan,
         *,
@@ -113,28 +160,44 @@ class ServiceCore:
             starts_at=plan.alert.starts_at_utc,
             payload_json=payload_json,
         )
+        view = self._view()
+        if view is not None:
+            view.decided(
+                plan.key,
+                decision=decision,
+                run_id=run_id,
+                dag_id=plan.dag_id,
+                resolved_at=store.now() if resolved else None,
+            )
 
     def _holder(self, session: Any, dag_id: str, target: str) -> tuple[Any, str | None]:
         """The lock row for a target and the state of the run holding it (None if that run is gone)."""
-        row = store.lock_row(session, dag_id, target)
+        view = self._view()
+        row = view.lock_row(dag_id, target) if view is not None else ...
+        if row is ...:
+            row = store.lock_row(session, dag_id, target)
         if row is None:
             return None, None
         return row, self._run_state(session, dag_id, row.run_id)
 
-    @staticmethod
-    def _run_state(session: Any, dag_id: str, run_id: str) -> str | None:
-        state = store.run_state(session, dag_id, run_id)
-        return str(state.value if hasattr(state, "value") else state) if state is not None else None
+    def _run_state(self, session: Any, dag_id: str, run_id: str) -> str | None:
+        view = self._view()
+        state = view.run_state(dag_id, run_id) if view is not None else ...
+        return state_name(store.run_state(session, dag_id, run_id)) if state is ... else state
 
-    @staticmethod
-    def _claim(session: Any, dag_id: str, target: str, holder: Any, run_id: str, key: str) -> None:
+    def _claim(self, session: Any, dag_id: str, target: str, holder: Any, run_id: str, key: str) -> None:
         """Take the target: insert its lock row, or swap it from the finished run that held it (compare-and-swap)."""
         if holder is None:
             store.insert_lock(session, dag_id=dag_id, target=target, run_id=run_id, key=key)
-            return
-        changed = store.swap_lock(session, dag_id=dag_id, target=target, held_by=holder.run_id, run_id=run_id, key=key)
-        if changed != 1:
-            raise _Contended
+        else:
+            changed = store.swap_lock(
+                session, dag_id=dag_id, target=target, held_by=holder.run_id, run_id=run_id, key=key
+            )
+            if changed != 1:
+                raise _Contended
+        view = self._view()
+        if view is not None:
+            view.locked(dag_id, target, run_id)
 
     def _trigger(self, session: Any, dag_id: str, run_id: str, conf: dict[str, Any]) -> bool:
         """Create the queued run in this transaction, as Airflow's REST API trigger does. Returns is_paused.
@@ -147,14 +210,21 @@ class ServiceCore:
         from airflow.utils.state import DagRunState
         from airflow.utils.types import DagRunTriggeredByType, DagRunType
 
-        model = store.dag_model(session, dag_id, live=True)
+        view = self._view()
+        if view is not None and dag_id in view.live_models:
+            model = view.live_models[dag_id]
+        else:
+            model = store.dag_model(session, dag_id, live=True)
+            if view is not None:
+                view.live_models[dag_id] = model
         if model is None:
             raise Unavailable(f"DAG {dag_id} is not in Airflow (not parsed yet, or removed)")
         if model.has_import_errors:
             raise Unavailable(f"DAG {dag_id} has import errors and cannot be triggered")
         if model.allowed_run_types is not None and DagRunType.MANUAL not in model.allowed_run_types:
             raise Unavailable(f"DAG {dag_id} does not allow manual runs")
-        if store.run_exists(session, dag_id, run_id):
+        known = view.run_state(dag_id, run_id) if view is not None else ...
+        if store.run_exists(session, dag_id, run_id) if known is ... else known is not None:
             raise _RunExists
         dag = self._dag(dag_id, session)
         if dag is None:
@@ -172,6 +242,8 @@ class ServiceCore:
             session=session,
         )
         session.flush()
+        if view is not None:
+            view.created(dag_id, run_id)
         log.info("Alert intake started %s run %s", dag_id, run_id)
         return bool(model.is_paused)
 
@@ -216,6 +288,37 @@ class ServiceCore:
     @staticmethod
     def _dag_model(dag_id: str, session: Any) -> Any:
         return store.dag_model(session, dag_id)
+
+    def _accept_dag(self, dag_id: str) -> tuple[Any, Any]:
+        """(DagModel facts, latest DAG) for the webhook's Params check, cached ``ACCEPT_DAG_TTL_SECONDS`` per process.
+
+        The HTTP answer then reads nothing but this cache: during a storm every delivery names the same few DAGs.
+        A state up to a few seconds old is safe here: the worker decides with fresh reads in its transaction (a DAG
+        paused meanwhile is "paused", a conf that no longer passes new Params is "rejected", both acknowledged).
+        """
+        from airflow.utils.session import create_session
+
+        moment = time.monotonic()
+        with self._accept_lock:
+            cached = self._accept_dags.get(dag_id)
+            if cached is not None and moment - cached[0] < ACCEPT_DAG_TTL_SECONDS:
+                return cached[1], cached[2]
+        with create_session(scoped=False) as session:
+            row = store.dag_model(session, dag_id)
+            model = (
+                None
+                if row is None
+                else SimpleNamespace(
+                    is_stale=row.is_stale, has_import_errors=row.has_import_errors, is_paused=row.is_paused
+                )
+            )
+            runnable = model is not None and not (model.is_stale or model.has_import_errors or model.is_paused)
+            dag = self._dag(dag_id, session) if runnable else None
+        with self._accept_lock:
+            if len(self._accept_dags) >= DAG_CACHE_SIZE:
+                self._accept_dags.clear()  # routes name a few DAGs; this only bounds a pathological routes file
+            self._accept_dags[dag_id] = (moment, model, dag)
+        return model, dag
 
     @staticmethod
     def _run_link(dag_id: str, run_id: str, settings: IntakeSettings) -> str:

@@ -78,6 +78,8 @@ class Decide(ServiceCore):
             changed = store.forget_decision(session, plan.key, row.decision)
             if changed != 1:
                 raise _Contended
+            if (view := self._view()) is not None:
+                view.forgot(plan.key)
             row = None
         if row is not None:
             if row.decision == "resolved":
@@ -187,6 +189,8 @@ class Decide(ServiceCore):
         changed = store.resolve_decision(session, plan.key, values)
         if changed != 1:
             raise _Contended
+        if (view := self._view()) is not None:
+            view.decided(plan.key, resolved_at=values["resolved_at"], decision=values.get("decision", row.decision))
         if notice_state:
             self._enqueue(
                 session,

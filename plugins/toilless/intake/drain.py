@@ -13,11 +13,12 @@ from typing import Any
 
 from toilless.intake import decisions, routing, store
 from toilless.intake.accept import Accept
+from toilless.intake.batch import BatchView
 from toilless.intake.core import ACTIVE_STATES
 from toilless.intake.decide import Decide
 from toilless.intake.errors import _BatchConflict, _Contended, _RunExists
 from toilless.intake.models import Alert, WebhookPayload
-from toilless.intake.plans import Outcome
+from toilless.intake.plans import Outcome, Plan
 from toilless.intake.settings import IntakeSettings, facts_for
 
 log = logging.getLogger(__name__)
@@ -86,19 +87,26 @@ class Drain(Accept, Decide):
         claimed.clear()  # a retry of this transaction (DB busy) claims afresh
         found = store.claim_due(session, rows, only)
         total = 0
-        for row in found:
-            if claimed and total + row.alerts > DRAIN_ALERTS_PER_TRANSACTION:
-                break
-            total += row.alerts
-            claimed.append(row.id)
-            payload = WebhookPayload.model_validate_json(row.payload_json)
-            self._delivery.dags = {}
-            try:
-                plans = self.plan(payload, settings, strict=False, session=session)
+        # The batch's DAGs are looked up once (same transaction, same versions), its deliveries planned first, then
+        # the ledger rows, target locks and run states of all its alerts read in three queries (the BatchView),
+        # then decided in order.
+        self._delivery.dags = {}
+        try:
+            batch: list[tuple[int, list[Plan]]] = []
+            for row in found:
+                if claimed and total + row.alerts > DRAIN_ALERTS_PER_TRANSACTION:
+                    break
+                total += row.alerts
+                claimed.append(row.id)
+                payload = WebhookPayload.model_validate_json(row.payload_json)
+                batch.append((row.id, self.plan(payload, settings, strict=False, session=session)))
+            self._delivery.view = BatchView.load(session, [plan for _, plans in batch for plan in plans])
+            for delivery, plans in batch:
                 outcomes = [self._decide(session, plan, settings) for plan in plans]
-            finally:
-                self._delivery.dags = None
-            self._mark_done(session, row.id, outcomes)
+                self._mark_done(session, delivery, outcomes)
+        finally:
+            self._delivery.dags = None
+            self._delivery.view = None
         return len(claimed)
 
     def _drain_alone(self, delivery: int, settings: IntakeSettings) -> int:

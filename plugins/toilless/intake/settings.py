@@ -53,6 +53,22 @@ class SettingsProvider:
             self._settings = (time.monotonic(), settings)
         return settings
 
+    def fresh(self) -> IntakeSettings | None:
+        """The cached settings if still fresh, else None; never reads anything (safe in an event loop)."""
+        with self._lock:
+            cached = self._settings
+        if cached and time.monotonic() - cached[0] < self._ttl_for(cached[1].intake):
+            return cached[1]
+        return None
+
+    def fresh_credentials(self) -> Credentials | None:
+        """The cached credentials if fresh and present, else None (then call :meth:`credentials`); reads nothing."""
+        with self._lock:
+            cached, settings = self._credentials, self._settings
+        if cached and settings and time.monotonic() - cached[0] < self._ttl_for(settings[1].intake):
+            return cached[1]
+        return None
+
     def credentials(self) -> Credentials | None:
         """The secret callers must present; None when the Connection is missing (the intake then answers 503)."""
         with self._lock:

@@ -186,6 +186,13 @@ def ledger_row(session: Any, key: str) -> Any:
     return session.execute(select(ledger).where(ledger.c.alert_key == key)).first()
 
 
+def ledger_rows(session: Any, keys: list[str]) -> dict[str, Any]:
+    """The decision rows of ``keys`` (one query; absent keys are not in the answer)."""
+    if not keys:
+        return {}
+    return {row.alert_key: row for row in session.execute(select(ledger).where(ledger.c.alert_key.in_(keys)))}
+
+
 def insert_ledger(session: Any, *, resolved: bool = False, **values: Any) -> None:
     """One decision row; ``values`` are the ledger's columns apart from the timestamps."""
     stamp = now()
@@ -229,6 +236,19 @@ def lock_row(session: Any, dag_id: str, target: str) -> Any:
     return session.execute(
         select(target_lock).where(target_lock.c.dag_id == dag_id, target_lock.c.target_hash == target_hash(target))
     ).first()
+
+
+def lock_rows(session: Any, targets: list[tuple[str, str]]) -> dict[tuple[str, str], Any]:
+    """The lock rows of ``(dag_id, target)`` pairs, keyed by the pair (one query)."""
+    wanted = {(dag_id, target_hash(target)): (dag_id, target) for dag_id, target in targets}
+    if not wanted:
+        return {}
+    query = select(target_lock).where(target_lock.c.target_hash.in_(sorted({key[1] for key in wanted})))
+    return {
+        wanted[(row.dag_id, row.target_hash)]: row
+        for row in session.execute(query)
+        if (row.dag_id, row.target_hash) in wanted
+    }
 
 
 def insert_lock(session: Any, *, dag_id: str, target: str, run_id: str, key: str) -> None:
@@ -309,6 +329,19 @@ def run_state(session: Any, dag_id: str, run_id: str) -> Any:
     from airflow.models.dagrun import DagRun
 
     return session.scalar(select(DagRun.state).where(DagRun.dag_id == dag_id, DagRun.run_id == run_id))
+
+
+def run_states(session: Any, runs: list[tuple[str, str]]) -> dict[tuple[str, str], Any]:
+    """The state of each existing run among ``(dag_id, run_id)`` pairs (one query; absent runs are not in it)."""
+    from airflow.models.dagrun import DagRun
+
+    wanted = set(runs)
+    if not wanted:
+        return {}
+    query = select(DagRun.dag_id, DagRun.run_id, DagRun.state).where(
+        DagRun.run_id.in_(sorted({run_id for _, run_id in wanted}))
+    )
+    return {(row.dag_id, row.run_id): row.state for row in session.execute(query) if (row.dag_id, row.run_id) in wanted}
 
 
 def run_exists(session: Any, dag_id: str, run_id: str) -> bool:
