@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from sandbox.dns_pair import RECORDS, DnsPair
@@ -15,13 +13,13 @@ QUERIES = [{"name": name, "type": "A"} for name in RECORDS]
 def test_a_stopped_server_is_refused_at_once_not_after_timeouts(dns_pair: DnsPair) -> None:
     dns_pair.break_server("ns1", "stopped")
     address, port = dns_pair.address("ns1")
-    started = time.perf_counter()
-    probed = probe_server(address, port, QUERIES, tries=3, timeout_seconds=2.0)
-    elapsed = time.perf_counter() - started
+    probed = probe_server(address, port, QUERIES, tries=3, timeout_seconds=10.0)
+    # The ICMP "port unreachable" answer of a connected UDP socket ends each query as "refused"; an unconnected socket
+    # would wait out its 10 s timeout and say "timeout" (checked by what happened, not by a stopwatch: the machine's
+    # load must not decide the test).
     assert {o["status"] for o in probed["outcomes"]} == {"refused"}
+    assert all(o["elapsed_ms"] < 10_000 for o in probed["outcomes"])
     assert probed["tcp_port_open"] is False
-    # 12 queries x 2 s of timeout would be 24 s: the ICMP answer of a connected UDP socket ends each at once.
-    assert elapsed < 1.0
 
 
 @pytest.mark.parametrize(
@@ -65,10 +63,10 @@ def test_an_unresolvable_host_name_is_an_error_not_a_crash() -> None:
 def test_a_hung_server_costs_the_tries_not_every_name_and_transport(dns_pair: DnsPair) -> None:
     dns_pair.break_server("ns1", "slow", seconds=30)
     address, port = dns_pair.address("ns1")
-    started = time.perf_counter()
     probed = probe_server(address, port, QUERIES, tries=2, timeout_seconds=0.5)
-    elapsed = time.perf_counter() - started
     assert len(probed["outcomes"]) == 8
     assert {o["status"] for o in probed["outcomes"]} == {"timeout"}
-    # 2 names x 2 transports x 2 tries x 0.5 s = 4 s one after the other; the streams at once: 2 x 0.5 s.
-    assert elapsed < 2.5
+    # 2 names x 2 transports x 2 tries: one after the other the probe would last the sum of its queries; the four
+    # streams at once last about a quarter of it. Compared with the probe's own clock, so load slows both alike.
+    waited_ms = sum(o["elapsed_ms"] for o in probed["outcomes"])
+    assert probed["elapsed_ms"] < waited_ms / 2
