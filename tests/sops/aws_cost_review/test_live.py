@@ -36,6 +36,14 @@ def test_review_runs_on_live_airflow_with_sandbox_data(live_airflow) -> None:
     folder = live_airflow.home / "reports" / DAG_ID / re.sub(r"[^A-Za-z0-9_.-]+", "_", run_id)
     services = json.loads((folder / "services.json").read_text())
     assert services["pages"] == 2
+    drawn = live_airflow.api(
+        "GET", f"/api/v2/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances/draw_trend_chart/xcomEntries/return_value"
+    )
+    if drawn.status_code == 404 or drawn.json().get("value") is None:
+        # In the first days of a month the sandbox's anomaly (RDS $40/day over its baseline) is still under
+        # min_dollars ($120): nothing is flagged yet, so no chart is drawn and none is uploaded (seen on the 2nd).
+        assert not (folder / "cost_trend.png").exists()
+        return
     assert (folder / "cost_trend.png").read_bytes()[:4] == b"\x89PNG"
     size = (folder / "cost_trend.png").stat().st_size
     # The sandbox's API channel ids are made up from the names (#finops -> CFINOPS).
