@@ -12,7 +12,7 @@ No SOP logic: each method is one Redis call (or one pipeline / script), returnin
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from functools import cached_property
 from typing import Any
 
@@ -75,6 +75,16 @@ class RedisHook(BaseHook):
         self.redis_conn_id = redis_conn_id
         self.client_name = client_name
         self.socket_timeout = socket_timeout
+
+    @classmethod
+    def from_settings(cls, settings: Mapping[str, Any], *, dag_id: str) -> RedisHook:
+        """The hook a SOP's settings name (``redis_conn_id``, ``socket_timeout_seconds``), its connection named
+        ``toilless-<dag_id>`` so the SOP can tell its own connection apart from those it may end."""
+        return cls(
+            redis_conn_id=str(settings["redis_conn_id"]),
+            client_name=f"toilless-{dag_id}",
+            socket_timeout=float(settings.get("socket_timeout_seconds") or 10),
+        )
 
     @cached_property
     def connection(self) -> Any:

@@ -31,11 +31,7 @@ STATE_KEY = f"toilless_{DAG_ID}_actions"
 def _hook(settings: Mapping[str, Any]) -> RedisHook:
     from toilless.hooks.redis import RedisHook
 
-    return RedisHook(
-        redis_conn_id=str(settings["redis_conn_id"]),
-        client_name=f"toilless-{DAG_ID}",
-        socket_timeout=float(settings.get("socket_timeout_seconds") or 10),
-    )
+    return RedisHook.from_settings(settings, dag_id=DAG_ID)
 
 
 def target_of(settings: Mapping[str, Any]) -> str:
