@@ -229,3 +229,33 @@ def test_gate_policy_from_settings() -> None:
     assert len(policy.business_hours) == 2
     with pytest.raises(GateConfigError):
         gate.gate_policy({"circuit_breaker": {"max_actions": "many"}}, dry_run=False, time=timing)
+
+
+SUNDAY_WINDOW = {"days": ["sunday"], "start": "02:00", "end": "04:00"}
+WEEKDAYS = {"days": ["mon", "tue", "wed", "thu", "fri"], "start": "09:00", "end": "17:00"}
+
+
+@pytest.mark.parametrize(
+    ("settings", "kwargs", "window", "hours", "dry_run"),
+    [
+        pytest.param({"dry_run": False}, {}, "Sunday 02:00-04:00 UTC", 0, False, id="install-window-no-hours"),
+        pytest.param(
+            {"dry_run": False, "respect_maintenance_window": False}, {}, None, 0, False, id="sop-opts-out-of-window"
+        ),
+        pytest.param({"dry_run": True}, {}, "Sunday 02:00-04:00 UTC", 0, True, id="settings-dry-run"),
+        pytest.param({"dry_run": False}, {"dry_run": True}, "Sunday 02:00-04:00 UTC", 0, True, id="run-dry-run"),
+        pytest.param(
+            {"dry_run": False}, {"business_hours": True}, "Sunday 02:00-04:00 UTC", 1, False, id="office-hours-sop"
+        ),
+    ],
+)
+def test_sop_gate_policy_reads_a_sops_settings(settings, kwargs, window, hours, dry_run) -> None:
+    toilless_config = {"maintenance_window": SUNDAY_WINDOW, "business_hours": WEEKDAYS}
+    policy = gate.sop_gate_policy(
+        toilless_config, {**settings, "gate": {"cooldown_minutes": 15, "circuit_breaker": {"max_actions": 2}}}, **kwargs
+    )
+    assert (policy.maintenance_window.describe() if policy.maintenance_window else None) == window
+    assert len(policy.business_hours) == hours
+    assert policy.dry_run is dry_run
+    assert policy.cooldown == timedelta(minutes=15)
+    assert policy.breaker_max_actions == 2

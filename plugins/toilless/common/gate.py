@@ -323,6 +323,30 @@ def gate_policy(
         raise GateConfigError(f"gate settings {gate!r}: {err}") from err
 
 
+def sop_gate_policy(
+    toilless_config: Mapping[str, Any],
+    settings: Mapping[str, Any],
+    *,
+    business_hours: bool = False,
+    dry_run: bool | None = None,
+) -> GatePolicy:
+    """The gate policy of a SOP's resolved settings: its ``gate`` section, its ``dry_run``, and the windows.
+
+    The windows are the SOP's own ``business_hours`` / ``maintenance_window`` if set, else toilless.yaml's;
+    ``respect_maintenance_window: false`` in the SOP's settings opts out of the maintenance window. Business hours
+    apply only where the SOP's actions are tied to office hours (``business_hours=True``). ``dry_run`` replaces the
+    settings' own where the run decides it later (a run's Param read at the moment of acting).
+    """
+    timing = time_policy(
+        toilless_config,
+        settings,
+        business_hours=business_hours,
+        maintenance_window=bool(settings.get("respect_maintenance_window", True)),
+    )
+    dry = bool(settings["dry_run"]) if dry_run is None else dry_run
+    return gate_policy(settings.get("gate"), dry_run=dry, time=timing)
+
+
 def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 

@@ -142,13 +142,7 @@ def _gate_policy(settings: Mapping[str, Any]) -> Any:
     from toilless.common import gate
     from toilless.common.config import load_config
 
-    timing = gate.time_policy(
-        load_config("toilless"),
-        settings,
-        business_hours=False,
-        maintenance_window=bool(settings.get("respect_maintenance_window", True)),
-    )
-    return gate.gate_policy(settings.get("gate"), dry_run=bool(settings["dry_run"]), time=timing)
+    return gate.sop_gate_policy(load_config("toilless"), settings)
 
 
 def _marker_store() -> tuple[Any, Any]:

@@ -244,13 +244,7 @@ def end_idle_sessions(
 
 
 def _gate_policy(settings: Mapping[str, Any]) -> gate.GatePolicy:
-    time_policy = gate.time_policy(
-        load_config("toilless"),
-        settings,
-        business_hours=False,
-        maintenance_window=bool(settings.get("respect_maintenance_window", True)),
-    )
-    return gate.gate_policy(settings.get("gate"), dry_run=bool(settings["dry_run"]), time=time_policy)
+    return gate.sop_gate_policy(load_config("toilless"), settings)
 
 
 def _markers(now: datetime) -> dict[str, Any]:

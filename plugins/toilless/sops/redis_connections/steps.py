@@ -111,13 +111,7 @@ def kill_idle_clients(
     max_total = int(kill["max_clients_per_run"])
     names = list(kill["client_names"])
     idle_seconds = int(kill["idle_seconds"])
-    time_policy = gate.time_policy(
-        load_config("toilless"),
-        settings,
-        business_hours=False,
-        maintenance_window=bool(settings.get("respect_maintenance_window", True)),
-    )
-    policy = gate.gate_policy(settings.get("gate"), dry_run=bool(settings["dry_run"]), time=time_policy)
+    policy = gate.sop_gate_policy(load_config("toilless"), settings)
     verdicts: list[dict[str, Any]] = []
     budget_reason = f"at most {max_total} connections per run (this run's tries included): reached"
 

@@ -87,13 +87,7 @@ def clean_idle_keys(
     target = target_of(settings)
     options = settings["cleanup"]
     max_total = int(options["max_keys_per_run"])
-    time_policy = gate.time_policy(
-        load_config("toilless"),
-        settings,
-        business_hours=False,
-        maintenance_window=bool(settings.get("respect_maintenance_window", True)),
-    )
-    policy = gate.gate_policy(settings.get("gate"), dry_run=bool(settings["dry_run"]), time=time_policy)
+    policy = gate.sop_gate_policy(load_config("toilless"), settings)
     action = f"{options['action']} idle keys without TTL"
     verdicts: list[dict[str, Any]] = []
     hook = _hook(settings)

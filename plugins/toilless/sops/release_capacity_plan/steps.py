@@ -242,13 +242,7 @@ def apply_capacity(
     if not (approved or dry_run):
         # Only reachable by a wiring change: a Reject or timeout skips this task.
         raise InvalidInput("the capacity plan was not approved: nothing applied")
-    time_policy = gate.time_policy(
-        load_config("toilless"),
-        settings,
-        business_hours=False,
-        maintenance_window=bool(settings["respect_maintenance_window"]),
-    )
-    policy = gate.gate_policy(settings["gate"], dry_run=dry_run, time=time_policy)
+    policy = gate.sop_gate_policy(load_config("toilless"), settings, dry_run=dry_run)
     hook = _hook(settings)
     read = {item["manifest"]["metadata"]["name"]: item["manifest"] for item in current["deployments"]}
     plan_id = rendered["plan_id"]
