@@ -55,7 +55,7 @@ _RETENTION_STEPS = ((timedelta(days=63), 3600), (timedelta(days=15), 300), (time
 def cluster_name_from_arn(arn: str) -> str:
     """The cluster name inside a valid MSK cluster ARN (checked first)."""
     check_cluster_arn(arn)
-    match = _CLUSTER_ARN.match(arn)
+    match = _CLUSTER_ARN.fullmatch(arn)
     assert match is not None
     return match.group("name")
 
@@ -64,7 +64,7 @@ def check_cluster_arn(arn: Any, *, parameter: str = "ClusterArn") -> None:
     """An MSK provisioned cluster ARN in the documented format."""
     if not isinstance(arn, str) or not arn:
         raise AwsContractError(f"{parameter} must be a non-empty string, got {arn!r}")
-    if len(arn) > 2048 or not _CLUSTER_ARN.match(arn):
+    if len(arn) > 2048 or not _CLUSTER_ARN.fullmatch(arn):
         raise AwsContractError(
             f"{parameter} {arn[:120]!r} is not an MSK cluster ARN "
             "(arn:aws:kafka:<region>:<account>:cluster/<name>/<uuid>-<n>)"
@@ -73,7 +73,7 @@ def check_cluster_arn(arn: Any, *, parameter: str = "ClusterArn") -> None:
 
 def check_target_instance_type(instance_type: Any, allowed: Iterable[str]) -> None:
     """A ``TargetInstanceType`` in the broker-type format and in the configured allowed list."""
-    if not isinstance(instance_type, str) or not _INSTANCE_TYPE.match(instance_type):
+    if not isinstance(instance_type, str) or not _INSTANCE_TYPE.fullmatch(instance_type):
         raise AwsContractError(f"TargetInstanceType {instance_type!r} is not a broker type like kafka.m5.xlarge")
     allowed = list(allowed)
     if instance_type not in allowed:
@@ -88,7 +88,7 @@ def check_update_broker_type(request: Mapping[str, Any], allowed: Iterable[str])
         )
     check_cluster_arn(request["ClusterArn"])
     version = request["CurrentVersion"]
-    if not isinstance(version, str) or not _CURRENT_VERSION.match(version):
+    if not isinstance(version, str) or not _CURRENT_VERSION.fullmatch(version):
         raise AwsContractError(f"CurrentVersion {version!r} is not a cluster version token from DescribeCluster")
     check_target_instance_type(request["TargetInstanceType"], allowed)
 
