@@ -115,7 +115,7 @@ def msk_cpu_headroom() -> None:
         """Two approvals for a recommended resize, else the report."""
         return steps.choose_path(settings, decision)
 
-    @task(multiple_outputs=False)
+    @task(multiple_outputs=True)
     def resize_broker_type(settings: dict[str, Any], decision: dict[str, Any], **context: Any) -> dict[str, Any]:
         """Two different approvers, the gate, then UpdateBrokerType once per incident."""
         return steps.resize_broker_type(settings, decision, context)

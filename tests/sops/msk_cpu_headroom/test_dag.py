@@ -116,9 +116,9 @@ def test_steady_rise_recommends_a_larger_type_with_the_cost_in_a_dry_run(
     text = report(slack_sink)
     assert "[dry run: nothing changed]" in text
     assert "steady rise" in text
-    assert "recommend `kafka.m5.large` -&gt; `kafka.m5.xlarge` (2 -&gt; 4 vCPU)" in text
+    assert "recommend `kafka.m5.large` -> `kafka.m5.xlarge` (2 -> 4 vCPU)" in text
     # (0.42 - 0.21 USD per broker-hour) x 3 brokers x 730 h, and where the prices come from.
-    assert "459.90 -&gt; 919.80 USD/month for 3 brokers (+459.90 USD/month; prices: AWS MSK pricing page" in text
+    assert "459.90 -> 919.80 USD/month for 3 brokers (+459.90 USD/month; prices: AWS MSK pricing page" in text
     assert slack_sink.messages("urgent") == []
 
 
