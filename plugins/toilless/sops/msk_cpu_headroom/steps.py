@@ -215,15 +215,9 @@ def resize_broker_type(
 
     ti = context["ti"]
     approvals = (ti.xcom_pull(task_ids="first_approval"), ti.xcom_pull(task_ids="second_approval"))
-    timing = gate.time_policy(
-        load_config("toilless"),
-        settings,
-        business_hours=False,
-        maintenance_window=bool(settings.get("respect_maintenance_window", True)),
-    )
     # Dry run read again at the moment of acting, not only from the decision.
     dry_run = bool(settings["dry_run"]) or bool(context["params"].get("dry_run"))
-    policy = gate.gate_policy(settings.get("gate"), dry_run=dry_run, time=timing)
+    policy = gate.sop_gate_policy(load_config("toilless"), settings, dry_run=dry_run)
     recommendation = decision["recommendation"]
     result = resize_once(
         _hook(settings),
