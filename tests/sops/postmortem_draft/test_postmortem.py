@@ -11,7 +11,8 @@ import pytest
 
 from tests.incidents.conftest import incident_db  # noqa: F401 - the fixture
 from toilless.incidents import events as ev
-from toilless.sops.postmortem_draft.template import marker, md, render
+from toilless.incidents.markdown import md
+from toilless.sops.postmortem_draft.template import marker, render
 
 REPO = "example-org/infrastructure"
 

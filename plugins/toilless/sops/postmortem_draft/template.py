@@ -7,7 +7,6 @@ Markdown: one line, no HTML, no table breaks, no mentions or auto-links, bounded
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -21,23 +20,15 @@ from toilless.incidents.events import (
     MESSAGE_SENT,
     RUNBOOK_FINISHED,
 )
+from toilless.incidents.markdown import md
 
 #: Timeline rows shown in one draft (GitHub bodies hold 65,536 characters).
 MAX_TIMELINE_ROWS = 200
-_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]<>|#@!~])")
 
 
 def marker(incident_id: str) -> str:
     """The line that makes a draft findable: one issue per incident."""
     return f"<!-- toilless-postmortem:{incident_id} -->"
-
-
-def md(value: Any, limit: int = 200) -> str:
-    """Outside text for Markdown: one line, special characters escaped, at most ``limit`` characters."""
-    text = " ".join(str(value if value is not None else "").split())
-    if len(text) > limit:
-        text = text[: limit - 1] + "…"
-    return _MARKDOWN_SPECIAL.sub(r"\\\1", text)
 
 
 def stamp(epoch: float | None) -> str:
