@@ -96,7 +96,7 @@ def _write(engine: Any, batch: Sequence[ev.Event]) -> int:
     unique = list({item.event_id: item for item in batch}.values())
     with engine.begin() as conn:
         known = set(
-            conn.execute(select(event.c.event_id).where(event.c.event_id.in_([item.event_id for item in unique])))
+            conn.execute(select(event.c.event_id).where(_among(event.c.event_id, [item.event_id for item in unique])))
             .scalars()
             .all()
         )
@@ -106,7 +106,7 @@ def _write(engine: Any, batch: Sequence[ev.Event]) -> int:
         ids = sorted({item.incident_id for item in fresh})
         rows = {
             row.incident_id: dict(row._mapping)
-            for row in conn.execute(select(incident).where(incident.c.incident_id.in_(ids)))
+            for row in conn.execute(select(incident).where(_among(incident.c.incident_id, ids)))
         }
         new_ids = set(ids) - rows.keys()
         for incident_id in new_ids:
@@ -139,6 +139,11 @@ def _write(engine: Any, batch: Sequence[ev.Event]) -> int:
             ],
         )
         return len(fresh)
+
+
+def _among(column: Any, values: list[str]) -> Any:
+    """``column = v`` for one value (the common single-event write: no IN expansion to compile), else ``IN``."""
+    return column == values[0] if len(values) == 1 else column.in_(values)
 
 
 def _blank(incident_id: str, opened_at: float) -> dict[str, Any]:
