@@ -156,3 +156,18 @@ def test_an_append_racing_a_drain_is_not_lost(incident_db: Any, tmp_path: Path) 
     outbox.drain(write, directory)
     assert seen == [1]
     assert outbox.pending(directory) == 1
+
+
+def test_a_drain_that_died_mid_way_leaves_nothing_behind(incident_db: Any, tmp_path: Path) -> None:
+    """A drain killed after claiming a file (renamed, not yet deleted): the next drain writes its events."""
+    from toilless.incidents import outbox
+
+    directory = tmp_path / "crashed"
+    outbox.append([ev.make_event("ab", ev.ACTION, dedupe="one")], directory)
+    [path] = directory.glob("*.jsonl")
+    path.rename(path.with_name(f"{path.name}.draining-999999999-deadbeef"))  # no such process
+    written: list[str] = []
+    counts = outbox.drain(lambda chunk: written.extend(item.event_id for item in chunk) or len(chunk), directory)
+    assert counts["written"] == 1
+    assert len(written) == 1
+    assert outbox.pending(directory) == 0

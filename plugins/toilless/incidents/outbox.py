@@ -77,6 +77,26 @@ def pending(directory: Path | None = None) -> int:
     return total
 
 
+def abandoned_claims(directory: Path) -> list[Path]:
+    """Files claimed by a drain whose process is gone (it died between claiming and deleting): drained again."""
+    found = []
+    for path in sorted(directory.glob("*.jsonl.draining-*")):
+        pid_text = path.name.split(".draining-", 1)[1].split("-", 1)[0]
+        if not pid_text.isdigit() or not _alive(int(pid_text)):
+            found.append(path)
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def drain(write: Callable[[list[Event]], int], directory: Path | None = None) -> dict[str, int]:
     """Write every waiting event with ``write`` (idempotent by event id); returns written/duplicate/left/bad counts.
 
@@ -86,8 +106,8 @@ def drain(write: Callable[[list[Event]], int], directory: Path | None = None) ->
     counts = {"written": 0, "duplicates": 0, "left": 0, "unreadable": 0}
     if not directory.is_dir():
         return counts
-    for path in sorted(directory.glob("*.jsonl")):
-        claimed = path.with_name(f"{path.name}.draining-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+    for path in sorted(directory.glob("*.jsonl")) + abandoned_claims(directory):
+        claimed = path.with_name(f"{path.name.split('.draining-')[0]}.draining-{os.getpid()}-{uuid.uuid4().hex[:8]}")
         try:
             path.rename(claimed)
         except FileNotFoundError:
