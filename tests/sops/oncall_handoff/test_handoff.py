@@ -95,3 +95,37 @@ def test_a_storm_week_still_fits_one_document() -> None:
     handoff = build(incidents, {}, week_start=WEEK_START, week_end=WEEK_END)
     assert "and 700 more incident(s)" in handoff.markdown
     assert handoff.markdown.count("### ") == 300
+
+
+def test_chart_counts_and_medians_from_the_seeded_week(incident_db: Any, tmp_path: Path) -> None:  # noqa: F811
+    from toilless.incidents import store
+    from toilless.sops.oncall_handoff.chart import medians, per_day, render_chart
+
+    store.write_events(incident_db, seeded_week())
+    incidents = store.incidents_between(incident_db, WEEK_START.timestamp(), WEEK_END.timestamp())
+    counts = per_day(incidents, WEEK_START)
+    assert counts["P2"] == [0, 1, 1, 1, 0, 0, 0]
+    assert counts["P0"] == [1, 0, 0, 0, 0, 0, 0]
+    assert counts["P3"] == [0] * 7  # CertExpiry opened the week before
+    assert medians(incidents, "acknowledged_at")["P2"] == 20.0  # 30 and 10 min
+    png = render_chart(incidents, WEEK_START, tmp_path / "week.png")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_build_handoff_step_writes_the_document_and_posts_the_summary(
+    incident_db: Any,  # noqa: F811
+    tmp_path: Path,
+    slack_sink: Any,
+    set_variable: Any,
+) -> None:
+    from toilless.incidents import store
+    from toilless.sops.oncall_handoff.steps import build_handoff
+
+    set_variable("toilless_incidents", {"handoff": {"output_dir": str(tmp_path)}})
+    store.write_events(incident_db, seeded_week())
+    summary = build_handoff(WEEK_END + timedelta(hours=8), {})
+    assert summary["incidents"] == 6
+    assert Path(summary["path"]).read_text(encoding="utf-8").startswith("# On-call handoff: week of 2026-11-23")
+    assert "Alertmanager reachable" in summary["selfcheck_failed"]  # no Connection: said, not hidden
+    [message] = slack_sink.messages("ops")
+    assert "6 incident(s)" in message["text"]

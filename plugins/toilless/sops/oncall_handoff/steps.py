@@ -118,9 +118,24 @@ def build_handoff(moment: datetime, params: Mapping[str, Any]) -> dict[str, Any]
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"oncall-handoff-{start:%Y-%m-%d}.md"
     path.write_text(handoff.markdown, encoding="utf-8")
-    summary = handoff.summary() | {"path": str(path), "selfcheck_failed": [name for name, ok, _ in selfcheck if not ok]}
+    chart = None
+    try:
+        from toilless.sops.oncall_handoff.chart import render_chart
+
+        chart = render_chart(incidents, start, folder / f"oncall-handoff-{start:%Y-%m-%d}.png")
+    except Exception:
+        log.exception("Handoff chart could not be drawn; the document and summary go out without it")
+    summary = handoff.summary() | {
+        "path": str(path),
+        "chart": str(chart) if chart else None,
+        "selfcheck_failed": [name for name, ok, _ in selfcheck if not ok],
+    }
     if not params.get("dry_run"):
         post_summary(channel, summary)
+        if chart is not None:
+            from toilless.common.reporting import upload_file
+
+            upload_file(channel, chart, title=f"On-call week of {start:%Y-%m-%d}")
     return summary
 
 
