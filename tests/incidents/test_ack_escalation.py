@@ -229,3 +229,20 @@ def test_ack_refuses_a_malformed_actor_or_channel(incident_db: Any) -> None:
         acknowledge("aa03", "<!channel>", "rest")
     with pytest.raises(ev.IncidentError, match="'via'"):
         acknowledge("aa03", "alice", "carrier-pigeon")
+
+
+def test_rest_severity_change_and_bad_severity(intake: Any, incident_db: Any) -> None:
+    from toilless.incidents import store
+
+    _open_incident("aa04", "P2", datetime.now(UTC))
+    bad = intake.client.post("/incidents/aa04/severity", json={"severity": "P4", "by": "alice"}, headers=_auth())
+    assert bad.status_code == 422
+    assert "not one of P0, P1, P2, P3" in bad.json()["detail"]
+    unknown = intake.client.post("/incidents/ffff/severity", json={"severity": "P1", "by": "alice"}, headers=_auth())
+    assert unknown.status_code == 404
+    good = intake.client.post("/incidents/aa04/severity", json={"severity": "p0", "by": "alice"}, headers=_auth())
+    assert good.status_code == 200, good.text
+    assert good.json() == {"incident_id": "aa04", "severity": "P0", "was": "P2"}
+    assert store.get_incident(incident_db, "aa04")["severity"] == "P0"
+    [changed] = [item for item in store.timeline(incident_db, "aa04") if item["kind"] == "severity_set"]
+    assert changed["actor"] == "alice"

@@ -171,3 +171,19 @@ def test_a_drain_that_died_mid_way_leaves_nothing_behind(incident_db: Any, tmp_p
     assert counts["written"] == 1
     assert len(written) == 1
     assert outbox.pending(directory) == 0
+
+
+def test_a_runs_report_is_recorded_as_message_and_finish(
+    incident_db: Any, slack_sink: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from types import SimpleNamespace
+
+    from toilless.common.reporting import send_report
+    from toilless.incidents import recorder, store
+
+    run_alert = alert(fingerprint="5e4d")
+    context = {"params": {"alert": run_alert}, "run_id": "alert__r", "dag": SimpleNamespace(dag_id="redis_memory")}
+    monkeypatch.setattr(recorder, "_current_context", lambda: context)  # what Airflow gives inside the task
+    send_report(context, channel="ops", title="Redis memory", lines=["all fine"])
+    kinds = [item["kind"] for item in store.timeline(incident_db, ev.incident_of_alert(run_alert))]
+    assert kinds == ["message_sent", "runbook_finished"]

@@ -172,7 +172,9 @@ def send_report(
     message = render_report(
         title=title, lines=lines, status=status, dag_id=dag_id, run_id=run_id, link=link, link_hosts=hosts
     )
-    return post_message(channel, message["text"], blocks=message["blocks"], settings=settings)
+    posted = post_message(channel, message["text"], blocks=message["blocks"], settings=settings)
+    incidents.record_from_context("runbook_finished", context, summary=f"reported: {title} ({status})")
+    return posted
 
 
 def _sections(lines: list[slack.Mrkdwn]) -> Iterable[slack.Mrkdwn]:

@@ -73,3 +73,42 @@ def acknowledge(
         "already": already,
         "resolved": row["resolved_at"] is not None,
     }
+
+
+def set_severity(
+    incident_id: str, severity: Any, by: str, *, engine: Any = None, now: datetime | None = None
+) -> dict[str, Any]:
+    """Change an incident's severity (P0-P3) on behalf of ``by``; the escalation targets follow at the next sweep.
+
+    :raises toilless.incidents.severity.InvalidSeverity: outside P0-P3 (REST: 422)
+    :raises toilless.incidents.events.UnknownIncident: no such incident (REST: 404)
+    :raises AcknowledgeUnavailable: the database is unreachable; nothing stored (REST: 503)
+    """
+    from toilless.incidents import db, store
+    from toilless.incidents.severity import parse_severity
+
+    code = parse_severity(severity)
+    if not isinstance(by, str) or not _ACTOR.match(by.strip()):
+        raise ev.IncidentError("'by' must be a user name or Slack handle (letters, digits, . @ + - _, 1-100 chars)")
+    if not isinstance(incident_id, str) or not re.fullmatch(r"[0-9a-f]{1,64}", incident_id):
+        raise ev.UnknownIncident(f"no incident {str(incident_id)[:70]!r} (incident ids are hexadecimal)")
+    engine = engine or db.engine()
+    try:
+        row = store.get_incident(engine, incident_id)
+        if row is None:
+            raise ev.UnknownIncident(f"no incident {incident_id!r}")
+        if row["severity"] != code:
+            item = ev.make_event(
+                incident_id,
+                ev.SEVERITY_SET,
+                at=now or datetime.now(UTC),
+                actor=by.strip(),
+                summary=f"severity {row['severity']} -> {code}",
+                data={"severity": code, "was": row["severity"]},
+            )
+            store.write_events(engine, [item])
+    except ev.IncidentError:
+        raise
+    except Exception as err:
+        raise AcknowledgeUnavailable(f"incident database unreachable: {type(err).__name__}") from err
+    return {"incident_id": incident_id, "severity": code, "was": row["severity"]}

@@ -4,6 +4,8 @@
   (:func:`toilless.incidents.ack.acknowledge`). 200 with who acknowledged first and when (``already`` when someone
   did before); 404 unknown incident; 422 malformed ``by``/``via``; 401 without the intake's credentials; 503 when
   the incident database is unreachable (nothing stored: retry).
+* ``POST /toilless/incidents/{incident_id}/severity`` with ``{"severity": "P1", "by": "alice"}``: 422 outside
+  P0-P3, 404 unknown incident.
 * ``GET /toilless/incidents/{incident_id}``: the incident and its timeline (same credentials).
 
 Airflow does not authenticate plugin apps: these routes check the same credentials as the Alertmanager webhook
@@ -67,6 +69,35 @@ def incidents_router(provider: Any) -> APIRouter:
             return _error(422, str(err))
         except AcknowledgeUnavailable as err:
             return _error(503, f"{err}; the acknowledgement was NOT stored, retry")
+        return JSONResponse(result)
+
+    @router.post("/{incident_id}/severity")
+    async def severity(incident_id: str, request: Request) -> JSONResponse:
+        """``{"severity": "P1", "by": "alice"}``: 200, 404 unknown incident, 422 outside P0-P3."""
+        import json
+
+        from toilless.incidents.ack import AcknowledgeUnavailable, set_severity
+        from toilless.incidents.events import IncidentError, UnknownIncident
+
+        if (answer := await refused(request)) is not None:
+            return answer
+        body = await request.body()
+        if len(body) > MAX_BODY_BYTES:
+            return _error(413, f"body larger than {MAX_BODY_BYTES} bytes")
+        try:
+            data = json.loads(body or b"{}")
+        except ValueError:
+            return _error(400, "body is not JSON")
+        if not isinstance(data, dict):
+            return _error(422, 'body must be {"severity": "P0".."P3", "by": "<user>"}')
+        try:
+            result = await run_in_threadpool(set_severity, incident_id, data.get("severity"), str(data.get("by") or ""))
+        except UnknownIncident as err:
+            return _error(404, str(err))
+        except IncidentError as err:
+            return _error(422, str(err))
+        except AcknowledgeUnavailable as err:
+            return _error(503, f"{err}; nothing stored, retry")
         return JSONResponse(result)
 
     @router.get("/{incident_id}")
