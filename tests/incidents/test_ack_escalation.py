@@ -246,3 +246,20 @@ def test_rest_severity_change_and_bad_severity(intake: Any, incident_db: Any) ->
     assert store.get_incident(incident_db, "aa04")["severity"] == "P0"
     [changed] = [item for item in store.timeline(incident_db, "aa04") if item["kind"] == "severity_set"]
     assert changed["actor"] == "alice"
+
+
+@pytest.mark.parametrize(
+    ("environment", "expected"),
+    [
+        pytest.param("prod", 1, id="prod-escalates"),
+        pytest.param("staging", None, id="staging-waits-for-working-hours"),
+        pytest.param("", 1, id="unknown-environment-escalates"),
+    ],
+)
+def test_only_prod_incidents_climb_the_ladder(environment: str, expected: int | None) -> None:
+    from toilless.incidents.escalation import due_level
+
+    opened = datetime(2026, 1, 5, tzinfo=UTC)
+    row = {"opened_at": opened.timestamp(), "severity": "P0", "escalation_level": 0, "environment": environment}
+    settings = {"escalate_environments": ["prod", "production"]}
+    assert due_level(row, opened + timedelta(minutes=15), settings) == expected

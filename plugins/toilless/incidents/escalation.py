@@ -24,6 +24,12 @@ def due_level(incident: Mapping[str, Any], now: datetime, settings: Mapping[str,
     """The ladder level the incident should be at now if that is above its current one; else None."""
     if incident.get("acknowledged_at") is not None or incident.get("resolved_at") is not None:
         return None
+    # Non-prod alerts wait for working hours (SOPS.md): nobody is woken up the ladder for them. An incident whose
+    # environment is unknown is escalated: better one page too many than a silent outage.
+    environments = [str(env).lower() for env in (settings or {}).get("escalate_environments") or []]
+    environment = str(incident.get("environment") or "").lower()
+    if environments and environment and environment not in environments:
+        return None
     escalate = targets(incident.get("severity") or "P2", settings).escalate.total_seconds()
     elapsed = now.timestamp() - float(incident["opened_at"])
     level = min(len(LADDER) - 1, int(elapsed // escalate)) if elapsed >= 0 else 0
