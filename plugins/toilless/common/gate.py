@@ -29,6 +29,7 @@ from typing import Any
 
 from toilless.common.errors import InvalidInput
 from toilless.common.policies import PolicyError, WeeklyWindow, action_allowed, next_allowed, window_from_config
+from toilless.incidents import recorder as incidents
 
 logger = logging.getLogger(__name__)
 
@@ -164,7 +165,7 @@ def _verdict_factory(action: str, target: str, now: datetime) -> Any:
         allowed_from: datetime | None = None,
         refusals: tuple[str, ...] = (),
     ) -> GateVerdict:
-        return GateVerdict(
+        verdict = GateVerdict(
             allowed=allowed,
             check=check,
             reason=reason,
@@ -174,6 +175,8 @@ def _verdict_factory(action: str, target: str, now: datetime) -> Any:
             allowed_from=allowed_from,
             refusals=refusals or ((check,) if not allowed else ()),
         )
+        incidents.gate_verdict(verdict)  # on the run's incident timeline; never raises, never blocks the verdict
+        return verdict
 
     return build
 

@@ -14,6 +14,7 @@ from typing import Any
 from toilless.common import slack
 from toilless.common.config import ConfigError, load_config
 from toilless.common.slack import fit_message
+from toilless.incidents import recorder as incidents
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +54,7 @@ def post_message(
     message = fit_message({"text": text, "blocks": blocks})
     text = message["text"]
     SlackWebhookHook(slack_webhook_conn_id=conn_id).send(text=text, blocks=message.get("blocks"))
+    incidents.message_sent(channel, text)  # on the run's incident timeline (if it has one); never raises
     log.info("Posted to Slack channel %s (connection %s): %s", channel, conn_id, (text.splitlines() or [""])[0][:120])
     return {"channel": channel, "conn_id": conn_id, "text": text}
 
@@ -170,7 +172,9 @@ def send_report(
     message = render_report(
         title=title, lines=lines, status=status, dag_id=dag_id, run_id=run_id, link=link, link_hosts=hosts
     )
-    return post_message(channel, message["text"], blocks=message["blocks"], settings=settings)
+    posted = post_message(channel, message["text"], blocks=message["blocks"], settings=settings)
+    incidents.record_from_context("runbook_finished", context, summary=f"reported: {title} ({status})")
+    return posted
 
 
 def _sections(lines: list[slack.Mrkdwn]) -> Iterable[slack.Mrkdwn]:

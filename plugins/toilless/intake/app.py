@@ -42,6 +42,7 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
+from toilless.incidents.api import incidents_router
 from toilless.intake.auth import authorized
 from toilless.intake.models import WebhookPayload, validation_errors
 from toilless.intake.service import IntakeError, IntakeService, Rejected, Unavailable
@@ -96,6 +97,7 @@ def create_app(service: IntakeService | None = None, worker: IntakeWorker | None
         openapi_url=None,
     )
     app.state.service = service
+    app.include_router(incidents_router(service.provider))  # /incidents: acknowledge, timeline (issue 18)
     app.state.workers = embedded
     semaphore: list[asyncio.Semaphore] = []
     threads: list[ThreadPoolExecutor] = []

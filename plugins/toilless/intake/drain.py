@@ -11,6 +11,7 @@ import logging
 import time
 from typing import Any
 
+from toilless.incidents import intake as incident_record
 from toilless.intake import decisions, routing, store
 from toilless.intake.accept import Accept
 from toilless.intake.batch import BatchView
@@ -103,6 +104,7 @@ class Drain(Accept, Decide):
             self._delivery.view = BatchView.load(session, [plan for _, plans in batch for plan in plans])
             for delivery, plans in batch:
                 outcomes = [self._decide(session, plan, settings) for plan in plans]
+                incident_record.intake_decided(plans, outcomes)  # idempotent events; never raises
                 self._mark_done(session, delivery, outcomes)
         finally:
             self._delivery.dags = None
@@ -120,6 +122,7 @@ class Drain(Accept, Decide):
         try:
             plans = self.plan(payload, settings, strict=False)
             outcomes = [self._act(plan, settings) for plan in plans]
+            incident_record.intake_decided(plans, outcomes)
         finally:
             self._delivery.dags = None
         # A crash before this mark redoes the delivery: every decision above is in the ledger, so it redoes nothing.

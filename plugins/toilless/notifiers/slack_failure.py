@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseNotifier
 
 from toilless.common.alerting import TaskFailure, failure_message, first_line, route_failure
+from toilless.incidents import failure_triage
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -36,6 +37,7 @@ class SlackFailureNotifier(BaseNotifier):
         route = route_failure(failure, settings.get("failure_alerts", {}), environment)
         message = failure_message(failure, route, environment, allowed_link_hosts(settings, base_url))
         post_message(route.channel, message["text"], blocks=message["blocks"], settings=settings)
+        failure_triage.after_failure(context, failure, route.kind, environment)  # issue + timeline; never raises
 
 
 def failure_from_context(context: Any, base_url: str) -> TaskFailure:

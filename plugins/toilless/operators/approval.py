@@ -39,6 +39,9 @@ class TimedApprovalOperator(ApprovalOperator):
     def execute_complete(self, context: Context, event: dict[str, Any]) -> Any:
         from airflow.sdk.exceptions import DownstreamTasksSkipped
 
+        from toilless.incidents import recorder
+
+        recorder.approval(context, answer_summary(event))  # who answered what, on the incident timeline
         try:
             return super().execute_complete(context=context, event=event)
         except DownstreamTasksSkipped:

@@ -1,0 +1,101 @@
+"""The intake's one call into the incident record: after a delivery's alerts are decided, each decision becomes
+events on its incident (alert received with severity, runbook started, alert resolved).
+
+Event ids are derived from the incident and the fact, so a batch that rolls back and is decided again alert by
+alert (the intake's contention path), or a redelivery, records nothing twice. Never raises.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from toilless.incidents import events as ev
+
+log = logging.getLogger(__name__)
+
+#: Outcomes that say nothing new about an incident.
+_SILENT = frozenset({"duplicate", "ignored"})
+
+
+def intake_decided(plans: Sequence[Any], outcomes: Sequence[Any]) -> bool:
+    """Record the decisions of one delivery (``plans`` and their ``outcomes``, in the same order)."""
+    try:
+        batch: list[ev.Event] = []
+        for plan, outcome in zip(plans, outcomes, strict=False):
+            batch.extend(events_for(plan, outcome))
+    except Exception:
+        log.exception("Incident record: intake decisions could not be turned into events")
+        return False
+    from toilless.incidents.recorder import record_events
+
+    return record_events(batch)
+
+
+def events_for(plan: Any, outcome: Any) -> list[ev.Event]:
+    """Pure: the events one intake decision adds to its incident."""
+    if outcome.status in _SILENT:
+        return []
+    alert = plan.alert
+    incident_id = ev.incident_key(alert.fingerprint, alert.starts_at_utc)
+    labels = dict(alert.labels)
+    if outcome.status == "resolved":
+        return [
+            ev.make_event(
+                incident_id,
+                ev.ALERT_RESOLVED,
+                actor="alertmanager",
+                summary=f"{alert.alertname} resolved",
+                data={"ends_at": alert.ends_at_utc, "detail": outcome.detail},
+                dedupe="resolved",
+            )
+        ]
+    facts = plan.facts
+    severity = getattr(getattr(facts, "priority", None), "code", "") or ""
+    data: dict[str, Any] = {
+        "alertname": alert.alertname,
+        "title": (getattr(facts, "summary", "") or alert.annotations.get("summary", ""))[:500],
+        "severity": severity,
+        "environment": getattr(facts, "environment", "") or "",
+        "service": labels.get("service") or labels.get("job") or labels.get("app") or "",
+        "dag_id": outcome.dag_id,
+        "run_id": outcome.run_id,
+        "target": outcome.target,
+        "decision": outcome.status,
+        "detail": outcome.detail,
+        "starts_at": alert.starts_at_utc,
+        "labels": labels,
+        "channel": plan.channel,
+    }
+    found = [
+        ev.make_event(
+            incident_id,
+            ev.ALERT_RECEIVED,
+            actor="alertmanager",
+            summary=f"{alert.alertname} firing; intake decided: {outcome.status}",
+            data=data,
+            dedupe="received",
+        )
+    ]
+    if severity:
+        found.append(
+            ev.make_event(
+                incident_id,
+                ev.SEVERITY_SET,
+                summary=f"severity {severity} from the alert's labels",
+                data={"severity": severity, "source": "labels"},
+                dedupe="severity:labels",
+            )
+        )
+    if outcome.status == "started" and outcome.run_id:
+        found.append(
+            ev.make_event(
+                incident_id,
+                ev.RUNBOOK_STARTED,
+                summary=f"runbook {outcome.dag_id} started",
+                data={"dag_id": outcome.dag_id, "run_id": outcome.run_id, "target": outcome.target},
+                dedupe=f"started:{outcome.run_id}",
+            )
+        )
+    return found
