@@ -177,6 +177,15 @@ class Approvers:
         self.done.set()
 
     def __enter__(self) -> Approvers:
+        # Import Airflow's models and DAG parsing here, in the test's thread, before the answering thread starts:
+        # both threads importing them at once (the thread's first query configures every mapper) deadlocked on
+        # Python's import lock when this test ran first in a session.
+        import airflow.dag_processing.dagbag  # noqa: F401
+        from airflow.models import import_all_models
+        from sqlalchemy.orm import configure_mappers
+
+        import_all_models()
+        configure_mappers()
         self._thread.start()
         return self
 

@@ -1,5 +1,7 @@
-"""Msk cpu headroom (`msk_cpu_headroom`): decides whether the measured value of a target has reached the threshold that calls for the
-action, and reports what it found and did. (Written by the scaffold: say in one paragraph what this SOP decides.)
+"""Kafka (AWS MSK) CPU headroom (`msk_cpu_headroom`): per-broker CPU over the last hour and 7 days, spike or steady
+rise, who to ask or which broker type to recommend, and a resize only with two different approvers.
 
-``decide`` holds the judgement (pure: no Airflow, no network); ``steps`` holds the task bodies.
+Pure modules: ``headroom`` (state, shape), ``topics`` (who drives a spike), ``sizing`` (type and cost), ``approvals``
+(two-person rule), ``decide`` (the verdict), ``messages`` (Slack texts), ``resize`` (once per incident, through the
+gate; the hook is passed in). ``steps`` holds the task bodies (the only Airflow import).
 """
