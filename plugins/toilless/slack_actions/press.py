@@ -25,7 +25,7 @@ from toilless.slack_actions.signing import sign
 
 #: The Slack user the sandbox maps to its Airflow admin (slack_actions.respondents).
 SANDBOX_USER = "U0SANDBOX"
-SECRET_FILE = "slack_signing_secret"
+SECRET_FILE = "slack_signing_secret"  # noqa: S105 (a file name)
 JSONL_FILE = "slack.jsonl"
 
 
@@ -62,7 +62,9 @@ def payload_for(
     }
 
 
-def signed_request(secret: str, payload: Mapping[str, Any], *, timestamp: int | None = None) -> tuple[bytes, dict[str, str]]:
+def signed_request(
+    secret: str, payload: Mapping[str, Any], *, timestamp: int | None = None
+) -> tuple[bytes, dict[str, str]]:
     """Body (form-encoded ``payload=<json>``, as Slack sends it) and headers with a valid v0 signature."""
     body = urlencode({"payload": json.dumps(payload, separators=(",", ":"))}).encode()
     stamp = str(int(time.time()) if timestamp is None else timestamp)
@@ -82,7 +84,11 @@ def newest_with_button(messages: list[dict[str, Any]], label: str) -> tuple[dict
         ts = str(message.get("ts", ""))
         if message.get("kind") == "update":
             if ts in current:
-                current[ts] = {**current[ts], "blocks": message.get("blocks", []), "buttons": message.get("buttons", [])}
+                current[ts] = {
+                    **current[ts],
+                    "blocks": message.get("blocks", []),
+                    "buttons": message.get("buttons", []),
+                }
             continue
         if message.get("kind") in ("webhook", "api"):
             current[ts] = message
