@@ -153,7 +153,7 @@ def _answer_locked(
             return Outcome(status, err.status_code, str(err.detail))
         raise
     _audit(session, ti, user, option)
-    by = response.responded_by["name"]
+    by = response.responded_by.name
     at = response.responded_at
     return Outcome(
         decisions.DECIDED,
