@@ -73,12 +73,17 @@ def answer(ref: Mapping[str, Any], option: str, user_name: str, *, now: datetime
         log.warning("Slack press mapped to Airflow user %r, who does not exist: refused", user_name)
         return Outcome(decisions.REFUSED, 403, f"you are mapped to Airflow user {user_name!r}, who does not exist")
     now = now or datetime.now(UTC)
+    # Before the transaction: the team lookup opens a session of its own (provide_session), and Airflow's sessions
+    # are thread-scoped, so inside the transaction it would commit it and release the lock taken below.
+    allowed = _allowed(dag_id, user)
 
     from airflow.utils.session import create_session
 
     with create_session() as session:
         try:
-            return _answer_locked(session, dag_id, run_id, task_id, map_index, try_number, option, user, now)
+            return _answer_locked(
+                session, dag_id, run_id, task_id, map_index, try_number, option, user, now, allowed=allowed
+            )
         except BaseException:
             session.rollback()
             raise
@@ -94,6 +99,8 @@ def _answer_locked(
     option: str,
     user: Any,
     now: datetime,
+    *,
+    allowed: bool,
 ) -> Outcome:
     from airflow.api_fastapi.core_api.datamodels.hitl import UpdateHITLDetailPayload
     from airflow.api_fastapi.core_api.routes.public.hitl import update_hitl_detail
@@ -131,9 +138,8 @@ def _answer_locked(
             line = decisions.decided_line(defaults, None, ti.trigger_timeout)
             return Outcome(decisions.ALREADY_DECIDED, 200, text, line, {"chosen_options": defaults, "by": None})
         return Outcome(decisions.NOT_WAITING, 409, "the response timeout has passed: the task fails without answer")
-    refusal = _not_allowed(dag_id, user)
-    if refusal:
-        return refusal
+    if not allowed:
+        return Outcome(decisions.REFUSED, 403, "your Airflow user may not answer this DAG's questions")
     try:
         response = update_hitl_detail(
             dag_id=dag_id,
@@ -177,22 +183,20 @@ def _already(detail: Any) -> Outcome:
     )
 
 
-def _not_allowed(dag_id: str, user: Any) -> Outcome | None:
+def _allowed(dag_id: str, user: Any) -> bool:
     """The route's own dependency: ``requires_access_dag(method="PUT", access_entity=HITL_DETAIL)``."""
     from airflow.api_fastapi.app import get_auth_manager
     from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity, DagDetails
     from airflow.models.dag import DagModel
 
-    team_name = DagModel.get_team_name(dag_id)
-    allowed = get_auth_manager().is_authorized_dag(
-        method="PUT",
-        access_entity=DagAccessEntity.HITL_DETAIL,
-        details=DagDetails(id=dag_id, team_name=team_name),
-        user=user,
+    return bool(
+        get_auth_manager().is_authorized_dag(
+            method="PUT",
+            access_entity=DagAccessEntity.HITL_DETAIL,
+            details=DagDetails(id=dag_id, team_name=DagModel.get_team_name(dag_id)),
+            user=user,
+        )
     )
-    if allowed:
-        return None
-    return Outcome(decisions.REFUSED, 403, "your Airflow user may not answer this DAG's questions")
 
 
 def _audit(session: Any, ti: Any, user: Any, option: str) -> None:
