@@ -114,3 +114,30 @@ def test_button_values_are_compact_json() -> None:
     value = buttons.encode_value("hitl", {**REF, "o": "Approve"})
     assert json.loads(value)["k"] == "hitl"
     assert " " not in value
+
+
+class FakeTaskInstance:
+    dag_id, run_id, task_id, map_index, try_number = "rds_storage_guard", "manual__1", "request_approval", -1, 2
+
+
+class FakeApproval:
+    options = ["Approve", "Reject"]
+
+
+def test_notifier_buttons_name_the_task_instance_and_its_try() -> None:
+    from toilless.notifiers.slack_approval import answer_buttons
+
+    block = answer_buttons({"ti": FakeTaskInstance(), "task": FakeApproval()}, "Grow db-1")
+    assert block is not None
+    values = [buttons.decode_value(element["value"]) for element in block["elements"]]
+    assert values == [
+        ("hitl", {"d": "rds_storage_guard", "r": "manual__1", "t": "request_approval", "m": -1, "n": 2, "o": option})
+        for option in ("Approve", "Reject")
+    ]
+
+
+def test_notifier_buttons_can_be_turned_off(set_variable) -> None:
+    from toilless.notifiers.slack_approval import answer_buttons
+
+    set_variable("toilless_slack_actions", {"approval_buttons": False})
+    assert answer_buttons({"ti": FakeTaskInstance(), "task": FakeApproval()}, "Grow db-1") is None

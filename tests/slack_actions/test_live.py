@@ -83,11 +83,11 @@ def test_signed_press_approves_rds_growth_once(live_airflow, started_runs) -> No
     ).json()
     assert after["responded_at"] == hitl["responded_at"]
     assert allocated(live_airflow, instance_id) == 146
-    events = live_airflow.moto.client("rds", region="eu-west-1").describe_db_instances(
+    instance = live_airflow.moto.client("rds", region="eu-west-1").describe_db_instances(
         DBInstanceIdentifier=instance_id
     )["DBInstances"][0]
-    assert events["AllocatedStorage"] == 146
-    assert json.dumps(events.get("PendingModifiedValues") or {}) == "{}"
+    assert instance["AllocatedStorage"] == 146
+    assert json.dumps(instance.get("PendingModifiedValues") or {}) == "{}"
 
 
 def press_button_again(live_airflow, request: dict) -> requests.Response:
