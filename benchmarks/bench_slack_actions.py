@@ -62,7 +62,8 @@ def _presses(live: Any) -> tuple[list[float], list[float]]:
         run_id = f"bench__{instance_id}"
         conf = {"instance_ids": [instance_id], "region": REGION, "approval_timeout_minutes": 30}
         live.trigger(DAG_ID, conf=conf, run_id=run_id)
-        wait_for_task_state(live, run_id, "request_approval", "awaiting_input")
+        # The sandbox's own scheduled run may hold the DAG (max_active_runs=1) for a while: a long first wait.
+        wait_for_task_state(live, run_id, "request_approval", "awaiting_input", timeout=900)
         wait_until_parking_is_processed(live, run_id)
         messages = [m for m in live.slack_sink.messages() if instance_id in m.get("text", "")]
         found = newest_with_button(messages, "Reject")
