@@ -187,6 +187,7 @@ class Sandbox:
 
     def _start_services(self, env: dict[str, str]) -> dict[str, str]:
         self.ctx = SandboxContext(home=self.home / "sandbox", preferred_ports=not self.free_ports)
+        self.ctx.published["airflow_url"] = f"http://{HOST}:{self.port}"  # for commands a service prints
         self.ctx.home.mkdir(parents=True, exist_ok=True)
         added: dict[str, str] = {}
         for service_class in discover():

@@ -8,6 +8,7 @@ Webhook URLs look like ``http://127.0.0.1:PORT/services/<channel>``; the channel
 
 from __future__ import annotations
 
+import itertools
 import json
 import threading
 import time
@@ -19,6 +20,9 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from sandbox.http import LoopbackHTTPServer, Response
+
+#: Message timestamps unique within the process, like Slack's ("<seconds>.<sequence>").
+_TS_SEQUENCE = itertools.count(1)
 
 
 class SlackSink(LoopbackHTTPServer):
@@ -98,6 +102,20 @@ class SlackSink(LoopbackHTTPServer):
                 return 400, b"invalid_payload"
             self._record({"kind": "webhook", "channel": channel, **_message_fields(payload)})
             return 200, b"ok"
+        if path.startswith("/response/"):
+            # A press's response_url (the press CLI points it here): replace_original updates the message it names.
+            try:
+                payload = json.loads(body or b"{}")
+            except json.JSONDecodeError:
+                return 400, b"invalid_payload"
+            ts = path.split("/")[2]
+            if payload.get("replace_original"):
+                self._update(ts, payload, via="response_url")
+            else:
+                self._record(
+                    {"kind": "response", "channel": self._channel_of(ts), "ts_of": ts, **_message_fields(payload)}
+                )
+            return 200, b"ok"
         if path.startswith("/upload/"):
             file_id = path.split("/")[2]
             with self._lock:
@@ -141,13 +159,52 @@ class SlackSink(LoopbackHTTPServer):
                 }
             )
             return {"ok": True, "files": [{"id": f.get("id"), "title": f.get("title")} for f in files]}
+        if method == "chat.update":
+            ts = str(params.get("ts", ""))
+            if not self._update(ts, params, via="chat.update"):
+                return {"ok": False, "error": "message_not_found"}
+            return {"ok": True, "channel": params.get("channel"), "ts": ts}
         if method == "chat.postMessage":
-            self._record({"kind": "api", "channel": str(params.get("channel", "unknown")), **_message_fields(params)})
-            return {"ok": True, "channel": params.get("channel"), "ts": f"{time.time():.6f}"}
+            recorded = self._record(
+                {"kind": "api", "channel": str(params.get("channel", "unknown")), **_message_fields(params)}
+            )
+            return {"ok": True, "channel": params.get("channel"), "ts": recorded["ts"]}
         return {"ok": True}
 
-    def _record(self, message: dict[str, Any]) -> None:
+    def buttons(self, channel: str | None = None) -> list[dict[str, Any]]:
+        """Every button received, newest message last: its label, action_id, value, and the message's ts/channel."""
+        return [
+            {**button, "ts": m["ts"], "channel": m["channel"]}
+            for m in self.messages(channel)
+            if m.get("kind") in ("webhook", "api")
+            for button in m.get("buttons", [])
+        ]
+
+    def message(self, ts: str) -> dict[str, Any] | None:
+        """The message posted with ``ts`` (with its updates applied; ``updates`` lists them)."""
+        with self._lock:
+            return next((m for m in self._messages if m.get("ts") == ts and m.get("kind") != "update"), None)
+
+    def _channel_of(self, ts: str) -> str:
+        found = self.message(ts)
+        return found["channel"] if found else "unknown"
+
+    def _update(self, ts: str, payload: dict[str, Any], *, via: str) -> bool:
+        """chat.update / response_url replace_original: the message gets the new content; the update is recorded."""
+        fields = _message_fields(payload)
+        with self._lock:
+            original = next((m for m in self._messages if m.get("ts") == ts and m.get("kind") != "update"), None)
+            if original is None:
+                return False
+            original.setdefault("updates", []).append({"via": via, **fields})
+            original.update({"text": fields["text"], "blocks": fields["blocks"], "buttons": fields["buttons"]})
+        self._record({"kind": "update", "via": via, "channel": original["channel"], "ts": ts, **fields})
+        return True
+
+    def _record(self, message: dict[str, Any]) -> dict[str, Any]:
         message = {"received_at": time.time(), **message}
+        # Every message gets a ts as Slack's have (a press names its message by channel and ts).
+        message.setdefault("ts", f"{int(time.time())}.{next(_TS_SEQUENCE):06d}")
         with self._lock:
             self._messages.append(message)
             self._lock.notify_all()
@@ -158,13 +215,37 @@ class SlackSink(LoopbackHTTPServer):
         if self.echo:
             first = (message.get("text") or "").strip().splitlines()
             print(f"[slack #{message['channel']}] {first[0][:160] if first else '(blocks only)'}", flush=True)
+        return message
 
 
 def _message_fields(payload: dict[str, Any]) -> dict[str, Any]:
     blocks = payload.get("blocks")
     if isinstance(blocks, str):
         blocks = json.loads(blocks)
-    return {"text": payload.get("text", ""), "blocks": blocks or [], "thread_ts": payload.get("thread_ts")}
+    return {
+        "text": payload.get("text", ""),
+        "blocks": blocks or [],
+        "thread_ts": payload.get("thread_ts"),
+        "buttons": _buttons(blocks or []),
+    }
+
+
+def _buttons(blocks: list[Any]) -> list[dict[str, Any]]:
+    """The buttons of ``actions`` blocks, as a person would see and press them."""
+    found = []
+    for block in blocks:
+        if isinstance(block, dict) and block.get("type") == "actions":
+            for element in block.get("elements") or []:
+                if isinstance(element, dict) and element.get("type") == "button":
+                    found.append(
+                        {
+                            "label": (element.get("text") or {}).get("text", ""),
+                            "action_id": element.get("action_id", ""),
+                            "value": element.get("value", ""),
+                            "block_id": block.get("block_id", ""),
+                        }
+                    )
+    return found
 
 
 def _configured_channels() -> list[dict[str, str]]:

@@ -48,6 +48,7 @@ from toilless.intake.models import WebhookPayload, validation_errors
 from toilless.intake.service import IntakeError, IntakeService, Rejected, Unavailable
 from toilless.intake.validation import BadBody, parse_body
 from toilless.intake.worker import IntakeWorker, build_worker, resolve_mode
+from toilless.slack_actions.router import router as slack_actions_router
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +100,7 @@ def create_app(service: IntakeService | None = None, worker: IntakeWorker | None
     app.state.service = service
     app.include_router(incidents_router(service.provider))  # /incidents: acknowledge, timeline (issue 18)
     app.state.workers = embedded
+    app.include_router(slack_actions_router)  # POST /toilless/slack/actions (toilless.slack_actions)
     semaphore: list[asyncio.Semaphore] = []
     threads: list[ThreadPoolExecutor] = []
 

@@ -38,28 +38,53 @@ class SlackApprovalRequestNotifier(BaseNotifier):
         base_url = airflow_base_url(toilless_settings)
         task = context["task"]
         url = HITLOperator.generate_link_to_ui_from_context(context=context, base_url=base_url)
+        subject = getattr(task, "subject", task.task_id)
         message = approval_message(
-            subject=getattr(task, "subject", task.task_id),
+            subject=subject,
             body=getattr(task, "body", "") or "",
             url=url,
             link_hosts=allowed_link_hosts(toilless_settings, base_url),
+            actions=answer_buttons(context, subject),
         )
         post_message(channel, message["text"], blocks=message["blocks"])
 
 
-def approval_message(*, subject: str, body: str, url: str, link_hosts: Iterable[str]) -> dict[str, Any]:
+def answer_buttons(context: Context, subject: str) -> dict[str, Any] | None:
+    """The Approve / Reject buttons (one per option of the task) that answer this request from Slack
+    (:mod:`toilless.slack_actions`), unless ``approval_buttons`` is off in slack_actions.yaml."""
+    from toilless.common.config import load_config
+    from toilless.slack_actions import buttons
+
+    if not load_config("slack_actions").get("approval_buttons", True):
+        return None
+    ti = context["ti"]
+    options = list(getattr(context["task"], "options", None) or ["Approve", "Reject"])
+    ref = buttons.hitl_ref(ti.dag_id, ti.run_id, ti.task_id, ti.map_index, ti.try_number)
+    return buttons.actions_block(buttons.hitl_buttons(ref, options, subject=subject))
+
+
+def approval_message(
+    *, subject: str, body: str, url: str, link_hosts: Iterable[str], actions: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """Pure: the approval request message. ``subject`` and ``body`` are rendered templates holding outside values
-    (instance ids, sizes, Params), so both are escaped; the body's Markdown ``**bold**`` becomes mrkdwn ``*bold*``."""
+    (instance ids, sizes, Params), so both are escaped; the body's Markdown ``**bold**`` becomes mrkdwn ``*bold*``.
+
+    :param actions: an actions block (the Approve / Reject buttons), placed right under the request so the
+        message's length limit never cuts it.
+    """
     from toilless.common import slack
 
     body_text = slack.escape(body.replace("**", "*"), 2800)
     answer = slack.link(url, "Approve or reject in Airflow", link_hosts)
+    if actions:
+        answer = slack.mrkdwn("Answer with the buttons, or {}", answer)
     subject_text = slack.escape(subject, 140)
     return {
         "text": slack.mrkdwn(":raising_hand: Approval needed: {}\n{}\n{}", subject_text, body_text, answer),
         "blocks": [
             slack.header(f"Approval needed: {subject}"),
             slack.section(body_text if body_text.strip() else subject_text),
+            *([actions] if actions else []),
             slack.section(answer),
         ],
     }
