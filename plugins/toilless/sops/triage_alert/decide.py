@@ -35,12 +35,12 @@ class Verdict:
         return asdict(self)
 
 
-def total(result: Sequence[Mapping[str, Any]]) -> float:
-    """The sum of an instant vector's values (Prometheus' JSON: ``[{"metric": {...}, "value": [t, "v"]}]``); an
-    empty vector is 0 (no matching series: nothing happened). NaN / Inf are refused: they are not a count."""
+def total(values: Sequence[float]) -> float:
+    """The sum of an instant vector's values (one per series); an empty vector is 0 (no matching series: nothing
+    happened). NaN / Inf are refused: they are not a count."""
     value = 0.0
-    for sample in result:
-        raw = float(sample["value"][1])
+    for raw in values:
+        raw = float(raw)
         if not math.isfinite(raw):
             raise ValueError(f"the query returned {raw}, not a count")
         value += raw

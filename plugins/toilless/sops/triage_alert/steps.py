@@ -66,11 +66,12 @@ def _error(err: BaseException) -> str:
     return mask_secrets(f"{type(err).__name__}: {err}")[:MAX_ERROR_CHARS]
 
 
-def prometheus_query(conn_id: str, expr: str) -> list[dict[str, Any]]:
-    """An instant query's result vector, through the project's Prometheus hook."""
+def prometheus_query(conn_id: str, expr: str) -> list[float]:
+    """The values of an instant query's answer (one per series), through the project's Prometheus hook."""
     from toilless.hooks.prometheus import PrometheusHook
 
-    return PrometheusHook(prometheus_conn_id=conn_id).query(expr)
+    # One try here: a triage is quick or it is "real"; the task's own retries cover a Prometheus restarting.
+    return [sample.value for sample in PrometheusHook(prometheus_conn_id=conn_id, attempts=2).query(expr).samples]
 
 
 def deployment_pods(target: Mapping[str, str]) -> list[dict[str, Any]]:
