@@ -7,7 +7,7 @@ Each test has its own service (label values), so the session's servers are share
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -35,7 +35,7 @@ class Scenario:
 
 
 @pytest.fixture(scope="module")
-def scenarios(prometheus_server: Any) -> Iterator[dict[str, Scenario]]:
+def scenarios(prometheus_server: Any) -> dict[str, Scenario]:
     """5xx counters for every scenario of this module, written at once so they share one wait for scrapes."""
     wanted = {"noise": 1, "burst": 60, "vault_healthy": 40, "vault_unhealthy": 40, "over_max": 1, "dry_run": 1}
     found = {name: Scenario(f"svc-{name.replace('_', '-')}-{uuid.uuid4().hex[:6]}", n) for name, n in wanted.items()}
@@ -47,7 +47,7 @@ def scenarios(prometheus_server: Any) -> Iterator[dict[str, Scenario]]:
         exporter.values[f'http_requests_total{{service="{scenario.service}",code="500"}}'] = scenario.errors
     # Enough samples after the step that increase()'s extrapolation stays small (1 error reads at most ~1.2).
     prometheus_server.wait_for_scrapes('http_requests_total{service=~"svc-.*"}', samples=9)
-    yield found
+    return found
 
 
 @pytest.fixture
@@ -93,6 +93,16 @@ def conf_for(service: str, **extra: Any) -> dict[str, Any]:
     conf = build_conf(route(), alert_for(service), "http://alertmanager.example:9093", dry_run=False)
     conf.update(extra)
     return conf
+
+
+def full_text(message: dict[str, Any]) -> str:
+    """The message as shown: every block's text (the fallback ``text`` is cut shorter)."""
+    parts = [message.get("text", "")]
+    for block in message.get("blocks") or []:
+        text = block.get("text")
+        parts.append(text.get("text", "") if isinstance(text, dict) else "")
+        parts.extend(e.get("text", "") for e in block.get("elements") or [] if isinstance(e, dict))
+    return "\n".join(parts)
 
 
 def silences_for(alertmanager_server: Any, service: str) -> list[dict[str, Any]]:
@@ -146,8 +156,8 @@ def test_one_5xx_in_the_last_hour_is_noise_acknowledged_and_silenced_without_a_r
     assert run.state == "success"
 
     [message] = triage_env.messages("non_urgent")
-    assert "noise, acknowledged" in message["text"]
-    assert "how widespread: 1 (noise at most 1)" in message["text"]
+    assert "noise, acknowledged" in full_text(message)
+    assert "how widespread: 1 (noise at most 1)" in full_text(message)
     [silence] = silences_for(alertmanager_server, service)
     assert silence["status"]["state"] == "active"
     assert silence["createdBy"] == "toilless"
@@ -158,7 +168,7 @@ def test_one_5xx_in_the_last_hour_is_noise_acknowledged_and_silenced_without_a_r
     }
     ends = datetime.fromisoformat(silence["endsAt"].replace("Z", "+00:00"))
     assert timedelta(minutes=58) < ends - datetime.now(UTC) <= timedelta(minutes=60)
-    assert silence["id"] in message["text"]
+    assert silence["id"] in full_text(message)
     assert runbook_run(conf["triage"]["runbook_run_id"]) is None
 
 
@@ -171,8 +181,8 @@ def test_a_burst_starts_the_runbook_once_with_the_intakes_run_id(
     assert run.state == "success"
 
     [message] = triage_env.messages("non_urgent")
-    assert "real, runbook started" in message["text"]
-    assert "more than 1: real" in message["text"]
+    assert "real, runbook started" in full_text(message)
+    assert "more than 1: real" in full_text(message)
     started = runbook_run(conf["triage"]["runbook_run_id"])
     assert started is not None
     assert started[1]["alert"]["labels"]["service"] == service
@@ -193,10 +203,11 @@ def test_vault_token_error_with_healthy_pods_is_dismissed_with_the_refresh_note(
     assert run.state == "success"
 
     [message] = triage_env.messages("non_urgent")
-    assert "known cause, dismissed" in message["text"]
-    assert "refresh the service's Vault token" in message["text"]
+    assert "known cause, dismissed" in full_text(message)
+    assert "refresh the service's Vault token" in full_text(message)
     [owner] = triage_env.messages("infrastructure")
-    assert "vault-token-expired" in owner["text"]
+    assert "vault-token-expired" in full_text(owner)
+    assert "refresh the service" in full_text(owner)
     assert runbook_run(conf["triage"]["runbook_run_id"]) is None
     assert silences_for(alertmanager_server, service) == []
 
@@ -214,9 +225,9 @@ def test_vault_token_error_with_unhealthy_pods_is_not_dismissed(
     assert run.state == "success"
 
     [message] = triage_env.messages("non_urgent")
-    assert "real, runbook started" in message["text"]
-    assert "pods are not healthy: not dismissed" in message["text"]
-    assert "not Ready" in message["text"]
+    assert "real, runbook started" in full_text(message)
+    assert "pods are not healthy: not dismissed" in full_text(message)
+    assert "not Ready" in full_text(message)
     assert triage_env.messages("infrastructure") == []
     assert runbook_run(conf["triage"]["runbook_run_id"]) is not None
 
@@ -233,7 +244,7 @@ def test_a_silence_over_the_configured_maximum_fails_clearly_and_silences_nothin
     run = run_dag(DAG_ID, run_conf=conf_for(service))
     assert run.state == "failed"
 
-    texts = [m["text"] for m in triage_env.messages()]
+    texts = [full_text(m) for m in triage_env.messages()]
     assert any("NOT silenced" in text and "over the configured maximum of 30 minutes" in text for text in texts)
     assert silences_for(alertmanager_server, service) == []
 
@@ -246,6 +257,6 @@ def test_dry_run_silences_nothing_and_says_so(
     assert run.state == "success"
 
     [message] = triage_env.messages("non_urgent")
-    assert "dry run: nothing was changed" in message["text"]
-    assert "not silenced: dry run" in message["text"]
+    assert "dry run: nothing was changed" in full_text(message)
+    assert "not silenced: dry run" in full_text(message)
     assert silences_for(alertmanager_server, service) == []

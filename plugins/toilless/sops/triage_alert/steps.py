@@ -260,3 +260,33 @@ def report_outcome(
     if silence and silence.get("error"):
         raise InvalidInput(f"noise not silenced: {silence['error']}")
     return {"channel": posted["channel"], "verdict": verdict["verdict"]}
+
+
+# -- the silences Toilless created: listed for the weekly handoff, expired early on request -------------------------
+def list_silences(now: datetime | None = None) -> list[dict[str, Any]]:
+    """Every silence Toilless created that ended less than ``silence_list_keep_days`` ago, newest first, each with
+    ``active``: what the weekly handoff lists (id, alert, matchers, until when, why, which run)."""
+    registry = read_state(SILENCES_STATE_KEY) or {}
+    return silences.listing(registry, now=now or datetime.now(UTC))
+
+
+def expire_silence(silence_id: str, *, alertmanager_conn_id: str | None = None) -> dict[str, Any]:
+    """End a silence Toilless created now (``DELETE /api/v2/silence/{id}``) and note it in the list.
+
+    Only silences in the list: Toilless does not end silences people made. Expiring an already expired one is a no-op.
+    """
+    from toilless.hooks.alertmanager import AlertmanagerHook
+
+    silence_id = silences.check_silence_id(silence_id)
+    registry = read_state(SILENCES_STATE_KEY) or {}
+    if silence_id not in registry:
+        raise InvalidInput(f"silence {silence_id} was not created by Toilless (not in {SILENCES_STATE_KEY})")
+    conn_id = alertmanager_conn_id or load_config(DAG_ID)["alertmanager_conn_id"]
+    hook = AlertmanagerHook(alertmanager_conn_id=conn_id)
+    state = (hook.get_silence(silence_id).get("status") or {}).get("state")
+    if state != "expired":
+        hook.expire_silence(silence_id)
+    now = datetime.now(UTC)
+    registry[silence_id] = {**registry[silence_id], "expiredAt": now.strftime("%Y-%m-%dT%H:%M:%S.%fZ")}
+    write_state(SILENCES_STATE_KEY, registry)
+    return {"id": silence_id, "expired": True, "was": state}
