@@ -106,3 +106,42 @@ def test_a_malformed_rules_file_names_the_routes_that_need_it(tmp_path: Path) ->
 def test_a_route_may_not_map_the_triage_conf_key(tmp_path: Path) -> None:
     with pytest.raises(RouteError, match="conf key 'triage' is set by the intake itself"):
         RouteTable.from_file(write(tmp_path, routes(conf={"triage": "labels.x"})))
+
+
+@pytest.mark.integration
+def test_each_shipped_triage_route_gives_its_runbook_a_conf_the_runbook_accepts() -> None:
+    """triage_alert passes ``runbook_conf`` + alert + dry_run to the runbook: it must pass the runbook's Params (the
+    intake validates the triage run's conf; this checks the conf of the run triage may start)."""
+    import re
+
+    from airflow.dag_processing.dagbag import DagBag
+
+    from toilless.common.config import include_path
+
+    repo = Path(__file__).resolve().parents[2]
+    table = RouteTable.from_file(include_path("alert_routes.yaml"))
+    triaged = [route for route in table.routes if route.triage]
+    assert triaged, "no route in include/alert_routes.yaml names a triage rule"
+    for route in triaged:
+        bag = DagBag(dag_folder=str(repo / "dags" / f"{route.runbook_dag_id}.py"))
+        from airflow.serialization.serialized_objects import DagSerialization
+
+        found = bag.dags.get(route.runbook_dag_id)
+        assert found is not None, f"route {route.name}: runbook {route.runbook_dag_id} is not in dags/"
+        # As the API server holds it (serialized and back), so Params validate as they will for the real trigger.
+        dag = DagSerialization.from_dict(DagSerialization.to_dict(found))
+        alertname = re.split(r"[|().*]", next(m.value for m in route.matchers if m.name == "alertname"))[0]
+        labels = {"alertname": alertname, **{label: f"sample-{label}" for label in route.target_labels}}
+        sample = Alert.model_validate(
+            {
+                "status": "firing",
+                "labels": labels,
+                "annotations": {},
+                "startsAt": "2026-11-22T03:00:00Z",
+                "fingerprint": "5a5a5a5a5a5a5a5a",
+            }
+        )
+        assert route.matches(sample.labels)
+        conf = build_conf(route, sample, "http://am:9093", dry_run=False)
+        runbook_conf = {**conf["triage"]["runbook_conf"], "alert": conf["alert"], "dry_run": False}
+        dag.params.deep_merge(runbook_conf).validate()

@@ -80,7 +80,13 @@ def alert_for(service: str) -> Alert:
     return Alert.model_validate(
         {
             "status": "firing",
-            "labels": {"alertname": "Service5xx", "service": service, "namespace": NAMESPACE, "severity": "warning"},
+            "labels": {
+                "alertname": "Service5xx",
+                "service": service,
+                "deployment": service,
+                "namespace": NAMESPACE,
+                "severity": "warning",
+            },
             "annotations": {"summary": "5xx from <!channel> " + service},
             "startsAt": (datetime.now(UTC) - timedelta(minutes=3)).isoformat(),
             "fingerprint": uuid.uuid4().hex[:16],

@@ -3,21 +3,30 @@ can be expired early through Alertmanager's API."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from toilless.common.state import read_state
 from toilless.sops.triage_alert import steps
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
+def state(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """The run-state Variables as a dict, JSON round trip as the Variable keeps them (no task context here)."""
+    store: dict[str, Any] = {}
+    monkeypatch.setattr(steps, "read_state", lambda key: json.loads(store[key]) if key in store else {})
+    monkeypatch.setattr(steps, "write_state", lambda key, value: store.__setitem__(key, json.dumps(value)))
+    return store
+
+
+@pytest.fixture
 def settings(
-    airflow_db: Any, alertmanager_server: Any, set_connection: Callable[[str, dict[str, Any]], None]
+    state: dict[str, Any], alertmanager_server: Any, set_connection: Callable[[str, dict[str, Any]], None]
 ) -> dict[str, Any]:
     set_connection("alertmanager_default", {"conn_type": "http", "host": alertmanager_server.url})
     service = f"svc-{uuid.uuid4().hex[:8]}"
@@ -63,7 +72,7 @@ def test_the_list_names_each_silence_and_one_can_be_expired_early(
     service = settings["alert"]["labels"]["service"]
     created = steps.silence_noise(settings, NOISE, f"alert__Service5xx__{service}")
     silence_id = created["silence_id"]
-    assert silence_id in (read_state(steps.SILENCES_STATE_KEY) or {})
+    assert silence_id in steps.read_state(steps.SILENCES_STATE_KEY)
     [row] = [row for row in steps.list_silences() if row["id"] == silence_id]
     assert row["active"] is True
     assert row["matchers"] == {"alertname": "Service5xx", "service": service}

@@ -116,7 +116,8 @@ def decide(
             )
         return Verdict(
             KNOWN_CAUSE,
-            f"known cause {cause['name']}: {cause['response']}",
+            # Not "<name>: <text>": a name ending in "token" would read as a secret and be masked in Slack.
+            f"known cause {cause['name']}, documented response: {cause['response']}",
             cause=str(cause["name"]),
             response=str(cause["response"]),
             owner_channel=str(cause.get("owner_channel", "")),

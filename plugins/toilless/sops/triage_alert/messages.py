@@ -42,7 +42,8 @@ def report_lines(
     lines = [
         f"alert: {alert.get('alertname', '?')} (rule {settings['rule']})",
         _labels_line(alert),
-        f"verdict: {verdict['verdict']}: {mask_secrets(verdict['reason'])}",
+        # The reason is Toilless' own text and the rule's configured response (masking would eat "token: refresh").
+        f"verdict: {verdict['verdict']}: {verdict['reason']}",
         *(f"evidence: {mask_secrets(line)}" for line in verdict.get("evidence") or []),
     ]
     if verdict["verdict"] == "noise":
@@ -78,7 +79,7 @@ def owner_message(settings: Mapping[str, Any], verdict: Mapping[str, Any]) -> di
         "*Alert triage: known cause {}* for {}\n{}\n{}",
         slack.code(verdict.get("cause", "")),
         slack.code(alert.get("alertname", "?")),
-        slack.escape(mask_secrets(verdict.get("response", ""))),
+        slack.escape(verdict.get("response", "")),
         slack.escape(_labels_line(alert)),
     )
     return {"text": text, "blocks": [slack.section(text)]}
