@@ -94,7 +94,7 @@ def test_promql_that_does_not_parse_refuses_the_routes_naming_the_route(tmp_path
 
 
 def test_an_unknown_rule_refuses_the_routes_naming_the_route(tmp_path: Path) -> None:
-    with pytest.raises(RouteError, match="route checkout-5xx: triage rule 'typo' is not in triage_rules.yaml"):
+    with pytest.raises(RouteError, match=r"route checkout-5xx: triage rule 'typo' is not in triage_rules\.yaml"):
         RouteTable.from_file(write(tmp_path, routes(triage="typo")))
 
 

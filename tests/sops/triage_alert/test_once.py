@@ -57,7 +57,8 @@ def test_a_retried_silence_step_creates_no_second_silence(settings: dict[str, An
     first = steps.silence_noise(settings, NOISE, "alert__Service5xx__run-1")
     again = steps.silence_noise(settings, NOISE, "alert__Service5xx__run-1")
 
-    assert first["silenced"] and again["silenced"]
+    assert first["silenced"]
+    assert again["silenced"]
     assert again["silence_id"] == first["silence_id"]
     assert again["reused"] is True
     assert [s["id"] for s in held(alertmanager_server, service)] == [first["silence_id"]]
