@@ -37,7 +37,15 @@ class Scenario:
 @pytest.fixture(scope="module")
 def scenarios(prometheus_server: Any) -> dict[str, Scenario]:
     """5xx counters for every scenario of this module, written at once so they share one wait for scrapes."""
-    wanted = {"noise": 1, "burst": 60, "vault_healthy": 40, "vault_unhealthy": 40, "over_max": 1, "dry_run": 1}
+    wanted = {
+        "noise": 1,
+        "burst": 60,
+        "vault_healthy": 40,
+        "vault_unhealthy": 40,
+        "over_max": 1,
+        "dry_run": 1,
+        "twice": 60,
+    }
     found = {name: Scenario(f"svc-{name.replace('_', '-')}-{uuid.uuid4().hex[:6]}", n) for name, n in wanted.items()}
     exporter = prometheus_server.exporter
     for scenario in found.values():
@@ -266,3 +274,28 @@ def test_dry_run_silences_nothing_and_says_so(
     assert "dry run: nothing was changed" in full_text(message)
     assert "not silenced: dry run" in full_text(message)
     assert silences_for(alertmanager_server, service) == []
+
+
+def test_a_second_triage_of_the_same_alert_does_not_start_the_runbook_again(
+    run_dag: Callable[..., Any], triage_env: SlackSink, scenarios: dict[str, Scenario]
+) -> None:
+    from airflow.models import DagRun, TaskInstance
+    from airflow.utils.session import create_session
+
+    conf = conf_for(scenarios["twice"].service)
+    first = run_dag(DAG_ID, run_conf=conf)
+    second = run_dag(DAG_ID, run_conf=conf)  # as a retried start_runbook meets the run: the same run id
+
+    assert (first.state, second.state) == ("success", "success")
+    with create_session() as session:
+        runs = session.query(DagRun).filter(DagRun.run_id == conf["triage"]["runbook_run_id"]).all()
+        states = {
+            ti.run_id: ti.state
+            for ti in session.query(TaskInstance).filter(
+                TaskInstance.dag_id == DAG_ID,
+                TaskInstance.task_id == "start_runbook",
+                TaskInstance.run_id.in_([first.run_id, second.run_id]),
+            )
+        }
+    assert [run.dag_id for run in runs] == [RUNBOOK]
+    assert (states[first.run_id], states[second.run_id]) == ("success", "skipped")

@@ -63,7 +63,10 @@ def report_lines(
         if verdict.get("owner_channel"):
             lines.append(f"owner told in {verdict['owner_channel']}")
     elif verdict.get("start_runbook"):
-        lines.append(f"runbook {verdict['runbook_dag_id']} started as run {verdict['runbook_run_id']}")
+        lines.append(
+            f"runbook {verdict['runbook_dag_id']} started for this alert as run {verdict['runbook_run_id']} "
+            "(once per alert: a repeat finds that run)"
+        )
     elif verdict.get("skip_reason"):
         lines.append(f"runbook not started: {verdict['skip_reason']}")
     else:
