@@ -74,34 +74,36 @@ def prometheus_query(conn_id: str, expr: str) -> list[float]:
     return [sample.value for sample in PrometheusHook(prometheus_conn_id=conn_id, attempts=2).query(expr).samples]
 
 
-def deployment_pods(target: Mapping[str, str]) -> list[dict[str, Any]]:
-    """The Deployment's pods as the API's JSON (selected by the Deployment's matchLabels)."""
+def kubernetes_hooks(target: Mapping[str, str]) -> tuple[Any, Any]:
+    """The Deployment hook (pod log) and the workload hook (Deployment, pods), sharing one Kubernetes client."""
+    from toilless.hooks.kubernetes import KubernetesDeploymentHook
     from toilless.hooks.kubernetes_workloads import KubernetesWorkloadHook
 
-    hook = KubernetesWorkloadHook(kubernetes_conn_id=target["conn_id"])
-    deployment = hook.read_deployment(target["namespace"], target["deployment"])
-    labels = ((deployment.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
-    selector = ",".join(f"{key}={value}" for key, value in sorted(labels.items()))
-    found = hook.kube.core_v1_client.list_namespaced_pod(target["namespace"], label_selector=selector)
-    pods = [hook.kube.api_client.sanitize_for_serialization(pod) for pod in found.items]
-    # Selecting is the API server's job; checking again is cheap and guards against one ignoring it.
-    return [
-        pod
-        for pod in pods
-        if all(((pod.get("metadata") or {}).get("labels") or {}).get(k) == v for k, v in labels.items())
-    ]
-
-
-def pod_log(target: Mapping[str, str], max_bytes: int) -> tuple[list[str], str]:
-    from toilless.hooks.kubernetes import KubernetesDeploymentHook
-
-    hook = KubernetesDeploymentHook(
+    logs = KubernetesDeploymentHook(
         kubernetes_conn_id=target["conn_id"],
         namespace=target["namespace"],
         deployment=target["deployment"],
         container=target.get("container", ""),
     )
-    return hook.read_pod_log(max_bytes=max_bytes)
+    workloads = KubernetesWorkloadHook(kubernetes_conn_id=target["conn_id"])
+    # One client for both: building one (kubeconfig, API client) costs more than the reads themselves.
+    workloads.__dict__["kube"] = logs.kube
+    return logs, workloads
+
+
+def deployment_pods(workloads: Any, target: Mapping[str, str]) -> list[dict[str, Any]]:
+    """The Deployment's pods as the API's JSON (selected by the Deployment's matchLabels)."""
+    deployment = workloads.read_deployment(target["namespace"], target["deployment"])
+    labels = ((deployment.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
+    selector = ",".join(f"{key}={value}" for key, value in sorted(labels.items()))
+    found = workloads.kube.core_v1_client.list_namespaced_pod(target["namespace"], label_selector=selector)
+    pods = [workloads.kube.api_client.sanitize_for_serialization(pod) for pod in found.items]
+    # Selecting is the API server's job; checking again is cheap and guards against one ignoring it.
+    return [
+        pod
+        for pod in pods
+        if all(((pod.get("metadata") or {}).get("labels") or {}).get(key) == value for key, value in labels.items())
+    ]
 
 
 def gather_evidence(settings: Mapping[str, Any]) -> dict[str, Any]:
@@ -131,12 +133,15 @@ def gather_evidence(settings: Mapping[str, Any]) -> dict[str, Any]:
         try:
             assert rule.kubernetes is not None  # parse_rule refuses a log check without it
             target = rule.kubernetes.resolve(labels)
-            lines, source = pod_log(target, cause.log.max_bytes)
+            logs, workloads = kubernetes_hooks(target)
+            lines, source = logs.read_pod_log(max_bytes=cause.log.max_bytes)
             pattern = cause.log.regex
             found["matches"] = sum(1 for line in lines if pattern.search(line))
             found["log_source"] = source
             if found["matches"] >= cause.log.min_matches:
-                healthy, problems = decide.pods_health(deployment_pods(target), max_restarts=cause.max_restarts)
+                healthy, problems = decide.pods_health(
+                    deployment_pods(workloads, target), max_restarts=cause.max_restarts
+                )
                 found["pods_healthy"], found["pod_problems"] = healthy, problems[:20]
         except Exception as err:  # a check that cannot be made cannot dismiss an alert
             log.warning("Triage check %s failed: %s", cause.name, _error(err))
