@@ -1,5 +1,7 @@
-"""Triage alert (`triage_alert`): decides whether the measured value of a target has reached the threshold that calls for the
-action, and reports what it found and did. (Written by the scaffold: say in one paragraph what this SOP decides.)
+"""Alert triage (`triage_alert`): before a runbook acts or anyone is woken, decides whether an alert is noise (one
+error: acknowledged and silenced in Alertmanager), a known cause (documented response, owner told) or real (the
+runbook starts). docs/triage.md.
 
-``decide`` holds the judgement (pure: no Airflow, no network); ``steps`` holds the task bodies.
+``rules`` (triage rules, offline PromQL check), ``decide`` (the verdict), ``silences`` (Alertmanager's silence
+contract, the durable list) and ``messages`` are pure; ``steps`` holds the task bodies.
 """
