@@ -3,9 +3,10 @@
 FROM apache/airflow:3.3.2-python3.11
 
 USER root
-# zstd for inspecting archives by hand; procps for the log-rotation writer signals (pkill/pgrep).
+# zstd for inspecting archives by hand; procps for the log-rotation writer signals (pkill/pgrep); prometheus for
+# promtool, which checks the triage rules' PromQL offline when the alert routes load (docs/triage.md).
 RUN apt-get update \
- && apt-get install -y --no-install-recommends zstd procps \
+ && apt-get install -y --no-install-recommends zstd procps prometheus \
  && apt-get clean && rm -rf /var/lib/apt/lists/*
 USER airflow
 

@@ -22,7 +22,10 @@ ON_BUSY = ("skip", "queue")
 DURING_MAINTENANCE = ("dry_run", "notify_only", "run")
 CONF_TYPES = ("str", "int", "float", "bool", "list", "csv")
 #: Keys the intake always sets itself; a route may not map them.
-RESERVED_CONF_KEYS = ("alert", "dry_run")
+RESERVED_CONF_KEYS = ("alert", "dry_run", "triage")
+#: The DAG a route with a ``triage`` rule starts instead of its runbook (docs/triage.md).
+TRIAGE_DAG_ID = "triage_alert"
+TRIAGE_RULES_FILE = "triage_rules.yaml"
 
 _MATCHER = re.compile(
     r"""^\s*(?P<name>[A-Za-z_][A-Za-z0-9_]*)\s*(?P<op>=~|!~|!=|=)\s*
@@ -135,6 +138,10 @@ class Route:
     during_maintenance: str = "dry_run"
     dry_run: bool = False
     description: str = ""
+    #: A triage rule (include/triage_rules.yaml): the intake starts ``triage_alert`` (``dag_id``) for the alert,
+    #: which starts ``runbook_dag_id`` only when the problem is real (docs/triage.md).
+    triage: str = ""
+    runbook_dag_id: str = ""
 
     def matches(self, labels: Mapping[str, str]) -> bool:
         return all(matcher.matches(labels) for matcher in self.matchers)
@@ -155,6 +162,7 @@ class Route:
             "during_maintenance",
             "dry_run",
             "description",
+            "triage",
         }
         unknown = set(spec) - known
         if unknown:
@@ -181,9 +189,14 @@ class Route:
         during = spec.get("during_maintenance", "dry_run")
         if during not in DURING_MAINTENANCE:
             raise RouteError(f"route {name}: during_maintenance must be one of {', '.join(DURING_MAINTENANCE)}")
+        triage = spec.get("triage") or ""
+        if not isinstance(triage, str):
+            raise RouteError(f"route {name}: triage must name a rule of {TRIAGE_RULES_FILE}")
         return cls(
             name=name,
-            dag_id=dag_id,
+            dag_id=TRIAGE_DAG_ID if triage else dag_id,
+            runbook_dag_id=dag_id if triage else "",
+            triage=triage,
             matchers=tuple(matchers),
             target_labels=tuple(target),
             conf=tuple(ConfField.parse(str(key), value, name) for key, value in conf_spec.items()),
@@ -204,10 +217,10 @@ class RouteTable:
 
     @property
     def dag_ids(self) -> set[str]:
-        return {route.dag_id for route in self.routes}
+        return {route.dag_id for route in self.routes} | {route.runbook_dag_id for route in self.routes} - {""}
 
     @classmethod
-    def from_data(cls, data: Any) -> RouteTable:
+    def from_data(cls, data: Any, *, triage_rules: Path | None = None) -> RouteTable:
         if not isinstance(data, dict) or not isinstance(data.get("routes"), list):
             raise RouteError("the routes file must be a mapping with a 'routes' list")
         routes = tuple(Route.parse(spec, index) for index, spec in enumerate(data["routes"]))
@@ -215,6 +228,8 @@ class RouteTable:
         duplicates = sorted({name for name in names if names.count(name) > 1})
         if duplicates:
             raise RouteError(f"route names must be unique: {', '.join(duplicates)}")
+        if any(route.triage for route in routes):
+            _check_triage(routes, triage_rules)
         return cls(routes)
 
     @classmethod
@@ -225,7 +240,30 @@ class RouteTable:
             raise RouteError(f"cannot read routes file {path}: {err}") from err
         except yaml.YAMLError as err:
             raise RouteError(f"routes file {path} is not valid YAML: {err}") from err
-        return cls.from_data(data)
+        return cls.from_data(data, triage_rules=path.parent / TRIAGE_RULES_FILE)
+
+
+def _check_triage(routes: tuple[Route, ...], path: Path | None) -> None:
+    """Every triage rule a route names exists and its PromQL parses (promtool, offline), or RouteError naming the route."""
+    from toilless.sops.triage_alert import rules as triage_rules
+
+    if path is None:
+        from toilless.common.config import include_path
+
+        path = include_path(TRIAGE_RULES_FILE)
+    try:
+        known = triage_rules.load_rules(path)
+        failures = triage_rules.check_promql({name: triage_rules.sample_query(rule) for name, rule in known.items()})
+    except triage_rules.TriageRuleError as err:
+        named = ", ".join(route.name for route in routes if route.triage)
+        raise RouteError(f"route(s) {named}: {err}") from err
+    for route in routes:
+        if route.triage and route.triage not in known:
+            raise RouteError(f"route {route.name}: triage rule {route.triage!r} is not in {path.name}")
+        if route.triage in failures:
+            raise RouteError(
+                f"route {route.name}: triage rule {route.triage}: PromQL does not parse: {failures[route.triage]}"
+            )
 
 
 def alert_conf(alert: Alert, external_url: str) -> dict[str, Any]:
@@ -256,10 +294,23 @@ def build_conf(route: Route, alert: Alert, external_url: str, *, dry_run: bool) 
         "alert": alert_conf(alert, external_url),
         "dry_run": bool(dry_run or route.dry_run),
     }
+    mapped = conf if not route.triage else {}
     for conf_field in route.conf:
         present, value = conf_field.value_for(conf["alert"])
         if present:
-            conf[conf_field.key] = value
+            mapped[conf_field.key] = value
+    if route.triage:
+        # triage_alert starts the runbook, with this conf and the run id the intake would have given it, only when
+        # the problem is real (so a retried triage run never starts it twice).
+        target = target_of(route, alert)
+        conf["triage"] = {
+            "rule": route.triage,
+            "route": route.name,
+            "target": target,
+            "runbook_dag_id": route.runbook_dag_id,
+            "runbook_run_id": run_id_for(route.runbook_dag_id, target, alert),
+            "runbook_conf": mapped,
+        }
     return conf
 
 

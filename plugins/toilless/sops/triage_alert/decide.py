@@ -1,0 +1,132 @@
+"""Triage alert: the judgement, plain functions over plain data (no Airflow import at any level).
+
+The on-call rule (SOPS.md, "Alert handling"): look at how widespread the problem is; one error is acknowledged and
+left, many are investigated; frequently seen alerts have known answers. So, in this order:
+
+1. a **known cause** whose log pattern is in the pod's log: dismissed with its documented response (the owner is
+   told) when the rest of the pod is healthy; with unhealthy pods it is **real** (the cause may not be the whole story);
+2. "how many" (the rule's PromQL) at most ``noise_at_most``: **noise**, acknowledged and silenced;
+3. anything else, and any evidence that could not be read (Prometheus down, no answer): **real**: the runbook starts
+   and the page goes out. When in doubt, a person is woken; triage never hides what it could not measure.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+NOISE = "noise"
+KNOWN_CAUSE = "known_cause"
+REAL = "real"
+
+
+@dataclass
+class Verdict:
+    verdict: str
+    reason: str
+    cause: str = ""
+    response: str = ""
+    owner_channel: str = ""
+    evidence: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def total(values: Sequence[float]) -> float:
+    """The sum of an instant vector's values (one per series); an empty vector is 0 (no matching series: nothing
+    happened). NaN / Inf are refused: they are not a count."""
+    value = 0.0
+    for raw in values:
+        raw = float(raw)
+        if not math.isfinite(raw):
+            raise ValueError(f"the query returned {raw}, not a count")
+        value += raw
+    return value
+
+
+def pods_health(pods: Sequence[Mapping[str, Any]], *, max_restarts: int) -> tuple[bool, list[str]]:
+    """(healthy, problems) for a Deployment's pods as the API returns them (JSON, camelCase).
+
+    Healthy: at least one pod, and every pod Running, Ready, not being deleted, with at most ``max_restarts``
+    container restarts.
+    """
+    problems: list[str] = []
+    if not pods:
+        return False, ["no pods found"]
+    for pod in pods:
+        meta = pod.get("metadata") or {}
+        status = pod.get("status") or {}
+        name = str(meta.get("name", "?"))
+        if meta.get("deletionTimestamp"):
+            problems.append(f"{name}: being deleted")
+            continue
+        if status.get("phase") != "Running":
+            problems.append(f"{name}: phase {status.get('phase')}")
+        ready = next((c for c in status.get("conditions") or [] if c.get("type") == "Ready"), None)
+        if ready is None or ready.get("status") != "True":
+            problems.append(f"{name}: not Ready")
+        restarts = sum(int(c.get("restartCount") or 0) for c in status.get("containerStatuses") or [])
+        if restarts > max_restarts:
+            problems.append(f"{name}: {restarts} restarts (more than {max_restarts})")
+    return not problems, problems
+
+
+def decide(
+    *,
+    count: float | None,
+    count_error: str,
+    noise_at_most: float,
+    causes: Sequence[Mapping[str, Any]],
+) -> Verdict:
+    """The verdict from the evidence.
+
+    :param count: what the rule's PromQL returned (None when it could not be read; ``count_error`` says why).
+    :param causes: per known cause, in the rule's order: ``name``, ``response``, ``owner_channel``, ``matches``
+        (log lines matching its pattern, or None if the log could not be read), ``min_matches``,
+        ``require_pods_healthy``, ``pods_healthy`` (None: unknown), ``pod_problems``, ``log_source``.
+    """
+    evidence = []
+    if count is None:
+        evidence.append(f"how widespread: unknown ({count_error})")
+    else:
+        evidence.append(f"how widespread: {count:g} (noise at most {noise_at_most:g})")
+    for cause in causes:
+        matches = cause.get("matches")
+        if matches is None:
+            evidence.append(f"{cause['name']}: log not read ({cause.get('log_error', 'unknown error')})")
+            continue
+        evidence.append(f"{cause['name']}: {matches} matching log line(s) in {cause.get('log_source', 'the log')}")
+        if matches < int(cause.get("min_matches", 1)):
+            continue
+        healthy = cause.get("pods_healthy")
+        problems = list(cause.get("pod_problems") or [])
+        if healthy is True:
+            evidence.append("pods: all healthy")
+        else:
+            evidence.append("pods: " + ("; ".join(problems[:5]) if problems else "health unknown"))
+        if cause.get("require_pods_healthy", True) and healthy is not True:
+            return Verdict(
+                REAL,
+                f"known cause {cause['name']} found, but the pods are not healthy: not dismissed",
+                cause=str(cause["name"]),
+                evidence=evidence,
+            )
+        return Verdict(
+            KNOWN_CAUSE,
+            # Not "<name>: <text>": a name ending in "token" would read as a secret and be masked in Slack.
+            f"known cause {cause['name']}, documented response: {cause['response']}",
+            cause=str(cause["name"]),
+            response=str(cause["response"]),
+            owner_channel=str(cause.get("owner_channel", "")),
+            evidence=evidence,
+        )
+    if count is None:
+        return Verdict(REAL, "how widespread could not be measured: treated as real", evidence=evidence)
+    if count <= noise_at_most:
+        return Verdict(
+            NOISE, f"{count:g} in the window, at most {noise_at_most:g}: noise, acknowledged", evidence=evidence
+        )
+    return Verdict(REAL, f"{count:g} in the window, more than {noise_at_most:g}: real", evidence=evidence)

@@ -1,0 +1,120 @@
+"""Triage rules: parsing, the label-insertion contract, and the offline PromQL check (promtool)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from toilless.common.config import include_path
+from toilless.sops.triage_alert import rules
+
+GOOD = {
+    "query": 'sum(increase(http_requests_total{service="{{ labels.service }}", code=~"5.."}[1h]))',
+    "noise_at_most": 1,
+    "silence_minutes": 60,
+}
+
+
+def rule(**changes: Any) -> dict[str, Any]:
+    spec = dict(GOOD)
+    spec.update(changes)
+    return {key: value for key, value in spec.items() if value is not None}
+
+
+def test_the_shipped_rules_load_and_parse() -> None:
+    loaded = rules.load_rules(include_path("triage_rules.yaml"))
+    assert "service-5xx" in loaded
+    rules.check_rules(loaded)  # raises if promtool refuses one
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        pytest.param(rule(query=None), "query is required", id="no-query"),
+        pytest.param(rule(noise_at_most=-1), "noise_at_most must be >= 0", id="negative-threshold"),
+        pytest.param(rule(silence_minutes=0), "silence_minutes > 0", id="zero-silence"),
+        pytest.param(rule(silence_minutes="60"), "silence_minutes is required", id="silence-as-text"),
+        pytest.param(rule(extra=1), "unknown keys ['extra']", id="unknown-key"),
+        pytest.param(
+            rule(query='sum(x{service=~"{{ labels.service }}"})'), "may only be a whole matcher value", id="in-regex"
+        ),
+        pytest.param(rule(query="sum(x) * {{ labels.n }}"), "may only be a whole matcher value", id="bare"),
+        pytest.param(
+            rule(query='sum(x{a="pre-{{ labels.service }}"})'), "may only be a whole matcher value", id="partial"
+        ),
+        pytest.param(
+            rule(known_causes=[{"name": "c", "response": "r", "owner_channel": "ops", "log": {"pattern": "x"}}]),
+            "needs the rule's kubernetes target",
+            id="log-without-kubernetes",
+        ),
+        pytest.param(
+            rule(
+                kubernetes={"namespace": "n", "deployment": "d"},
+                known_causes=[{"name": "c", "response": "r", "owner_channel": "ops", "log": {"pattern": "("}}],
+            ),
+            "not a valid regex",
+            id="bad-log-regex",
+        ),
+    ],
+)
+def test_a_malformed_rule_is_refused_saying_why(spec: dict[str, Any], message: str) -> None:
+    with pytest.raises(rules.TriageRuleError, match="triage rule r1") as raised:
+        rules.parse_rule("r1", spec)
+    assert message in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("value", "inserted"),
+    [
+        pytest.param("checkout", '"checkout"', id="plain"),
+        pytest.param('a"} or vector(1) #', '"a\\"} or vector(1) #"', id="quote-breakout"),
+        pytest.param("back\\slash", '"back\\\\slash"', id="backslash"),
+        pytest.param("line\nbreak", '"line\\nbreak"', id="newline"),
+    ],
+)
+def test_label_values_are_inserted_as_escaped_promql_strings(value: str, inserted: str) -> None:
+    parsed = rules.parse_rule("r1", rule())
+    assert f"service={inserted}" in parsed.query_for({"service": value})
+
+
+def test_a_hostile_label_value_still_parses_as_one_string() -> None:
+    parsed = rules.parse_rule("r1", rule())
+    hostile = parsed.query_for({"service": 'a"}) or vector(1) or sum(x{b="'})
+    assert rules.check_promql({"hostile": hostile}) == {}
+
+
+def test_promtool_names_the_expression_that_does_not_parse() -> None:
+    failures = rules.check_promql({"good": "sum(rate(x[5m]))", "bad": "sum(rate(x[5m]) by (", "bad2": "x{"})
+    assert set(failures) == {"bad", "bad2"}
+    assert "parse error" in failures["bad"]
+
+
+def test_without_promtool_the_check_refuses_instead_of_passing(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TOILLESS_PROMTOOL", "")
+    monkeypatch.setattr(rules.shutil, "which", lambda name: None)
+    with pytest.raises(rules.TriageRuleError, match="promtool is not installed"):
+        rules.check_promql({"never-seen": "sum(never_checked_before_metric_abc)"})
+
+
+@pytest.mark.parametrize(
+    ("labels", "message"),
+    [
+        pytest.param({"ns": "Bad_NS", "svc": "web"}, "namespace 'Bad_NS' is not a DNS-1123 label", id="upper"),
+        pytest.param({"ns": "ok", "svc": ""}, "deployment '' is not a DNS-1123 label", id="missing-label"),
+        pytest.param({"ns": "ok", "svc": "a/../b"}, "deployment 'a/../b'", id="path"),
+    ],
+)
+def test_kubernetes_names_from_labels_are_checked(labels: dict[str, str], message: str) -> None:
+    target = rules.KubernetesTarget(namespace="{{ labels.ns }}", deployment="{{ labels.svc }}")
+    with pytest.raises(rules.TriageRuleError, match="DNS-1123") as raised:
+        target.resolve(labels)
+    assert message in str(raised.value)
+
+
+def test_rules_file_that_is_not_yaml_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "triage_rules.yaml"
+    path.write_text("rules: [unclosed", encoding="utf-8")
+    with pytest.raises(rules.TriageRuleError, match="not valid YAML"):
+        rules.load_rules(path)
