@@ -34,7 +34,9 @@ class World:
         self.controller = DeploymentController(
             k8s,
             pod_status=self._pod_status,
-            pod_log=lambda image: "".join(f"GET /health 500 {image}\nERROR scripts missing in {image}\n" for _ in range(3)),
+            pod_log=lambda image: "".join(
+                f"GET /health 500 {image}\nERROR scripts missing in {image}\n" for _ in range(3)
+            ),
             previous_log=lambda image: f"FATAL {image} exited: OutOfMemoryError\n",
         )
         self.app = DemoWebApp(self.controller, namespace=self.namespace, deployment=self.deployment).start()
@@ -60,7 +62,9 @@ class World:
 
     def deploy_qa_build(self, *, minutes_ago: float = 10) -> None:
         self.controller.set_image(self.namespace, self.deployment, QA_IMAGE, change_cause="deploy QA build")
-        self.controller.reconcile(self.namespace, self.deployment, now=datetime.now(UTC) - timedelta(minutes=minutes_ago))
+        self.controller.reconcile(
+            self.namespace, self.deployment, now=datetime.now(UTC) - timedelta(minutes=minutes_ago)
+        )
 
     def restart_by_hand(self, *, minutes_ago: float = 5) -> None:
         """What the team did in the outage: kubectl rollout restart (a new revision with the same image)."""
@@ -74,7 +78,9 @@ class World:
         self.controller.reconcile(self.namespace, self.deployment, now=at)
 
     def image(self) -> str:
-        return self.k8s.deployment(self.namespace, self.deployment)["spec"]["template"]["spec"]["containers"][0]["image"]
+        return self.k8s.deployment(self.namespace, self.deployment)["spec"]["template"]["spec"]["containers"][0][
+            "image"
+        ]
 
     def patches(self, suffix: str = "") -> list[Any]:
         path = f"/apis/apps/v1/namespaces/{self.namespace}/deployments/{self.deployment}{suffix}"
@@ -86,9 +92,9 @@ class World:
 
     def action_patches(self) -> list[Any]:
         """PATCHes that change the workload (not the marker-only metadata patch)."""
-        return [p for p in self.patches() if not (isinstance(p.data, dict) and set(p.data) == {"metadata"})] + self.patches(
-            "/scale"
-        )
+        return [
+            p for p in self.patches() if not (isinstance(p.data, dict) and set(p.data) == {"metadata"})
+        ] + self.patches("/scale")
 
     def configure(self, **overrides: Any) -> dict[str, Any]:
         now = datetime.now(UTC)
