@@ -5,7 +5,7 @@ And bad input: unknown Deployment, unreadable namespace, a non-http(s) endpoint 
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -171,3 +171,27 @@ def test_an_endpoint_that_is_not_http_is_refused(world: World, url: str) -> None
     )
     with pytest.raises(InvalidInput, match="http"):
         _settings()
+
+
+def test_an_alert_from_the_future_does_not_move_the_outage_start(world: World) -> None:
+    """A skewed or hostile startsAt a day ahead would make every rollout of the next day look 'recent'."""
+    alert = {**_alert("future"), "startsAt": (datetime.now(UTC) + timedelta(days=1)).isoformat()}
+
+    settings = _settings(alert=alert)
+
+    assert datetime.fromisoformat(settings["outage_started_at"]) <= datetime.now(UTC)
+
+
+@pytest.mark.parametrize(
+    "label",
+    [
+        pytest.param("<!channel>", id="mention"),
+        pytest.param("web\nx", id="newline"),
+        pytest.param("x" * 5000, id="huge"),
+    ],
+)
+def test_a_hostile_deployment_label_is_refused_bounded(world: World, label: str) -> None:
+    alert = {**_alert("hostile"), "labels": {"deployment": label}}
+    with pytest.raises(InvalidInput, match="unknown Deployment") as raised:
+        _settings(alert=alert)
+    assert len(str(raised.value)) < 400

@@ -76,7 +76,7 @@ class Recovery:
         return asdict(self)
 
 
-def _parse(moment: Any) -> datetime | None:
+def parse_time(moment: Any) -> datetime | None:
     if not isinstance(moment, str) or not moment:
         return None
     try:
@@ -102,11 +102,11 @@ def decide_recovery(evidence: Mapping[str, Any], *, outage_started_at: datetime,
     if current is None and revisions:
         current = revisions[-1]
     refused: list[str] = []
-    rolled_out_at = _parse(current.get("created")) if current else None
+    rolled_out_at = parse_time(current.get("created")) if current else None
     recent = rolled_out_at is not None and outage_started_at - policy.rollout_window <= rolled_out_at
     crash = [pod for pod in pods if pod.get("crash_loop") or pod.get("oom_killed") or pod.get("image_pull_error")]
     hung = [pod for pod in pods if not pod.get("ready")]
-    restarted_at = _parse(evidence.get("restarted_at"))
+    restarted_at = parse_time(evidence.get("restarted_at"))
     restarted_in_incident = restarted_at is not None and restarted_at >= outage_started_at - timedelta(minutes=5)
 
     if recent:

@@ -146,7 +146,11 @@ def timeline(
             )
         )
     elif decision and decision["action"] in decide.ACTIONS:
-        lines.append(slack.Mrkdwn("no action: the rollback was not approved (rejected or no answer in time)"))
+        lines.append(
+            slack.Mrkdwn(
+                "no action: the rollback was not approved (rejected or no answer in time), or the action step failed (see the run)"
+            )
+        )
     if recovery:
         lines.append(
             slack.mrkdwn(

@@ -57,7 +57,9 @@ def resolve_settings(params: Mapping[str, Any], context: Mapping[str, Any]) -> d
     checks.policy_from_settings(config)  # refuses a malformed recovery section now, before anything is read
     now = _now()
     started = alert.get("startsAt") if alert else None
-    started_at = decide._parse(started) if isinstance(started, str) else None
+    started_at = decide.parse_time(started) if isinstance(started, str) else None
+    if started_at is not None and started_at > now:
+        started_at = now  # a clock-skewed or hostile startsAt must not widen the rollout window into the future
     run_id = str(context.get("run_id") or "manual")
     incident = f"{alert.get('fingerprint') or alert.get('alertname', 'alert')}@{started}" if alert else f"run:{run_id}"
     return {
@@ -314,8 +316,12 @@ def report_timeline(
     escalation: Mapping[str, Any] | None,
     decision: Mapping[str, Any] | None,
 ) -> dict[str, Any]:
+    from airflow.sdk.exceptions import AirflowSkipException
+
     from toilless.common.reporting import send_report
 
+    if not verification:
+        raise AirflowSkipException("verify_unreachable failed: its failure notice says why; no timeline to report")
     outcome = action_outcome(context)
     recovery = context["ti"].xcom_pull(task_ids="verify_recovery")
     report = messages.timeline(settings, verification, escalation, decision, outcome, recovery)
