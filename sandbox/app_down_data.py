@@ -50,6 +50,8 @@ class DemoWebApp:
         self.deployment = deployment
         self.port = port or free_port()
         self.broken = False
+        #: The public URL answers 503 ("overloaded") while fewer replicas than this are available.
+        self.replicas_needed = 0
         self.requests = 0
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -69,6 +71,8 @@ class DemoWebApp:
             return 500, f"Internal Server Error: {image} cannot find its scripts\n"
         if not status.get("availableReplicas"):
             return 503, "no replica available\n"
+        if int(status.get("availableReplicas") or 0) < self.replicas_needed:
+            return 503, "overloaded: request queue full\n"
         return 200, f"ok {image}\n"
 
     def start(self) -> DemoWebApp:

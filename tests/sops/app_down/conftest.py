@@ -54,9 +54,11 @@ class World:
         return "kubectl.kubernetes.io/restartedAt" in annotations
 
     # -- the stories -------------------------------------------------------------------------------------------
-    def running_release(self, *, days_ago: float = 3) -> None:
+    def running_release(self, *, days_ago: float = 3, cpu_limit: str | None = None) -> None:
         self.controller.create(
-            deployment_body(self.namespace, self.deployment, image=GOOD_IMAGE, change_cause="release 1.4.2"),
+            deployment_body(
+                self.namespace, self.deployment, image=GOOD_IMAGE, change_cause="release 1.4.2", cpu_limit=cpu_limit
+            ),
             created=datetime.now(UTC) - timedelta(days=days_ago),
         )
 
@@ -76,6 +78,30 @@ class World:
         ] = at.strftime("%Y-%m-%dT%H:%M:%SZ")
         self.controller._put(DEPLOYMENTS, deployment)
         self.controller.reconcile(self.namespace, self.deployment, now=at)
+
+    def pod_metrics(self, cpu: str) -> None:
+        """PodMetrics (metrics-server) for each pod of the Deployment: every container at ``cpu``."""
+        import requests
+
+        url = f"{self.k8s.url}/apis/metrics.k8s.io/v1beta1/namespaces/{self.namespace}/pods"
+        for pod in self.k8s._call(
+            lambda: [
+                dict(o.raw)
+                for k, o in self.k8s.emulator.objects.items()
+                if k[1] == self.namespace and not o.deleted and o.raw.get("kind") == "Pod"
+            ]
+        ):
+            metrics = {
+                "apiVersion": "metrics.k8s.io/v1beta1",
+                "kind": "PodMetrics",
+                "metadata": {
+                    "name": pod["metadata"]["name"],
+                    "namespace": self.namespace,
+                    "labels": pod["metadata"]["labels"],
+                },
+                "containers": [{"name": "app", "usage": {"cpu": cpu, "memory": "300Mi"}}],
+            }
+            requests.post(url, json=metrics, timeout=10).raise_for_status()
 
     def image(self) -> str:
         return self.k8s.deployment(self.namespace, self.deployment)["spec"]["template"]["spec"]["containers"][0][

@@ -195,3 +195,17 @@ def test_a_hostile_deployment_label_is_refused_bounded(world: World, label: str)
     with pytest.raises(InvalidInput, match="unknown Deployment") as raised:
         _settings(alert=alert)
     assert len(str(raised.value)) < 400
+
+
+def test_scale_not_again_inside_the_cooldown(world: World) -> None:
+    world.running_release()
+    world.configure(gate={"cooldown_minutes": 30, "circuit_breaker": {"max_actions": 5, "window_hours": 6}})
+    scale = {"action": "scale", "replicas": 4}
+
+    first = steps.act(_settings(alert=_alert("one")), scale, "scale")
+    again = steps.act(_settings(alert=_alert("two")), {"action": "scale", "replicas": 6}, "scale")
+
+    assert first["acted"] is True
+    assert again["acted"] is False
+    assert again["gate"]["check"] == "cooldown"
+    assert [p.data for p in world.patches("/scale")] == [{"spec": {"replicas": 4}}]

@@ -130,3 +130,25 @@ def test_dry_run_decides_the_rollback_and_changes_nothing(
     [timeline] = [t for t in _texts(slack_sink, "ops") if "dry run" in t]
     assert "dry run: would rollback" in timeline
     assert _texts(slack_sink, "urgent") == []
+
+
+def test_saturated_pods_are_scaled_within_bounds(
+    world: World, run_dag: Callable[..., Any], slack_sink: SlackSink
+) -> None:
+    world.running_release(days_ago=3, cpu_limit="500m")
+    world.pod_metrics("480m")  # 96% of the limit
+    world.app.replicas_needed = 4
+    world.controller.start(interval=0.1)
+    assert requests.get(f"{world.app.url}/health", timeout=5).status_code == 503
+
+    run = run_dag(DAG_ID)
+
+    states = _states(run)
+    assert run.state == "success", states
+    assert states["scale_deployment"] == "success"
+    [scale] = world.patches("/scale")
+    assert scale.headers["Content-Type"] == "application/merge-patch+json"
+    assert scale.data == {"spec": {"replicas": 4}}  # 2 + step 2, within max 10
+    assert requests.get(f"{world.app.url}/health", timeout=5).status_code == 200
+    [timeline] = [t for t in _texts(slack_sink, "ops") if "App down:" in t and "recovered" in t]
+    assert "decision: *scale*" in timeline

@@ -214,3 +214,13 @@ def test_choose_path() -> None:
     assert steps.choose_path({"action": "rollback", "needs_approval": False}) == "roll_back_deployment"
     assert steps.choose_path({"action": "scale"}) == "scale_deployment"
     assert steps.choose_path({"action": "escalate_only"}) == "report_timeline"
+
+
+def test_page_text_does_not_escape_the_timeline_twice() -> None:
+    from toilless.common import slack
+    from toilless.sops.app_down import messages
+
+    line = slack.mrkdwn("decision: *{}*: {}", "rollback", "image a<b & c")
+    text = messages.page_text({}, {"title": "App down: shop/web NOT recovered", "lines": [str(line)]})
+    assert "a&lt;b &amp; c" in text
+    assert "&amp;amp;" not in text

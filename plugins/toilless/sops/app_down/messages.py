@@ -184,5 +184,7 @@ def timeline(
 
 def page_text(settings: Mapping[str, Any], report: Mapping[str, Any]) -> str:
     lines = [slack.mrkdwn(":rotating_light: *{}*: escalating again, on-call paged.", report["title"])]
-    lines.extend(slack.as_mrkdwn(line) for line in report["lines"][:30])
+    # The timeline's lines were built with slack.mrkdwn (outside values escaped once) by report_timeline in this run;
+    # XCom returns them as plain str, and escaping them again would show "&amp;" in Slack.
+    lines.extend(slack.Mrkdwn(slack.truncate(str(line), 1000)) for line in report["lines"][:30])
     return "\n".join(("• " + line) if index else line for index, line in enumerate(lines))
