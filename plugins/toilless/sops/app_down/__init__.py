@@ -1,5 +1,7 @@
-"""App down (`app_down`): decides whether the measured value of a target has reached the threshold that calls for the
-action, and reports what it found and did. (Written by the scaffold: say in one paragraph what this SOP decides.)
+"""App down (`app_down`): verifies an application is unreachable, escalates at once, reads the rollout history and
+logs, and rolls back a bad deploy, restarts a crash loop or scales a saturated Deployment through the action gate,
+then proves the recovery.
 
-``decide`` holds the judgement (pure: no Airflow, no network); ``steps`` holds the task bodies.
+``decide`` holds the judgement (down? which recovery?), ``settings`` the checks of configuration and Params,
+``messages`` what people read (all pure: no Airflow, no network); ``steps`` holds the task bodies.
 """
