@@ -152,3 +152,24 @@ def test_saturated_pods_are_scaled_within_bounds(
     assert requests.get(f"{world.app.url}/health", timeout=5).status_code == 200
     [timeline] = [t for t in _texts(slack_sink, "ops") if "App down:" in t and "recovered" in t]
     assert "decision: *scale*" in timeline
+
+
+def test_not_recovered_in_time_escalates_again_and_pages(
+    world: World, run_dag: Callable[..., Any], slack_sink: SlackSink
+) -> None:
+    world.crashing = True
+    world.restart_fixes = False
+    world.running_release(days_ago=3)
+    world.configure(verify={"timeout_minutes": 0.05, "poll_seconds": 0.2, "sustain_seconds": 0.6})
+    world.controller.start(interval=0.1)
+
+    run = run_dag(DAG_ID)
+
+    states = _states(run)
+    assert run.state == "success", states
+    assert states["restart_deployment"] == "success"
+    assert states["escalate_again"] == "success"
+    [page] = _texts(slack_sink, "urgent")
+    assert "escalating again, on-call paged" in page
+    assert "NOT recovered" in page
+    assert any("escalating again" in text for text in _texts(slack_sink, "developers"))

@@ -224,3 +224,22 @@ def test_page_text_does_not_escape_the_timeline_twice() -> None:
     text = messages.page_text({}, {"title": "App down: shop/web NOT recovered", "lines": [str(line)]})
     assert "a&lt;b &amp; c" in text
     assert "&amp;amp;" not in text
+
+
+def test_dag_wiring_approval_sits_between_the_branch_and_the_rollback(airflow_db: Any) -> None:
+    from airflow.dag_processing.dagbag import DagBag
+
+    from tests.conftest import REPO
+
+    dag = DagBag(dag_folder=str(REPO / "dags" / "app_down.py")).get_dag("app_down")
+    assert dag is not None
+    assert set(dag.get_task("choose_path").downstream_task_ids) >= {
+        "request_rollback_approval",
+        "roll_back_deployment",
+        "restart_deployment",
+        "scale_deployment",
+        "report_timeline",
+    }
+    assert dag.get_task("request_rollback_approval").downstream_task_ids == {"roll_back_deployment"}
+    assert dag.get_task("roll_back_deployment").trigger_rule == "none_failed_min_one_success"
+    assert dag.get_task("report_timeline").trigger_rule == "all_done"
