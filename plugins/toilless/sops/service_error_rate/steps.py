@@ -107,6 +107,13 @@ def check_pods(settings: Mapping[str, Any]) -> dict[str, Any]:
     replica_sets = kube.api_client.sanitize_for_serialization(
         kube.apps_v1_client.list_namespaced_replica_set(service["namespace"], label_selector=selector).items
     )
+    # Selecting is the API server's job; checking again is cheap and guards against one ignoring it.
+    labels = ((deployment.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
+    pods = [
+        pod
+        for pod in pods
+        if all(((pod.get("metadata") or {}).get("labels") or {}).get(k) == v for k, v in labels.items())
+    ]
     health = evidence.pods_health(pods, unhealthy_restarts=int(settings["thresholds"]["unhealthy_restarts"]))
     owners = evidence.replica_set_owners(replica_sets)
     owned = [pod["name"] for pod in health if evidence.owned_by_deployment(pod, owners, service["deployment"])]
@@ -316,7 +323,9 @@ def verify(settings: Mapping[str, Any], outcome: Mapping[str, Any]) -> tuple[boo
     window = float(verify_settings["window_seconds"])
     now = datetime.now(UTC)
     deadline = acted_at + timedelta(minutes=float(verify_settings["timeout_minutes"]))
-    wait = (acted_at + timedelta(seconds=window) - now).total_seconds()
+    # The window starts settle_seconds after the action (the rollout itself is not judged) and must have passed.
+    settle = float(verify_settings["settle_seconds"])
+    wait = (acted_at + timedelta(seconds=settle + window) - now).total_seconds()
     if wait > 0:
         # The window must lie after the action. A short rest is waited out here; a long one is a reschedule.
         if wait > float(verify_settings["poll_seconds"]):
