@@ -33,6 +33,8 @@ class KubernetesEmulatorServer:
         self._ready = threading.Event()
         self._error: BaseException | None = None
         self.pod_logs: dict[tuple[str, str], Callable[[], str]] = {}
+        #: The log of a pod's previous (restarted) container, served for ``previous=true``.
+        self.previous_pod_logs: dict[tuple[str, str], Callable[[], str]] = {}
 
     # -- lifecycle -----------------------------------------------------------------------------------------------
     def start(self) -> KubernetesEmulatorServer:
@@ -68,7 +70,10 @@ class KubernetesEmulatorServer:
     def _serve_pod_log(self, request: Any) -> bytes:
         match = _POD_LOG.match(str(request.url.path))
         assert match is not None  # the reaction only fires on matching paths
-        source = self.pod_logs.get((match.group("namespace"), match.group("name")))
+        logs = self.pod_logs
+        if str(request.params.get("previous", "")).lower() in ("true", "1"):
+            logs = self.previous_pod_logs
+        source = logs.get((match.group("namespace"), match.group("name")))
         if source is None:
             return b""
         data = source().encode()

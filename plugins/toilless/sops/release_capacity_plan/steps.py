@@ -1,5 +1,5 @@
 """Release capacity plan: the task bodies of dags/release_capacity_plan.py, the only module of the SOP that touches
-Airflow (config and state are Variables, Kubernetes goes through hooks/kubernetes_workloads.py, the summary to Slack).
+Airflow (config and state are Variables, Kubernetes goes through hooks/kubernetes.py, the summary to Slack).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from toilless.sops.release_capacity_plan import as_built, manifests, plan, readi
 from toilless.sops.release_capacity_plan import settings as run_settings
 
 if TYPE_CHECKING:
-    from toilless.hooks.kubernetes_workloads import KubernetesWorkloadHook
+    from toilless.hooks.kubernetes import KubernetesWorkloadHook
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +28,7 @@ ACTION = "apply capacity plan"
 
 
 def _hook(settings: Mapping[str, Any]) -> KubernetesWorkloadHook:
-    from toilless.hooks.kubernetes_workloads import KubernetesWorkloadHook
+    from toilless.hooks.kubernetes import KubernetesWorkloadHook
 
     return KubernetesWorkloadHook(kubernetes_conn_id=settings["kubernetes_conn_id"])
 
