@@ -168,7 +168,9 @@ class Cluster:
     def add_pod(
         self, name: str, *, ready: bool = True, waiting: str = "", restarts: int = 0, owner: str | None = None
     ) -> None:
-        state: dict[str, Any] = {"waiting": {"reason": waiting}} if waiting else {"running": {"startedAt": "2026-01-01T00:00:00Z"}}
+        state: dict[str, Any] = (
+            {"waiting": {"reason": waiting}} if waiting else {"running": {"startedAt": "2026-01-01T00:00:00Z"}}
+        )
         body = {
             "apiVersion": "v1",
             "kind": "Pod",

@@ -274,32 +274,17 @@ def _settings_and_decision(service: Service, action: str, **decision: Any) -> tu
 def test_a_retried_restart_never_acts_twice(service: Service, monkeypatch: pytest.MonkeyPatch) -> None:
     """The restart patch landed but its answer was lost (the task fails and is retried): the retry re-reads the
     Deployment, finds this incident recorded by the patch itself, and does not restart again."""
-    from toilless.hooks.kubernetes_workloads import KubernetesWorkloadHook
+    from toilless.hooks.kubernetes import KubernetesWorkloadHook
     from toilless.sops.service_error_rate import steps
 
     settings, decision = _settings_and_decision(service, "restart")
-    real_kube = KubernetesWorkloadHook.kube
-    lost = {"once": True}
+    original = KubernetesWorkloadHook.restart_deployment
 
-    class LosingAnswer:
-        def __init__(self, apps: Any) -> None:
-            self.apps = apps
+    def restart_then_lose_the_answer(self: Any, *args: Any, **kwargs: Any) -> Any:
+        original(self, *args, **kwargs)
+        raise ConnectionError("answer lost after the patch was applied")
 
-        def __getattr__(self, name: str) -> Any:
-            return getattr(self.apps, name)
-
-        def patch_namespaced_deployment(self, *args: Any, **kwargs: Any) -> Any:
-            self.apps.patch_namespaced_deployment(*args, **kwargs)
-            if lost["once"]:
-                lost["once"] = False
-                raise ConnectionError("answer lost after the patch was applied")
-
-    def kube(self: Any) -> Any:
-        hook = real_kube.func(self)
-        hook.__dict__["apps_v1_client"] = LosingAnswer(hook.apps_v1_client)
-        return hook
-
-    monkeypatch.setattr(KubernetesWorkloadHook, "kube", property(kube))
+    monkeypatch.setattr(KubernetesWorkloadHook, "restart_deployment", restart_then_lose_the_answer)
     with pytest.raises(ConnectionError):
         steps.act(settings, decision)
     retried = steps.act(settings, decision)
@@ -311,27 +296,19 @@ def test_a_retried_restart_never_acts_twice(service: Service, monkeypatch: pytes
 
 def test_a_retried_scale_never_scales_twice(service: Service, monkeypatch: pytest.MonkeyPatch) -> None:
     """Crash between the scale and its marker: the retry finds the replicas at the target and only records."""
+    from toilless.hooks.kubernetes import KubernetesWorkloadHook
     from toilless.sops.service_error_rate import steps
 
     settings, decision = _settings_and_decision(service, "scale", to_replicas=3, from_replicas=2)
-    real_patch = steps._kubernetes
+    original = KubernetesWorkloadHook.patch_deployment
 
-    def crashing_marker(settings: Any) -> Any:
-        hook = real_patch(settings)
-        apps = hook.kube.apps_v1_client
-        original = apps.patch_namespaced_deployment
+    def worker_dies(self: Any, *args: Any, **kwargs: Any) -> Any:
+        raise ConnectionError("worker died before the marker")
 
-        def patch(*args: Any, **kwargs: Any) -> Any:
-            raise ConnectionError("worker died before the marker")
-
-        apps.patch_namespaced_deployment = patch
-        hook._restore = (apps, original)
-        return hook
-
-    monkeypatch.setattr(steps, "_kubernetes", crashing_marker)
+    monkeypatch.setattr(KubernetesWorkloadHook, "patch_deployment", worker_dies)
     with pytest.raises(ConnectionError):
         steps.act(settings, decision)
-    monkeypatch.setattr(steps, "_kubernetes", real_patch)
+    monkeypatch.setattr(KubernetesWorkloadHook, "patch_deployment", original)
     retried = steps.act(settings, decision)
     assert service.cluster.scale_patches() == [{"spec": {"replicas": 3}}]
     assert retried["already_done"] is True
