@@ -182,11 +182,30 @@ def test_crash_looping_pods_restart_their_deployment_and_recovery_is_verified(
     assert service.texts("urgent") == []
 
 
+def test_a_restart_that_does_not_help_is_escalated(run_dag: Callable[..., Any], service: Service) -> None:
+    """No controller replaces the pods: the same PromQL after the restart still shows the errors."""
+    service.configure(verify={"settle_seconds": 1, "window_seconds": 3, "timeout_minutes": 0.05, "poll_seconds": 10})
+    profile = service.pods(1, ERRORING)
+    crashing = pod_name(service.cluster.replica_set, 1)
+    service.cluster.add_pod(crashing, ready=False, waiting="CrashLoopBackOff", restarts=6)
+    profile[crashing] = ERRORING
+    service.serve(profile)
+    assert run_dag(DAG_ID).state == "success"
+    assert len(service.cluster.restarts()) == 1
+    [urgent] = service.texts("urgent")
+    assert "not recovered" in urgent
+    assert service.texts("developers")  # the owners hear it too
+
+
 def test_saturated_pods_scale_within_bounds_and_not_again_inside_the_cool_down(
     run_dag: Callable[..., Any], service: Service
 ) -> None:
     service.serve(service.pods(2, SATURATED))
-    assert run_dag(DAG_ID, run_conf={"allow_restart": False}).state == "success"
+    controller = Controller(service.cluster, service.traffic, _new_pods(service, 3)).start()
+    try:
+        assert run_dag(DAG_ID, run_conf={"allow_restart": False}).state == "success"
+    finally:
+        controller.stop()
     assert service.cluster.scale_patches() == [{"spec": {"replicas": 3}}]
     assert service.cluster.deployment()["spec"]["replicas"] == 3
     assert "scaled " in service.texts("ops")[0]
@@ -201,8 +220,14 @@ def test_saturated_pods_scale_within_bounds_and_not_again_inside_the_cool_down(
 def test_scale_cool_down_holds_for_a_new_incident(run_dag: Callable[..., Any], service: Service) -> None:
     service.configure(service={"max_replicas": 5})
     service.serve(service.pods(2, SATURATED))
-    assert run_dag(DAG_ID).state == "success"
+    controller = Controller(service.cluster, service.traffic, _new_pods(service, 3)).start()
+    try:
+        assert run_dag(DAG_ID).state == "success"
+    finally:
+        controller.stop()
     assert len(service.cluster.scale_patches()) == 1
+    assert "Verification (same PromQL since the action): recovered" in service.texts("ops")[0]
+    service.serve(service.pods(3, SATURATED))  # saturated again
     service.sink.clear()
     assert run_dag(DAG_ID).state == "success"  # a new run: a new incident, inside scale.cooldown_minutes
     assert len(service.cluster.scale_patches()) == 1
