@@ -91,8 +91,10 @@ def deployment_body(
     replicas: int = 2,
     labels: dict[str, str] | None = None,
     change_cause: str = "",
+    cpu_limit: str | None = None,
 ) -> dict[str, Any]:
-    """A Deployment with one container ``app`` running ``image``."""
+    """A Deployment with one container ``app`` running ``image`` (memory limit 512Mi, ``cpu_limit`` if given)."""
+    limits = {"memory": "512Mi", **({"cpu": cpu_limit} if cpu_limit else {})}
     labels = labels or {"app": name}
     annotations = {CHANGE_CAUSE: change_cause} if change_cause else {}
     return {
@@ -111,7 +113,7 @@ def deployment_body(
             "selector": {"matchLabels": dict(labels)},
             "template": {
                 "metadata": {"labels": dict(labels)},
-                "spec": {"containers": [{"name": "app", "image": image, "resources": {"limits": {"memory": "512Mi"}}}]},
+                "spec": {"containers": [{"name": "app", "image": image, "resources": {"limits": limits}}]},
             },
         },
         "status": {},

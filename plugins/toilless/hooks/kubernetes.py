@@ -1,5 +1,7 @@
 """Kubernetes workloads (Deployments, their ReplicaSets and Pods, Services, Ingresses) through the cncf-kubernetes
 provider's KubernetesHook (a kubeconfig in the Connection's ``kube_config`` extra, or in-cluster).
+Over 400 lines because one system has one hook module (issue 14 merged the two); its pure parts are already in
+``toilless.common.kubernetes_contracts``.
 
 Public API (stable; every name and number is validated in code before it is sent, see
 :mod:`toilless.common.kubernetes_contracts`; objects come back as the API's own JSON, camelCase, as kubectl shows them)::
