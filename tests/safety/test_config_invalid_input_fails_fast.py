@@ -30,6 +30,7 @@ DAG_IDS = (
     "redis_connections",
     "redis_memory",
     "release_capacity_plan",
+    "service_error_rate",
 )
 
 

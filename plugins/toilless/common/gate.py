@@ -332,13 +332,15 @@ def sop_gate_policy(
     *,
     business_hours: bool = False,
     dry_run: bool | None = None,
+    cooldown: timedelta | None = None,
 ) -> GatePolicy:
     """The gate policy of a SOP's resolved settings: its ``gate`` section, its ``dry_run``, and the windows.
 
     The windows are the SOP's own ``business_hours`` / ``maintenance_window`` if set, else toilless.yaml's;
     ``respect_maintenance_window: false`` in the SOP's settings opts out of the maintenance window. Business hours
     apply only where the SOP's actions are tied to office hours (``business_hours=True``). ``dry_run`` replaces the
-    settings' own where the run decides it later (a run's Param read at the moment of acting).
+    settings' own where the run decides it later (a run's Param read at the moment of acting); ``cooldown``
+    replaces the ``gate`` section's where one action has its own (a scale's cool-down).
     """
     timing = time_policy(
         toilless_config,
@@ -347,7 +349,7 @@ def sop_gate_policy(
         maintenance_window=bool(settings.get("respect_maintenance_window", True)),
     )
     dry = bool(settings["dry_run"]) if dry_run is None else dry_run
-    return gate_policy(settings.get("gate"), dry_run=dry, time=timing)
+    return gate_policy(settings.get("gate"), dry_run=dry, time=timing, cooldown=cooldown)
 
 
 def _aware(moment: datetime) -> datetime:

@@ -64,38 +64,19 @@ def _pod(
         ),
     ],
 )
-def test_pod_health(pod: dict[str, Any], unhealthy: bool, reasons: list[str]) -> None:
-    health = evidence.pod_health(pod, unhealthy_restarts=3)
-    assert health["unhealthy"] is unhealthy
-    assert health["reasons"] == reasons
-    assert health["owner"] == "ReplicaSet/web-abc"
+def test_assess_pod(pod: dict[str, Any], unhealthy: bool, reasons: list[str]) -> None:
+    from toilless.common.kubernetes_contracts import pod_health
+
+    assessed = evidence.assess_pod(pod_health(pod), owner=evidence.controller_of(pod), unhealthy_restarts=3)
+    assert assessed["unhealthy"] is unhealthy
+    assert assessed["reasons"] == reasons
+    assert assessed["owner"] == "ReplicaSet/web-abc"
 
 
-def test_terminating_pod_is_not_counted_unhealthy() -> None:
-    pod = _pod("p", ready=False)
-    pod["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:00Z"
-    assert evidence.pod_health(pod, unhealthy_restarts=3)["unhealthy"] is False
-
-
-def test_owner_chain_leads_to_the_deployment_only() -> None:
-    replica_sets = [
-        {
-            "metadata": {
-                "name": "web-abc",
-                "ownerReferences": [{"kind": "Deployment", "name": "web", "controller": True}],
-            }
-        },
-        {
-            "metadata": {
-                "name": "other-1",
-                "ownerReferences": [{"kind": "Deployment", "name": "other", "controller": True}],
-            }
-        },
-        {"metadata": {"name": "orphan"}},
-    ]
-    owners = evidence.replica_set_owners(replica_sets)
-    assert owners == {"web-abc": "web", "other-1": "other"}
-    assert evidence.owned_by_deployment({"owner": "ReplicaSet/web-abc"}, owners, "web")
-    assert not evidence.owned_by_deployment({"owner": "ReplicaSet/other-1"}, owners, "web")
-    assert not evidence.owned_by_deployment({"owner": "ReplicaSet/orphan"}, owners, "web")
-    assert not evidence.owned_by_deployment({"owner": "StatefulSet/web-abc"}, owners, "web")
+def test_owner_must_be_one_of_the_deployments_replica_sets() -> None:
+    owned = {"web-abc"}
+    assert evidence.owned_by_deployment({"owner": "ReplicaSet/web-abc"}, owned)
+    assert not evidence.owned_by_deployment({"owner": "ReplicaSet/other-1"}, owned)
+    assert not evidence.owned_by_deployment({"owner": "StatefulSet/web-abc"}, owned)
+    assert not evidence.owned_by_deployment({"owner": ""}, owned)
+    assert evidence.controller_of({"metadata": {}}) == ""

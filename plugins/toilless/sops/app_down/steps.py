@@ -239,13 +239,7 @@ def act(settings: Mapping[str, Any], decision: Mapping[str, Any], action: str) -
         # This run's earlier try acted and lost the answer (or crashed after): done, still to be verified.
         return {**result, "acted": True, "action_at": marker_action.split(" ")[1], "reason": "done by an earlier try"}
     recent = gate.decode_history(annotations.get(MARK_HISTORY), now=now)
-    time_policy = gate.time_policy(
-        load_config("toilless"),
-        settings,
-        business_hours=False,
-        maintenance_window=bool(settings.get("respect_maintenance_window", True)),
-    )
-    policy = gate.gate_policy(settings.get("gate"), dry_run=bool(settings["dry_run"]), time=time_policy)
+    policy = gate.sop_gate_policy(load_config("toilless"), settings)
     history = gate.TargetHistory(
         last_action_at=max(recent, default=None),
         recent_actions=recent,

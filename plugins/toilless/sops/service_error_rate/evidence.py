@@ -7,25 +7,11 @@ Everything from outside is bounded here (pods kept, reasons per pod) so that XCo
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 #: Most pods carried in evidence (metrics and health); the rest are counted, not listed.
 MAX_PODS = 200
-#: Waiting/terminated reasons that mean a container is not serving (kubectl's STATUS column).
-BAD_REASONS = frozenset(
-    {
-        "CrashLoopBackOff",
-        "OOMKilled",
-        "Error",
-        "ImagePullBackOff",
-        "ErrImagePull",
-        "CreateContainerConfigError",
-        "CreateContainerError",
-        "RunContainerError",
-        "ContainerCannotRun",
-    }
-)
 
 
 def _finite(value: Any) -> float | None:
@@ -56,69 +42,41 @@ def per_pod_metrics(answers: Mapping[str, Mapping[str, float]]) -> dict[str, dic
     return dict(ordered[:MAX_PODS])
 
 
-def pod_health(pod: Mapping[str, Any], *, unhealthy_restarts: int) -> dict[str, Any]:
-    """One Pod's health: phase, ready, restarts, bad reasons, owner (ReplicaSet), and whether it is unhealthy."""
+def controller_of(pod: Mapping[str, Any]) -> str:
+    """``"<Kind>/<name>"`` of the Pod's controlling owner reference ("" when it has none)."""
     metadata = pod.get("metadata") or {}
-    status = pod.get("status") or {}
-    reasons: set[str] = set()
-    restarts = 0
-    all_ready = True
-    statuses = list(status.get("containerStatuses") or [])
-    for container in statuses:
-        restarts += int(container.get("restartCount") or 0)
-        all_ready = all_ready and bool(container.get("ready"))
-        for key in ("state", "lastState"):
-            state = container.get(key) or {}
-            for phase in ("waiting", "terminated"):
-                reason = (state.get(phase) or {}).get("reason")
-                if reason in BAD_REASONS and not (key == "lastState" and reason == "Error" and container.get("ready")):
-                    reasons.add(str(reason))
-    conditions = {c.get("type"): c.get("status") for c in status.get("conditions") or [] if isinstance(c, Mapping)}
-    ready = (conditions.get("Ready") == "True") if "Ready" in conditions else (bool(statuses) and all_ready)
-    phase = str(status.get("phase") or "Unknown")
-    owners = [ref for ref in metadata.get("ownerReferences") or [] if isinstance(ref, Mapping)]
-    owner = next((f"{ref.get('kind')}/{ref.get('name')}" for ref in owners if ref.get("controller")), "")
+    for ref in metadata.get("ownerReferences") or []:
+        if isinstance(ref, Mapping) and ref.get("controller"):
+            return f"{ref.get('kind')}/{ref.get('name')}"[:300]
+    return ""
+
+
+def assess_pod(health: Mapping[str, Any], *, owner: str, unhealthy_restarts: int) -> dict[str, Any]:
+    """One pod's health (``toilless.common.kubernetes_contracts.pod_health``) with its owner and the SOP's verdict:
+    unhealthy when not ready, not Running, crash-looping, OOMKilled, failing to pull its image, or restarted at
+    least ``unhealthy_restarts`` times."""
+    reasons = [str(reason) for reason in health.get("reasons") or []][:5]
     unhealthy = (
-        not ready
-        or phase not in ("Running",)
-        or bool(reasons & {"CrashLoopBackOff", "OOMKilled", "ImagePullBackOff", "ErrImagePull"})
-        or restarts >= unhealthy_restarts
+        not health.get("ready")
+        or health.get("phase") != "Running"
+        or bool(health.get("crash_loop"))
+        or bool(health.get("oom_killed"))
+        or bool(health.get("image_pull_error"))
+        or int(health.get("restarts") or 0) >= unhealthy_restarts
     )
     return {
-        "name": str(metadata.get("name") or "")[:253],
-        "phase": phase[:40],
-        "ready": ready,
-        "restarts": restarts,
-        "reasons": sorted(reasons)[:5],
-        "owner": owner[:300],
-        "terminating": bool(metadata.get("deletionTimestamp")),
-        "unhealthy": unhealthy and not metadata.get("deletionTimestamp"),
+        "name": str(health.get("name") or "")[:253],
+        "phase": str(health.get("phase") or "Unknown")[:40],
+        "ready": bool(health.get("ready")),
+        "restarts": int(health.get("restarts") or 0),
+        "reasons": reasons,
+        "owner": owner,
+        "unhealthy": unhealthy,
     }
 
 
-def pods_health(pods: Iterable[Mapping[str, Any]], *, unhealthy_restarts: int) -> list[dict[str, Any]]:
-    health = [pod_health(pod, unhealthy_restarts=unhealthy_restarts) for pod in pods]
-    health.sort(key=lambda pod: (not pod["unhealthy"], pod["name"]))
-    return health[:MAX_PODS]
-
-
-def owned_by_deployment(pod: Mapping[str, Any], replica_sets: Mapping[str, str], deployment: str) -> bool:
-    """True if the pod's controller is a ReplicaSet whose controller is ``deployment``.
-
-    ``replica_sets`` maps ReplicaSet name -> its controlling Deployment's name (from the ReplicaSets' own
-    ownerReferences). This is what "the failing pods' owner" means: only that Deployment is ever restarted.
-    """
-    owner = str(pod.get("owner") or "")
-    kind, _, name = owner.partition("/")
-    return kind == "ReplicaSet" and replica_sets.get(name) == deployment
-
-
-def replica_set_owners(replica_sets: Sequence[Mapping[str, Any]]) -> dict[str, str]:
-    """ReplicaSet name -> the Deployment that controls it (ReplicaSets without one are left out)."""
-    owners: dict[str, str] = {}
-    for replica_set in replica_sets:
-        metadata = replica_set.get("metadata") or {}
-        for ref in metadata.get("ownerReferences") or []:
-            if isinstance(ref, Mapping) and ref.get("controller") and ref.get("kind") == "Deployment":
-                owners[str(metadata.get("name"))] = str(ref.get("name"))
-    return owners
+def owned_by_deployment(pod: Mapping[str, Any], owned_replica_sets: Iterable[str]) -> bool:
+    """True if the pod's controller is one of the Deployment's own ReplicaSets (their ownerReferences checked by the
+    hook). This is what "the failing pods' owner" means: only that Deployment is ever restarted."""
+    kind, _, name = str(pod.get("owner") or "").partition("/")
+    return kind == "ReplicaSet" and name in set(owned_replica_sets)

@@ -228,7 +228,10 @@ def resolve(config: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, A
         "gate": dict(config.get("gate") or {}),
         "verify": {
             "window_seconds": number_setting(verify.get("window_seconds", 300), "verify.window_seconds", minimum=1),
-            "timeout_minutes": number_setting(verify.get("timeout_minutes", 30), "verify.timeout_minutes", minimum=0.1),
+            "settle_seconds": number_setting(verify.get("settle_seconds", 60), "verify.settle_seconds", minimum=0),
+            "timeout_minutes": number_setting(
+                verify.get("timeout_minutes", 30), "verify.timeout_minutes", minimum=0.01
+            ),
             "poll_seconds": number_setting(verify.get("poll_seconds", 60), "verify.poll_seconds", minimum=1),
         },
         "channels": {

@@ -32,7 +32,6 @@ RESTART_INCIDENT = f"{PREFIX}-restart-incident"
 RESTART_HISTORY = f"{PREFIX}-restart-history"
 SCALE_INCIDENT = f"{PREFIX}-scale-incident"
 SCALE_HISTORY = f"{PREFIX}-scale-history"
-RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
 
 
 def resolve_settings(params: Mapping[str, Any], context: Mapping[str, Any]) -> dict[str, Any]:
@@ -84,32 +83,49 @@ def measure_errors(settings: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _kubernetes(settings: Mapping[str, Any]) -> Any:
-    from toilless.hooks.kubernetes_workloads import KubernetesWorkloadHook
+    from toilless.hooks.kubernetes import KubernetesWorkloadHook
 
     return KubernetesWorkloadHook(kubernetes_conn_id=settings["kubernetes_conn_id"])
 
 
-def _selector(deployment: Mapping[str, Any]) -> str:
-    labels = ((deployment.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
-    return ",".join(f"{key}={value}" for key, value in sorted(labels.items()))
-
-
 def check_pods(settings: Mapping[str, Any]) -> dict[str, Any]:
-    """The Deployment's replicas and its pods' health, and which pods it owns (Pod -> ReplicaSet -> Deployment)."""
+    """The Deployment's replicas and its pods' health, and which pods it owns (Pod -> ReplicaSet -> Deployment).
+
+    An unknown Deployment or a namespace the Connection cannot read fails here, clearly and not retried
+    (``DeploymentNotFound`` / ``NamespaceNotReadable``), before anything is changed.
+    """
+    import json
+
+    from toilless.common import kubernetes_contracts as contracts
+
     service = settings["service"]
+    namespace, name = service["namespace"], service["deployment"]
     hook = _kubernetes(settings)
-    deployment = hook.read_deployment(service["namespace"], service["deployment"])
-    selector = _selector(deployment)
-    kube = hook.kube
-    pods = kube.api_client.sanitize_for_serialization(
-        kube.core_v1_client.list_namespaced_pod(service["namespace"], label_selector=selector).items
+    deployment = hook.read_deployment(namespace, name)
+    # The hook keeps only ReplicaSets whose controller is this Deployment.
+    owned_replica_sets = {str(row["name"]) for row in hook.deployment_revisions(namespace, name)}
+    match_labels = dict(((deployment.get("spec") or {}).get("selector") or {}).get("matchLabels") or {})
+    response = hook.kube.core_v1_client.list_namespaced_pod(
+        namespace, label_selector=contracts.label_selector(match_labels), _preload_content=False
     )
-    replica_sets = kube.api_client.sanitize_for_serialization(
-        kube.apps_v1_client.list_namespaced_replica_set(service["namespace"], label_selector=selector).items
-    )
-    health = evidence.pods_health(pods, unhealthy_restarts=int(settings["thresholds"]["unhealthy_restarts"]))
-    owners = evidence.replica_set_owners(replica_sets)
-    owned = [pod["name"] for pod in health if evidence.owned_by_deployment(pod, owners, service["deployment"])]
+    items = json.loads(response.data).get("items") or []
+    # Selecting is the API server's job; checking again is cheap and guards against one ignoring it.
+    pods = [
+        pod
+        for pod in items[: evidence.MAX_PODS]
+        if isinstance(pod, dict)
+        and contracts.matches_labels(pod, match_labels)
+        and not (pod.get("metadata") or {}).get("deletionTimestamp")
+    ]
+    unhealthy_restarts = int(settings["thresholds"]["unhealthy_restarts"])
+    health = [
+        evidence.assess_pod(
+            contracts.pod_health(pod), owner=evidence.controller_of(pod), unhealthy_restarts=unhealthy_restarts
+        )
+        for pod in pods
+    ]
+    health.sort(key=lambda pod: (not pod["unhealthy"], pod["name"]))
+    owned = [pod["name"] for pod in health if evidence.owned_by_deployment(pod, owned_replica_sets)]
     return {
         "replicas": int((deployment.get("spec") or {}).get("replicas") or 0),
         "ready_replicas": int((deployment.get("status") or {}).get("readyReplicas") or 0),
@@ -204,15 +220,7 @@ def decide(
 
 # -- acting ------------------------------------------------------------------------------------------------------
 def _policy(settings: Mapping[str, Any], *, cooldown: timedelta | None = None) -> gate.GatePolicy:
-    time_policy = gate.time_policy(
-        load_config("toilless"),
-        settings,
-        business_hours=False,
-        maintenance_window=bool(settings.get("respect_maintenance_window", True)),
-    )
-    return gate.gate_policy(
-        settings.get("gate"), dry_run=bool(settings["dry_run"]), time=time_policy, cooldown=cooldown
-    )
+    return gate.sop_gate_policy(load_config("toilless"), settings, cooldown=cooldown)
 
 
 def act(settings: Mapping[str, Any], decision: Mapping[str, Any]) -> dict[str, Any]:
@@ -265,23 +273,12 @@ def act(settings: Mapping[str, Any], decision: Mapping[str, Any]) -> dict[str, A
         log.info("Not acting on %s: %s", service["key"], verdict_now.reason)
         return result
     new_history = gate.encode_history([*recent, now], now=now, keep=policy.breaker_window)
-    kube = hook.kube
+    namespace, name = service["namespace"], service["deployment"]
     if action == verdict.RESTART:
-        # kubectl rollout restart's patch, plus the incident and history: one atomic write.
-        patch = {
-            "spec": {
-                "template": {
-                    "metadata": {
-                        "annotations": {
-                            RESTARTED_AT: now.strftime("%Y-%m-%dT%H:%M:%SZ"),
-                            RESTART_INCIDENT: incident,
-                            RESTART_HISTORY: new_history,
-                        }
-                    }
-                }
-            }
-        }
-        kube.apps_v1_client.patch_namespaced_deployment(service["deployment"], service["namespace"], patch)
+        # kubectl rollout restart's patch, with the incident and history in the same patch: one atomic write.
+        hook.restart_deployment(
+            namespace, name, now=now, annotations={RESTART_INCIDENT: incident, RESTART_HISTORY: new_history}
+        )
         result.update(acted=True, acted_at=now.isoformat(), reason=f"rollout restart of {service['key']}")
     else:
         wanted = int(decision["to_replicas"])
@@ -291,12 +288,12 @@ def act(settings: Mapping[str, Any], decision: Mapping[str, Any]) -> dict[str, A
         if current >= wanted:
             result.update(reason=f"{service['key']} already has {current} replicas (>= {wanted}): not scaled again")
         else:
-            kube.apps_v1_client.patch_namespaced_deployment_scale(
-                service["deployment"], service["namespace"], {"spec": {"replicas": wanted}}
-            )
+            hook.scale_deployment(namespace, name, replicas=wanted)
             result.update(reason=f"scaled {service['key']} from {current} to {wanted} replicas")
-        marker = {"metadata": {"annotations": {SCALE_INCIDENT: incident, SCALE_HISTORY: new_history}}}
-        kube.apps_v1_client.patch_namespaced_deployment(service["deployment"], service["namespace"], marker)
+        # After the scale: a crash before this line leaves the replicas at the target, which the retry sees.
+        hook.patch_deployment(
+            namespace, name, {"metadata": {"annotations": {SCALE_INCIDENT: incident, SCALE_HISTORY: new_history}}}
+        )
         result.update(acted=current < wanted, acted_at=now.isoformat(), already_done=current >= wanted)
     log.info("%s", result["reason"])
     return result
@@ -316,7 +313,9 @@ def verify(settings: Mapping[str, Any], outcome: Mapping[str, Any]) -> tuple[boo
     window = float(verify_settings["window_seconds"])
     now = datetime.now(UTC)
     deadline = acted_at + timedelta(minutes=float(verify_settings["timeout_minutes"]))
-    wait = (acted_at + timedelta(seconds=window) - now).total_seconds()
+    # The window starts settle_seconds after the action (the rollout itself is not judged) and must have passed.
+    settle = float(verify_settings["settle_seconds"])
+    wait = (acted_at + timedelta(seconds=settle + window) - now).total_seconds()
     if wait > 0:
         # The window must lie after the action. A short rest is waited out here; a long one is a reschedule.
         if wait > float(verify_settings["poll_seconds"]):

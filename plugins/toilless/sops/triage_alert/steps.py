@@ -75,20 +75,16 @@ def prometheus_query(conn_id: str, expr: str) -> list[float]:
 
 
 def kubernetes_hooks(target: Mapping[str, str]) -> tuple[Any, Any]:
-    """The Deployment hook (pod log) and the workload hook (Deployment, pods), sharing one Kubernetes client."""
+    """The Deployment hook for the pod log and for the Deployment and its pods: one hook, one Kubernetes client."""
     from toilless.hooks.kubernetes import KubernetesDeploymentHook
-    from toilless.hooks.kubernetes_workloads import KubernetesWorkloadHook
 
-    logs = KubernetesDeploymentHook(
+    hook = KubernetesDeploymentHook(
         kubernetes_conn_id=target["conn_id"],
         namespace=target["namespace"],
         deployment=target["deployment"],
         container=target.get("container", ""),
     )
-    workloads = KubernetesWorkloadHook(kubernetes_conn_id=target["conn_id"])
-    # One client for both: building one (kubeconfig, API client) costs more than the reads themselves.
-    workloads.__dict__["kube"] = logs.kube
-    return logs, workloads
+    return hook, hook
 
 
 def deployment_pods(workloads: Any, target: Mapping[str, str]) -> list[dict[str, Any]]:
@@ -209,13 +205,7 @@ def silence_noise(settings: Mapping[str, Any], verdict: Mapping[str, Any], run_i
         # Reported with the verdict, then the run fails (report_outcome): nothing was sent to Alertmanager.
         log.error("Not silencing %s: %s", alert.get("alertname"), err)
         return {"silenced": False, "error": str(err), "minutes": rule.silence_minutes}
-    time_policy = gate.time_policy(
-        load_config("toilless"),
-        settings,
-        business_hours=False,
-        maintenance_window=bool(settings.get("respect_maintenance_window", True)),
-    )
-    policy = gate.gate_policy({}, dry_run=bool(settings["dry_run"]), time=time_policy)
+    policy = gate.sop_gate_policy(load_config("toilless"), {**settings, "gate": {}})
     # Silences are cheap to undo (expire): no cool-down or breaker, but dry run and the maintenance window hold.
     decision = gate.check_action("silence", str(alert.get("alertname", "alert")), now=now, policy=policy)
     if not decision.allowed:
