@@ -110,6 +110,8 @@ def service_on_postgres(postgres_server: Any, monkeypatch: pytest.MonkeyPatch) -
     engine = create_engine(f"postgresql+psycopg2://postgres@{HOST}:{postgres_server.port}/intake_own_pool")
     store.metadata.create_all(engine)
     monkeypatch.setattr(airflow_settings, "engine", engine)
+    # Created above: ensure_tables must not mark this process's (SQLite) metadata DB as having them.
+    monkeypatch.setattr(store, "_created", True)
     service = IntakeService()
     yield service
     if service._own_engine is not None:
