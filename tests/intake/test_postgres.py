@@ -93,3 +93,74 @@ def test_without_skip_locked_the_same_two_workers_would_decide_deliveries_twice(
         engine.dispose()
 
     assert set(first) & set(second)
+
+
+# -- the webhook's insert on the intake's own connections -----------------------------------------------------------
+@pytest.fixture
+def service_on_postgres(postgres_server: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """An IntakeService whose metadata DB is a fresh PostgreSQL database (the intake's tables only)."""
+    from airflow import settings as airflow_settings
+    from sqlalchemy import create_engine
+
+    from sandbox.ports import HOST
+    from toilless.intake import store
+    from toilless.intake.service import IntakeService
+
+    postgres_server.create_database("intake_own_pool")
+    engine = create_engine(f"postgresql+psycopg2://postgres@{HOST}:{postgres_server.port}/intake_own_pool")
+    store.metadata.create_all(engine)
+    monkeypatch.setattr(airflow_settings, "engine", engine)
+    # Created above: ensure_tables must not mark this process's (SQLite) metadata DB as having them.
+    monkeypatch.setattr(store, "_created", True)
+    service = IntakeService()
+    yield service
+    if service._own_engine is not None:
+        service._own_engine.dispose()
+    engine.dispose()
+
+
+def _insert(session: Any) -> int:
+    from toilless.intake import store
+
+    return store.insert_inbox(session, receiver="toilless", alerts=1, body="{}")
+
+
+def test_webhook_insert_is_committed_when_its_statement_returns(service_on_postgres: Any) -> None:
+    """Autocommit: the delivery is durable as soon as its one INSERT returns (no BEGIN / COMMIT round trips)."""
+    from airflow import settings as airflow_settings
+    from sqlalchemy import select
+
+    from toilless.intake import store
+
+    seen_from_elsewhere: list[int] = []
+
+    def insert_then_look_from_another_connection(session: Any) -> int:
+        delivery = _insert(session)
+        with airflow_settings.engine.connect() as other:
+            seen_from_elsewhere.extend(other.execute(select(store.inbox.c.id)).scalars())
+        return delivery
+
+    delivery = service_on_postgres._write(insert_then_look_from_another_connection, own_pool=True)
+    assert seen_from_elsewhere == [delivery]
+
+
+def test_webhook_insert_survives_a_connection_the_server_closed(service_on_postgres: Any) -> None:
+    """No ping on checkout: a pooled connection the server ended (a restart) fails once and is retried on a new one."""
+    from airflow import settings as airflow_settings
+    from sqlalchemy import func, select, text
+
+    from toilless.intake import store
+
+    backends: list[int] = []
+
+    def insert_noting_backend(session: Any) -> int:
+        backends.append(session.execute(text("SELECT pg_backend_pid()")).scalar_one())
+        return _insert(session)
+
+    service_on_postgres._write(insert_noting_backend, own_pool=True)
+    with airflow_settings.engine.connect() as admin:
+        admin.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": backends[0]})
+    service_on_postgres._write(insert_noting_backend, own_pool=True)
+    assert backends[-1] != backends[0]
+    with airflow_settings.engine.connect() as other:
+        assert other.execute(select(func.count()).select_from(store.inbox)).scalar_one() == 2

@@ -14,6 +14,10 @@
 * 503: the intake cannot accept now (no credentials configured, the inbox insert failed):
   Alertmanager retries, and a retry is safe because every decision is idempotent.
 
+The process-wide app (:func:`get_app`, the one the plugin mounts) freezes the API server's start-up heap for the
+garbage collector (:func:`freeze_startup_heap`): a full collection of Airflow's API server scanned about 620,000
+objects, 0.3 s of CPU with every thread stopped, and every answer in flight during a storm waited for it.
+
 Airflow does not authenticate plugin apps: this app does it itself, before it reads the body. For the same reason
 there is no public docs page: ``GET /toilless/openapi.json`` answers authenticated callers only, and no Swagger UI
 page is served (it loads its scripts from a public CDN, which a closed network cannot reach).
@@ -31,7 +35,9 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import gc
 import logging
+import threading
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -55,11 +61,15 @@ log = logging.getLogger(__name__)
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="toilless", Basic realm="toilless"'}
 
 
-def create_app(service: IntakeService | None = None, worker: IntakeWorker | None = None) -> FastAPI:
+def create_app(
+    service: IntakeService | None = None, worker: IntakeWorker | None = None, *, freeze_heap: bool = False
+) -> FastAPI:
     """Build the intake app. Tests pass their own service (settings, clock) and worker, which then runs in here.
 
     Without a worker, one runs in this process only with ``worker: api_server`` (read at start-up); by default the
-    worker process decides (``python -m toilless.intake.worker``).
+    worker process decides (``python -m toilless.intake.worker``). ``freeze_heap``: at start-up, take the
+    process's objects out of the garbage collector's full collections (:func:`freeze_startup_heap`); the API
+    server's app does, a test's app does not (it would freeze the test process).
     """
     service = service or IntakeService()
     embedded: list[IntakeWorker] = [worker] if worker is not None else []
@@ -77,6 +87,8 @@ def create_app(service: IntakeService | None = None, worker: IntakeWorker | None
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if freeze_heap:
+            freeze_startup_heap()
         await run_in_threadpool(start_embedded)
         try:
             yield
@@ -239,6 +251,31 @@ def worker_mode(service: IntakeService) -> str:
         return "process"
 
 
+_heap_frozen = threading.Event()
+
+
+def freeze_startup_heap() -> bool:
+    """Once per process: collect garbage, then move every object alive now to the collector's permanent generation.
+
+    Every full (generation 2) collection scans every tracked object and holds the GIL throughout: in the API server
+    the event loop, the webhook's threads and the Execution API all stop. Airflow's API server holds about 620,000
+    such objects once started (modules, classes, its routers, the plugins), measured at 0.3 s of CPU per full
+    collection on this 2-core machine (0 s once frozen). A storm's allocations trigger full collections while it
+    lasts, and every delivery in flight then waits for one. Objects alive at start-up live as long as the process, so
+    the collector has nothing to find among them; objects created later are collected as before. Airflow does the
+    same in its scheduler's executor and DAG processor (``gc.freeze()``). Returns whether this call froze.
+    """
+    if _heap_frozen.is_set():
+        return False
+    _heap_frozen.set()
+    gc.collect()  # garbage frozen now would never be collected
+    gc.freeze()
+    log.info(
+        "Alert intake: %d start-up objects of the API server frozen for the garbage collector", gc.get_freeze_count()
+    )
+    return True
+
+
 _app: FastAPI | None = None
 
 
@@ -246,5 +283,5 @@ def get_app() -> FastAPI:
     """The process-wide app (the plugin mounts this one)."""
     global _app
     if _app is None:
-        _app = create_app()
+        _app = create_app(freeze_heap=True)
     return _app
