@@ -41,7 +41,7 @@ TAG_RESERVED_PREFIXES = ("aws:", "rds:")
 TAG_PUNCTUATION = frozenset("_.:/=+-@")
 
 DB_INSTANCE_ID_MAX = 63
-_DB_INSTANCE_ID = re.compile(r"^[A-Za-z][A-Za-z0-9-]*$")
+_DB_INSTANCE_ID = re.compile(r"^[A-Za-z][A-Za-z0-9-]*\Z")
 
 STORAGE_MAX_GIB = {"gp2": 65536, "gp3": 65536, "io1": 65536, "io2": 65536, "standard": 3072}
 EVENTS_MAX_DURATION_MINUTES = 14 * 24 * 60
@@ -49,7 +49,7 @@ FILTER_MAX_VALUES = 100
 
 METRIC_QUERIES_MAX = 500
 METRIC_QUERY_ID_MAX = 255
-_METRIC_QUERY_ID = re.compile(r"^[a-z][A-Za-z0-9_]*$")
+_METRIC_QUERY_ID = re.compile(r"^[a-z][A-Za-z0-9_]*\Z")
 DIMENSION_VALUE_MAX = 1024
 _HIGH_RESOLUTION_PERIODS = frozenset({1, 5, 10, 20, 30})
 

@@ -124,13 +124,13 @@ NEXT_PAGE_TOKEN_MAX = 8192
 NUMERIC_OPERATORS = frozenset(
     {"EQUAL", "GREATER_THAN_OR_EQUAL", "LESS_THAN_OR_EQUAL", "GREATER_THAN", "LESS_THAN", "BETWEEN"}
 )
-_YEAR_MONTH_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_MONITOR_ARN = re.compile(r"^arn:aws[a-z-]*:ce::\d{12}:anomalymonitor/[A-Za-z0-9-]+$")
+_YEAR_MONTH_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}\Z")
+_MONITOR_ARN = re.compile(r"^arn:aws[a-z-]*:ce::\d{12}:anomalymonitor/[A-Za-z0-9-]+\Z")
 
 GITHUB_TITLE_MAX = 256
 GITHUB_BODY_MAX = 65_536
 GITHUB_LABEL_MAX = 50
-_GITHUB_REPO = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
+_GITHUB_REPO = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+\Z")
 
 
 class CostExplorerContractError(AwsContractError):

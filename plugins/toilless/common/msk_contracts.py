@@ -40,8 +40,8 @@ _CLUSTER_ARN = re.compile(
     r"(?P<name>[A-Za-z0-9][A-Za-z0-9-]{0,63})/"
     r"(?P<uuid>[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}-\d{1,3})$"
 )
-_CURRENT_VERSION = re.compile(r"^[A-Za-z0-9]{1,64}$")
-_INSTANCE_TYPE = re.compile(r"^kafka\.[a-z][a-z0-9]*\.[a-z0-9]+$")
+_CURRENT_VERSION = re.compile(r"^[A-Za-z0-9]{1,64}\Z")
+_INSTANCE_TYPE = re.compile(r"^kafka\.[a-z][a-z0-9]*\.[a-z0-9]+\Z")
 
 METRIC_QUERIES_MAX = 500
 DATAPOINTS_PER_CALL_MAX = 100_800

@@ -28,7 +28,7 @@ MAX_EXPR_CHARS = 20_000
 #: Longest label value put into a selector (Kubernetes names are at most 253 characters).
 MAX_LABEL_VALUE_CHARS = 1024
 
-LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*\Z")
 #: RE2 metacharacters (Prometheus matches with Go's RE2, anchored).
 _REGEX_META = frozenset("\\.+*?()|[]{}^$")
 _CLOSERS = {")": "(", "]": "[", "}": "{"}

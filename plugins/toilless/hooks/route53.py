@@ -17,7 +17,7 @@ from typing import Any
 from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
 
 #: Route 53's documented limits: hosted zone ids are up to 32 characters; SetIdentifier 1-128; TTL 0-2147483647.
-_ZONE_ID = re.compile(r"^[A-Z0-9]{1,32}$")
+_ZONE_ID = re.compile(r"^[A-Z0-9]{1,32}\Z")
 MAX_SET_IDENTIFIER = 128
 MAX_TTL = 2_147_483_647
 

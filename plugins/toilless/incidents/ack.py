@@ -9,7 +9,7 @@ from typing import Any
 from toilless.incidents import events as ev
 
 #: Who acknowledged: a user name or Slack handle, not free text.
-_ACTOR = re.compile(r"^[\w.@+\- ]{1,100}$")
+_ACTOR = re.compile(r"^[\w.@+\- ]{1,100}\Z")
 VIAS = frozenset({"rest", "ui", "slack", "cli", "test"})
 
 

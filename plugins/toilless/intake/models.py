@@ -11,7 +11,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_valida
 #: Alertmanager leaves endsAt of a firing alert at Go's zero time.
 GO_ZERO_TIME = datetime(1, 1, 1, tzinfo=UTC)
 #: Alertmanager writes RFC 3339 (Go's time.Time JSON); pydantic alone would also take 12345 or "12345" as epoch seconds.
-_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$")
+_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})\Z")
 #: No alert started before Prometheus existed; a year like 9999 is a broken clock (and overflows on conversion).
 EARLIEST_YEAR = 2000
 LATEST_YEAR = 2999

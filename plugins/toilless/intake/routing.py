@@ -29,10 +29,10 @@ TRIAGE_RULES_FILE = "triage_rules.yaml"
 
 _MATCHER = re.compile(
     r"""^\s*(?P<name>[A-Za-z_][A-Za-z0-9_]*)\s*(?P<op>=~|!~|!=|=)\s*
-        (?:"(?P<quoted>(?:[^"\\]|\\.)*)"|(?P<bare>[^\s"]*))\s*$""",
+        (?:"(?P<quoted>(?:[^"\\]|\\.)*)"|(?P<bare>[^\s"]*))\s*\Z""",
     re.VERBOSE,
 )
-_DAG_ID = re.compile(r"^[A-Za-z0-9_.-]{1,250}$")
+_DAG_ID = re.compile(r"^[A-Za-z0-9_.-]{1,250}\Z")
 _RUN_ID_UNSAFE = re.compile(r"[^A-Za-z0-9_~:+-]+")
 
 

@@ -23,7 +23,7 @@ from string import Template
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 #: Lower-case snake_case that is a Python identifier (the package name, the DAG function's name) and a file stem.
-DAG_ID = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$")
+DAG_ID = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)*\Z")
 MAX_DAG_ID_LENGTH = 60
 #: Names already taken by shared files (include/config/toilless.yaml) or packages.
 RESERVED = frozenset({"toilless", "common", "sops", "scaffold", "test", "tests"})

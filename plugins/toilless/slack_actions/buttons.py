@@ -23,7 +23,7 @@ MAX_VALUE_CHARS = 2000
 MAX_BUTTON_TEXT = 75
 MAX_ELEMENTS = 25
 #: Slack user ids (U..., W... for Enterprise Grid): the only outside value shown as a mention.
-SLACK_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,20}$")
+SLACK_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,20}\Z")
 
 HITL = "hitl"
 INCIDENT_ACK = "incident_ack"

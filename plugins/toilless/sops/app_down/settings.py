@@ -19,7 +19,7 @@ from toilless.sops.app_down.decide import RecoveryPolicy
 
 ROLES = ("customer_support", "networking", "ops", "database", "development")
 ALERT_LABELS = ("deployment", "app", "service")
-_USER_GROUP = re.compile(r"^S[A-Z0-9]{2,20}$")
+_USER_GROUP = re.compile(r"^S[A-Z0-9]{2,20}\Z")
 MAX_ENDPOINTS = 10
 
 

@@ -23,11 +23,11 @@ from toilless.common.errors import InvalidInput
 
 MAX_NAME_CHARS = 253
 MAX_LABEL_CHARS = 63
-_LABEL = re.compile(r"^(?!-)[A-Za-z0-9_-]{1,63}(?<!-)$")
+_LABEL = re.compile(r"^(?!-)[A-Za-z0-9_-]{1,63}(?<!-)\Z")
 #: Record types the probe compares: addresses, names and text, whose answers have one canonical text form.
 RECORD_TYPES = ("A", "AAAA", "CNAME", "NS", "TXT", "MX")
 #: A server name as the tool and the report use it (``ns1``, ``dns-a.eu``): no spaces, no shell metacharacters.
-_SERVER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
+_SERVER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}\Z")
 
 
 class DnsInputError(InvalidInput):

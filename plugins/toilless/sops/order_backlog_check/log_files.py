@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 from toilless.sops.order_backlog_check.log_parsing import latest_run_lines
 
 #: Rotated files: <name>.1, <name>.2.gz, ... and archives <stem>.<timestamp>.<seq>.log[.gz|.zst].
-_NUMBERED = re.compile(r"^\.(?P<n>\d+)(?P<ext>\.gz|\.zst)?$")
+_NUMBERED = re.compile(r"^\.(?P<n>\d+)(?P<ext>\.gz|\.zst)?\Z")
 _ARCHIVE = re.compile(r"^\.(?P<ts>\d{8}(?:T?\d{4,6}Z?)?|\d{4}-\d{2}-\d{2}[T_-]?[\d:-]*)(?:\.(?P<seq>\d+))?")
 
 

@@ -16,7 +16,7 @@ from toilless.common.errors import InvalidInput
 
 DAG_ID = "redis_connections"
 #: What CLIENT SETNAME accepts: no spaces, newlines or special characters (Redis refuses them), plus a length bound.
-CLIENT_NAME = re.compile(r"^[!-~]{1,128}$")
+CLIENT_NAME = re.compile(r"^[!-~]{1,128}\Z")
 #: Toilless's own connections (every Redis SOP names its connection ``toilless-<dag_id>``).
 OWN_NAME_PREFIX = "toilless"
 MAX_NAMES = 100

@@ -21,12 +21,12 @@ from decimal import Decimal, InvalidOperation
 
 from toilless.common.errors import InvalidInput
 
-DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?\Z")
 DNS1123_LABEL_MAX = 63
 DNS1123_SUBDOMAIN_MAX = 253
 #: The quantity grammar of k8s.io/apimachinery (resource.ParseQuantity).
 _QUANTITY = re.compile(
-    r"^(?P<number>[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+))(?P<suffix>Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE]|[eE][+-]?[0-9]+)?$"
+    r"^(?P<number>[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+))(?P<suffix>Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE]|[eE][+-]?[0-9]+)?\Z"
 )
 _BINARY = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
 _DECIMAL = {
@@ -105,7 +105,7 @@ def parse_quantity(value: object, what: str) -> Decimal:
     text = str(value)
     match = _QUANTITY.match(text) if len(text) <= _MAX_QUANTITY_CHARS else None
     if match is None:
-        number = re.match(r"^\s*([0-9.]+)\s*([A-Za-z]+)\s*$", text)
+        number = re.match(r"^\s*([0-9.]+)\s*([A-Za-z]+)\s*\Z", text)
         hint = ""
         if number and number.group(2).lower() in _UNIT_HINTS:
             hint = f"; did you mean {number.group(1)}{_UNIT_HINTS[number.group(2).lower()]!s}?"

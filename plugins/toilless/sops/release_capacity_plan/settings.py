@@ -25,7 +25,7 @@ from toilless.sops.release_capacity_plan.reading import component_from_param
 
 CONFIG = "release_capacity_plan"
 #: A release name is also a directory name: letters, digits, ``.``, ``_``, ``-``.
-RELEASE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+RELEASE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}\Z")
 MAX_DEPLOYMENTS = 100
 MAX_COMPONENTS = 20
 

@@ -27,9 +27,9 @@ OPTIONAL_QUERIES = ("saturation",)
 PLACEHOLDERS = frozenset({"namespace", "deployment", "pod_regex", "window"})
 DEPENDENCY_KINDS = ("postgres", "redis")
 #: DNS-1123 label (namespace) and subdomain (Deployment name), as Kubernetes validates them.
-DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
-DNS1123_SUBDOMAIN = re.compile(r"^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
-CONN_ID = re.compile(r"^[A-Za-z0-9_.\-]{1,250}$")
+DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\Z")
+DNS1123_SUBDOMAIN = re.compile(r"^(?=.{1,253}\Z)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\Z")
+CONN_ID = re.compile(r"^[A-Za-z0-9_.\-]{1,250}\Z")
 
 PARAM_RULES = (
     ParamRule("min_errors", "min_errors", AT_LEAST, "5xx responses in the window before anything is investigated"),

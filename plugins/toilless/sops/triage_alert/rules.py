@@ -28,8 +28,8 @@ import yaml
 #: ``"{{ labels.name }}"``, allowed only as the value of an = or != matcher.
 _PLACEHOLDER = re.compile(r"\{\{\s*labels\.([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 _SAFE_PLACEHOLDER = re.compile(r'(?<![=!])(?:!=|=)\s*"\{\{\s*labels\.([A-Za-z_][A-Za-z0-9_]*)\s*\}\}"')
-_RULE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
-_DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+_RULE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}\Z")
+_DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\Z")
 #: Longest PromQL expression a rule may hold (Prometheus has no limit; a query string this long is a mistake).
 MAX_QUERY_CHARS = 2000
 #: Longest label value inserted into a query (Alertmanager labels are bounded by the intake's limits too).

@@ -18,7 +18,7 @@ from typing import Any
 
 from toilless.common.errors import InvalidInput
 
-_LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+_LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*\Z")
 #: Comment and createdBy are free text for Alertmanager; bounded here so a hostile label cannot bloat them.
 MAX_COMMENT_CHARS = 1000
 MAX_CREATED_BY_CHARS = 200
