@@ -15,6 +15,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from toilless.common import kubernetes_contracts as contracts
 from toilless.common import promql
 from toilless.common.config import AT_LEAST, AT_MOST, OFF_ONLY, ParamRule, number_setting, tighten
 from toilless.common.errors import InvalidInput
@@ -26,9 +27,7 @@ OPTIONAL_QUERIES = ("saturation",)
 #: Placeholders a query may use; each is filled with a checked, quoted value (``toilless.common.promql``).
 PLACEHOLDERS = frozenset({"namespace", "deployment", "pod_regex", "window"})
 DEPENDENCY_KINDS = ("postgres", "redis")
-#: DNS-1123 label (namespace) and subdomain (Deployment name), as Kubernetes validates them.
-DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\Z")
-DNS1123_SUBDOMAIN = re.compile(r"^(?=.{1,253}\Z)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\Z")
+#: An Airflow Connection id (letters, digits, _ . -; at most 250 characters, Airflow's column width).
 CONN_ID = re.compile(r"^[A-Za-z0-9_.\-]{1,250}\Z")
 
 PARAM_RULES = (
@@ -45,19 +44,17 @@ class ServiceErrorRateSettingsError(InvalidInput):
 
 
 def check_namespace(value: object) -> str:
-    if not isinstance(value, str) or not DNS1123_LABEL.match(value):
-        raise ServiceErrorRateSettingsError(
-            f"namespace {str(value)[:80]!r} is not a Kubernetes namespace (DNS-1123 label)"
-        )
-    return value
+    try:
+        return contracts.dns1123_label(value, "namespace")
+    except contracts.KubernetesContractError as err:
+        raise ServiceErrorRateSettingsError(str(err)) from None
 
 
 def check_deployment(value: object) -> str:
-    if not isinstance(value, str) or not DNS1123_SUBDOMAIN.match(value):
-        raise ServiceErrorRateSettingsError(
-            f"deployment {str(value)[:80]!r} is not a Kubernetes Deployment name (DNS-1123 subdomain)"
-        )
-    return value
+    try:
+        return contracts.dns1123_subdomain(value, "deployment")
+    except contracts.KubernetesContractError as err:
+        raise ServiceErrorRateSettingsError(str(err)) from None
 
 
 def check_queries(queries: object) -> dict[str, str]:
