@@ -51,7 +51,7 @@ sop: venv
 
 # Incident drills (docs/drills.md); bad scenario names and missing runbooks exit 2 before anything starts.
 drill: venv
-	$(BIN)/python -m sandbox.drill $(SCENARIO) $(if $(READY_FILE),--ready-file $(READY_FILE))
+	$(BIN)/python -m sandbox.drill $(SCENARIO) $(if $(READY_FILE),--ready-file $(READY_FILE)) $(if $(BUDGET),--budget $(BUDGET))
 
 bench: venv test-deps
 	$(BIN)/python -m benchmarks

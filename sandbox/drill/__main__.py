@@ -7,6 +7,7 @@ missing runbook, malformed scenario file), checked before anything starts.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import tempfile
@@ -24,11 +25,20 @@ def main(argv: list[str] | None = None) -> int:
         type=Path,
         help="the facts JSON of a running sandbox (`python -m sandbox run --ready-file F`); default: start one",
     )
+    parser.add_argument(
+        "--budget",
+        type=float,
+        help="seconds from the fault to verified recovery, instead of the scenario's (a slower machine)",
+    )
     parser.add_argument("--out", type=Path, default=PROJECT_ROOT / ".airflow" / "drills", help="report folder")
     args = parser.parse_args(argv)
     names = [args.scenario] if args.scenario else scenarios.available()
     try:
         chosen = [scenarios.load(name) for name in names]
+        if args.budget is not None:
+            if args.budget <= 0:
+                raise scenarios.DrillError(f"--budget must be positive, got {args.budget}")
+            chosen = [dataclasses.replace(scenario, budget_seconds=args.budget) for scenario in chosen]
     except scenarios.DrillError as err:
         print(f"drill: {err}", file=sys.stderr)
         return 2

@@ -56,7 +56,8 @@ def figures(fault_at: float, events: list[dict[str, Any]], recovered_at: float |
     messages = [event for event in ordered if event["kind"] == "message_sent"]
     paged = [event for event in messages if _data(event).get("channel") in PAGE_CHANNELS]
     result.people_paged = len(paged) + sum(1 for event in ordered if event["kind"] == "escalated")
-    result.escalation_sent = any("escalat" in str(event.get("summary", "")).lower() for event in messages)
+    # Telling people at once is the escalation (app_down's escalate_outage posts to every role's channel).
+    result.escalation_sent = any(_data(event).get("channel") not in PAGE_CHANNELS for event in messages)
     return result
 
 
@@ -125,9 +126,15 @@ def markdown(
     lines.append(f"| 0.0 | fault injected | drill | {_cell(fault)} |")
     for event in sorted(events, key=lambda item: float(item["at"])):
         offset = float(event["at"]) - fault_at
-        lines.append(
-            f"| {offset:.1f} | {_cell(event['kind'])} | {_cell(event.get('actor', ''))} | {_cell(event.get('summary', ''))} |"
-        )
+        summary = str(event.get("summary", ""))
+        data = _data(event)
+        if data.get("channel"):
+            summary += f" (#{data['channel']})"
+        if event["kind"] == "gate_verdict":
+            summary += (
+                f" [{data.get('action')} {data.get('target')}: {'allowed' if data.get('allowed') else 'refused'}]"
+            )
+        lines.append(f"| {offset:.1f} | {_cell(event['kind'])} | {_cell(event.get('actor', ''))} | {_cell(summary)} |")
     if found.recovery is not None:
         lines.append(f"| {found.recovery:.1f} | recovery verified | drill | app healthy |")
     return "\n".join(lines) + "\n"

@@ -74,3 +74,8 @@ def test_malformed_scenario_is_refused(tmp_path: Path, changes: dict[str, object
     _write(tmp_path, "odd", **changes)
     with pytest.raises(scenarios.DrillError, match=message):
         scenarios.load("odd", directory=tmp_path)
+
+
+def test_non_positive_budget_override_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    assert drill_main.main(["bad_deploy", "--budget", "0"]) == 2
+    assert "--budget must be positive" in capsys.readouterr().err

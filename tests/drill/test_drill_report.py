@@ -85,3 +85,8 @@ def test_timeline_text_stays_in_its_cell() -> None:
         load_average="1",
     )
     assert "a \\| b c" in text
+
+
+def test_a_page_alone_is_not_the_escalation() -> None:
+    found = report.figures(FAULT, [_event("message_sent", 5.0, "Paging", channel="urgent")], None)
+    assert (found.escalation_sent, found.people_paged) == (False, 1)
