@@ -23,6 +23,10 @@ class Figures:
     done_twice: list[str] = field(default_factory=list)
     outside_policy: list[str] = field(default_factory=list)
 
+    def count(self, word: str) -> int:
+        """Allowed actions whose name has ``word`` (the gate names them in words: "rollback the Deployment")."""
+        return sum(times for action, times in self.actions.items() if word in action.lower())
+
 
 def _data(event: dict[str, Any]) -> dict[str, Any]:
     data = event.get("data")
@@ -68,8 +72,8 @@ def verdict(scenario_expect: dict[str, Any], found: Figures, budget: float) -> l
         problems.append(f"not recovered within the budget of {budget:.0f}s")
     elif found.recovery > budget:
         problems.append(f"recovered after {found.recovery:.1f}s, over the budget of {budget:.0f}s")
-    if "rollbacks" in scenario_expect and found.actions.get("rollback", 0) != int(scenario_expect["rollbacks"]):
-        problems.append(f"{found.actions.get('rollback', 0)} rollbacks, expected {scenario_expect['rollbacks']}")
+    if "rollbacks" in scenario_expect and (rollbacks := found.count("rollback")) != int(scenario_expect["rollbacks"]):
+        problems.append(f"{rollbacks} rollbacks, expected {scenario_expect['rollbacks']}")
     if scenario_expect.get("escalation_sent") and not found.escalation_sent:
         problems.append("no escalation message in the timeline")
     if "max_people_paged" in scenario_expect and found.people_paged > int(scenario_expect["max_people_paged"]):

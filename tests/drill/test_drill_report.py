@@ -18,7 +18,7 @@ TIMELINE = [
     _event("runbook_started", 6.5, "app_down"),
     _event("message_sent", 20.0, "App down: web, escalating to every role", channel="ops"),
     _event("acknowledged", 22.0, "drill-oncall"),
-    _event("gate_verdict", 30.0, "allowed", allowed=True, action="rollback", target="shop/web"),
+    _event("gate_verdict", 30.0, "allowed", allowed=True, action="rollback the Deployment", target="shop/web"),
     _event("runbook_finished", 70.0, "reported: recovered (success)"),
 ]
 
@@ -26,7 +26,7 @@ TIMELINE = [
 def test_figures_measure_from_the_fault() -> None:
     found = report.figures(FAULT, TIMELINE, FAULT + 55.0)
     assert (found.detect, found.acknowledge, found.first_mitigation, found.recovery) == (6.0, 22.0, 30.0, 55.0)
-    assert found.actions == {"rollback": 1}
+    assert found.actions == {"rollback the Deployment": 1}
     assert found.people_paged == 0
     assert found.escalation_sent
     assert report.verdict({"rollbacks": 1, "escalation_sent": True, "max_people_paged": 1}, found, 120) == []
@@ -35,14 +35,14 @@ def test_figures_measure_from_the_fault() -> None:
 def test_a_second_rollback_and_a_page_are_reported() -> None:
     events = [
         *TIMELINE,
-        _event("gate_verdict", 40.0, "allowed", allowed=True, action="rollback", target="shop/web"),
+        _event("gate_verdict", 40.0, "allowed", allowed=True, action="rollback the Deployment", target="shop/web"),
         _event("message_sent", 45.0, "Paging", channel="urgent"),
     ]
     found = report.figures(FAULT, events, FAULT + 55.0)
     problems = report.verdict({"rollbacks": 1, "max_people_paged": 0}, found, 120)
     assert "2 rollbacks, expected 1" in problems
     assert "1 people paged, at most 0 expected" in problems
-    assert "done twice: rollback shop/web (2 times)" in problems
+    assert "done twice: rollback the Deployment shop/web (2 times)" in problems
 
 
 def test_not_recovered_fails_with_the_timeline_where_it_stopped() -> None:
