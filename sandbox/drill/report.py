@@ -126,7 +126,14 @@ def markdown(
     ]
     if problems:
         lines += ["## Why it failed", ""] + [f"- {_cell(problem)}" for problem in problems] + [""]
-    lines += ["## Timeline", "", "| +s | event | by | summary |", "|---|---|---|---|"]
+    lines += [
+        "## Timeline",
+        "",
+        f"![timeline]({scenario}.png)",
+        "",
+        "| +s | event | by | summary |",
+        "|---|---|---|---|",
+    ]
     lines.append(f"| 0.0 | fault injected | drill | {_cell(fault)} |")
     for event in sorted(events, key=lambda item: float(item["at"])):
         offset = float(event["at"]) - fault_at

@@ -185,6 +185,14 @@ def run(scenario: Scenario, facts: dict[str, Any], out: Path, *, log: Any = prin
         ),
         encoding="utf-8",
     )
+    try:
+        from sandbox.drill.chart import write_chart
+
+        write_chart(
+            out / f"{scenario.name}.png", scenario=scenario.name, fault_at=fault_at, events=events, found=found_figures
+        )
+    except Exception as err:  # the chart is a picture of the report, never the reason a drill fails
+        log(f"[{scenario.name}] timeline chart not drawn: {err!r}")
     return Outcome(scenario.name, not problems, path, found_figures, problems)
 
 

@@ -90,3 +90,12 @@ def test_timeline_text_stays_in_its_cell() -> None:
 def test_a_page_alone_is_not_the_escalation() -> None:
     found = report.figures(FAULT, [_event("message_sent", 5.0, "Paging", channel="urgent")], None)
     assert (found.escalation_sent, found.people_paged) == (False, 1)
+
+
+def test_timeline_chart_is_a_png(tmp_path: Any) -> None:
+    from sandbox.drill.chart import write_chart
+
+    path = write_chart(
+        tmp_path / "c.png", scenario="s", fault_at=FAULT, events=TIMELINE, found=report.figures(FAULT, TIMELINE, None)
+    )
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
