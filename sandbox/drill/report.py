@@ -134,9 +134,8 @@ def markdown(
         "| +s | event | by | summary |",
         "|---|---|---|---|",
     ]
-    lines.append(f"| 0.0 | fault injected | drill | {_cell(fault)} |")
-    for event in sorted(events, key=lambda item: float(item["at"])):
-        offset = float(event["at"]) - fault_at
+    rows: list[tuple[float, str, str, str]] = [(0.0, "fault injected", "drill", fault)]
+    for event in events:
         summary = str(event.get("summary", ""))
         data = _data(event)
         if data.get("channel"):
@@ -145,7 +144,9 @@ def markdown(
             summary += (
                 f" [{data.get('action')} {data.get('target')}: {'allowed' if data.get('allowed') else 'refused'}]"
             )
-        lines.append(f"| {offset:.1f} | {_cell(event['kind'])} | {_cell(event.get('actor', ''))} | {_cell(summary)} |")
+        rows.append((float(event["at"]) - fault_at, str(event["kind"]), str(event.get("actor", "")), summary))
     if found.recovery is not None:
-        lines.append(f"| {found.recovery:.1f} | recovery verified | drill | app healthy |")
+        rows.append((found.recovery, "recovery verified", "drill", "app healthy (the drill's own check)"))
+    for offset, kind, actor, summary in sorted(rows, key=lambda row: row[0]):
+        lines.append(f"| {offset:.1f} | {_cell(kind)} | {_cell(actor)} | {_cell(summary)} |")
     return "\n".join(lines) + "\n"

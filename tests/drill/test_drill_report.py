@@ -99,3 +99,22 @@ def test_timeline_chart_is_a_png(tmp_path: Any) -> None:
         tmp_path / "c.png", scenario="s", fault_at=FAULT, events=TIMELINE, found=report.figures(FAULT, TIMELINE, None)
     )
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_recovery_row_sits_in_time_order() -> None:
+    found = report.figures(FAULT, TIMELINE, FAULT + 55.0)
+    text = report.markdown(
+        scenario="s",
+        description="d",
+        fault_at=FAULT,
+        fault="f",
+        incident_id="i",
+        events=TIMELINE,
+        found=found,
+        problems=[],
+        load_average="1",
+    )
+    rows = [line for line in text.splitlines() if line.startswith("| ") and line[2].isdigit()]
+    offsets = [float(row.split("|")[1]) for row in rows]
+    assert offsets == sorted(offsets)
+    assert any("recovery verified" in row for row in rows)
