@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 UV_VERSION := 0.13.9
 STAMP := $(VENV)/.installed
 
-.PHONY: help venv run test lint format test-deps bench lock compose-config clean sop
+.PHONY: help venv run test lint format test-deps bench lock compose-config clean sop drill
 
 help:
 	@echo "make run    - set up the virtualenv and start the sandbox + Airflow on http://127.0.0.1:8080 (Ctrl-C stops)"
@@ -14,6 +14,7 @@ help:
 	@echo "make bench  - run the benchmarks, write benchmarks/results.md"
 	@echo "make lock   - re-resolve requirements.txt / requirements-dev.txt from the .in files"
 	@echo "make sop NAME=<dag_id> - scaffold a new SOP (DAG, package, config, sandbox service, tests, bench stub)"
+	@echo "make drill [SCENARIO=<name>] - incident drills against a sandbox of their own (docs/drills.md)"
 
 # The virtualenv is made from the lock files and remade when they change.
 $(STAMP): requirements.txt requirements-dev.txt
@@ -47,6 +48,10 @@ test: venv test-deps lint
 sop: venv
 	$(if $(NAME),,$(error usage: make sop NAME=<dag_id>))
 	PYTHONPATH=plugins $(BIN)/python -m toilless.scaffold $(NAME)
+
+# Incident drills (docs/drills.md); bad scenario names and missing runbooks exit 2 before anything starts.
+drill: venv
+	$(BIN)/python -m sandbox.drill $(SCENARIO) $(if $(READY_FILE),--ready-file $(READY_FILE)) $(if $(BUDGET),--budget $(BUDGET))
 
 bench: venv test-deps
 	$(BIN)/python -m benchmarks

@@ -1,0 +1,34 @@
+"""Fault injectors: one small function per fault, given the running sandbox's published facts."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from collections.abc import Callable
+from typing import Any
+
+from sandbox.app_down_data import DEPLOYMENT, NAMESPACE, QA_IMAGE
+
+
+def _deployment_url(published: dict[str, Any]) -> str:
+    return f"{published['app_down']['kubernetes']}/apis/apps/v1/namespaces/{NAMESPACE}/deployments/{DEPLOYMENT}"
+
+
+def deploy_qa_build(published: dict[str, Any]) -> str:
+    """The outage of docs/app_down.md: the QA image deployed to shop/web by mistake (the same PATCH as its curl)."""
+    body = {
+        "metadata": {"annotations": {"kubernetes.io/change-cause": "deploy QA build"}},
+        "spec": {"template": {"spec": {"containers": [{"name": "app", "image": QA_IMAGE}]}}},
+    }
+    request = urllib.request.Request(
+        _deployment_url(published),
+        data=json.dumps(body).encode(),
+        method="PATCH",
+        headers={"Content-Type": "application/strategic-merge-patch+json"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        answer.read()
+    return f"deployed {QA_IMAGE} to {NAMESPACE}/{DEPLOYMENT}"
+
+
+INJECTORS: dict[str, Callable[[dict[str, Any]], str]] = {"deploy_qa_build": deploy_qa_build}

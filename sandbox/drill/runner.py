@@ -1,0 +1,236 @@
+"""One drill against a running sandbox: inject, let the real alerting path fire, watch the incident, verify recovery."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sandbox.drill import report
+from sandbox.drill.alerting import AlertingStack
+from sandbox.drill.injectors import INJECTORS
+from sandbox.drill.recovery import CHECKS
+from sandbox.drill.scenarios import Scenario
+from sandbox.service import PROJECT_ROOT
+
+#: Who acknowledges: the drill answers as the on-call person would, as soon as the escalation reaches Slack.
+RESPONDER = "drill-oncall"
+
+
+@dataclass
+class Outcome:
+    scenario: str
+    passed: bool
+    report_path: Path
+    figures: report.Figures
+    problems: list[str]
+
+
+class Airflow:
+    """The running sandbox's REST API and the intake's incident routes (its published facts)."""
+
+    def __init__(self, facts: dict[str, Any]) -> None:
+        self.facts = facts
+        self.base_url: str = facts["base_url"]
+        self.intake_token: str = facts["published"]["alert_intake"]["token"]
+        self._token: str | None = None
+
+    def _call(self, method: str, url: str, token: str, body: Any = None) -> tuple[int, Any]:
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(url, data=data, method=method)
+        request.add_header("Authorization", f"Bearer {token}")
+        if data is not None:
+            request.add_header("Content-Type", "application/json")
+        try:
+            with urllib.request.urlopen(request, timeout=30) as answer:
+                return answer.status, json.loads(answer.read() or b"null")
+        except urllib.error.HTTPError as err:
+            return err.code, None
+        except (urllib.error.URLError, OSError, ValueError):
+            return 0, None
+
+    def api(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        if self._token is None:
+            request = urllib.request.Request(
+                f"{self.base_url}/auth/token",
+                data=json.dumps({"username": self.facts["username"], "password": self.facts["password"]}).encode(),
+                headers={"Content-Type": "application/json"},
+            )
+            with urllib.request.urlopen(request, timeout=30) as answer:
+                self._token = json.loads(answer.read())["access_token"]
+        return self._call(method, f"{self.base_url}{path}", self._token, body)
+
+    def incident(self, incident_id: str) -> dict[str, Any] | None:
+        status, body = self._call("GET", f"{self.base_url}/toilless/incidents/{incident_id}", self.intake_token)
+        return body if status == 200 else None
+
+    def acknowledge(self, incident_id: str) -> int:
+        url = f"{self.base_url}/toilless/incidents/{incident_id}/ack"
+        return self._call("POST", url, self.intake_token, {"by": RESPONDER, "via": "rest"})[0]
+
+    def wait_for_dag(self, dag_id: str, timeout: float = 240.0) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.api("GET", f"/api/v2/dags/{dag_id}")[0] == 200:
+                return True
+            time.sleep(2)
+        return False
+
+
+def incident_id_of(alert: dict[str, Any]) -> str:
+    """The incident id the intake gives this firing (toilless.incidents.events.incident_key)."""
+    plugins = str(PROJECT_ROOT / "plugins")
+    if plugins not in sys.path:
+        sys.path.insert(0, plugins)
+    from toilless.incidents.events import incident_key
+
+    return incident_key(str(alert["fingerprint"]), str(alert["startsAt"]))
+
+
+def load_average() -> str:
+    one, five, fifteen = os.getloadavg()
+    return f"{one:.2f} / {five:.2f} / {fifteen:.2f} (1/5/15 min, {os.cpu_count()} CPUs)"
+
+
+def run(scenario: Scenario, facts: dict[str, Any], out: Path, *, log: Any = print) -> Outcome:
+    airflow = Airflow(facts)
+    published = facts["published"]
+    healthy = CHECKS[scenario.recovery_check]
+    if not healthy(published):
+        raise RuntimeError(f"drill {scenario.name}: the sandbox is not healthy before the fault; nothing injected")
+    if not airflow.wait_for_dag(scenario.runbook):
+        raise RuntimeError(f"drill {scenario.name}: runbook DAG {scenario.runbook!r} is not known to Airflow")
+    work = Path(tempfile.mkdtemp(prefix=f"toilless-drill-{scenario.name}-"))
+    stack = AlertingStack(
+        work,
+        probe_url=f"{published['app_down']['app']}/health",
+        probe_labels={"namespace": "shop", "deployment": "web"},
+        rule=scenario.rule(),
+    )
+    webhook = f"{airflow.base_url}{published['alert_intake']['path']}"
+    stack.start(webhook, airflow.intake_token)
+    events: list[dict[str, Any]] = []
+    incident_id: str | None = None
+    recovered_at: float | None = None
+    try:
+        deadline = time.monotonic() + 90
+        while stack.probe_value() != 1.0:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"drill {scenario.name}: Prometheus saw no healthy probe in 90s (see {work})")
+            time.sleep(0.5)
+        fault_at = time.time()
+        fault = INJECTORS[scenario.injector](published)
+        log(f"[{scenario.name}] fault: {fault}")
+        seen_down = False
+        streak_from: float | None = None
+        acknowledged = False
+        finished = False
+        end = fault_at + scenario.budget_seconds
+        while time.time() < end:
+            now = time.time()
+            ok = healthy(published)
+            if not ok:
+                seen_down, streak_from = True, None
+            elif seen_down and streak_from is None:
+                streak_from = now
+            if recovered_at is None and streak_from is not None and now - streak_from >= scenario.sustain_seconds:
+                recovered_at = streak_from
+                log(f"[{scenario.name}] recovery verified, +{recovered_at - fault_at:.1f}s from the fault")
+            if incident_id is None and (firing := stack.recorder.firing(scenario.alert_name)):
+                incident_id = incident_id_of(firing[0][1])
+                log(f"[{scenario.name}] {scenario.alert_name} fired, incident {incident_id}")
+            if incident_id is not None:
+                found = airflow.incident(incident_id)
+                if found is not None:
+                    events = list(found["timeline"])
+                    kinds = {event["kind"] for event in events}
+                    if not acknowledged and "message_sent" in kinds:
+                        acknowledged = airflow.acknowledge(incident_id) == 200
+                    finished = "runbook_finished" in kinds
+            if recovered_at is not None and finished:
+                break
+            time.sleep(1)
+        if incident_id is not None and (found := airflow.incident(incident_id)) is not None:
+            events = list(found["timeline"])
+    finally:
+        stack.stop()
+    found_figures = report.figures(fault_at, events, recovered_at)
+    problems = report.verdict(scenario.expect, found_figures, scenario.budget_seconds)
+    if incident_id is None:
+        problems.insert(0, f"no {scenario.alert_name} alert reached Alertmanager's receivers (see {work})")
+    elif recovered_at is not None and not finished:
+        problems.append("the runbook did not report (no runbook_finished event) within the budget")
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"{scenario.name}.md"
+    path.write_text(
+        report.markdown(
+            scenario=scenario.name,
+            description=scenario.description,
+            fault_at=fault_at,
+            fault=fault,
+            incident_id=incident_id,
+            events=events,
+            found=found_figures,
+            problems=problems,
+            load_average=load_average(),
+        ),
+        encoding="utf-8",
+    )
+    try:
+        from sandbox.drill.chart import write_chart
+
+        write_chart(
+            out / f"{scenario.name}.png", scenario=scenario.name, fault_at=fault_at, events=events, found=found_figures
+        )
+    except Exception as err:  # the chart is a picture of the report, never the reason a drill fails
+        log(f"[{scenario.name}] timeline chart not drawn: {err!r}")
+    return Outcome(scenario.name, not problems, path, found_figures, problems)
+
+
+def start_sandbox(home: Path, timeout: float = 600.0) -> tuple[dict[str, Any], subprocess.Popen[bytes]]:
+    """``python -m sandbox run`` on free ports (what ``make run`` runs), until its ready file appears."""
+    home.mkdir(parents=True, exist_ok=True)
+    ready = home / "ready.json"
+    ready.unlink(missing_ok=True)
+    output = (home / "launcher.log").open("ab")
+    process = subprocess.Popen(
+        [
+            *(sys.executable, "-m", "sandbox", "run", "--home", str(home / "airflow"), "--free-ports"),
+            *("--env-file", os.devnull, "--ready-file", str(ready)),
+        ],
+        cwd=PROJECT_ROOT,
+        stdout=output,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + timeout
+    while not ready.exists():
+        if process.poll() is not None:
+            raise RuntimeError(f"the sandbox exited with {process.returncode}: see {output.name}")
+        if time.monotonic() > deadline:
+            stop_sandbox(process)
+            raise TimeoutError(f"the sandbox was not ready after {timeout:.0f}s: see {output.name}")
+        time.sleep(0.5)
+    time.sleep(0.2)
+    return json.loads(ready.read_text(encoding="utf-8")), process
+
+
+def stop_sandbox(process: subprocess.Popen[bytes], timeout: float = 90.0) -> None:
+    """Ctrl-C, as a user stops ``make run``; the launcher stops everything it started."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)

@@ -1,0 +1,104 @@
+"""Drill scenarios: data (``sandbox/drill/scenarios/<name>.yaml``) checked before anything starts.
+
+A scenario names its fault injector (``sandbox.drill.injectors``), the alert a real Prometheus should raise, the runbook
+DAG the alert route starts, the recovery check and the time budget. Bad input fails here with :class:`DrillError`
+(exit code 2), naming the scenario or the missing piece, so a typo never starts a sandbox.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from sandbox.service import PROJECT_ROOT
+
+SCENARIO_DIR = Path(__file__).resolve().parent / "scenarios"
+DAGS_DIR = PROJECT_ROOT / "dags"
+
+
+class DrillError(Exception):
+    """Bad drill input (unknown scenario, missing runbook, malformed scenario file): exit code 2."""
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    description: str
+    injector: str
+    alert_name: str
+    alert_expr: str
+    alert_for: str
+    alert_labels: dict[str, str]
+    runbook: str
+    recovery_check: str
+    sustain_seconds: float
+    budget_seconds: float
+    expect: dict[str, Any] = field(default_factory=dict)
+
+    def rule(self) -> dict[str, Any]:
+        """The Prometheus alerting rule."""
+        return {
+            "alert": self.alert_name,
+            "expr": self.alert_expr,
+            "for": self.alert_for,
+            "labels": dict(self.alert_labels),
+        }
+
+
+def available(directory: Path | None = None) -> list[str]:
+    return sorted(path.stem for path in (directory or SCENARIO_DIR).glob("*.yaml"))
+
+
+def runbook_exists(dag_id: str, dags_dir: Path | None = None) -> bool:
+    """A DAG file defines ``dag_id``: the house rule is one DAG per file named after it (tests/dags/)."""
+    return ((dags_dir or DAGS_DIR) / f"{dag_id}.py").is_file()
+
+
+def load(name: str, directory: Path | None = None, dags_dir: Path | None = None) -> Scenario:
+    """The scenario ``name``, checked: known injector and recovery check, an existing runbook DAG."""
+    from sandbox.drill.injectors import INJECTORS
+    from sandbox.drill.recovery import CHECKS
+
+    directory = directory or SCENARIO_DIR
+    dags_dir = dags_dir or DAGS_DIR
+    names = available(directory)
+    if name not in names:
+        raise DrillError(f"unknown drill scenario {name!r} (known: {', '.join(names) or 'none'})")
+    path = directory / f"{name}.yaml"
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        alert = raw["alert"]
+        scenario = Scenario(
+            name=str(raw["name"]),
+            description=str(raw.get("description", "")),
+            injector=str(raw["injector"]),
+            alert_name=str(alert["name"]),
+            alert_expr=str(alert["expr"]),
+            alert_for=str(alert.get("for", "0s")),
+            alert_labels={str(k): str(v) for k, v in (alert.get("labels") or {}).items()},
+            runbook=str(raw["runbook"]),
+            recovery_check=str(raw["recovery"]["check"]),
+            sustain_seconds=float(raw["recovery"].get("sustain_seconds", 5)),
+            budget_seconds=float(raw["budget_seconds"]),
+            expect=dict(raw.get("expect") or {}),
+        )
+    except (yaml.YAMLError, KeyError, TypeError, ValueError, AttributeError) as err:
+        raise DrillError(f"drill scenario {name!r} ({path}) is malformed: {err!r}") from err
+    if scenario.name != name:
+        raise DrillError(f"drill scenario file {path} says name {scenario.name!r}, expected {name!r}")
+    if not runbook_exists(scenario.runbook, dags_dir):
+        raise DrillError(
+            f"drill scenario {name!r}: runbook DAG {scenario.runbook!r} does not exist ({dags_dir / scenario.runbook}.py)"
+        )
+    if scenario.injector not in INJECTORS:
+        raise DrillError(
+            f"drill scenario {name!r}: unknown injector {scenario.injector!r} (known: {', '.join(INJECTORS)})"
+        )
+    if scenario.recovery_check not in CHECKS:
+        raise DrillError(f"drill scenario {name!r}: unknown recovery check {scenario.recovery_check!r}")
+    if scenario.budget_seconds <= 0:
+        raise DrillError(f"drill scenario {name!r}: budget_seconds must be positive")
+    return scenario

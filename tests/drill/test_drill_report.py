@@ -1,0 +1,120 @@
+"""The drill's figures and verdict, from a timeline (pure)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sandbox.drill import report
+
+FAULT = 1_000_000.0
+
+
+def _event(kind: str, offset: float, summary: str = "", **data: Any) -> dict[str, Any]:
+    return {"kind": kind, "at": FAULT + offset, "actor": "toilless", "summary": summary, "data": data}
+
+
+TIMELINE = [
+    _event("alert_received", 6.0, "AppDown firing"),
+    _event("runbook_started", 6.5, "app_down"),
+    _event("message_sent", 20.0, "App down: web, escalating to every role", channel="ops"),
+    _event("acknowledged", 22.0, "drill-oncall"),
+    _event("gate_verdict", 30.0, "allowed", allowed=True, action="rollback the Deployment", target="shop/web"),
+    _event("runbook_finished", 70.0, "reported: recovered (success)"),
+]
+
+
+def test_figures_measure_from_the_fault() -> None:
+    found = report.figures(FAULT, TIMELINE, FAULT + 55.0)
+    assert (found.detect, found.acknowledge, found.first_mitigation, found.recovery) == (6.0, 22.0, 30.0, 55.0)
+    assert found.actions == {"rollback the Deployment": 1}
+    assert found.people_paged == 0
+    assert found.escalation_sent
+    assert report.verdict({"rollbacks": 1, "escalation_sent": True, "max_people_paged": 1}, found, 120) == []
+
+
+def test_a_second_rollback_and_a_page_are_reported() -> None:
+    events = [
+        *TIMELINE,
+        _event("gate_verdict", 40.0, "allowed", allowed=True, action="rollback the Deployment", target="shop/web"),
+        _event("message_sent", 45.0, "Paging", channel="urgent"),
+    ]
+    found = report.figures(FAULT, events, FAULT + 55.0)
+    problems = report.verdict({"rollbacks": 1, "max_people_paged": 0}, found, 120)
+    assert "2 rollbacks, expected 1" in problems
+    assert "1 people paged, at most 0 expected" in problems
+    assert "done twice: rollback the Deployment shop/web (2 times)" in problems
+
+
+def test_not_recovered_fails_with_the_timeline_where_it_stopped() -> None:
+    stopped = TIMELINE[:3]
+    found = report.figures(FAULT, stopped, None)
+    problems = report.verdict({}, found, 120)
+    assert problems == ["not recovered within the budget of 120s"]
+    text = report.markdown(
+        scenario="bad_deploy",
+        description="d",
+        fault_at=FAULT,
+        fault="deployed shop/web:2.0.0-qa",
+        incident_id="abc",
+        events=stopped,
+        found=found,
+        problems=problems,
+        load_average="1.00",
+    )
+    assert "FAILED" in text
+    assert "not recovered within the budget of 120s" in text
+    assert text.rstrip().splitlines()[-1].startswith("| 20.0 | message_sent |")  # the last thing that happened
+
+
+def test_action_without_allowed_verdict_is_outside_policy() -> None:
+    found = report.figures(FAULT, [_event("action", 10.0, "kubectl rollout undo")], FAULT + 20)
+    assert found.outside_policy == ["action without an allowed gate verdict: kubectl rollout undo"]
+
+
+def test_timeline_text_stays_in_its_cell() -> None:
+    found = report.figures(FAULT, [], None)
+    text = report.markdown(
+        scenario="s",
+        description="d",
+        fault_at=FAULT,
+        fault="f",
+        incident_id=None,
+        events=[_event("message_sent", 1.0, "a | b\nc")],
+        found=found,
+        problems=[],
+        load_average="1",
+    )
+    assert "a \\| b c" in text
+
+
+def test_a_page_alone_is_not_the_escalation() -> None:
+    found = report.figures(FAULT, [_event("message_sent", 5.0, "Paging", channel="urgent")], None)
+    assert (found.escalation_sent, found.people_paged) == (False, 1)
+
+
+def test_timeline_chart_is_a_png(tmp_path: Any) -> None:
+    from sandbox.drill.chart import write_chart
+
+    path = write_chart(
+        tmp_path / "c.png", scenario="s", fault_at=FAULT, events=TIMELINE, found=report.figures(FAULT, TIMELINE, None)
+    )
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_recovery_row_sits_in_time_order() -> None:
+    found = report.figures(FAULT, TIMELINE, FAULT + 55.0)
+    text = report.markdown(
+        scenario="s",
+        description="d",
+        fault_at=FAULT,
+        fault="f",
+        incident_id="i",
+        events=TIMELINE,
+        found=found,
+        problems=[],
+        load_average="1",
+    )
+    rows = [line for line in text.splitlines() if line.startswith("| ") and line[2].isdigit()]
+    offsets = [float(row.split("|")[1]) for row in rows]
+    assert offsets == sorted(offsets)
+    assert any("recovery verified" in row for row in rows)
