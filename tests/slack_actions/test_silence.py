@@ -134,3 +134,52 @@ def test_an_unknown_incident_is_a_clear_404(client: Any, incident: tuple[str, di
     response = press_silence(client, "0123456789abcdef0123", "Silence 1h")
     assert response.status_code == 404
     assert "no incident" in response.json()["text"]
+
+
+def test_the_loop_intake_ack_button_press_silence_then_rest_expiry(
+    intake: Any,
+    client: Any,
+    incident_db: Any,  # noqa: F811 (fixture)
+    airflow_db: Any,
+    alertmanager_server: Any,
+    set_connection: Callable[[str, dict[str, Any]], None],
+) -> None:
+    """The intake's ack carries the buttons; pressing Silence 4h silences the alert; the REST call expires it early
+    (the path the weekly handoff names); both are on the incident's timeline."""
+    from tests.fixtures.alert_intake import INTAKE_TOKEN, make_alert, make_payload
+    from toilless.incidents import store
+
+    set_connection("alertmanager_default", {"conn_type": "http", "host": alertmanager_server.url})
+    instance = f"db-{uuid.uuid4().hex[:8]}"
+    fired = make_alert(fingerprint=uuid.uuid4().hex[:12], instance=instance, environment="prod", severity="critical")
+    assert intake.post_decided(make_payload(fired)).decided["counts"] == {"started": 1}
+    intake.deliver()
+    incident_id = ev.incident_key(fired["fingerprint"], fired["startsAt"])
+    [ack] = [m for m in intake.slack_sink.messages() if incident_id in json.dumps(m.get("blocks", []))]
+    [block] = [b for b in ack["blocks"] if b["type"] == "actions"]
+    element = next(e for e in block["elements"] if e["text"]["text"] == "Silence 4h")
+
+    found = {"label": "Silence 4h", "action_id": element["action_id"], "value": element["value"]}
+    payload = payload_for(found, message={"ts": "9.9", "blocks": ack["blocks"]}, channel="C1", user_id=ALICE)
+    body, headers = signed_request(SECRET, payload)
+    pressed = client.post("/toilless/slack/actions", content=body, headers=headers)
+    assert pressed.json()["outcome"] == "decided", pressed.text
+    [silence] = held(alertmanager_server, instance)
+    assert {m["name"]: m["value"] for m in silence["matchers"]} == fired["labels"]
+
+    expired = intake.client.post(
+        f"/incidents/silences/{silence['id']}/expire",
+        json={"by": "bob"},
+        headers={"Authorization": f"Bearer {INTAKE_TOKEN}"},
+    )
+    assert expired.status_code == 200, expired.text
+    assert held(alertmanager_server, instance) == []
+    assert toilless_silences()[silence["id"]]["expiredBy"] == "bob"
+    actions = [(e["actor"], e["summary"]) for e in store.timeline(incident_db, incident_id) if e["kind"] == ev.ACTION]
+    assert actions == [("alice", "silence 4h on TestDiskFull: done"), ("bob", "expire silence on TestDiskFull: done")]
+    unknown = intake.client.post(
+        f"/incidents/silences/{uuid.uuid4()}/expire",
+        json={"by": "bob"},
+        headers={"Authorization": f"Bearer {INTAKE_TOKEN}"},
+    )
+    assert unknown.status_code == 404

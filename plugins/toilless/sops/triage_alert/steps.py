@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -277,26 +277,66 @@ def list_silences(now: datetime | None = None) -> list[dict[str, Any]]:
     return silences.listing(registry, now=now or datetime.now(UTC))
 
 
-def expire_silence(silence_id: str, *, alertmanager_conn_id: str | None = None) -> dict[str, Any]:
+def expire_silence(
+    silence_id: str,
+    *,
+    alertmanager_conn_id: str | None = None,
+    by: str = "",
+    read: Callable[[str], dict[str, Any] | None] | None = None,
+    write: Callable[[str, dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
     """End a silence Toilless created now (``DELETE /api/v2/silence/{id}``) and note it in the list.
 
     Only silences in the list: Toilless does not end silences people made. Expiring an already expired one is a no-op.
+    ``read``/``write`` keep the list (default: the run state, inside a task; the REST route passes the API
+    server's). A silence made for an incident is noted on its timeline (``by`` expired it).
     """
     from toilless.hooks.alertmanager import AlertmanagerHook
 
+    read, write = read or read_state, write or write_state
     silence_id = silences.check_silence_id(silence_id)
-    registry = read_state(SILENCES_STATE_KEY) or {}
+    registry = read(SILENCES_STATE_KEY) or {}
     if silence_id not in registry:
-        raise InvalidInput(f"silence {silence_id} was not created by Toilless (not in {SILENCES_STATE_KEY})")
+        raise SilenceNotToilless(f"silence {silence_id} was not created by Toilless (not in {SILENCES_STATE_KEY})")
     conn_id = alertmanager_conn_id or load_config(DAG_ID)["alertmanager_conn_id"]
     hook = AlertmanagerHook(alertmanager_conn_id=conn_id)
     state = (hook.get_silence(silence_id).get("status") or {}).get("state")
     if state != "expired":
-        hook.expire_silence(silence_id)
+        incident_id = registry[silence_id].get("incident_id")
+        if incident_id:
+            from toilless.incidents import action_result
+
+            target = registry[silence_id].get("alertname") or "alert"
+            with action_result("expire silence", target, incident_id=incident_id, actor=by or "toilless"):
+                hook.expire_silence(silence_id)
+        else:
+            hook.expire_silence(silence_id)
     now = datetime.now(UTC)
     registry[silence_id] = {**registry[silence_id], "expiredAt": now.strftime("%Y-%m-%dT%H:%M:%S.%fZ")}
-    write_state(SILENCES_STATE_KEY, registry)
+    if by:
+        registry[silence_id]["expiredBy"] = by
+    write(SILENCES_STATE_KEY, registry)
     return {"id": silence_id, "expired": True, "was": state}
+
+
+class SilenceNotToilless(InvalidInput):
+    """The silence id is not in the list of silences Toilless created (REST: 404)."""
+
+
+def server_read_state(key: str) -> dict[str, Any] | None:
+    """Run state read in the API server (no task supervisor there): the Variable in the metadata database."""
+    from airflow.models.variable import Variable
+
+    from toilless.common.state import decode_state
+
+    return decode_state(Variable.get(key, default_var=None), key=key)
+
+
+def server_write_state(key: str, value: dict[str, Any]) -> None:
+    """Run state written in the API server: the same Variable tasks read."""
+    from airflow.models.variable import Variable
+
+    Variable.set(key, json.dumps(value, sort_keys=True, default=str))
 
 
 # -- Silence from Slack (the incident message's Silence 1h / 4h buttons, toilless.slack_actions) ---------------------
@@ -378,15 +418,9 @@ def _note_silence(
     settings: Mapping[str, Any],
     now: datetime,
 ) -> None:
-    """Add a Slack-made silence to the list. The API server has no task supervisor to write Variables through,
-    so it writes the Variable in the metadata database directly (the same Variable tasks read)."""
-    from airflow.models.variable import Variable
-
-    from toilless.common.state import decode_state
-
-    registry = decode_state(Variable.get(SILENCES_STATE_KEY, default_var=None), key=SILENCES_STATE_KEY) or {}
+    """Add a Slack-made silence to the list (in the API server: :func:`server_read_state` / ``server_write_state``)."""
+    registry = server_read_state(SILENCES_STATE_KEY) or {}
     registry = silences.record(registry, silence_id, request, alertname=alertname, run_id=f"slack:{incident_id}")
     registry[silence_id]["incident_id"] = incident_id
     keep = timedelta(days=float(settings.get("silence_list_keep_days", 8)))
-    registry = silences.prune(registry, now=now, keep=keep)
-    Variable.set(SILENCES_STATE_KEY, json.dumps(registry, sort_keys=True, default=str))
+    server_write_state(SILENCES_STATE_KEY, silences.prune(registry, now=now, keep=keep))
