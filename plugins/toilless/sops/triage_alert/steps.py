@@ -18,6 +18,7 @@ from toilless.common.params import alert_from_params
 from toilless.common.redaction import mask_secrets
 from toilless.common.reporting import post_message, send_report
 from toilless.common.state import read_state, write_state
+from toilless.incidents import action_result
 from toilless.sops.triage_alert import decide, messages, rules, silences
 
 log = logging.getLogger(__name__)
@@ -227,7 +228,11 @@ def silence_noise(settings: Mapping[str, Any], verdict: Mapping[str, Any], run_i
     hook = AlertmanagerHook(alertmanager_conn_id=settings["alertmanager_conn_id"])
     filters = [silences.filter_matcher("alertname", str(alert.get("alertname", "")))]
     existing = next((s for s in hook.list_silences(filters=filters) if silences.same_silence(s, request, run_id)), None)
-    silence_id = existing["id"] if existing else hook.create_silence(request.body(), now=now)
+    if existing:
+        silence_id = existing["id"]
+    else:
+        with action_result(f"silence {rule.silence_minutes:g} min", str(alert.get("alertname", "alert"))):
+            silence_id = hook.create_silence(request.body(), now=now)
     registry = read_state(SILENCES_STATE_KEY) or {}
     keep = timedelta(days=float(settings.get("silence_list_keep_days", 8)))
     registry = silences.prune(
@@ -304,8 +309,6 @@ def expire_silence(
     if state != "expired":
         incident_id = registry[silence_id].get("incident_id")
         if incident_id:
-            from toilless.incidents import action_result
-
             target = registry[silence_id].get("alertname") or "alert"
             with action_result("expire silence", target, incident_id=incident_id, actor=by or "toilless"):
                 hook.expire_silence(silence_id)
@@ -359,7 +362,7 @@ def silence_incident(incident_id: str, hours: Any, *, by: str, now: datetime | N
     :raises toilless.sops.triage_alert.silences.SilenceError: over the maximum, or labels Alertmanager would refuse
     """
     from toilless.hooks.alertmanager import AlertmanagerHook
-    from toilless.incidents import action_result, db, store
+    from toilless.incidents import db, store
     from toilless.incidents import events as ev
 
     if isinstance(hours, bool) or not isinstance(hours, int | float) or hours <= 0:
