@@ -96,11 +96,11 @@ def test_pressing_silence_twice_creates_one_silence_of_exactly_the_alerts_labels
 def test_4h_is_its_own_silence_and_two_presses_at_once_make_one(
     client: Any, incident: tuple[str, dict[str, str]], alertmanager_server: Any
 ) -> None:
-    from toilless.sops.triage_alert import steps
+    from toilless.sops.triage_alert import server
 
     incident_id, labels = incident
     with ThreadPoolExecutor(4) as pool:
-        results = list(pool.map(lambda _: steps.silence_incident(incident_id, 4, by="carol"), range(4)))
+        results = list(pool.map(lambda _: server.silence_incident(incident_id, 4, by="carol"), range(4)))
     assert sorted(result["already"] for result in results) == [False, True, True, True]
     assert len({result["silence_id"] for result in results}) == 1
     assert press_silence(client, incident_id, "Silence 1h").json()["outcome"] == "decided"

@@ -119,7 +119,7 @@ def incidents_router(provider: Any) -> APIRouter:
         by = data.get("by") if isinstance(data, dict) else None
         if not isinstance(by, str) or not by.strip() or len(by) > 100:
             return _error(422, 'body must be {"by": "<user>"}')
-        from toilless.sops.triage_alert import steps
+        from toilless.sops.triage_alert import server, steps
         from toilless.sops.triage_alert.silences import SilenceError
 
         try:
@@ -127,8 +127,8 @@ def incidents_router(provider: Any) -> APIRouter:
                 steps.expire_silence,
                 silence_id,
                 by=by.strip(),
-                read=steps.server_read_state,
-                write=steps.server_write_state,
+                read=server.server_read_state,
+                write=server.server_write_state,
             )
         except SilenceError as err:
             return _error(422, str(err))

@@ -126,7 +126,7 @@ def silence_unavailable(press: Press) -> Outcome:
 
 
 #: Where silences are made (alert triage: AlertmanagerHook, max_silence_minutes, the list of Toilless' silences).
-SILENCE_MODULE = "toilless.sops.triage_alert.steps"
+SILENCE_MODULE = "toilless.sops.triage_alert.server"
 
 
 def silence_alert(press: Press) -> Outcome:
@@ -143,7 +143,7 @@ def silence_alert(press: Press) -> Outcome:
     if isinstance(hours, bool) or not isinstance(hours, int | float) or hours <= 0:
         return Outcome(decisions.INVALID, 400, "this button names no duration")
     try:
-        steps = importlib.import_module(SILENCE_MODULE)
+        silencer = importlib.import_module(SILENCE_MODULE)
     except ImportError:
         log.error("Silence pressed for incident %s, but %s is not installed", incident_id, SILENCE_MODULE)
         return silence_unavailable(press)
@@ -151,7 +151,7 @@ def silence_alert(press: Press) -> Outcome:
     from toilless.incidents.events import UnknownIncident
 
     try:
-        result = steps.silence_incident(incident_id, hours, by=press.airflow_user)
+        result = silencer.silence_incident(incident_id, hours, by=press.airflow_user)
     except UnknownIncident as err:
         return Outcome(decisions.MISSING, 404, str(err))
     except InvalidInput as err:  # over max_silence_minutes, labels Alertmanager refuses: nothing silenced
