@@ -119,7 +119,8 @@ def incidents_router(provider: Any) -> APIRouter:
         by = data.get("by") if isinstance(data, dict) else None
         if not isinstance(by, str) or not by.strip() or len(by) > 100:
             return _error(422, 'body must be {"by": "<user>"}')
-        from toilless.sops.triage_alert import server, steps
+        from toilless.common.state import server_read_state, server_write_state
+        from toilless.sops.triage_alert import steps
         from toilless.sops.triage_alert.silences import SilenceError
 
         try:
@@ -127,8 +128,8 @@ def incidents_router(provider: Any) -> APIRouter:
                 steps.expire_silence,
                 silence_id,
                 by=by.strip(),
-                read=server.server_read_state,
-                write=server.server_write_state,
+                read=server_read_state,
+                write=server_write_state,
             )
         except SilenceError as err:
             return _error(422, str(err))

@@ -7,30 +7,13 @@ database here; the silences themselves are made and ended by steps.py's rules (A
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from toilless.common.state import server_read_state, server_write_state
 from toilless.sops.triage_alert import silences
-
-
-def server_read_state(key: str) -> dict[str, Any] | None:
-    """Run state read in the API server (no task supervisor there): the Variable in the metadata database."""
-    from airflow.models.variable import Variable
-
-    from toilless.common.state import decode_state
-
-    return decode_state(Variable.get(key, default_var=None), key=key)
-
-
-def server_write_state(key: str, value: dict[str, Any]) -> None:
-    """Run state written in the API server: the same Variable tasks read."""
-    from airflow.models.variable import Variable
-
-    Variable.set(key, json.dumps(value, sort_keys=True, default=str))
-
 
 #: One silence per incident and duration even when two presses arrive at once in this API server process (the
 #: Alertmanager lookup below catches a press handled by another process, except in the same instant).
