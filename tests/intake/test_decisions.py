@@ -225,9 +225,10 @@ def test_ack_fields_section_names_priority_targets_environment_and_status() -> N
 
     fields = message["blocks"][1]
     assert fields["type"] == "section"
-    assert [field["type"] for field in fields["fields"]] == ["mrkdwn"] * 4
+    assert [field["type"] for field in fields["fields"]] == ["mrkdwn"] * 5
     texts = [field["text"] for field in fields["fields"]]
     assert texts[0].startswith("*Priority:* P0 (")
     assert texts[1] == "*Respond / escalate:* 5 min / 15 min"
     assert texts[2] == "*Environment:* prod"
     assert texts[3] == "*Status:* firing"
+    assert texts[4].startswith("*Incident:* `")

@@ -66,7 +66,10 @@ def test_acknowledge_without_the_incident_store_says_so(client, monkeypatch) -> 
 
 
 def test_silence_is_pluggable(client, monkeypatch) -> None:
-    """Until the Alertmanager hook registers a handler, Silence says it is not available; a registered one runs."""
+    """Silence goes to the alert triage's silence (tests/slack_actions/test_silence.py); without that SOP installed
+    it says it is not available; another registered handler replaces it."""
+    assert registry.handler_for(buttons.SILENCE) is registry.silence_alert
+    monkeypatch.setattr(registry, "SILENCE_MODULE", "toilless.no_such_module")
     assert press_incident(client, "Silence 1h").status_code == 503
     seen: list[dict[str, Any]] = []
 

@@ -55,3 +55,18 @@ def write_state(key: str, value: dict[str, Any]) -> None:
     from airflow.sdk import Variable
 
     Variable.set(key, json.dumps(value, sort_keys=True, default=str))
+
+
+def server_read_state(key: str) -> dict[str, Any] | None:
+    """:func:`read_state` for code in Airflow's API server (a Toilless route, a Slack press): there is no task
+    supervisor to ask, so the Variable is read from the metadata database (the same Variable tasks read)."""
+    from airflow.models.variable import Variable
+
+    return decode_state(Variable.get(key, default_var=None), key=key)
+
+
+def server_write_state(key: str, value: dict[str, Any]) -> None:
+    """:func:`write_state` for code in Airflow's API server (see :func:`server_read_state`)."""
+    from airflow.models.variable import Variable
+
+    Variable.set(key, json.dumps(value, sort_keys=True, default=str))

@@ -6,6 +6,8 @@ Entry points other code calls:
 
 * :func:`record` (``toilless.incidents.record(kind, incident_id=... | alert=..., actor=..., summary=..., data=...)``):
   never blocks or fails the caller; a failed write waits in the outbox;
+* :func:`action_result` (``with action_result("restart", target): ...``): an SOP's irreversible call and its result
+  (done / failed with the masked error) on the timeline;
 * :func:`acknowledge` (``acknowledge(incident_id, by, via)``): the REST route, the Airflow UI link and Slack buttons
   all call this one.
 """
@@ -14,9 +16,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from toilless.incidents.recorder import flush_outbox, record, record_from_context
+from toilless.incidents.recorder import action_result, flush_outbox, record, record_from_context
 
-__all__ = ["acknowledge", "flush_outbox", "record", "record_from_context"]
+__all__ = ["acknowledge", "action_result", "flush_outbox", "record", "record_from_context"]
 
 
 def acknowledge(incident_id: str, by: str, via: str) -> dict[str, Any]:

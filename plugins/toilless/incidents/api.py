@@ -7,6 +7,9 @@
 * ``POST /toilless/incidents/{incident_id}/severity`` with ``{"severity": "P1", "by": "alice"}``: 422 outside
   P0-P3, 404 unknown incident.
 * ``GET /toilless/incidents/{incident_id}``: the incident and its timeline (same credentials).
+* ``POST /toilless/incidents/silences/{silence_id}/expire`` with ``{"by": "alice"}``: end early a silence Toilless
+  created (alert triage or a Slack Silence button; the weekly handoff lists them). 200 (also when it had already
+  ended), 404 not one of Toilless' silences, 422 not a silence id, 503 Alertmanager unreachable.
 
 Airflow does not authenticate plugin apps: these routes check the same credentials as the Alertmanager webhook
 (the intake's Connection), before reading the body.
@@ -98,6 +101,43 @@ def incidents_router(provider: Any) -> APIRouter:
             return _error(422, str(err))
         except AcknowledgeUnavailable as err:
             return _error(503, f"{err}; nothing stored, retry")
+        return JSONResponse(result)
+
+    @router.post("/silences/{silence_id}/expire")
+    async def expire(silence_id: str, request: Request) -> JSONResponse:
+        import json
+
+        if (answer := await refused(request)) is not None:
+            return answer
+        body = await request.body()
+        if len(body) > MAX_BODY_BYTES:
+            return _error(413, f"body larger than {MAX_BODY_BYTES} bytes")
+        try:
+            data = json.loads(body or b"{}")
+        except ValueError:
+            return _error(400, "body is not JSON")
+        by = data.get("by") if isinstance(data, dict) else None
+        if not isinstance(by, str) or not by.strip() or len(by) > 100:
+            return _error(422, 'body must be {"by": "<user>"}')
+        from toilless.common.state import server_read_state, server_write_state
+        from toilless.sops.triage_alert import steps
+        from toilless.sops.triage_alert.silences import SilenceError
+
+        try:
+            result = await run_in_threadpool(
+                steps.expire_silence,
+                silence_id,
+                by=by.strip(),
+                read=server_read_state,
+                write=server_write_state,
+            )
+        except SilenceError as err:
+            return _error(422, str(err))
+        except steps.SilenceNotToilless as err:
+            return _error(404, str(err))
+        except Exception as err:
+            log.exception("Silence %s could not be expired", silence_id[:64])
+            return _error(503, f"the silence could not be expired now ({type(err).__name__}); retry")
         return JSONResponse(result)
 
     @router.get("/{incident_id}")

@@ -12,7 +12,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
@@ -187,3 +188,73 @@ def approval(context: Mapping[str, Any], answer: Mapping[str, Any]) -> bool:
         summary=f"{options} ({'timed out' if not name else 'answered'})",
         data={"chosen_options": list(answer.get("chosen_options") or [])},
     )
+
+
+class ActionRecord:
+    """What :func:`action_result` records: ``done`` unless the wrapped call raised or :meth:`check` says otherwise."""
+
+    def __init__(self) -> None:
+        self.result = "done"
+        self.detail = ""
+
+    def check(self, ok: Any, detail: Any = "") -> Any:
+        """For calls that answer instead of raising: a falsy ``ok`` records ``not done`` with ``detail``. Returns
+        ``ok`` so the call stays one line: ``ended = act.check(hook.terminate_backend(...), "it changed")``."""
+        if not ok:
+            self.result, self.detail = "not done", str(detail or "")
+        return ok
+
+
+@contextmanager
+def action_result(
+    action: str,
+    target: Any,
+    *,
+    incident_id: str | None = None,
+    actor: str = "toilless",
+    data: Mapping[str, Any] | None = None,
+) -> Iterator[ActionRecord]:
+    """Record the result of the irreversible call it wraps: ``action X on target Y: done``, ``not done (why)`` or
+    ``failed (error)`` (the error's type and its masked, bounded text) on the incident's timeline. An error is
+    re-raised unchanged.
+
+    Inside a task the incident is the run's (its conf's ``alert``; runs without one record nothing); outside one
+    (the Slack endpoint) pass ``incident_id``. Recording never raises and never delays the action (it happens
+    after the call returns or fails, and :func:`record` falls back to the outbox)::
+
+        with action_result("restart", service):
+            hook.restart(service)
+    """
+    act = ActionRecord()
+    try:
+        yield act
+    except BaseException as err:
+        _action_event(action, target, "failed", f"{type(err).__name__}: {err}", incident_id, actor, data)
+        raise
+    _action_event(action, target, act.result, act.detail, incident_id, actor, data)
+
+
+def _action_event(
+    action: str,
+    target: Any,
+    result: str,
+    detail: str,
+    incident_id: str | None,
+    actor: str,
+    data: Mapping[str, Any] | None,
+) -> None:
+    try:
+        from toilless.common.redaction import mask_secrets
+
+        action, target = str(action)[:100], str(target)[:300]
+        detail = mask_secrets(detail)[:300]
+        summary = f"{action} on {target}: {result}" + (f" ({detail})" if detail else "")
+        payload = {**(data or {}), "action": action, "target": target, "result": result}
+        if detail:
+            payload["detail"] = detail
+        if incident_id:
+            record(ev.ACTION, incident_id=incident_id, actor=actor, summary=summary, data=payload)
+        else:
+            record_from_context(ev.ACTION, actor=actor, summary=summary, data=payload)
+    except Exception:
+        log.exception("Incident event for action %s could not be recorded", action)

@@ -16,8 +16,10 @@ from urllib.parse import quote
 
 from toilless.common import slack
 from toilless.common.policies import WeeklyWindow
+from toilless.incidents.events import incident_key
 from toilless.intake.models import Alert
 from toilless.intake.routing import Route
+from toilless.slack_actions import buttons as slack_buttons
 
 
 @dataclass(frozen=True)
@@ -230,7 +232,9 @@ def resolved_notice(facts: AlertFacts, *, dag_id: str, run_id: str, run_link: st
         f"Resolved at {ended} while runbook {slack.code(dag_id)} run {slack.code(run_id, 250)} is "
         f"{slack.escape(state)}."
     ]
-    return _message(facts, icon=":white_check_mark:", headline="resolved", lines=lines, run_link=run_link)
+    return _message(
+        facts, icon=":white_check_mark:", headline="resolved", lines=lines, run_link=run_link, answerable=False
+    )
 
 
 def queued_started(
@@ -283,10 +287,22 @@ def _for(target: str) -> str:
 
 
 def _message(
-    facts: AlertFacts, *, icon: str, headline: str, lines: Sequence[str], run_link: str = ""
+    facts: AlertFacts,
+    *,
+    icon: str,
+    headline: str,
+    lines: Sequence[str],
+    run_link: str = "",
+    answerable: bool = True,
 ) -> dict[str, Any]:
-    """``lines`` are mrkdwn already built from escaped parts; everything from ``facts`` is escaped here."""
+    """``lines`` are mrkdwn already built from escaped parts; everything from ``facts`` is escaped here.
+
+    Every message names its incident (the id the REST API, the timeline and the handoff use); a firing alert's
+    message also carries Acknowledge and Silence 1h / 4h buttons (docs/slack_actions.md). The buttons come right
+    after the fields, so no cut of a long message (fit_message cuts from the end) can drop them.
+    """
     alert = facts.alert
+    incident = _incident_of(alert)
     hosts = facts.link_hosts
     plain_title = f"{facts.priority.code} [{facts.environment}] {alert.alertname}: {headline}"
     title = (
@@ -306,14 +322,24 @@ def _message(
         f"*Environment:* {slack.escape(facts.environment, 100)}",
         f"*Status:* {alert.status}",
     ]
-    blocks: list[dict[str, Any]] = [
-        slack.header(plain_title),
-        slack.fields_section(*fields),
-        *_sections([*summary, *lines]),
-    ]
+    if incident:
+        fields.append(f"*Incident:* {slack.code(incident)}")
+    blocks: list[dict[str, Any]] = [slack.header(plain_title), slack.fields_section(*fields)]
+    if incident and answerable and alert.status == "firing":
+        # Every intake alert came from Alertmanager, so Silence is offered with Acknowledge.
+        blocks.append(slack_buttons.actions_block(slack_buttons.incident_buttons(incident, alertmanager=True)))
+    blocks += _sections([*summary, *lines])
     if links:
         blocks.append(slack.context(" · ".join(links)))
     return slack.fit_message({"text": _text(text_lines), "blocks": blocks})
+
+
+def _incident_of(alert: Alert) -> str:
+    """The incident id of this firing (toilless.incidents.events.incident_key); empty if it cannot be derived."""
+    try:
+        return incident_key(alert.fingerprint, alert.starts_at_utc) if alert.fingerprint else ""
+    except ValueError:
+        return ""
 
 
 def _text(lines: Sequence[str]) -> str:

@@ -121,10 +121,72 @@ def _ack_outcome(result: Any, press: Press) -> Outcome:
 
 
 def silence_unavailable(press: Press) -> Outcome:
-    """Placeholder until the Alertmanager hook registers ``silence``: says so, decides nothing."""
-    return Outcome(decisions.UNAVAILABLE, 503, "silencing from Slack is not available yet: silence it in Alertmanager")
+    """When the alert-triage SOP (which owns Alertmanager silences) is not installed: says so, decides nothing."""
+    return Outcome(decisions.UNAVAILABLE, 503, "silencing from Slack is not available: silence it in Alertmanager")
+
+
+#: Where silences are made (alert triage: AlertmanagerHook, max_silence_minutes, the list of Toilless' silences).
+SILENCE_MODULE = "toilless.sops.triage_alert.server"
+
+
+def silence_alert(press: Press) -> Outcome:
+    """Silence the incident's alert in Alertmanager for the button's hours (``silence_incident`` of the triage SOP):
+    matchers exactly the alert's labels, at most the configured maximum, once per incident and duration.
+
+    Only mapped Slack users (respondents) may silence: the silence names who asked for it.
+    """
+    if press.airflow_user is None:
+        return _unmapped(press)
+    incident_id, hours = press.ref.get("i"), press.ref.get("h")
+    if not isinstance(incident_id, str) or not incident_id:
+        return Outcome(decisions.INVALID, 400, "this button names no incident")
+    if isinstance(hours, bool) or not isinstance(hours, int | float) or hours <= 0:
+        return Outcome(decisions.INVALID, 400, "this button names no duration")
+    try:
+        silencer = importlib.import_module(SILENCE_MODULE)
+    except ImportError:
+        log.error("Silence pressed for incident %s, but %s is not installed", incident_id, SILENCE_MODULE)
+        return silence_unavailable(press)
+    from toilless.common.errors import InvalidInput
+    from toilless.incidents.events import UnknownIncident
+
+    try:
+        result = silencer.silence_incident(incident_id, hours, by=press.airflow_user)
+    except UnknownIncident as err:
+        return Outcome(decisions.MISSING, 404, str(err))
+    except InvalidInput as err:  # over max_silence_minutes, labels Alertmanager refuses: nothing silenced
+        return Outcome(decisions.INVALID, 422, str(err))
+    return _silence_outcome(result, hours, press)
+
+
+def _silence_outcome(result: dict[str, Any], hours: float, press: Press) -> Outcome:
+    from toilless.common import slack
+
+    until = str(result.get("ends_at") or "?")[:16].replace("T", " ")
+    via = buttons.mention(press.slack_user_id)
+    if result.get("already"):
+        text = f"already silenced for {hours:g}h (silence {result['silence_id']} by {result.get('created_by')}, until {until} UTC)"
+        line = slack.mrkdwn(
+            ":mute: *Already silenced* for {}h by {} until {} UTC (silence {}); pressed again by {}",
+            f"{hours:g}",
+            str(result.get("created_by") or "?"),
+            until,
+            slack.code(str(result["silence_id"])),
+            slack.Mrkdwn(via),
+        )
+        return Outcome(decisions.ALREADY_DECIDED, 200, text, line, dict(result))
+    line = slack.mrkdwn(
+        ":mute: *Silenced* {} for {}h by {} ({} in Slack) until {} UTC (silence {})",
+        str(result.get("alertname") or "alert"),
+        f"{hours:g}",
+        press.airflow_user,
+        slack.Mrkdwn(via),
+        until,
+        slack.code(str(result["silence_id"])),
+    )
+    return Outcome(decisions.DECIDED, 200, f"silenced for {hours:g}h until {until} UTC", line, dict(result))
 
 
 register(buttons.HITL, answer_hitl)
 register(buttons.INCIDENT_ACK, acknowledge_incident)
-register(buttons.SILENCE, silence_unavailable)
+register(buttons.SILENCE, silence_alert)

@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from toilless.common import gate
+from toilless.incidents import action_result
 from toilless.sops.dns_failover.providers import DnsProvider
 
 log = logging.getLogger(__name__)
@@ -92,7 +93,9 @@ def shut_down_once(
         return {**result, "outcome": outcome, "detail": verdict.reason}
     base = _base_marker(marker, incident, active, standby)
     write_marker({**base, "shutdown": {"state": STARTED, "at": now.isoformat()}})
-    done = provider.shutdown(active)
+    with action_result("shut down", active) as act:
+        done = provider.shutdown(active)
+        act.check(done.get("ok"), done.get("detail"))
     state = DONE if done.get("ok") else FAILED
     write_marker({**base, "shutdown": {"state": state, "at": now.isoformat(), "detail": str(done.get("detail"))[:300]}})
     log.info("Shutdown of %s: %s (%s)", active, state, done.get("detail"))
@@ -145,7 +148,9 @@ def fail_over_once(
         log.warning("Not failing over to %s: %s", standby, verdict.reason)
         return {**result, "outcome": outcome, "detail": verdict.reason, "ok": False}
     write_marker({**base, "failover": {"state": STARTED, "at": now.isoformat(), "forced": force}})
-    done = provider.failover(standby, force=force)
+    with action_result("forced failover" if force else "failover", standby) as act:
+        done = provider.failover(standby, force=force)
+        act.check(done.get("ok"), done.get("detail"))
     if not done.get("ok"):
         write_marker({**base, "failover": {"state": FAILED, "at": now.isoformat(), "forced": force}})
         raise RuntimeError(f"failover to {standby} failed: {str(done.get('detail'))[:300]}")

@@ -18,6 +18,7 @@ from typing import Any, Protocol
 
 from toilless.common import gate, msk_contracts
 from toilless.common.aws_contracts import tag_safe
+from toilless.incidents import action_result
 from toilless.sops.msk_cpu_headroom.approvals import two_person_rule
 
 log = logging.getLogger(__name__)
@@ -117,12 +118,13 @@ def resize_once(
         log.warning("%s: not changing the broker type: %s", cluster_arn, verdict.reason)
         outcome = "dry_run" if verdict.check == gate.DRY_RUN else "gate_refused"
         return {**result, "outcome": outcome, "reason": verdict.reason, "state": state}
-    operation = hook.update_broker_type(
-        cluster_arn,
-        current_version=str(info.get("CurrentVersion")),
-        target_instance_type=target_type,
-        allowed_types=allowed_types,
-    )
+    with action_result(f"resize brokers {current} -> {target_type}", cluster_arn):
+        operation = hook.update_broker_type(
+            cluster_arn,
+            current_version=str(info.get("CurrentVersion")),
+            target_instance_type=target_type,
+            allowed_types=allowed_types,
+        )
     log.info("%s: UpdateBrokerType %s -> %s accepted (%s)", cluster_arn, current, target_type, operation)
     new_tags = {
         MARKER_TAG: marker_value(now, incident, str(current), target_type),

@@ -199,7 +199,7 @@ def build(
         for item in open_incidents[:50]
     ] or ["- none"]
     lines += ["", "## Silences and maintenance ahead"]
-    lines += [f"- {md(text, 300)}" for text in ahead] or ["- none"]
+    lines += [f"- {md(text, 600)}" for text in ahead] or ["- none"]
     lines += ["", "## On-call log", ""]
     for incident in incidents[:MAX_LOG_ENTRIES]:
         lines += log_entry(incident, timelines.get(incident["incident_id"], ()))

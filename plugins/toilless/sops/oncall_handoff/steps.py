@@ -40,8 +40,41 @@ def maintenance_ahead(toilless_settings: Mapping[str, Any], start: datetime, day
     return found
 
 
-def silences_ahead(conn_id: str = "alertmanager") -> tuple[list[str], tuple[str, bool, str]]:
-    """Active and pending Alertmanager silences, and the reachability check (``GET /api/v2/silences``)."""
+#: How a silence Toilless created is ended early (docs/incidents.md); the handoff names it next to each silence.
+EXPIRE_PATH = "POST /toilless/incidents/silences/{id}/expire"
+
+
+def toilless_silences(moment: datetime) -> tuple[list[str], set[str]]:
+    """The silences Toilless created (alert triage's list: noise it silenced, Slack Silence presses), in force or
+    ended within the list's keep time: who, why, until when, and how to end an active one early. Also their ids
+    (so the Alertmanager listing does not repeat them)."""
+    try:
+        from toilless.sops.triage_alert.steps import list_silences
+
+        rows = list_silences(moment)
+    except Exception as err:
+        log.warning("The list of silences Toilless created could not be read: %s", type(err).__name__)
+        return [f"silences Toilless created: the list could not be read ({type(err).__name__})"], set()
+    lines = []
+    for row in rows[:50]:
+        ended = row.get("expiredAt") or row.get("endsAt")
+        state = "active" if row.get("active") else ("expired early" if row.get("expiredAt") else "ended")
+        matchers = ", ".join(f"{name}={value}" for name, value in sorted((row.get("matchers") or {}).items()))
+        how = f"; end early: {EXPIRE_PATH.format(id=row['id'])}" if row.get("active") else ""
+        lines.append(
+            f"Toilless silence {row['id']} ({state}) until {str(ended)[:16].replace('T', ' ')} UTC, "
+            f"by {str(row.get('createdBy'))[:80]}{how}; why: {str(row.get('comment'))[:160]}; matchers {matchers[:160]}"
+        )
+    if len(rows) > 50:
+        lines.append(f"… and {len(rows) - 50} more silence(s) Toilless created")
+    return lines, {str(row["id"]) for row in rows}
+
+
+def silences_ahead(
+    conn_id: str = "alertmanager", skip: frozenset[str] | set[str] = frozenset()
+) -> tuple[list[str], tuple[str, bool, str]]:
+    """Active and pending Alertmanager silences (but those in ``skip``, listed on their own), and the reachability
+    check (``GET /api/v2/silences``)."""
     import requests
     from airflow.sdk import BaseHook
 
@@ -59,7 +92,7 @@ def silences_ahead(conn_id: str = "alertmanager") -> tuple[list[str], tuple[str,
     found = []
     for item in silences[:100] if isinstance(silences, list) else []:
         state = (item.get("status") or {}).get("state")
-        if state not in ("active", "pending"):
+        if state not in ("active", "pending") or item.get("id") in skip:
             continue
         matchers = ", ".join(f"{m.get('name')}={m.get('value')}" for m in item.get("matchers") or [])[:200]
         found.append(f"silence ({state}) {matchers} until {item.get('endsAt')} by {item.get('createdBy')}")
@@ -89,7 +122,8 @@ def build_handoff(moment: datetime, params: Mapping[str, Any]) -> dict[str, Any]
     incidents = store.incidents_between(engine, start.timestamp(), end.timestamp())
     timelines = store.timelines(engine, [item["incident_id"] for item in incidents[:300]])
     open_now = store.open_incidents(engine)
-    silences, alertmanager = silences_ahead()
+    ours, our_ids = toilless_silences(moment)
+    silences, alertmanager = silences_ahead(skip=our_ids)
     channel = str(settings.get("handoff_channel") or "ops")
     slack_ok = channel in (toilless_settings.get("slack", {}).get("channels") or {})
     selfcheck = [
@@ -108,7 +142,7 @@ def build_handoff(moment: datetime, params: Mapping[str, Any]) -> dict[str, Any]
         week_start=start,
         week_end=end,
         open_incidents=open_now,
-        ahead=maintenance_ahead(toilless_settings, end) + silences,
+        ahead=maintenance_ahead(toilless_settings, end) + ours + silences,
         selfcheck=selfcheck,
         top=int(settings.get("handoff", {}).get("top_recurring", 10)),
     )

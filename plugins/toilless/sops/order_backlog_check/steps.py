@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from toilless.incidents import action_result
 from toilless.sops.order_backlog_check import restart_policy
 from toilless.sops.order_backlog_check.capacity import Capacity, assess_capacity
 from toilless.sops.order_backlog_check.log_files import DEFAULT_MAX_DECOMPRESSED_BYTES, read_latest_run
@@ -321,14 +322,16 @@ def restart_if_allowed(
     assert verdict.incident_key is not None  # restartable verdicts carry one
     history = restart_policy.history_after_restart(marker, now, gate_policy.breaker_window)
     if method == "kubernetes":
-        done = hook.rollout_restart(incident_key=verdict.incident_key, now=now, history=history)
+        with action_result("rollout restart", target):
+            done = hook.rollout_restart(incident_key=verdict.incident_key, now=now, history=history)
     else:
         variable = restart["marker_variable"]
         record = {"incident": verdict.incident_key, "restarted_at": now.isoformat(), "history": history}
         # Marker first: if this worker dies mid-command, a retry must not run the command again.
         set_variable_marker(variable, {**record, "state": "started"})
         try:
-            done = run_restart_command(list(restart["command"]), timeout=float(restart["command_timeout_seconds"]))
+            with action_result("restart", "order processor (restart command)"):
+                done = run_restart_command(list(restart["command"]), timeout=float(restart["command_timeout_seconds"]))
         except Exception:
             set_variable_marker(variable, {**record, "state": "failed"})
             raise

@@ -15,6 +15,7 @@ from toilless.common import gate
 from toilless.common.config import include_path, load_config
 from toilless.common.reporting import send_report
 from toilless.common.state import read_state, write_state
+from toilless.incidents import action_result
 from toilless.sops.postgres_connections import advice, messages
 from toilless.sops.postgres_connections import settings as policy
 from toilless.sops.postgres_connections.blocking import blocking_chains
@@ -218,12 +219,16 @@ def end_idle_sessions(
             }
             run["sessions"].append(marker)
             write_state(STATE_KEY, state)
-            ended = hook.terminate_backend(
-                pid=session.pid,
-                backend_start=rows[0]["backend_start"],
-                state=rows[0]["state"],
-                state_change=rows[0]["state_change"],
-            )
+            with action_result("terminate idle session", f"{conn_id} pid {session.pid}") as act:
+                ended = act.check(
+                    hook.terminate_backend(
+                        pid=session.pid,
+                        backend_start=rows[0]["backend_start"],
+                        state=rows[0]["state"],
+                        state_change=rows[0]["state_change"],
+                    ),
+                    "the session changed right before: left alone",
+                )
             marker["status"] = "ended" if ended else "not_ended"
             write_state(STATE_KEY, state)
             log.info(

@@ -13,6 +13,7 @@ from toilless.common.config import include_path, load_config
 from toilless.common.redaction import mask_secrets
 from toilless.common.reporting import send_report
 from toilless.common.state import read_state, write_state
+from toilless.incidents import action_result
 from toilless.sops.postgres_replica_lag import diagnosis as judge
 from toilless.sops.postgres_replica_lag import disk, messages
 from toilless.sops.postgres_replica_lag import settings as policy
@@ -196,11 +197,15 @@ def _act(
     run["actions"].append(marker)
     write_state(STATE_KEY, state)
     if kind == "cancel":
-        done = hook.cancel_backend(
-            pid=int(action["pid"]),
-            backend_start=datetime.fromisoformat(action["backend_start"]),
-            query_start=datetime.fromisoformat(action["query_start"]),
-        )
+        with action_result("cancel the query holding replay", target) as act:
+            done = act.check(
+                hook.cancel_backend(
+                    pid=int(action["pid"]),
+                    backend_start=datetime.fromisoformat(action["backend_start"]),
+                    query_start=datetime.fromisoformat(action["query_start"]),
+                ),
+                "the query changed right before cancelling: left alone",
+            )
         reason = (
             f"cancelled the query of pid {action['pid']} ({action.get('application_name') or '(none)'}, "
             f"{action.get('usename')}) that held replay for {float(action.get('query_seconds') or 0):.0f} s"
@@ -208,7 +213,8 @@ def _act(
             else "the query changed right before cancelling: left alone"
         )
     else:
-        done = hook.resume_wal_replay()
+        with action_result("resume WAL replay", target) as act:
+            done = act.check(hook.resume_wal_replay(), "replay was no longer paused")
         reason = "resumed WAL replay" if done else "replay was no longer paused"
     marker["status"] = "done" if done else "not_done"
     write_state(STATE_KEY, state)

@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from toilless.common import aws_contracts, gate
+from toilless.incidents import action_result
 from toilless.sops.rds_storage_guard.markers import (
     HISTORY_TAG,
     MARKER_CLOCK_SKEW,
@@ -134,12 +135,13 @@ def grow_storage_once(
         log.warning("%s: not growing storage: %s", instance_id, verdict.reason)
         outcome = "dry_run" if verdict.check == gate.DRY_RUN else "gate_refused"
         return {**result, "modified": False, "outcome": outcome, "allocated_gib": allocated}
-    response = hook.modify_allocated_storage(
-        instance_id,
-        target_gib=target_gib,
-        max_allocated_gib=new_max_allocated_gib,
-        storage_type=current.get("StorageType"),
-    )
+    with action_result(f"grow storage {allocated} -> {target_gib} GiB", instance_id):
+        response = hook.modify_allocated_storage(
+            instance_id,
+            target_gib=target_gib,
+            max_allocated_gib=new_max_allocated_gib,
+            storage_type=current.get("StorageType"),
+        )
     log.info("%s: requested allocated storage %s -> %s GiB", instance_id, allocated, target_gib)
     marker = _write_marker(hook, current, tags, now, run_id, allocated, target_gib)
     return {

@@ -14,6 +14,7 @@ from toilless.common import action_budget, gate
 from toilless.common.config import load_config
 from toilless.common.reporting import send_report
 from toilless.common.state import read_state, write_state
+from toilless.incidents import action_result
 from toilless.sops.redis_connections import clients, health, report
 from toilless.sops.redis_connections import settings as settings_module
 
@@ -155,10 +156,14 @@ def kill_idle_clients(
             fresh, _ = clients.parse_client_list(hook.client_list([client_id]), limit=1)
             return fresh[0] if fresh else None
 
+        def kill(client_id: int) -> int:
+            with action_result("kill idle client", f"{target} client {client_id}") as recorded:
+                return recorded.check(hook.kill_client(client_id), "the client was gone")
+
         listed, _ = clients.parse_client_list(hook.client_list(), limit=int(settings["client_list_max"]))
         chosen = clients.choose_idle(listed, names=names, idle_seconds=idle_seconds, own_id=own_id)
         result = clients.end_idle(
-            chosen, authorize=authorize, recheck=recheck, kill=hook.kill_client, settle=settle, eligible=eligible
+            chosen, authorize=authorize, recheck=recheck, kill=kill, settle=settle, eligible=eligible
         )
         connected_after = int(hook.info("clients").get("connected_clients") or 0)
     finally:

@@ -14,6 +14,7 @@ from toilless.common import action_budget, gate
 from toilless.common.config import load_config
 from toilless.common.reporting import send_report
 from toilless.common.state import read_state, write_state
+from toilless.incidents import action_result
 from toilless.sops.redis_memory import cleanup, health, report, sampling
 from toilless.sops.redis_memory import settings as settings_module
 
@@ -121,13 +122,17 @@ def clean_idle_keys(
         write_state(STATE_KEY, state)
 
     def act(keys: Any) -> list[bytes]:
-        return hook.act_on_idle_keys(
-            keys,
-            mode=str(options["action"]),
-            min_idle_seconds=int(options["idle_seconds"]),
-            ttl_seconds=int(options["ttl_seconds"]),
-            prefixes=prefixes,
-        )
+        with action_result(f"{options['action']} {len(keys)} idle key(s)", target) as recorded:
+            return recorded.check(
+                hook.act_on_idle_keys(
+                    keys,
+                    mode=str(options["action"]),
+                    min_idle_seconds=int(options["idle_seconds"]),
+                    ttl_seconds=int(options["ttl_seconds"]),
+                    prefixes=prefixes,
+                ),
+                "every key was in use again or gone when re-checked",
+            )
 
     try:
         used_before = int(hook.info("memory").get("used_memory") or 0)

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from toilless.incidents import action_result
 from toilless.sops.release_capacity_plan import as_built, manifests, plan, reading
 from toilless.sops.release_capacity_plan import settings as run_settings
 
@@ -276,7 +277,8 @@ def apply_capacity(
         patch["metadata"]["annotations"][HISTORY_ANNOTATION] = gate.encode_history(
             [*history.recent_actions, now], now=now, keep=policy.breaker_window
         )
-        hook.patch_deployment(namespace, name, patch)
+        with action_result(ACTION, target):
+            hook.patch_deployment(namespace, name, patch)
         results.append(
             {
                 "target": target,

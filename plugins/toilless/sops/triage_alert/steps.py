@@ -5,7 +5,7 @@ state are Variables; Prometheus, Kubernetes and Alertmanager through hooks; the 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -16,6 +16,7 @@ from toilless.common.params import alert_from_params
 from toilless.common.redaction import mask_secrets
 from toilless.common.reporting import post_message, send_report
 from toilless.common.state import read_state, write_state
+from toilless.incidents import action_result
 from toilless.sops.triage_alert import decide, messages, rules, silences
 
 log = logging.getLogger(__name__)
@@ -215,7 +216,11 @@ def silence_noise(settings: Mapping[str, Any], verdict: Mapping[str, Any], run_i
     hook = AlertmanagerHook(alertmanager_conn_id=settings["alertmanager_conn_id"])
     filters = [silences.filter_matcher("alertname", str(alert.get("alertname", "")))]
     existing = next((s for s in hook.list_silences(filters=filters) if silences.same_silence(s, request, run_id)), None)
-    silence_id = existing["id"] if existing else hook.create_silence(request.body(), now=now)
+    if existing:
+        silence_id = existing["id"]
+    else:
+        with action_result(f"silence {rule.silence_minutes:g} min", str(alert.get("alertname", "alert"))):
+            silence_id = hook.create_silence(request.body(), now=now)
     registry = read_state(SILENCES_STATE_KEY) or {}
     keep = timedelta(days=float(settings.get("silence_list_keep_days", 8)))
     registry = silences.prune(
@@ -265,23 +270,45 @@ def list_silences(now: datetime | None = None) -> list[dict[str, Any]]:
     return silences.listing(registry, now=now or datetime.now(UTC))
 
 
-def expire_silence(silence_id: str, *, alertmanager_conn_id: str | None = None) -> dict[str, Any]:
+def expire_silence(
+    silence_id: str,
+    *,
+    alertmanager_conn_id: str | None = None,
+    by: str = "",
+    read: Callable[[str], dict[str, Any] | None] | None = None,
+    write: Callable[[str, dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
     """End a silence Toilless created now (``DELETE /api/v2/silence/{id}``) and note it in the list.
 
     Only silences in the list: Toilless does not end silences people made. Expiring an already expired one is a no-op.
+    ``read``/``write`` keep the list (default: the run state, inside a task; the REST route passes the API
+    server's, :mod:`toilless.sops.triage_alert.server`). A silence made for an incident is noted on its timeline (``by`` expired it).
     """
     from toilless.hooks.alertmanager import AlertmanagerHook
 
+    read, write = read or read_state, write or write_state
     silence_id = silences.check_silence_id(silence_id)
-    registry = read_state(SILENCES_STATE_KEY) or {}
+    registry = read(SILENCES_STATE_KEY) or {}
     if silence_id not in registry:
-        raise InvalidInput(f"silence {silence_id} was not created by Toilless (not in {SILENCES_STATE_KEY})")
+        raise SilenceNotToilless(f"silence {silence_id} was not created by Toilless (not in {SILENCES_STATE_KEY})")
     conn_id = alertmanager_conn_id or load_config(DAG_ID)["alertmanager_conn_id"]
     hook = AlertmanagerHook(alertmanager_conn_id=conn_id)
     state = (hook.get_silence(silence_id).get("status") or {}).get("state")
     if state != "expired":
-        hook.expire_silence(silence_id)
+        incident_id = registry[silence_id].get("incident_id")
+        if incident_id:
+            target = registry[silence_id].get("alertname") or "alert"
+            with action_result("expire silence", target, incident_id=incident_id, actor=by or "toilless"):
+                hook.expire_silence(silence_id)
+        else:
+            hook.expire_silence(silence_id)
     now = datetime.now(UTC)
     registry[silence_id] = {**registry[silence_id], "expiredAt": now.strftime("%Y-%m-%dT%H:%M:%S.%fZ")}
-    write_state(SILENCES_STATE_KEY, registry)
+    if by:
+        registry[silence_id]["expiredBy"] = by
+    write(SILENCES_STATE_KEY, registry)
     return {"id": silence_id, "expired": True, "was": state}
+
+
+class SilenceNotToilless(InvalidInput):
+    """The silence id is not in the list of silences Toilless created (REST: 404)."""
