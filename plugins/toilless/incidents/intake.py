@@ -33,6 +33,31 @@ def intake_decided(plans: Sequence[Any], outcomes: Sequence[Any]) -> bool:
     return record_events(batch)
 
 
+def queued_started(alert: Any, *, dag_id: str, run_id: str, target: str) -> bool:
+    """Record that a queued alert's runbook started now (its target became free). Never raises.
+
+    The same event (and event id) as a runbook started at once, so a retried start records nothing twice.
+    """
+    try:
+        event = _runbook_started(ev.incident_key(alert.fingerprint, alert.starts_at_utc), dag_id, run_id, target)
+    except Exception:
+        log.exception("Incident record: a queued start could not be turned into an event")
+        return False
+    from toilless.incidents.recorder import record_events
+
+    return record_events([event])
+
+
+def _runbook_started(incident_id: str, dag_id: str, run_id: str, target: str) -> ev.Event:
+    return ev.make_event(
+        incident_id,
+        ev.RUNBOOK_STARTED,
+        summary=f"runbook {dag_id} started",
+        data={"dag_id": dag_id, "run_id": run_id, "target": target},
+        dedupe=f"started:{run_id}",
+    )
+
+
 def events_for(plan: Any, outcome: Any) -> list[ev.Event]:
     """Pure: the events one intake decision adds to its incident."""
     if outcome.status in _SILENT:
@@ -89,13 +114,5 @@ def events_for(plan: Any, outcome: Any) -> list[ev.Event]:
             )
         )
     if outcome.status == "started" and outcome.run_id:
-        found.append(
-            ev.make_event(
-                incident_id,
-                ev.RUNBOOK_STARTED,
-                summary=f"runbook {outcome.dag_id} started",
-                data={"dag_id": outcome.dag_id, "run_id": outcome.run_id, "target": outcome.target},
-                dedupe=f"started:{outcome.run_id}",
-            )
-        )
+        found.append(_runbook_started(incident_id, outcome.dag_id, outcome.run_id, outcome.target))
     return found

@@ -230,6 +230,7 @@ class Drain(Accept, Decide):
             paused = self._trigger(session, row.dag_id, row.run_id, conf)
         except _RunExists:
             return False  # started already (another process won); the lock and ledger now say so
+        incident_record.queued_started(alert, dag_id=row.dag_id, run_id=row.run_id, target=row.target)
         self._enqueue(
             session,
             channel,
