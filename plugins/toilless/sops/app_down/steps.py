@@ -15,6 +15,7 @@ from toilless.common import gate
 from toilless.common.config import OFF_ONLY, ParamRule, load_config, tighten
 from toilless.common.errors import InvalidInput
 from toilless.common.params import alert_from_params
+from toilless.incidents import action_result
 from toilless.sops.app_down import decide, messages
 from toilless.sops.app_down import settings as checks
 
@@ -261,14 +262,16 @@ def act(settings: Mapping[str, Any], decision: Mapping[str, Any], action: str) -
         MARK_HISTORY: gate.encode_history([*recent, now], now=now, keep=policy.breaker_window),
     }
     hook.patch_deployment(namespace, name, {"metadata": {"annotations": marker}})
-    if action == decide.ROLLBACK:
-        done = hook.rollback_deployment(namespace, name, to_revision=int(decision["to_revision"]), annotations=marker)
-    elif action == decide.RESTART:
-        done = hook.restart_deployment(namespace, name, now=now)
-    elif action == decide.SCALE:
-        done = hook.scale_deployment(namespace, name, replicas=int(decision["replicas"]))
-    else:
+    if action not in (decide.ROLLBACK, decide.RESTART, decide.SCALE):
         raise InvalidInput(f"unknown action {action!r}")
+    with action_result(action, target):  # the call and its result on the incident timeline
+        if action == decide.ROLLBACK:
+            to_revision = int(decision["to_revision"])
+            done = hook.rollback_deployment(namespace, name, to_revision=to_revision, annotations=marker)
+        elif action == decide.RESTART:
+            done = hook.restart_deployment(namespace, name, now=now)
+        else:
+            done = hook.scale_deployment(namespace, name, replicas=int(decision["replicas"]))
     log.info("%s on %s: %s", action, target, done)
     return {**result, "acted": True, "action_at": now.isoformat(), "reason": verdict.reason, "result": done}
 

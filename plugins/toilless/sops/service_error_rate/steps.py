@@ -22,6 +22,7 @@ from toilless.common import gate
 from toilless.common.config import load_config
 from toilless.common.params import alert_from_params
 from toilless.common.reporting import send_report
+from toilless.incidents import action_result
 from toilless.sops.service_error_rate import evidence, messages, verdict
 from toilless.sops.service_error_rate.settings import DAG_ID, render_queries, resolve
 
@@ -276,9 +277,10 @@ def act(settings: Mapping[str, Any], decision: Mapping[str, Any]) -> dict[str, A
     namespace, name = service["namespace"], service["deployment"]
     if action == verdict.RESTART:
         # kubectl rollout restart's patch, with the incident and history in the same patch: one atomic write.
-        hook.restart_deployment(
-            namespace, name, now=now, annotations={RESTART_INCIDENT: incident, RESTART_HISTORY: new_history}
-        )
+        with action_result("rollout restart", service["key"]):
+            hook.restart_deployment(
+                namespace, name, now=now, annotations={RESTART_INCIDENT: incident, RESTART_HISTORY: new_history}
+            )
         result.update(acted=True, acted_at=now.isoformat(), reason=f"rollout restart of {service['key']}")
     else:
         wanted = int(decision["to_replicas"])
@@ -288,7 +290,8 @@ def act(settings: Mapping[str, Any], decision: Mapping[str, Any]) -> dict[str, A
         if current >= wanted:
             result.update(reason=f"{service['key']} already has {current} replicas (>= {wanted}): not scaled again")
         else:
-            hook.scale_deployment(namespace, name, replicas=wanted)
+            with action_result(f"scale to {wanted} replicas", service["key"]):
+                hook.scale_deployment(namespace, name, replicas=wanted)
             result.update(reason=f"scaled {service['key']} from {current} to {wanted} replicas")
         # After the scale: a crash before this line leaves the replicas at the target, which the retry sees.
         hook.patch_deployment(
