@@ -17,6 +17,7 @@ Airflow does not authenticate plugin apps: these routes check the same credentia
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
@@ -46,22 +47,25 @@ def incidents_router(provider: Any) -> APIRouter:
             return _error(401, "missing or invalid credentials", headers=_CHALLENGE)
         return None
 
-    @router.post("/{incident_id}/ack")
-    async def ack(incident_id: str, request: Request) -> JSONResponse:
-        from toilless.incidents.ack import AcknowledgeUnavailable, acknowledge
-        from toilless.incidents.events import IncidentError, UnknownIncident
-
+    async def json_body(request: Request) -> Any:
+        """The authenticated request's JSON body, or the refusal to answer with (401/503, 413, 400)."""
         if (answer := await refused(request)) is not None:
             return answer
         body = await request.body()
         if len(body) > MAX_BODY_BYTES:
             return _error(413, f"body larger than {MAX_BODY_BYTES} bytes")
         try:
-            import json
-
-            data = json.loads(body or b"{}")
+            return json.loads(body or b"{}")
         except ValueError:
             return _error(400, "body is not JSON")
+
+    @router.post("/{incident_id}/ack")
+    async def ack(incident_id: str, request: Request) -> JSONResponse:
+        from toilless.incidents.ack import AcknowledgeUnavailable, acknowledge
+        from toilless.incidents.events import IncidentError, UnknownIncident
+
+        if isinstance(data := await json_body(request), JSONResponse):
+            return data
         if not isinstance(data, dict) or not isinstance(data.get("by"), str):
             return _error(422, 'body must be {"by": "<user>", "via": "rest"}')
         try:
@@ -77,20 +81,11 @@ def incidents_router(provider: Any) -> APIRouter:
     @router.post("/{incident_id}/severity")
     async def severity(incident_id: str, request: Request) -> JSONResponse:
         """``{"severity": "P1", "by": "alice"}``: 200, 404 unknown incident, 422 outside P0-P3."""
-        import json
-
         from toilless.incidents.ack import AcknowledgeUnavailable, set_severity
         from toilless.incidents.events import IncidentError, UnknownIncident
 
-        if (answer := await refused(request)) is not None:
-            return answer
-        body = await request.body()
-        if len(body) > MAX_BODY_BYTES:
-            return _error(413, f"body larger than {MAX_BODY_BYTES} bytes")
-        try:
-            data = json.loads(body or b"{}")
-        except ValueError:
-            return _error(400, "body is not JSON")
+        if isinstance(data := await json_body(request), JSONResponse):
+            return data
         if not isinstance(data, dict):
             return _error(422, 'body must be {"severity": "P0".."P3", "by": "<user>"}')
         try:
@@ -105,17 +100,8 @@ def incidents_router(provider: Any) -> APIRouter:
 
     @router.post("/silences/{silence_id}/expire")
     async def expire(silence_id: str, request: Request) -> JSONResponse:
-        import json
-
-        if (answer := await refused(request)) is not None:
-            return answer
-        body = await request.body()
-        if len(body) > MAX_BODY_BYTES:
-            return _error(413, f"body larger than {MAX_BODY_BYTES} bytes")
-        try:
-            data = json.loads(body or b"{}")
-        except ValueError:
-            return _error(400, "body is not JSON")
+        if isinstance(data := await json_body(request), JSONResponse):
+            return data
         by = data.get("by") if isinstance(data, dict) else None
         if not isinstance(by, str) or not by.strip() or len(by) > 100:
             return _error(422, 'body must be {"by": "<user>"}')
