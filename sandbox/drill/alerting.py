@@ -1,8 +1,8 @@
-"""The drill's real alerting path: a probe exporter, Prometheus (Debian package) and Alertmanager delivering to the
+"""The drill's real alerting path: the scenario's exporter, Prometheus (Debian package) and Alertmanager delivering to the
 intake webhook (Bearer token) and to a recorder the drill reads the firing's fingerprint and startsAt from.
 
-The probe exporter is blackbox-exporter style: each scrape probes the demo app's public URL and reports
-``probe_success`` (1 on an answer below 500), so Prometheus sees what a customer sees, not a value the drill sets.
+The exporter is the scenario's (sandbox/drill/exporters.py): each scrape reads the sandbox live (for bad_deploy a
+blackbox-style probe of the demo app's public URL), so Prometheus sees what production monitoring would see.
 """
 
 from __future__ import annotations
@@ -13,7 +13,9 @@ import subprocess
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -42,26 +44,22 @@ class _Server:
         self.server.server_close()
 
 
-class ProbeExporter(_Server):
-    """``/metrics``: ``probe_success{labels}`` from a live GET of ``url`` on every scrape."""
+class ScenarioExporter(_Server):
+    """``/metrics``: the scenario's exporter function, called live on every scrape (see sandbox/drill/exporters.py)."""
 
-    def __init__(self, url: str, labels: dict[str, str]) -> None:
-        label_text = ",".join(f'{key}="{value}"' for key, value in sorted(labels.items()))
-
+    def __init__(self, collect: Callable[[], dict[str, float]]) -> None:
         class Handler(BaseHTTPRequestHandler):
             def log_message(self, format: str, *args: Any) -> None:
                 return
 
             def do_GET(self) -> None:
                 try:
-                    with urllib.request.urlopen(url, timeout=2) as answer:
-                        success = 1 if answer.status < 500 else 0
-                except urllib.error.HTTPError as err:
-                    success = 1 if err.code < 500 else 0
-                except OSError:
-                    success = 0
-                body = f"probe_success{{{label_text}}} {success}\n".encode()
-                self.send_response(200)
+                    samples = collect()
+                    body = "".join(f"{series} {value}\n" for series, value in samples.items()).encode()
+                    status = 200
+                except Exception as err:  # an exporter that cannot read the sandbox is down, as a real one would be
+                    body, status = f"exporter failed: {err!r}\n".encode(), 500
+                self.send_response(status)
                 self.send_header("Content-Type", "text/plain; version=0.0.4")
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
@@ -105,11 +103,11 @@ class NotificationRecorder(_Server):
 
 
 class AlertingStack:
-    """Prometheus scraping the probe exporter every second with the scenario's rule; Alertmanager to the intake."""
+    """Prometheus scraping the scenario's exporter every second with the scenario's rule; Alertmanager to the intake."""
 
-    def __init__(self, work: Path, *, probe_url: str, probe_labels: dict[str, str], rule: dict[str, Any]) -> None:
+    def __init__(self, work: Path, *, collect: Callable[[], dict[str, float]], rule: dict[str, Any]) -> None:
         self.work = work
-        self.exporter = ProbeExporter(probe_url, probe_labels)
+        self.exporter = ScenarioExporter(collect)
         self.recorder = NotificationRecorder()
         self.prometheus_port = free_port()
         self.alertmanager_port = free_port()
@@ -150,7 +148,7 @@ class AlertingStack:
             "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
             "rule_files": [str(self.work / "rules.yml")],
             "scrape_configs": [
-                {"job_name": "probe", "honor_labels": True, "static_configs": [{"targets": [self.exporter.address]}]}
+                {"job_name": "drill", "honor_labels": True, "static_configs": [{"targets": [self.exporter.address]}]}
             ],
             "alerting": {"alertmanagers": [{"static_configs": [{"targets": [f"{HOST}:{self.alertmanager_port}"]}]}]},
         }
@@ -180,15 +178,19 @@ class AlertingStack:
         wait_for_port(self.prometheus_port, timeout=60)
         return self
 
-    def probe_value(self) -> float | None:
-        """The last scraped probe_success, as Prometheus has it (None before the first scrape)."""
-        url = f"http://{HOST}:{self.prometheus_port}/api/v1/query?query=probe_success"
+    def query(self, promql: str) -> list[dict[str, Any]] | None:
+        """The instant query's result vector (None when Prometheus cannot answer yet)."""
+        url = f"http://{HOST}:{self.prometheus_port}/api/v1/query?" + urllib.parse.urlencode({"query": promql})
         try:
             with urllib.request.urlopen(url, timeout=5) as answer:
-                result = json.loads(answer.read())["data"]["result"]
+                return list(json.loads(answer.read())["data"]["result"])
         except (OSError, ValueError, KeyError):
             return None
-        return float(result[0]["value"][1]) if result else None
+
+    def quiet(self, expr: str) -> bool:
+        """The exporter has been scraped and the alert's expression selects nothing: the system looks healthy."""
+        up = self.query('up{job="drill"} == 1')
+        return bool(up) and self.query(expr) == []
 
     def _spawn(self, name: str, argv: list[str]) -> None:
         log = (self.work / f"{name}.log").open("ab")

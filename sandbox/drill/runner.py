@@ -17,6 +17,7 @@ from typing import Any
 
 from sandbox.drill import report
 from sandbox.drill.alerting import AlertingStack
+from sandbox.drill.exporters import EXPORTERS
 from sandbox.drill.injectors import INJECTORS
 from sandbox.drill.recovery import CHECKS
 from sandbox.drill.scenarios import Scenario
@@ -112,8 +113,7 @@ def run(scenario: Scenario, facts: dict[str, Any], out: Path, *, log: Any = prin
     work = Path(tempfile.mkdtemp(prefix=f"toilless-drill-{scenario.name}-"))
     stack = AlertingStack(
         work,
-        probe_url=f"{published['app_down']['app']}/health",
-        probe_labels={"namespace": "shop", "deployment": "web"},
+        collect=lambda: EXPORTERS[scenario.exporter](published),
         rule=scenario.rule(),
     )
     webhook = f"{airflow.base_url}{published['alert_intake']['path']}"
@@ -123,9 +123,11 @@ def run(scenario: Scenario, facts: dict[str, Any], out: Path, *, log: Any = prin
     recovered_at: float | None = None
     try:
         deadline = time.monotonic() + 90
-        while stack.probe_value() != 1.0:
+        while not stack.quiet(scenario.alert_expr):
             if time.monotonic() > deadline:
-                raise RuntimeError(f"drill {scenario.name}: Prometheus saw no healthy probe in 90s (see {work})")
+                raise RuntimeError(
+                    f"drill {scenario.name}: Prometheus did not see a healthy, scraped system in 90s (see {work})"
+                )
             time.sleep(0.5)
         fault_at = time.time()
         fault = INJECTORS[scenario.injector](published)

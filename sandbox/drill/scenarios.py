@@ -1,6 +1,7 @@
 """Drill scenarios: data (``sandbox/drill/scenarios/<name>.yaml``) checked before anything starts.
 
-A scenario names its fault injector (``sandbox.drill.injectors``), the alert a real Prometheus should raise, the runbook
+A scenario names its fault injector (``sandbox.drill.injectors``), the exporter Prometheus scrapes
+(``sandbox.drill.exporters``), the alert a real Prometheus should raise, the runbook
 DAG the alert route starts, the recovery check and the time budget. Bad input fails here with :class:`DrillError`
 (exit code 2), naming the scenario or the missing piece, so a typo never starts a sandbox.
 """
@@ -28,6 +29,7 @@ class Scenario:
     name: str
     description: str
     injector: str
+    exporter: str
     alert_name: str
     alert_expr: str
     alert_for: str
@@ -59,6 +61,7 @@ def runbook_exists(dag_id: str, dags_dir: Path | None = None) -> bool:
 
 def load(name: str, directory: Path | None = None, dags_dir: Path | None = None) -> Scenario:
     """The scenario ``name``, checked: known injector and recovery check, an existing runbook DAG."""
+    from sandbox.drill.exporters import EXPORTERS
     from sandbox.drill.injectors import INJECTORS
     from sandbox.drill.recovery import CHECKS
 
@@ -75,6 +78,7 @@ def load(name: str, directory: Path | None = None, dags_dir: Path | None = None)
             name=str(raw["name"]),
             description=str(raw.get("description", "")),
             injector=str(raw["injector"]),
+            exporter=str(raw["exporter"]),
             alert_name=str(alert["name"]),
             alert_expr=str(alert["expr"]),
             alert_for=str(alert.get("for", "0s")),
@@ -96,6 +100,10 @@ def load(name: str, directory: Path | None = None, dags_dir: Path | None = None)
     if scenario.injector not in INJECTORS:
         raise DrillError(
             f"drill scenario {name!r}: unknown injector {scenario.injector!r} (known: {', '.join(INJECTORS)})"
+        )
+    if scenario.exporter not in EXPORTERS:
+        raise DrillError(
+            f"drill scenario {name!r}: unknown exporter {scenario.exporter!r} (known: {', '.join(EXPORTERS)})"
         )
     if scenario.recovery_check not in CHECKS:
         raise DrillError(f"drill scenario {name!r}: unknown recovery check {scenario.recovery_check!r}")

@@ -1,0 +1,39 @@
+"""What each drill's exporter reports: one small function per scenario, read live from the sandbox on every scrape.
+
+An exporter returns ``{"metric{label=\"value\",...}": value}`` from the running sandbox's published facts, the way a
+real exporter reads the system it watches (a blackbox probe, a queue depth, a disk's free bytes): Prometheus then sees
+what production monitoring would see, never a value the drill sets to fire the alert.
+"""
+
+from __future__ import annotations
+
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from typing import Any
+
+Samples = dict[str, float]
+
+
+def labels_text(labels: dict[str, str]) -> str:
+    """Prometheus text-format labels (values escaped as the exposition format requires)."""
+
+    def escape(value: str) -> str:
+        return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+    return ",".join(f'{key}="{escape(value)}"' for key, value in sorted(labels.items()))
+
+
+def app_probe(published: dict[str, Any]) -> Samples:
+    """Blackbox style: GET the demo app's public /health; ``probe_success`` is 1 on an answer below 500."""
+    try:
+        with urllib.request.urlopen(f"{published['app_down']['app']}/health", timeout=2) as answer:
+            success = 1 if answer.status < 500 else 0
+    except urllib.error.HTTPError as err:
+        success = 1 if err.code < 500 else 0
+    except OSError:
+        success = 0
+    return {f"probe_success{{{labels_text({'namespace': 'shop', 'deployment': 'web'})}}}": float(success)}
+
+
+EXPORTERS: dict[str, Callable[[dict[str, Any]], Samples]] = {"app_probe": app_probe}
