@@ -12,6 +12,8 @@ import urllib.request
 from collections.abc import Callable
 from typing import Any
 
+from sandbox.drill import dns, replica
+
 Samples = dict[str, float]
 
 
@@ -36,4 +38,8 @@ def app_probe(published: dict[str, Any]) -> Samples:
     return {f"probe_success{{{labels_text({'namespace': 'shop', 'deployment': 'web'})}}}": float(success)}
 
 
-EXPORTERS: dict[str, Callable[[dict[str, Any]], Samples]] = {"app_probe": app_probe}
+EXPORTERS: dict[str, Callable[[dict[str, Any]], Samples]] = {
+    "app_probe": app_probe,
+    "dns_probe": dns.dns_probe,
+    "replica_lag": replica.replica_lag_exporter,
+}

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from sandbox.app_down_data import DEPLOYMENT, NAMESPACE, QA_IMAGE
+from sandbox.drill import dns, replica
 
 
 def _deployment_url(published: dict[str, Any]) -> str:
@@ -31,4 +32,16 @@ def deploy_qa_build(published: dict[str, Any]) -> str:
     return f"deployed {QA_IMAGE} to {NAMESPACE}/{DEPLOYMENT}"
 
 
-INJECTORS: dict[str, Callable[[dict[str, Any]], str]] = {"deploy_qa_build": deploy_qa_build}
+INJECTORS: dict[str, Callable[[dict[str, Any]], str]] = {
+    "deploy_qa_build": deploy_qa_build,
+    "stop_primary_dns": dns.stop_primary_dns,
+    "pause_replica_replay": replica.pause_replica_replay,
+}
+
+#: A scenario's optional ``restore``: brings the sandbox back to its healthy start state after the drill (a fault the
+#: runbook does not undo by design, such as the stopped DNS server), and before the fault when the sandbox is not
+#: healthy yet (the replica's own demo fault). Returns what it did.
+RESTORERS: dict[str, Callable[[dict[str, Any]], str]] = {
+    "restore_dns_pair": dns.restore_dns_pair,
+    "restore_replica": replica.restore_replica,
+}

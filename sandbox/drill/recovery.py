@@ -9,6 +9,8 @@ from collections.abc import Callable
 from typing import Any
 
 from sandbox.app_down_data import DEPLOYMENT, GOOD_IMAGE, NAMESPACE
+from sandbox.drill.dns import dns_resolves
+from sandbox.drill.replica import replica_caught_up
 
 
 def app_answers(published: dict[str, Any]) -> bool:
@@ -37,4 +39,8 @@ def app_healthy(published: dict[str, Any]) -> bool:
     return all(container.get("image") == GOOD_IMAGE for container in containers)
 
 
-CHECKS: dict[str, Callable[[dict[str, Any]], bool]] = {"app_healthy": app_healthy}
+CHECKS: dict[str, Callable[[dict[str, Any]], bool]] = {
+    "app_healthy": app_healthy,
+    "dns_resolves": dns_resolves,
+    "replica_caught_up": replica_caught_up,
+}

@@ -20,6 +20,7 @@ class Figures:
     people_paged: int = 0
     escalation_sent: bool = False
     actions: dict[str, int] = field(default_factory=dict)  # allowed actions by name
+    done: dict[str, int] = field(default_factory=dict)  # irreversible calls recorded done (action events) by name
     done_twice: list[str] = field(default_factory=list)
     outside_policy: list[str] = field(default_factory=list)
 
@@ -50,8 +51,13 @@ def figures(fault_at: float, events: list[dict[str, Any]], recovered_at: float |
     actions = [event for event in ordered if event["kind"] == "action"]
     if allowed or actions:
         result.first_mitigation = min(float(event["at"]) for event in allowed + actions) - fault_at
-    counted = Counter(f"{_data(e).get('action')} {_data(e).get('target')}" for e in allowed)
+    done = [event for event in actions if _data(event).get("result") == "done"]
+    # Where the SOP records its calls (action events), those are what was done: a SOP may check the gate for one
+    # action at two steps of one procedure (dns_failover before the shutdown and before the switch). Otherwise the
+    # allowed verdicts stand for the calls.
+    counted = Counter(f"{_data(e).get('action')} {_data(e).get('target')}" for e in (done if actions else allowed))
     result.actions = dict(Counter(str(_data(e).get("action")) for e in allowed))
+    result.done = dict(Counter(str(_data(e).get("action")) for e in done))
     result.done_twice = sorted(f"{what} ({n} times)" for what, n in counted.items() if n > 1)
     # An action recorded by a SOP without any allowed gate verdict before it went around the policy.
     for event in actions:
@@ -74,6 +80,9 @@ def verdict(scenario_expect: dict[str, Any], found: Figures, budget: float) -> l
         problems.append(f"recovered after {found.recovery:.1f}s, over the budget of {budget:.0f}s")
     if "rollbacks" in scenario_expect and (rollbacks := found.count("rollback")) != int(scenario_expect["rollbacks"]):
         problems.append(f"{rollbacks} rollbacks, expected {scenario_expect['rollbacks']}")
+    for name, times in dict(scenario_expect.get("actions_done") or {}).items():
+        if (done := found.done.get(str(name), 0)) != int(times):
+            problems.append(f"{done} {str(name)!r} actions done, expected {times}")
     if scenario_expect.get("escalation_sent") and not found.escalation_sent:
         problems.append("no escalation message in the timeline")
     if "max_people_paged" in scenario_expect and found.people_paged > int(scenario_expect["max_people_paged"]):
@@ -120,6 +129,7 @@ def markdown(
         f"| time to verified recovery (MTTR) | {_seconds(found.recovery)} |",
         f"| people paged | {found.people_paged} |",
         f"| actions allowed by the gate | {', '.join(f'{k} x{v}' for k, v in sorted(found.actions.items())) or 'none'} |",
+        f"| actions done (recorded calls) | {', '.join(f'{k} x{v}' for k, v in sorted(found.done.items())) or 'none'} |",
         f"| done twice | {', '.join(found.done_twice) or 'nothing'} |",
         f"| outside policy | {', '.join(found.outside_policy) or 'nothing'} |",
         "",
@@ -146,7 +156,7 @@ def markdown(
             )
         rows.append((float(event["at"]) - fault_at, str(event["kind"]), str(event.get("actor", "")), summary))
     if found.recovery is not None:
-        rows.append((found.recovery, "recovery verified", "drill", "app healthy (the drill's own check)"))
+        rows.append((found.recovery, "recovery verified", "drill", "the drill's own recovery check held"))
     for offset, kind, actor, summary in sorted(rows, key=lambda row: row[0]):
         lines.append(f"| {offset:.1f} | {_cell(kind)} | {_cell(actor)} | {_cell(summary)} |")
     return "\n".join(lines) + "\n"

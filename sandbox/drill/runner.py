@@ -18,7 +18,7 @@ from typing import Any
 from sandbox.drill import report
 from sandbox.drill.alerting import AlertingStack
 from sandbox.drill.exporters import EXPORTERS
-from sandbox.drill.injectors import INJECTORS
+from sandbox.drill.injectors import INJECTORS, RESTORERS
 from sandbox.drill.recovery import CHECKS
 from sandbox.drill.scenarios import Scenario
 from sandbox.service import PROJECT_ROOT
@@ -106,6 +106,9 @@ def run(scenario: Scenario, facts: dict[str, Any], out: Path, *, log: Any = prin
     airflow = Airflow(facts)
     published = facts["published"]
     healthy = CHECKS[scenario.recovery_check]
+    if not healthy(published) and scenario.restore:
+        # A fault the sandbox starts with (its demo) or an earlier drill left: back to the start state first.
+        log(f"[{scenario.name}] not healthy before the fault: {RESTORERS[scenario.restore](published)}")
     if not healthy(published):
         raise RuntimeError(f"drill {scenario.name}: the sandbox is not healthy before the fault; nothing injected")
     if not airflow.wait_for_dag(scenario.runbook):
@@ -165,6 +168,11 @@ def run(scenario: Scenario, facts: dict[str, Any], out: Path, *, log: Any = prin
             events = list(found["timeline"])
     finally:
         stack.stop()
+        if scenario.restore:
+            try:
+                log(f"[{scenario.name}] restored: {RESTORERS[scenario.restore](published)}")
+            except Exception as err:  # reported, never hiding the drill's own outcome
+                log(f"[{scenario.name}] restore failed, the sandbox may still be broken: {err!r}")
     found_figures = report.figures(fault_at, events, recovered_at)
     problems = report.verdict(scenario.expect, found_figures, scenario.budget_seconds)
     if incident_id is None:

@@ -39,6 +39,8 @@ class Scenario:
     sustain_seconds: float
     budget_seconds: float
     expect: dict[str, Any] = field(default_factory=dict)
+    #: sandbox.drill.injectors.RESTORERS: undoes the fault after the drill (empty: the runbook's recovery suffices).
+    restore: str = ""
 
     def rule(self) -> dict[str, Any]:
         """The Prometheus alerting rule."""
@@ -62,7 +64,7 @@ def runbook_exists(dag_id: str, dags_dir: Path | None = None) -> bool:
 def load(name: str, directory: Path | None = None, dags_dir: Path | None = None) -> Scenario:
     """The scenario ``name``, checked: known injector and recovery check, an existing runbook DAG."""
     from sandbox.drill.exporters import EXPORTERS
-    from sandbox.drill.injectors import INJECTORS
+    from sandbox.drill.injectors import INJECTORS, RESTORERS
     from sandbox.drill.recovery import CHECKS
 
     directory = directory or SCENARIO_DIR
@@ -88,6 +90,7 @@ def load(name: str, directory: Path | None = None, dags_dir: Path | None = None)
             sustain_seconds=float(raw["recovery"].get("sustain_seconds", 5)),
             budget_seconds=float(raw["budget_seconds"]),
             expect=dict(raw.get("expect") or {}),
+            restore=str(raw.get("restore") or ""),
         )
     except (yaml.YAMLError, KeyError, TypeError, ValueError, AttributeError) as err:
         raise DrillError(f"drill scenario {name!r} ({path}) is malformed: {err!r}") from err
@@ -104,6 +107,10 @@ def load(name: str, directory: Path | None = None, dags_dir: Path | None = None)
     if scenario.exporter not in EXPORTERS:
         raise DrillError(
             f"drill scenario {name!r}: unknown exporter {scenario.exporter!r} (known: {', '.join(EXPORTERS)})"
+        )
+    if scenario.restore and scenario.restore not in RESTORERS:
+        raise DrillError(
+            f"drill scenario {name!r}: unknown restore {scenario.restore!r} (known: {', '.join(RESTORERS)})"
         )
     if scenario.recovery_check not in CHECKS:
         raise DrillError(f"drill scenario {name!r}: unknown recovery check {scenario.recovery_check!r}")

@@ -30,6 +30,11 @@ class PostgresReplicaLagService(Service):
         pair: PostgresPair = ctx.published[PAIR]
         assert pair.replica is not None
         self.replica_data_dir = str(pair.replica.data_dir)
+        # Where the pair listens, for the replica_lag drill (sandbox/drill/), which injects and measures from outside.
+        ctx.published["postgres_replica_lag"] = {
+            "primary": pair.primary.dsn("postgres"),
+            "replica": pair.replica.dsn("postgres"),
+        }
         self.connections_held = hold_replay(
             pair.primary, pair.replica, "nightly_facts", sleep_seconds=3600, application="nightly_report"
         )

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from sandbox.drill import report
 
 FAULT = 1_000_000.0
@@ -118,3 +120,52 @@ def test_recovery_row_sits_in_time_order() -> None:
     offsets = [float(row.split("|")[1]) for row in rows]
     assert offsets == sorted(offsets)
     assert any("recovery verified" in row for row in rows)
+
+
+# dns_failover checks the gate for "fail over" on the active server twice in one procedure: before shutting it down and
+# before switching to the standby. The calls themselves (action events) are two different actions, each done once.
+DNS_FAILOVER = [
+    _event("alert_received", 4.0, "DNSServerNotAnswering firing"),
+    _event("gate_verdict", 20.0, "allowed", allowed=True, action="fail over", target="ns1"),
+    _event("action", 21.0, "shut down on ns1: done", action="shut down", target="ns1", result="done"),
+    _event("gate_verdict", 30.0, "allowed", allowed=True, action="fail over", target="ns1"),
+    _event("action", 31.0, "failover on ns2: done", action="failover", target="ns2", result="done"),
+    _event("message_sent", 40.0, "DNS failover: ns1 -> ns2", channel="networking"),
+]
+
+
+def test_two_gate_checks_of_one_procedure_are_not_done_twice() -> None:
+    found = report.figures(FAULT, DNS_FAILOVER, FAULT + 35.0)
+    assert found.done_twice == []
+    assert found.done == {"shut down": 1, "failover": 1}
+    assert report.verdict({"actions_done": {"shut down": 1, "failover": 1}}, found, 120) == []
+
+
+def test_an_action_done_twice_on_the_same_target_is_reported() -> None:
+    events = [
+        *DNS_FAILOVER,
+        _event("gate_verdict", 50.0, "allowed", allowed=True, action="fail over", target="ns1"),
+        _event("action", 51.0, "failover on ns2: done", action="failover", target="ns2", result="done"),
+    ]
+    found = report.figures(FAULT, events, FAULT + 35.0)
+    assert found.done_twice == ["failover ns2 (2 times)"]
+    problems = report.verdict({"actions_done": {"failover": 1}}, found, 120)
+    assert "2 'failover' actions done, expected 1" in problems
+    assert "done twice: failover ns2 (2 times)" in problems
+
+
+@pytest.mark.parametrize(
+    ("result", "expected"),
+    [
+        pytest.param("done", [], id="done"),
+        pytest.param("not done", ["0 'resume WAL replay' actions done, expected 1"], id="not-done-does-not-count"),
+        pytest.param("failed", ["0 'resume WAL replay' actions done, expected 1"], id="failed-does-not-count"),
+    ],
+)
+def test_actions_done_counts_only_calls_that_were_done(result: str, expected: list[str]) -> None:
+    events = [
+        _event("gate_verdict", 20.0, "allowed", allowed=True, action="resume WAL replay", target="replica-1"),
+        _event("action", 21.0, "resume", action="resume WAL replay", target="replica-1", result=result),
+    ]
+    found = report.figures(FAULT, events, FAULT + 30.0)
+    assert report.verdict({"actions_done": {"resume WAL replay": 1}}, found, 120) == expected
