@@ -78,6 +78,19 @@ class Airflow:
         url = f"{self.base_url}/toilless/incidents/{incident_id}/ack"
         return self._call("POST", url, self.intake_token, {"by": RESPONDER, "via": "rest"})[0]
 
+    def wait_for_schedule_gap(self, dag_id: str, seconds: float, timeout: float = 600.0) -> float:
+        """Until no run of ``dag_id`` is active and its next scheduled run is ``seconds`` away; the seconds waited."""
+        started = time.monotonic()
+        while time.monotonic() - started < timeout:
+            status, dag = self.api("GET", f"/api/v2/dags/{dag_id}")
+            _, runs = self.api("GET", f"/api/v2/dags/{dag_id}/dagRuns?state=queued&state=running&limit=1")
+            if status == 200 and isinstance(runs, dict):
+                gap = schedule_gap(dag.get("next_dagrun_run_after"), int(runs.get("total_entries") or 0), time.time())
+                if gap >= seconds:
+                    return time.monotonic() - started
+            time.sleep(2)
+        raise RuntimeError(f"{dag_id}: no gap of {seconds:.0f}s between its scheduled runs within {timeout:.0f}s")
+
     def wait_for_dag(self, dag_id: str, timeout: float = 240.0) -> bool:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -85,6 +98,17 @@ class Airflow:
                 return True
             time.sleep(2)
         return False
+
+
+def schedule_gap(next_run_after: str | None, active_runs: int, now: float) -> float:
+    """Seconds until the runbook's next scheduled run (inf: unscheduled); 0 while one of its runs is active (pure)."""
+    if active_runs:
+        return 0.0
+    if not next_run_after:
+        return float("inf")
+    from datetime import datetime
+
+    return datetime.fromisoformat(next_run_after.replace("Z", "+00:00")).timestamp() - now
 
 
 def incident_id_of(alert: dict[str, Any]) -> str:
@@ -132,6 +156,9 @@ def run(scenario: Scenario, facts: dict[str, Any], out: Path, *, log: Any = prin
                     f"drill {scenario.name}: Prometheus did not see a healthy, scraped system in 90s (see {work})"
                 )
             time.sleep(0.5)
+        if scenario.schedule_gap_seconds:
+            waited = airflow.wait_for_schedule_gap(scenario.runbook, scenario.schedule_gap_seconds)
+            log(f"[{scenario.name}] waited {waited:.0f}s for a gap in {scenario.runbook}'s schedule")
         fault_at = time.time()
         fault = INJECTORS[scenario.injector](published)
         log(f"[{scenario.name}] fault: {fault}")

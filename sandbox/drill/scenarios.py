@@ -41,6 +41,9 @@ class Scenario:
     expect: dict[str, Any] = field(default_factory=dict)
     #: sandbox.drill.injectors.RESTORERS: undoes the fault after the drill (empty: the runbook's recovery suffices).
     restore: str = ""
+    #: A scheduled runbook: inject only when none of its runs is active and its next scheduled run is at least this
+    #: far off, so the alert's run is the one that acts (0: no wait).
+    schedule_gap_seconds: float = 0.0
 
     def rule(self) -> dict[str, Any]:
         """The Prometheus alerting rule."""
@@ -91,6 +94,7 @@ def load(name: str, directory: Path | None = None, dags_dir: Path | None = None)
             budget_seconds=float(raw["budget_seconds"]),
             expect=dict(raw.get("expect") or {}),
             restore=str(raw.get("restore") or ""),
+            schedule_gap_seconds=float(raw.get("schedule_gap_seconds") or 0),
         )
     except (yaml.YAMLError, KeyError, TypeError, ValueError, AttributeError) as err:
         raise DrillError(f"drill scenario {name!r} ({path}) is malformed: {err!r}") from err

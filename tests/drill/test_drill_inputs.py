@@ -79,3 +79,37 @@ def test_malformed_scenario_is_refused(tmp_path: Path, changes: dict[str, object
 def test_non_positive_budget_override_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert drill_main.main(["bad_deploy", "--budget", "0"]) == 2
     assert "--budget must be positive" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("name", "runbook", "restore", "actions_done"),
+    [
+        pytest.param("dns_primary_down", "dns_failover", "restore_dns_pair", {"shut down": 1, "failover": 1}, id="dns"),
+        pytest.param("replica_lag", "postgres_replica_lag", "restore_replica", {"resume WAL replay": 1}, id="replica"),
+    ],
+)
+def test_shipped_scenarios_load_with_their_restore(
+    name: str, runbook: str, restore: str, actions_done: dict[str, int]
+) -> None:
+    scenario = scenarios.load(name)
+    assert (scenario.runbook, scenario.restore, scenario.expect["actions_done"]) == (runbook, restore, actions_done)
+
+
+def test_unknown_restore_is_refused(tmp_path: Path) -> None:
+    _write(tmp_path, "odd", restore="no_restore")
+    with pytest.raises(scenarios.DrillError, match="unknown restore 'no_restore'"):
+        scenarios.load("odd", directory=tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("next_run_after", "active", "expected"),
+    [
+        pytest.param("1970-01-01T00:05:00Z", 0, 200.0, id="next-run-in-200s"),
+        pytest.param("1970-01-01T00:05:00Z", 1, 0.0, id="a-run-is-active"),
+        pytest.param(None, 0, float("inf"), id="unscheduled"),
+    ],
+)
+def test_schedule_gap(next_run_after: str | None, active: int, expected: float) -> None:
+    from sandbox.drill.runner import schedule_gap
+
+    assert schedule_gap(next_run_after, active, now=100.0) == expected
