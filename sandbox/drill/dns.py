@@ -14,6 +14,7 @@ Everything is read from the sandbox's DNS pair as the sandbox knows it (``publis
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -68,10 +69,17 @@ def dns_probe(published: dict[str, Any]) -> dict[str, float]:
 
     state = read_state(_home(published))
     name, expected = next(iter(RECORDS.items()))
+    servers = sorted((server, str(facts["address"]), int(facts["port"])) for server, facts in state["servers"].items())
+    # In parallel: a stopped server costs the whole timeout, and the scrape (every second) must not time out.
+    with ThreadPoolExecutor(max_workers=len(servers)) as pool:
+        results = list(
+            pool.map(
+                lambda item: answers(item[1], item[2], records={name: expected}, timeout=PROBE_TIMEOUT_SECONDS),
+                servers,
+            )
+        )
     samples: dict[str, float] = {}
-    for server, facts in sorted(state["servers"].items()):
-        address, port = str(facts["address"]), int(facts["port"])
-        ok = answers(address, port, records={name: expected}, timeout=PROBE_TIMEOUT_SECONDS)
+    for (server, address, port), ok in zip(servers, results, strict=True):
         labels = {"job": "dns", "server": server, "instance": f"{address}:{port}", "query": name}
         samples[f"probe_success{{{labels_text(labels)}}}"] = 1.0 if ok else 0.0
     return samples
