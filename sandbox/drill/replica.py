@@ -100,7 +100,12 @@ def _write_loop(primary: dict[str, Any], stop: threading.Event) -> None:
 
 def start_writes(primary: dict[str, Any]) -> None:
     """Commits on the primary every WRITE_EVERY_SECONDS, in a thread, until :func:`stop_writes`."""
-    _execute(primary, f"CREATE TABLE IF NOT EXISTS {TABLE} (id bigserial PRIMARY KEY, at timestamptz)")
+    _execute(
+        primary,
+        "SET synchronous_commit = on",  # flushed at once: the flush position below includes this commit
+        f"CREATE TABLE IF NOT EXISTS {TABLE} (id bigserial PRIMARY KEY, at timestamptz)",
+        f"INSERT INTO {TABLE} (at) VALUES (clock_timestamp())",  # noqa: S608
+    )
     key = int(primary["port"])
     with _writers_lock:
         if key in _writers:
@@ -125,8 +130,7 @@ def pause_replica_replay(published: dict[str, Any]) -> str:
     primary, replica = _pair(published)
     start_writes(primary)
     # A replica that has replayed no commit yet has no last replay timestamp, and its lag reads 0 (postgres_exporter
-    # too): let it replay the writes' first commits before pausing, as a replica in service always has.
-    time.sleep(2 * WRITE_EVERY_SECONDS)
+    # too): let it replay the writes' first commit before pausing, as a replica in service always has.
     wait_replayed(primary, replica, timeout=30)
     _execute(replica, "SELECT pg_wal_replay_pause()")
     return (
