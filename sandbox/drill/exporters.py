@@ -37,3 +37,15 @@ def app_probe(published: dict[str, Any]) -> Samples:
 
 
 EXPORTERS: dict[str, Callable[[dict[str, Any]], Samples]] = {"app_probe": app_probe}
+
+
+def _part_b() -> None:
+    # Imported here: those modules use labels_text from this one.
+    from sandbox.drill import logmount, orders, rds
+
+    EXPORTERS["order_backlog"] = orders.export
+    EXPORTERS["log_mount_filesystem"] = logmount.export
+    EXPORTERS["rds_free_storage"] = rds.export
+
+
+_part_b()

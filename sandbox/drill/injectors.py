@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from sandbox.app_down_data import DEPLOYMENT, NAMESPACE, QA_IMAGE
+from sandbox.drill import logmount, orders, rds
 
 
 def _deployment_url(published: dict[str, Any]) -> str:
@@ -32,3 +33,8 @@ def deploy_qa_build(published: dict[str, Any]) -> str:
 
 
 INJECTORS: dict[str, Callable[[dict[str, Any]], str]] = {"deploy_qa_build": deploy_qa_build}
+
+# Drills part B (sandbox/drill/orders.py, logmount.py, rds.py): each scenario's code lives in its own module.
+INJECTORS["stop_order_processor"] = orders.inject
+INJECTORS["fill_log_mount"] = logmount.inject
+INJECTORS["rds_bulk_load"] = rds.inject

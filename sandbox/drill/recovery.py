@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from sandbox.app_down_data import DEPLOYMENT, GOOD_IMAGE, NAMESPACE
+from sandbox.drill import logmount, orders, rds
 
 
 def app_answers(published: dict[str, Any]) -> bool:
@@ -38,3 +39,8 @@ def app_healthy(published: dict[str, Any]) -> bool:
 
 
 CHECKS: dict[str, Callable[[dict[str, Any]], bool]] = {"app_healthy": app_healthy}
+
+# Drills part B (sandbox/drill/orders.py, logmount.py, rds.py).
+CHECKS["backlog_drained"] = orders.drained
+CHECKS["log_mount_below_warning"] = logmount.below_warning
+CHECKS["rds_free_storage_ok"] = rds.storage_ok

@@ -39,6 +39,8 @@ class Scenario:
     sustain_seconds: float
     budget_seconds: float
     expect: dict[str, Any] = field(default_factory=dict)
+    #: sandbox.drill.preparers: the healthy baseline and Variable overrides set before the fault (optional).
+    prepare: str | None = None
 
     def rule(self) -> dict[str, Any]:
         """The Prometheus alerting rule."""
@@ -63,6 +65,7 @@ def load(name: str, directory: Path | None = None, dags_dir: Path | None = None)
     """The scenario ``name``, checked: known injector and recovery check, an existing runbook DAG."""
     from sandbox.drill.exporters import EXPORTERS
     from sandbox.drill.injectors import INJECTORS
+    from sandbox.drill.preparers import PREPARERS
     from sandbox.drill.recovery import CHECKS
 
     directory = directory or SCENARIO_DIR
@@ -88,6 +91,7 @@ def load(name: str, directory: Path | None = None, dags_dir: Path | None = None)
             sustain_seconds=float(raw["recovery"].get("sustain_seconds", 5)),
             budget_seconds=float(raw["budget_seconds"]),
             expect=dict(raw.get("expect") or {}),
+            prepare=str(raw["prepare"]) if raw.get("prepare") else None,
         )
     except (yaml.YAMLError, KeyError, TypeError, ValueError, AttributeError) as err:
         raise DrillError(f"drill scenario {name!r} ({path}) is malformed: {err!r}") from err
@@ -104,6 +108,10 @@ def load(name: str, directory: Path | None = None, dags_dir: Path | None = None)
     if scenario.exporter not in EXPORTERS:
         raise DrillError(
             f"drill scenario {name!r}: unknown exporter {scenario.exporter!r} (known: {', '.join(EXPORTERS)})"
+        )
+    if scenario.prepare is not None and scenario.prepare not in PREPARERS:
+        raise DrillError(
+            f"drill scenario {name!r}: unknown preparer {scenario.prepare!r} (known: {', '.join(PREPARERS)})"
         )
     if scenario.recovery_check not in CHECKS:
         raise DrillError(f"drill scenario {name!r}: unknown recovery check {scenario.recovery_check!r}")
