@@ -73,7 +73,10 @@ def export(published: dict[str, Any]) -> dict[str, float]:
 
 
 def below_warning(published: dict[str, Any]) -> bool:
+    root = mount(published)
+    if not root.is_dir():  # a mount that is gone is not a recovered one
+        return False
     try:
-        return used_percent(used_bytes(mount(published))) < WARNING_PERCENT
+        return used_percent(used_bytes(root)) < WARNING_PERCENT
     except OSError:
         return False
