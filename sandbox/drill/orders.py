@@ -29,7 +29,10 @@ OVERDUE_ORDERS = 5
 #: ... and newer ones, still within the limit after the restart.
 RECENT_ORDERS = 7
 ERROR_12 = "Error Processing Order. Error #12"
-VARIABLE = "toilless_order_backlog_check"
+#: The install-wide settings' Variable (include/config/toilless.yaml): business hours live there. Not the SOP's own
+#: ``toilless_order_backlog_check``: the sandbox sets that one in Airflow's environment (AIRFLOW_VAR_...), which wins
+#: over a Variable in the metadata database, so the drill could not override it on a running sandbox.
+VARIABLE = "toilless_toilless"
 
 
 def _line(moment: datetime, level: str, message: str) -> str:
@@ -47,8 +50,8 @@ def business_hours_around(
     """Business hours every day from ``now - before`` to ``now + after`` (UTC; past midnight when it must).
 
     The drill's outcome must not depend on the day and hour it runs: order_backlog_check restarts only inside business
-    hours, so the drill sets them (Variable ``toilless_order_backlog_check``) to a window around the drill, as an
-    operator would for a drill, and restores them afterwards. The policy outside business hours (developers told, no
+    hours, so the drill sets the sandbox's install-wide business hours (Variable ``toilless_toilless``) to a window
+    around the drill, as an operator would for a drill, and restores them afterwards. The policy outside business hours (developers told, no
     restart) is the SOP's own tests' business.
     """
     start, end = (now - before).astimezone(UTC), (now + after).astimezone(UTC)

@@ -67,8 +67,15 @@ class Airflow:
                 data=json.dumps({"username": self.facts["username"], "password": self.facts["password"]}).encode(),
                 headers={"Content-Type": "application/json"},
             )
-            with urllib.request.urlopen(request, timeout=30) as answer:
-                self._token = json.loads(answer.read())["access_token"]
+            for attempt in range(3):  # the API server answers slowly on a loaded machine: try again, then give up
+                try:
+                    with urllib.request.urlopen(request, timeout=60) as answer:
+                        self._token = json.loads(answer.read())["access_token"]
+                    break
+                except (urllib.error.URLError, OSError) as err:
+                    if attempt == 2:
+                        raise RuntimeError(f"no Airflow API token from {self.base_url}: {err!r}") from err
+                    time.sleep(5)
         return self._call(method, f"{self.base_url}{path}", self._token, body)
 
     def incident(self, incident_id: str) -> dict[str, Any] | None:
@@ -90,9 +97,12 @@ class Airflow:
             status = self.api("DELETE", f"/api/v2/variables/{key}")[0]
             ok = status in (204, 404)
         else:
-            status = self.api("PATCH", f"/api/v2/variables/{key}", {"key": key, "value": value})[0]
-            if status == 404:
-                status = self.api("POST", "/api/v2/variables", {"key": key, "value": value})[0]
+            for _attempt in range(3):  # status 0: no answer in time on a loaded machine
+                status = self.api("PATCH", f"/api/v2/variables/{key}", {"key": key, "value": value})[0]
+                if status == 404:
+                    status = self.api("POST", "/api/v2/variables", {"key": key, "value": value})[0]
+                if status != 0:
+                    break
             ok = status in (200, 201)
         if not ok:
             raise RuntimeError(f"Airflow answered {status} setting the Variable {key}")

@@ -66,7 +66,8 @@ def test_stuck_orders_baseline_fault_and_restart(orders_sandbox: dict[str, Any])
     assert not orders.drained(orders_sandbox)  # the sandbox's own demo is stuck: the drill needs its baseline
     overrides = orders.prepare(orders_sandbox)
     assert orders.drained(orders_sandbox)
-    assert set(overrides) == {"toilless_order_backlog_check"}
+    assert set(overrides) == {"toilless_toilless"}  # not the SOP's: the sandbox sets that one in the environment
+    assert set(overrides["toilless_toilless"]) == {"business_hours"}
 
     fault = orders.inject(orders_sandbox)
     assert "Error #12" in fault
