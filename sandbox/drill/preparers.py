@@ -1,5 +1,5 @@
 """What a scenario sets up before its fault (scenario key ``prepare``): the sandbox's healthy baseline and the Airflow
-Variable overrides the drill needs to be deterministic (business hours, automatic growth by policy).
+Variable overrides the drill needs to be deterministic (business hours).
 
 A preparer gets the sandbox's published facts and returns ``{variable_key: override}``; the runner merges each
 override into the Variable's current JSON for the drill and puts the original value back afterwards.
@@ -11,7 +11,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from sandbox.drill import orders, rds
+from sandbox.drill import orders
 
 Preparer = Callable[[dict[str, Any]], dict[str, dict[str, Any]]]
 
@@ -22,7 +22,6 @@ def _orders(published: dict[str, Any], now: datetime | None = None) -> dict[str,
 
 PREPARERS: dict[str, Preparer] = {
     "orders_baseline": _orders,
-    "rds_auto_grow": rds.prepare,
 }
 
 

@@ -10,9 +10,9 @@ FreeStorageSpace to moto's CloudWatch every minute, as RDS does. The drill:
 * recovery: that minimum at or above the alert's ``THRESHOLD_BYTES`` again, which only a growth achieves while the
   load holds.
 
-The guard decides the growth itself. Automatic by policy (the drill sets ``policy.auto_grow`` in the Variable
-``toilless_rds_storage_guard`` for the drill and restores it afterwards): outside the maintenance window it grows
-without asking; inside it (Sunday 02:00-04:00 UTC in include/config/toilless.yaml) it would ask for approval.
+The guard decides the growth itself. The sandbox's policy (include/config/rds_storage_guard.yaml) has
+``auto_grow: false``: the guard asks for approval (Airflow Required Actions, posted to #urgent), and the drill
+answers it as the on-call person would, through Airflow's HITL REST route (scenario key ``approval: Approve``).
 """
 
 from __future__ import annotations
@@ -32,7 +32,6 @@ WINDOW_SECONDS = 20
 PUBLISH_SECONDS = 2.0
 #: The writer never outlives a drill's longest budget by much.
 MAX_LOAD_SECONDS = 3 * 3600
-VARIABLE = "toilless_rds_storage_guard"
 
 log = logging.getLogger(__name__)
 
@@ -51,11 +50,6 @@ def client(published: dict[str, Any], service: str) -> Any:
         aws_access_key_id="moto-sandbox-key",
         aws_secret_access_key="moto-not-a-real-secret",
     )
-
-
-def prepare(published: dict[str, Any], now: datetime | None = None) -> dict[str, dict[str, Any]]:
-    """Automatic growth by policy for the drill (Variable override, restored after it)."""
-    return {VARIABLE: {"policy": {"auto_grow": True}}}
 
 
 def allocated_bytes(rds: Any, instance: str = INSTANCE) -> float:

@@ -10,6 +10,7 @@ import sys
 import tempfile
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -107,6 +108,20 @@ class Airflow:
         if not ok:
             raise RuntimeError(f"Airflow answered {status} setting the Variable {key}")
 
+    def pending_approvals(self, dag_id: str) -> list[dict[str, Any]]:
+        """The runbook's approval requests nobody has answered yet (Airflow's HITL details)."""
+        status, body = self.api("GET", f"/api/v2/dags/{dag_id}/dagRuns/~/hitlDetails?response_received=false")
+        return list(body.get("hitl_details") or []) if status == 200 and isinstance(body, dict) else []
+
+    def answer(self, detail: dict[str, Any], option: str) -> int:
+        """Answer one request as a person does in the UI (PATCH .../hitlDetails); 409: someone answered first."""
+        ti = detail["task_instance"]
+        path = (
+            f"/api/v2/dags/{ti['dag_id']}/dagRuns/{urllib.parse.quote(str(ti['dag_run_id']), safe='')}"
+            f"/taskInstances/{ti['task_id']}/{ti.get('map_index', -1)}/hitlDetails"
+        )
+        return self.api("PATCH", path, {"chosen_options": [option], "params_input": {}})[0]
+
     def wait_for_dag(self, dag_id: str, timeout: float = 240.0) -> bool:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -124,6 +139,16 @@ def incident_id_of(alert: dict[str, Any]) -> str:
     from toilless.incidents.events import incident_key
 
     return incident_key(str(alert["fingerprint"]), str(alert["startsAt"]))
+
+
+def asked_after(detail: dict[str, Any], moment: float) -> bool:
+    """The approval request was created after ``moment`` (epoch seconds)."""
+    from datetime import datetime
+
+    try:
+        return datetime.fromisoformat(str(detail["created_at"]).replace("Z", "+00:00")).timestamp() >= moment
+    except (KeyError, ValueError):
+        return False
 
 
 def load_average() -> str:
@@ -226,6 +251,14 @@ def _run(scenario: Scenario, facts: dict[str, Any], out: Path, airflow: Airflow,
                     if not acknowledged and "message_sent" in kinds:
                         acknowledged = airflow.acknowledge(incident_id) == 200
                     finished = "runbook_finished" in kinds
+            if scenario.approval and incident_id is not None:
+                for detail in airflow.pending_approvals(scenario.runbook):
+                    # Only what this incident's run asks (created after the fault), never an older question.
+                    if scenario.approval in (detail.get("options") or []) and asked_after(detail, fault_at):
+                        status = airflow.answer(detail, scenario.approval)
+                        log(
+                            f"[{scenario.name}] approval answered {scenario.approval!r} (HTTP {status}), +{time.time() - fault_at:.1f}s"
+                        )
             if recovered_at is not None and finished:
                 break
             time.sleep(1)

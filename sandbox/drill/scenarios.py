@@ -41,6 +41,9 @@ class Scenario:
     expect: dict[str, Any] = field(default_factory=dict)
     #: sandbox.drill.preparers: the healthy baseline and Variable overrides set before the fault (optional).
     prepare: str | None = None
+    #: The option the drill chooses, as the on-call person, on the runbook's approval requests (Airflow's HITL REST
+    #: route, the one the UI uses); None: the drill answers none.
+    approval: str | None = None
 
     def rule(self) -> dict[str, Any]:
         """The Prometheus alerting rule."""
@@ -92,6 +95,7 @@ def load(name: str, directory: Path | None = None, dags_dir: Path | None = None)
             budget_seconds=float(raw["budget_seconds"]),
             expect=dict(raw.get("expect") or {}),
             prepare=str(raw["prepare"]) if raw.get("prepare") else None,
+            approval=str(raw["approval"]) if raw.get("approval") else None,
         )
     except (yaml.YAMLError, KeyError, TypeError, ValueError, AttributeError) as err:
         raise DrillError(f"drill scenario {name!r} ({path}) is malformed: {err!r}") from err

@@ -216,10 +216,6 @@ def test_rds_stop_load_ends_the_writer(rds_clients: Any) -> None:
     assert not rds._writers
 
 
-def test_rds_prepare_turns_on_automatic_growth_only() -> None:
-    assert rds.prepare({}) == {"toilless_rds_storage_guard": {"policy": {"auto_grow": True}}}
-
-
 # -- preparers and the runner's Variable overrides -------------------------------------------------------------
 def test_merged_keeps_the_sandbox_settings() -> None:
     current = {"policy": {"auto_grow": False, "cap_gib": 500}, "instance_ids": ["a"]}
