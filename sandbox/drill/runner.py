@@ -88,9 +88,15 @@ class Airflow:
         return self._call("POST", url, self.intake_token, {"by": RESPONDER, "via": "rest"})[0]
 
     def variable(self, key: str) -> str | None:
-        """The Variable's value (None when it does not exist)."""
-        status, body = self.api("GET", f"/api/v2/variables/{key}")
-        return str(body["value"]) if status == 200 and isinstance(body, dict) else None
+        """The Variable's value (None when it does not exist); raises when Airflow does not say (a value taken for
+        missing would be deleted by the restore)."""
+        for _attempt in range(3):
+            status, body = self.api("GET", f"/api/v2/variables/{key}")
+            if status == 200 and isinstance(body, dict):
+                return str(body["value"])
+            if status == 404:
+                return None
+        raise RuntimeError(f"Airflow answered {status} reading the Variable {key}")
 
     def set_variable(self, key: str, value: str | None) -> None:
         """Set (or, with None, delete) a Variable; raises when Airflow refuses."""
@@ -156,9 +162,12 @@ def load_average() -> str:
     return f"{one:.2f} / {five:.2f} / {fifteen:.2f} (1/5/15 min, {os.cpu_count()} CPUs)"
 
 
-def apply_overrides(airflow: Airflow, overrides: dict[str, dict[str, Any]]) -> dict[str, str | None]:
-    """Merge each override into its Variable's JSON; returns the original values to put back."""
-    originals: dict[str, str | None] = {}
+def apply_overrides(
+    airflow: Airflow, overrides: dict[str, dict[str, Any]], originals: dict[str, str | None] | None = None
+) -> dict[str, str | None]:
+    """Merge each override into its Variable's JSON; fills and returns ``originals``, the values to put back (filled
+    before each change, so a failure halfway still restores what was changed)."""
+    originals = {} if originals is None else originals
     for key, override in overrides.items():
         original = airflow.variable(key)
         originals[key] = original
@@ -183,7 +192,7 @@ def run(scenario: Scenario, facts: dict[str, Any], out: Path, *, log: Any = prin
     originals: dict[str, str | None] = {}
     try:
         if scenario.prepare is not None:
-            originals = apply_overrides(airflow, PREPARERS[scenario.prepare](facts["published"]))
+            apply_overrides(airflow, PREPARERS[scenario.prepare](facts["published"]), originals)
             if originals:
                 log(
                     f"[{scenario.name}] prepared ({scenario.prepare}); Variables set for the drill: {', '.join(originals)}"

@@ -275,3 +275,57 @@ def test_expected_actions_and_channels() -> None:
     assert "1 allowed 'restart' actions, expected 2" in problems
     assert "0 allowed 'grow storage' actions, expected 1" in problems
     assert any(problem.startswith("nobody told in #compliance") for problem in problems)
+
+
+# -- the approval responder ------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("created", "answered"),
+    [
+        pytest.param(timedelta(seconds=3), True, id="after-the-fault"),
+        pytest.param(timedelta(seconds=-60), False, id="an-older-question"),
+    ],
+)
+def test_only_requests_of_this_drill_are_answered(created: timedelta, answered: bool) -> None:
+    fault = datetime.now(UTC)
+    detail = {"created_at": (fault + created).isoformat().replace("+00:00", "Z")}
+    assert runner.asked_after(detail, fault.timestamp()) is answered
+
+
+def test_malformed_request_is_not_answered() -> None:
+    assert not runner.asked_after({}, 0.0)
+    assert not runner.asked_after({"created_at": "yesterday"}, 0.0)
+
+
+def test_rds_scenario_answers_the_approval_as_a_person() -> None:
+    scenario = scenarios.load("rds_near_full")
+    assert scenario.approval == "Approve"
+    assert scenario.prepare is None  # the sandbox's own policy: auto_grow off, so the guard asks
+    assert scenarios.load("log_mount_full").approval is None
+
+
+class RefusingAirflow(FakeAirflow):
+    """Airflow refusing to set one Variable."""
+
+    def set_variable(self, key: str, value: str | None) -> None:
+        if key == "refused" and value is not None:
+            raise RuntimeError("Airflow answered 403 setting the Variable refused")
+        super().set_variable(key, value)
+
+
+def test_a_failure_halfway_still_restores_what_was_changed() -> None:
+    airflow = RefusingAirflow({"first": '{"a": 1}'})
+    originals: dict[str, str | None] = {}
+    with pytest.raises(RuntimeError, match="403"):
+        runner.apply_overrides(airflow, {"first": {"a": 2}, "refused": {"b": 1}}, originals)  # type: ignore[arg-type]
+    assert json.loads(airflow.variables["first"]) == {"a": 2}
+    runner.restore(airflow, originals, print)  # type: ignore[arg-type]
+    assert airflow.variables == {"first": '{"a": 1}'}
+
+
+def test_an_unreadable_variable_is_never_taken_for_missing(monkeypatch: pytest.MonkeyPatch) -> None:
+    airflow = runner.Airflow({"base_url": "http://127.0.0.1:9", "published": {"alert_intake": {"token": "t"}}})
+    monkeypatch.setattr(airflow, "api", lambda method, path, body=None: (0, None))
+    with pytest.raises(RuntimeError, match="answered 0 reading the Variable x"):
+        airflow.variable("x")
+    monkeypatch.setattr(airflow, "api", lambda method, path, body=None: (404, None))
+    assert airflow.variable("x") is None
