@@ -157,6 +157,22 @@ def asked_after(detail: dict[str, Any], moment: float) -> bool:
         return False
 
 
+#: Task states in which an approval task waits for its answer (Airflow resumes it from these at once).
+PARKED_STATES = frozenset({"awaiting_input", "deferred"})
+
+
+def waiting_for_answer(detail: dict[str, Any]) -> bool:
+    """The approval task has parked and waits for the answer.
+
+    The question exists (and shows in Airflow's Required Actions) from the moment the operator creates it, seconds
+    before the task posts to Slack and parks. Answered in that window, Airflow 3.3.2 resumes the task while its first
+    process is still finishing; the executor's "success" for that process then finds the task queued and the
+    scheduler marks it failed (seen in the first rds_near_full drill: the approval task failed, nothing grown). The
+    drill answers as a person who read the Slack request does: after the task parked.
+    """
+    return str((detail.get("task_instance") or {}).get("state") or "") in PARKED_STATES
+
+
 def load_average() -> str:
     one, five, fifteen = os.getloadavg()
     return f"{one:.2f} / {five:.2f} / {fifteen:.2f} (1/5/15 min, {os.cpu_count()} CPUs)"
@@ -262,8 +278,13 @@ def _run(scenario: Scenario, facts: dict[str, Any], out: Path, airflow: Airflow,
                     finished = "runbook_finished" in kinds
             if scenario.approval and incident_id is not None:
                 for detail in airflow.pending_approvals(scenario.runbook):
-                    # Only what this incident's run asks (created after the fault), never an older question.
-                    if scenario.approval in (detail.get("options") or []) and asked_after(detail, fault_at):
+                    # Only what this incident's run asks (created after the fault), never an older question, and
+                    # only once the task waits for it (see waiting_for_answer).
+                    if (
+                        scenario.approval in (detail.get("options") or [])
+                        and asked_after(detail, fault_at)
+                        and waiting_for_answer(detail)
+                    ):
                         status = airflow.answer(detail, scenario.approval)
                         log(
                             f"[{scenario.name}] approval answered {scenario.approval!r} (HTTP {status}), +{time.time() - fault_at:.1f}s"

@@ -329,3 +329,16 @@ def test_an_unreadable_variable_is_never_taken_for_missing(monkeypatch: pytest.M
         airflow.variable("x")
     monkeypatch.setattr(airflow, "api", lambda method, path, body=None: (404, None))
     assert airflow.variable("x") is None
+
+
+@pytest.mark.parametrize(
+    ("state", "answered"),
+    [
+        pytest.param("awaiting_input", True, id="parked"),
+        pytest.param("deferred", True, id="deferred"),
+        pytest.param("running", False, id="still-posting"),
+        pytest.param(None, False, id="unknown"),
+    ],
+)
+def test_the_drill_answers_only_a_parked_approval_task(state: str | None, answered: bool) -> None:
+    assert runner.waiting_for_answer({"task_instance": {"state": state}}) is answered
