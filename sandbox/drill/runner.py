@@ -157,6 +157,18 @@ def asked_after(detail: dict[str, Any], moment: float) -> bool:
         return False
 
 
+def incident_runs(events: list[dict[str, Any]], dag_id: str) -> set[str]:
+    """The runs of ``dag_id`` the intake started for this incident (its ``runbook_started`` events)."""
+    return {
+        str(data["run_id"])
+        for event in events
+        if event.get("kind") == "runbook_started"
+        and isinstance(data := event.get("data"), dict)
+        and data.get("dag_id") == dag_id
+        and data.get("run_id")
+    }
+
+
 #: Task states in which an approval task waits for its answer (Airflow resumes it from these at once).
 PARKED_STATES = frozenset({"awaiting_input", "deferred"})
 
@@ -276,12 +288,13 @@ def _run(scenario: Scenario, facts: dict[str, Any], out: Path, airflow: Airflow,
                     if not acknowledged and "message_sent" in kinds:
                         acknowledged = airflow.acknowledge(incident_id) == 200
                     finished = "runbook_finished" in kinds
-            if scenario.approval and incident_id is not None:
+            if scenario.approval and (runs := incident_runs(events, scenario.runbook)):
                 for detail in airflow.pending_approvals(scenario.runbook):
-                    # Only what this incident's run asks (created after the fault), never an older question, and
+                    # Only what this incident's runs ask (never a scheduled run's question, nor an older one), and
                     # only once the task waits for it (see waiting_for_answer).
                     if (
                         scenario.approval in (detail.get("options") or [])
+                        and str((detail.get("task_instance") or {}).get("dag_run_id")) in runs
                         and asked_after(detail, fault_at)
                         and waiting_for_answer(detail)
                     ):

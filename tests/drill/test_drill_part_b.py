@@ -342,3 +342,15 @@ def test_an_unreadable_variable_is_never_taken_for_missing(monkeypatch: pytest.M
 )
 def test_the_drill_answers_only_a_parked_approval_task(state: str | None, answered: bool) -> None:
     assert runner.waiting_for_answer({"task_instance": {"state": state}}) is answered
+
+
+def test_only_the_incidents_own_runs_are_answered() -> None:
+    # The first rds_near_full drill approved a scheduled run's question too: only the intake's run is the incident's.
+    events = [
+        {"kind": "runbook_started", "data": {"dag_id": "rds_storage_guard", "run_id": "alert__RDSLowStorage__x"}},
+        {"kind": "runbook_started", "data": {"dag_id": "other_dag", "run_id": "alert__Other__y"}},
+        {"kind": "message_sent", "data": {"dag_id": "rds_storage_guard", "run_id": "scheduled__2026"}},
+        {"kind": "runbook_started", "data": "not a mapping"},
+    ]
+    assert runner.incident_runs(events, "rds_storage_guard") == {"alert__RDSLowStorage__x"}
+    assert runner.incident_runs([], "rds_storage_guard") == set()
