@@ -101,7 +101,8 @@ def stop_load() -> None:
 
 
 def free_minimum(cloudwatch: Any, *, now: datetime | None = None, window: float = WINDOW_SECONDS) -> float | None:
-    """The minimum FreeStorageSpace sampled in the last ``window`` seconds, else the latest of the last hour."""
+    """The minimum FreeStorageSpace sampled in the last ``window`` seconds, else that of the latest minute with a
+    sample in the last hour (RDS itself reports once a minute)."""
     now = now or datetime.now(UTC)
     for seconds, statistic in ((window, "Minimum"), (3600, "Minimum")):
         points = cloudwatch.get_metric_statistics(
@@ -110,7 +111,7 @@ def free_minimum(cloudwatch: Any, *, now: datetime | None = None, window: float 
             Dimensions=[{"Name": "DBInstanceIdentifier", "Value": INSTANCE}],
             StartTime=now - timedelta(seconds=seconds),
             EndTime=now + timedelta(seconds=1),
-            Period=60 if seconds <= 60 else 300,
+            Period=60,
             Statistics=[statistic],
         )["Datapoints"]
         if points:
