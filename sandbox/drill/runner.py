@@ -169,6 +169,15 @@ def incident_runs(events: list[dict[str, Any]], dag_id: str) -> set[str]:
     }
 
 
+#: A person's reaction time: the drill answers an approval this long after it first saw the task parked.
+RESPONDER_SECONDS = 15.0
+
+
+def question_key(detail: dict[str, Any]) -> str:
+    ti = detail.get("task_instance") or {}
+    return f"{ti.get('dag_run_id')}/{ti.get('task_id')}/{ti.get('map_index', -1)}"
+
+
 #: Task states in which an approval task waits for its answer (Airflow resumes it from these at once).
 PARKED_STATES = frozenset({"awaiting_input", "deferred"})
 
@@ -177,10 +186,12 @@ def waiting_for_answer(detail: dict[str, Any]) -> bool:
     """The approval task has parked and waits for the answer.
 
     The question exists (and shows in Airflow's Required Actions) from the moment the operator creates it, seconds
-    before the task posts to Slack and parks. Answered in that window, Airflow 3.3.2 resumes the task while its first
-    process is still finishing; the executor's "success" for that process then finds the task queued and the
-    scheduler marks it failed (seen in the first rds_near_full drill: the approval task failed, nothing grown). The
-    drill answers as a person who read the Slack request does: after the task parked.
+    before the task posts to Slack and parks. Answered before the scheduler has processed the LocalExecutor's event
+    for the process that parked, Airflow 3.3.2 resumes the task (scheduled, queued) and the late "success" event then
+    finds it queued: the scheduler marks it failed. Seen in two rds_near_full drills at load 40-60 on 2 cores: an
+    answer 4 s after the question (task still running) and one 2 s after the task parked (the executor's event came
+    1.3 s after the answer); nothing was grown. The drill answers as a person who read the Slack request does: after
+    the task parked, and ``RESPONDER_SECONDS`` later.
     """
     return str((detail.get("task_instance") or {}).get("state") or "") in PARKED_STATES
 
@@ -266,6 +277,7 @@ def _run(scenario: Scenario, facts: dict[str, Any], out: Path, airflow: Airflow,
         streak_from: float | None = None
         acknowledged = False
         finished = False
+        parked_since: dict[str, float] = {}  # approval question -> when the drill first saw its task parked
         end = fault_at + scenario.budget_seconds
         while time.time() < end:
             now = time.time()
@@ -297,6 +309,8 @@ def _run(scenario: Scenario, facts: dict[str, Any], out: Path, airflow: Airflow,
                         and str((detail.get("task_instance") or {}).get("dag_run_id")) in runs
                         and asked_after(detail, fault_at)
                         and waiting_for_answer(detail)
+                        and parked_since.setdefault(question_key(detail), time.monotonic())
+                        <= time.monotonic() - RESPONDER_SECONDS
                     ):
                         status = airflow.answer(detail, scenario.approval)
                         log(
