@@ -178,6 +178,21 @@ def question_key(detail: dict[str, Any]) -> str:
     return f"{ti.get('dag_run_id')}/{ti.get('task_id')}/{ti.get('map_index', -1)}"
 
 
+def ready_to_answer(
+    detail: dict[str, Any], option: str, runs: set[str], fault_at: float, parked_since: dict[str, float], now: float
+) -> bool:
+    """Answer this question now? Only one of this incident's runs (never a scheduled run's question, nor an older
+    one), with ``option`` among its choices, once its task has waited (parked) ``RESPONDER_SECONDS``; ``parked_since``
+    remembers when the drill first saw each question's task parked (monotonic ``now``)."""
+    if option not in (detail.get("options") or []):
+        return False
+    if str((detail.get("task_instance") or {}).get("dag_run_id")) not in runs or not asked_after(detail, fault_at):
+        return False
+    if not waiting_for_answer(detail):
+        return False
+    return now - parked_since.setdefault(question_key(detail), now) >= RESPONDER_SECONDS
+
+
 #: Task states in which an approval task waits for its answer (Airflow resumes it from these at once).
 PARKED_STATES = frozenset({"awaiting_input", "deferred"})
 
@@ -302,16 +317,7 @@ def _run(scenario: Scenario, facts: dict[str, Any], out: Path, airflow: Airflow,
                     finished = "runbook_finished" in kinds
             if scenario.approval and (runs := incident_runs(events, scenario.runbook)):
                 for detail in airflow.pending_approvals(scenario.runbook):
-                    # Only what this incident's runs ask (never a scheduled run's question, nor an older one), and
-                    # only once the task waits for it (see waiting_for_answer).
-                    if (
-                        scenario.approval in (detail.get("options") or [])
-                        and str((detail.get("task_instance") or {}).get("dag_run_id")) in runs
-                        and asked_after(detail, fault_at)
-                        and waiting_for_answer(detail)
-                        and parked_since.setdefault(question_key(detail), time.monotonic())
-                        <= time.monotonic() - RESPONDER_SECONDS
-                    ):
+                    if ready_to_answer(detail, scenario.approval, runs, fault_at, parked_since, time.monotonic()):
                         status = airflow.answer(detail, scenario.approval)
                         log(
                             f"[{scenario.name}] approval answered {scenario.approval!r} (HTTP {status}), +{time.time() - fault_at:.1f}s"

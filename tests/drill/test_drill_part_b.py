@@ -354,3 +354,33 @@ def test_only_the_incidents_own_runs_are_answered() -> None:
     ]
     assert runner.incident_runs(events, "rds_storage_guard") == {"alert__RDSLowStorage__x"}
     assert runner.incident_runs([], "rds_storage_guard") == set()
+
+
+def _question(run_id: str = "alert__x", state: str = "awaiting_input", created: float = 10.0) -> dict[str, Any]:
+    return {
+        "options": ["Approve", "Reject"],
+        "created_at": datetime.fromtimestamp(created, UTC).isoformat(),
+        "task_instance": {"dag_run_id": run_id, "task_id": "request_approval", "map_index": -1, "state": state},
+    }
+
+
+def test_the_drill_answers_like_a_person_some_seconds_after_the_task_parked() -> None:
+    parked: dict[str, float] = {}
+    runs = {"alert__x"}
+    assert not runner.ready_to_answer(_question(state="running"), "Approve", runs, 0.0, parked, 100.0)
+    assert not runner.ready_to_answer(_question(), "Approve", runs, 0.0, parked, 100.0)  # first seen parked
+    assert not runner.ready_to_answer(_question(), "Approve", runs, 0.0, parked, 100.0 + runner.RESPONDER_SECONDS - 1)
+    assert runner.ready_to_answer(_question(), "Approve", runs, 0.0, parked, 100.0 + runner.RESPONDER_SECONDS)
+
+
+@pytest.mark.parametrize(
+    ("question", "option"),
+    [
+        pytest.param(_question(run_id="scheduled__2026"), "Approve", id="a-scheduled-runs-question"),
+        pytest.param(_question(created=-5.0), "Approve", id="asked-before-the-fault"),
+        pytest.param(_question(), "Maybe", id="not-an-option"),
+    ],
+)
+def test_questions_the_drill_never_answers(question: dict[str, Any], option: str) -> None:
+    parked = {runner.question_key(question): 0.0}  # parked long ago
+    assert not runner.ready_to_answer(question, option, {"alert__x"}, 0.0, parked, 1000.0)
