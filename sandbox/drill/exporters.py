@@ -12,7 +12,7 @@ import urllib.request
 from collections.abc import Callable
 from typing import Any
 
-from sandbox.drill import dns, replica
+from sandbox.drill import dns, logmount, orders, rds, replica
 
 Samples = dict[str, float]
 
@@ -42,4 +42,7 @@ EXPORTERS: dict[str, Callable[[dict[str, Any]], Samples]] = {
     "app_probe": app_probe,
     "dns_probe": dns.dns_probe,
     "replica_lag": replica.replica_lag_exporter,
+    "order_backlog": orders.export,
+    "log_mount_filesystem": logmount.export,
+    "rds_free_storage": rds.export,
 }

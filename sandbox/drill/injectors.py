@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from sandbox.app_down_data import DEPLOYMENT, NAMESPACE, QA_IMAGE
-from sandbox.drill import dns, replica
+from sandbox.drill import dns, logmount, orders, rds, replica
 
 
 def _deployment_url(published: dict[str, Any]) -> str:
@@ -36,6 +36,9 @@ INJECTORS: dict[str, Callable[[dict[str, Any]], str]] = {
     "deploy_qa_build": deploy_qa_build,
     "stop_primary_dns": dns.stop_primary_dns,
     "pause_replica_replay": replica.pause_replica_replay,
+    "stop_order_processor": orders.inject,
+    "fill_log_mount": logmount.inject,
+    "rds_bulk_load": rds.inject,
 }
 
 #: A scenario's optional ``restore``: brings the sandbox back to its healthy start state after the drill (a fault the

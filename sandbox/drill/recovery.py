@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from sandbox.app_down_data import DEPLOYMENT, GOOD_IMAGE, NAMESPACE
+from sandbox.drill import logmount, orders, rds
 from sandbox.drill.dns import dns_resolves
 from sandbox.drill.replica import replica_caught_up
 
@@ -43,4 +44,7 @@ CHECKS: dict[str, Callable[[dict[str, Any]], bool]] = {
     "app_healthy": app_healthy,
     "dns_resolves": dns_resolves,
     "replica_caught_up": replica_caught_up,
+    "backlog_drained": orders.drained,
+    "log_mount_below_warning": logmount.below_warning,
+    "rds_free_storage_ok": rds.storage_ok,
 }

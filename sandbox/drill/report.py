@@ -19,6 +19,7 @@ class Figures:
     recovery: float | None = None  # fault -> verified recovery (MTTR)
     people_paged: int = 0
     escalation_sent: bool = False
+    channels_told: list[str] = field(default_factory=list)  # channels any message of the incident went to
     actions: dict[str, int] = field(default_factory=dict)  # allowed actions by name
     done: dict[str, int] = field(default_factory=dict)  # irreversible calls recorded done (action events) by name
     done_twice: list[str] = field(default_factory=list)
@@ -68,6 +69,7 @@ def figures(fault_at: float, events: list[dict[str, Any]], recovered_at: float |
     result.people_paged = len(paged) + sum(1 for event in ordered if event["kind"] == "escalated")
     # Telling people at once is the escalation (app_down's escalate_outage posts to every role's channel).
     result.escalation_sent = any(_data(event).get("channel") not in PAGE_CHANNELS for event in messages)
+    result.channels_told = sorted({str(_data(event)["channel"]) for event in messages if _data(event).get("channel")})
     return result
 
 
@@ -83,6 +85,13 @@ def verdict(scenario_expect: dict[str, Any], found: Figures, budget: float) -> l
     for name, times in dict(scenario_expect.get("actions_done") or {}).items():
         if (done := found.done.get(str(name), 0)) != int(times):
             problems.append(f"{done} {str(name)!r} actions done, expected {times}")
+    # {word: n}: exactly n allowed actions whose name has the word ("restart", "grow storage").
+    for word, times in (scenario_expect.get("actions") or {}).items():
+        if (done := found.count(str(word).lower())) != int(times):
+            problems.append(f"{done} allowed '{word}' actions, expected {times}")
+    for channel in scenario_expect.get("told_channels") or []:
+        if str(channel) not in found.channels_told:
+            problems.append(f"nobody told in #{channel} (messages went to: {', '.join(found.channels_told) or 'none'})")
     if scenario_expect.get("escalation_sent") and not found.escalation_sent:
         problems.append("no escalation message in the timeline")
     if "max_people_paged" in scenario_expect and found.people_paged > int(scenario_expect["max_people_paged"]):
@@ -112,6 +121,7 @@ def markdown(
     found: Figures,
     problems: list[str],
     load_average: str,
+    recovered_what: str = "app healthy",
 ) -> str:
     started = datetime.fromtimestamp(fault_at, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
     lines = [
@@ -156,7 +166,7 @@ def markdown(
             )
         rows.append((float(event["at"]) - fault_at, str(event["kind"]), str(event.get("actor", "")), summary))
     if found.recovery is not None:
-        rows.append((found.recovery, "recovery verified", "drill", "the drill's own recovery check held"))
+        rows.append((found.recovery, "recovery verified", "drill", f"{recovered_what} (the drill's own check)"))
     for offset, kind, actor, summary in sorted(rows, key=lambda row: row[0]):
         lines.append(f"| {offset:.1f} | {_cell(kind)} | {_cell(actor)} | {_cell(summary)} |")
     return "\n".join(lines) + "\n"

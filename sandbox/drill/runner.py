@@ -10,6 +10,7 @@ import sys
 import tempfile
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,7 @@ from sandbox.drill import report
 from sandbox.drill.alerting import AlertingStack
 from sandbox.drill.exporters import EXPORTERS
 from sandbox.drill.injectors import INJECTORS, RESTORERS
+from sandbox.drill.preparers import PREPARERS, merged
 from sandbox.drill.recovery import CHECKS
 from sandbox.drill.scenarios import Scenario
 from sandbox.service import PROJECT_ROOT
@@ -66,8 +68,15 @@ class Airflow:
                 data=json.dumps({"username": self.facts["username"], "password": self.facts["password"]}).encode(),
                 headers={"Content-Type": "application/json"},
             )
-            with urllib.request.urlopen(request, timeout=30) as answer:
-                self._token = json.loads(answer.read())["access_token"]
+            for attempt in range(3):  # the API server answers slowly on a loaded machine: try again, then give up
+                try:
+                    with urllib.request.urlopen(request, timeout=60) as answer:
+                        self._token = json.loads(answer.read())["access_token"]
+                    break
+                except (urllib.error.URLError, OSError) as err:
+                    if attempt == 2:
+                        raise RuntimeError(f"no Airflow API token from {self.base_url}: {err!r}") from err
+                    time.sleep(5)
         return self._call(method, f"{self.base_url}{path}", self._token, body)
 
     def incident(self, incident_id: str) -> dict[str, Any] | None:
@@ -90,6 +99,47 @@ class Airflow:
                     return time.monotonic() - started
             time.sleep(2)
         raise RuntimeError(f"{dag_id}: no gap of {seconds:.0f}s between its scheduled runs within {timeout:.0f}s")
+
+    def variable(self, key: str) -> str | None:
+        """The Variable's value (None when it does not exist); raises when Airflow does not say (a value taken for
+        missing would be deleted by the restore)."""
+        for _attempt in range(3):
+            status, body = self.api("GET", f"/api/v2/variables/{key}")
+            if status == 200 and isinstance(body, dict):
+                return str(body["value"])
+            if status == 404:
+                return None
+        raise RuntimeError(f"Airflow answered {status} reading the Variable {key}")
+
+    def set_variable(self, key: str, value: str | None) -> None:
+        """Set (or, with None, delete) a Variable; raises when Airflow refuses."""
+        if value is None:
+            status = self.api("DELETE", f"/api/v2/variables/{key}")[0]
+            ok = status in (204, 404)
+        else:
+            for _attempt in range(3):  # status 0: no answer in time on a loaded machine
+                status = self.api("PATCH", f"/api/v2/variables/{key}", {"key": key, "value": value})[0]
+                if status == 404:
+                    status = self.api("POST", "/api/v2/variables", {"key": key, "value": value})[0]
+                if status != 0:
+                    break
+            ok = status in (200, 201)
+        if not ok:
+            raise RuntimeError(f"Airflow answered {status} setting the Variable {key}")
+
+    def pending_approvals(self, dag_id: str) -> list[dict[str, Any]]:
+        """The runbook's approval requests nobody has answered yet (Airflow's HITL details)."""
+        status, body = self.api("GET", f"/api/v2/dags/{dag_id}/dagRuns/~/hitlDetails?response_received=false")
+        return list(body.get("hitl_details") or []) if status == 200 and isinstance(body, dict) else []
+
+    def answer(self, detail: dict[str, Any], option: str) -> int:
+        """Answer one request as a person does in the UI (PATCH .../hitlDetails); 409: someone answered first."""
+        ti = detail["task_instance"]
+        path = (
+            f"/api/v2/dags/{ti['dag_id']}/dagRuns/{urllib.parse.quote(str(ti['dag_run_id']), safe='')}"
+            f"/taskInstances/{ti['task_id']}/{ti.get('map_index', -1)}/hitlDetails"
+        )
+        return self.api("PATCH", path, {"chosen_options": [option], "params_input": {}})[0]
 
     def wait_for_dag(self, dag_id: str, timeout: float = 240.0) -> bool:
         deadline = time.monotonic() + timeout
@@ -121,13 +171,119 @@ def incident_id_of(alert: dict[str, Any]) -> str:
     return incident_key(str(alert["fingerprint"]), str(alert["startsAt"]))
 
 
+def asked_after(detail: dict[str, Any], moment: float) -> bool:
+    """The approval request was created after ``moment`` (epoch seconds)."""
+    from datetime import datetime
+
+    try:
+        return datetime.fromisoformat(str(detail["created_at"]).replace("Z", "+00:00")).timestamp() >= moment
+    except (KeyError, ValueError):
+        return False
+
+
+def incident_runs(events: list[dict[str, Any]], dag_id: str) -> set[str]:
+    """The runs of ``dag_id`` the intake started for this incident (its ``runbook_started`` events)."""
+    return {
+        str(data["run_id"])
+        for event in events
+        if event.get("kind") == "runbook_started"
+        and isinstance(data := event.get("data"), dict)
+        and data.get("dag_id") == dag_id
+        and data.get("run_id")
+    }
+
+
+#: A person's reaction time: the drill answers an approval this long after it first saw the task parked.
+RESPONDER_SECONDS = 15.0
+
+
+def question_key(detail: dict[str, Any]) -> str:
+    ti = detail.get("task_instance") or {}
+    return f"{ti.get('dag_run_id')}/{ti.get('task_id')}/{ti.get('map_index', -1)}"
+
+
+def ready_to_answer(
+    detail: dict[str, Any], option: str, runs: set[str], fault_at: float, parked_since: dict[str, float], now: float
+) -> bool:
+    """Answer this question now? Only one of this incident's runs (never a scheduled run's question, nor an older
+    one), with ``option`` among its choices, once its task has waited (parked) ``RESPONDER_SECONDS``; ``parked_since``
+    remembers when the drill first saw each question's task parked (monotonic ``now``)."""
+    if option not in (detail.get("options") or []):
+        return False
+    if str((detail.get("task_instance") or {}).get("dag_run_id")) not in runs or not asked_after(detail, fault_at):
+        return False
+    if not waiting_for_answer(detail):
+        return False
+    return now - parked_since.setdefault(question_key(detail), now) >= RESPONDER_SECONDS
+
+
+#: Task states in which an approval task waits for its answer (Airflow resumes it from these at once).
+PARKED_STATES = frozenset({"awaiting_input", "deferred"})
+
+
+def waiting_for_answer(detail: dict[str, Any]) -> bool:
+    """The approval task has parked and waits for the answer.
+
+    The question exists (and shows in Airflow's Required Actions) from the moment the operator creates it, seconds
+    before the task posts to Slack and parks. Answered before the scheduler has processed the LocalExecutor's event
+    for the process that parked, Airflow 3.3.2 resumes the task (scheduled, queued) and the late "success" event then
+    finds it queued: the scheduler marks it failed. Seen in two rds_near_full drills at load 40-60 on 2 cores: an
+    answer 4 s after the question (task still running) and one 2 s after the task parked (the executor's event came
+    1.3 s after the answer); nothing was grown. The drill answers as a person who read the Slack request does: after
+    the task parked, and ``RESPONDER_SECONDS`` later.
+    """
+    return str((detail.get("task_instance") or {}).get("state") or "") in PARKED_STATES
+
+
 def load_average() -> str:
     one, five, fifteen = os.getloadavg()
     return f"{one:.2f} / {five:.2f} / {fifteen:.2f} (1/5/15 min, {os.cpu_count()} CPUs)"
 
 
+def apply_overrides(
+    airflow: Airflow, overrides: dict[str, dict[str, Any]], originals: dict[str, str | None] | None = None
+) -> dict[str, str | None]:
+    """Merge each override into its Variable's JSON; fills and returns ``originals``, the values to put back (filled
+    before each change, so a failure halfway still restores what was changed)."""
+    originals = {} if originals is None else originals
+    for key, override in overrides.items():
+        original = airflow.variable(key)
+        originals[key] = original
+        try:
+            current = json.loads(original) if original else {}
+        except ValueError:
+            current = {}
+        airflow.set_variable(key, json.dumps(merged(current, override)))
+    return originals
+
+
+def restore(airflow: Airflow, originals: dict[str, str | None], log: Any) -> None:
+    for key, value in originals.items():
+        try:
+            airflow.set_variable(key, value)
+        except (RuntimeError, OSError) as err:  # reported, never hidden: the sandbox keeps the drill's setting
+            log(f"could not restore the Variable {key}: {err}")
+
+
 def run(scenario: Scenario, facts: dict[str, Any], out: Path, *, log: Any = print) -> Outcome:
     airflow = Airflow(facts)
+    originals: dict[str, str | None] = {}
+    try:
+        if scenario.prepare is not None:
+            apply_overrides(airflow, PREPARERS[scenario.prepare](facts["published"]), originals)
+            if originals:
+                log(
+                    f"[{scenario.name}] prepared ({scenario.prepare}); Variables set for the drill: {', '.join(originals)}"
+                )
+        return _run(scenario, facts, out, airflow, log)
+    finally:
+        restore(airflow, originals, log)
+        from sandbox.drill import rds
+
+        rds.stop_load()
+
+
+def _run(scenario: Scenario, facts: dict[str, Any], out: Path, airflow: Airflow, log: Any) -> Outcome:
     published = facts["published"]
     healthy = CHECKS[scenario.recovery_check]
     if not healthy(published) and scenario.restore:
@@ -166,6 +322,7 @@ def run(scenario: Scenario, facts: dict[str, Any], out: Path, *, log: Any = prin
         streak_from: float | None = None
         acknowledged = False
         finished = False
+        parked_since: dict[str, float] = {}  # approval question -> when the drill first saw its task parked
         end = fault_at + scenario.budget_seconds
         while time.time() < end:
             now = time.time()
@@ -188,6 +345,13 @@ def run(scenario: Scenario, facts: dict[str, Any], out: Path, *, log: Any = prin
                     if not acknowledged and "message_sent" in kinds:
                         acknowledged = airflow.acknowledge(incident_id) == 200
                     finished = "runbook_finished" in kinds
+            if scenario.approval and (runs := incident_runs(events, scenario.runbook)):
+                for detail in airflow.pending_approvals(scenario.runbook):
+                    if ready_to_answer(detail, scenario.approval, runs, fault_at, parked_since, time.monotonic()):
+                        status = airflow.answer(detail, scenario.approval)
+                        log(
+                            f"[{scenario.name}] approval answered {scenario.approval!r} (HTTP {status}), +{time.time() - fault_at:.1f}s"
+                        )
             if recovered_at is not None and finished:
                 break
             time.sleep(1)
@@ -219,6 +383,7 @@ def run(scenario: Scenario, facts: dict[str, Any], out: Path, *, log: Any = prin
             found=found_figures,
             problems=problems,
             load_average=load_average(),
+            recovered_what=scenario.recovery_check,
         ),
         encoding="utf-8",
     )

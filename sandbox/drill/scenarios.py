@@ -44,6 +44,11 @@ class Scenario:
     #: A scheduled runbook: inject only when none of its runs is active and its next scheduled run is at least this
     #: far off, so the alert's run is the one that acts (0: no wait).
     schedule_gap_seconds: float = 0.0
+    #: sandbox.drill.preparers: the healthy baseline and Variable overrides set before the fault (optional).
+    prepare: str | None = None
+    #: The option the drill chooses, as the on-call person, on the runbook's approval requests (Airflow's HITL REST
+    #: route, the one the UI uses); None: the drill answers none.
+    approval: str | None = None
 
     def rule(self) -> dict[str, Any]:
         """The Prometheus alerting rule."""
@@ -68,6 +73,7 @@ def load(name: str, directory: Path | None = None, dags_dir: Path | None = None)
     """The scenario ``name``, checked: known injector and recovery check, an existing runbook DAG."""
     from sandbox.drill.exporters import EXPORTERS
     from sandbox.drill.injectors import INJECTORS, RESTORERS
+    from sandbox.drill.preparers import PREPARERS
     from sandbox.drill.recovery import CHECKS
 
     directory = directory or SCENARIO_DIR
@@ -95,6 +101,8 @@ def load(name: str, directory: Path | None = None, dags_dir: Path | None = None)
             expect=dict(raw.get("expect") or {}),
             restore=str(raw.get("restore") or ""),
             schedule_gap_seconds=float(raw.get("schedule_gap_seconds") or 0),
+            prepare=str(raw["prepare"]) if raw.get("prepare") else None,
+            approval=str(raw["approval"]) if raw.get("approval") else None,
         )
     except (yaml.YAMLError, KeyError, TypeError, ValueError, AttributeError) as err:
         raise DrillError(f"drill scenario {name!r} ({path}) is malformed: {err!r}") from err
@@ -115,6 +123,10 @@ def load(name: str, directory: Path | None = None, dags_dir: Path | None = None)
     if scenario.restore and scenario.restore not in RESTORERS:
         raise DrillError(
             f"drill scenario {name!r}: unknown restore {scenario.restore!r} (known: {', '.join(RESTORERS)})"
+        )
+    if scenario.prepare is not None and scenario.prepare not in PREPARERS:
+        raise DrillError(
+            f"drill scenario {name!r}: unknown preparer {scenario.prepare!r} (known: {', '.join(PREPARERS)})"
         )
     if scenario.recovery_check not in CHECKS:
         raise DrillError(f"drill scenario {name!r}: unknown recovery check {scenario.recovery_check!r}")
