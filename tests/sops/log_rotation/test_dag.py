@@ -11,6 +11,8 @@ from typing import Any
 import pytest
 
 from sandbox.slack_sink import SlackSink
+from tests.incidents.conftest import alert as incident_alert
+from tests.incidents.conftest import incident_db  # noqa: F401 - the fixture
 from toilless.sops.log_rotation import naming
 
 pytestmark = pytest.mark.integration
@@ -147,3 +149,34 @@ def test_a_param_path_outside_the_roots_fails_before_touching_anything(
     failures = [text for message in slack_sink.messages() if "plan_rotation" in (text := message["text"])]
     assert failures
     assert "outside the allowed roots" in failures[0]
+
+
+def test_an_alerts_rotation_is_on_its_incident_timeline(
+    run_dag: Callable[..., Any],
+    slack_sink: SlackSink,
+    log_root: Callable[..., Path],
+    incident_db: Any,  # noqa: F811
+) -> None:
+    """What the run changed on disk is on the alert's incident timeline (issue 21's drill found it missing):
+    rotation and retention each recorded with counts; a dry run records no action."""
+    from toilless.incidents import events as ev
+    from toilless.incidents import store
+
+    root = log_root(warning_percent=1, critical_percent=100)
+    firing = incident_alert(fingerprint="10a9707a7e01", alertname="LogMountLowStorage", mountpoint=str(root))
+    dry = incident_alert(fingerprint="10a9707a7e02", alertname="LogMountLowStorage", mountpoint=str(root))
+    assert run_dag("log_rotation", run_conf={"alert": dry, "dry_run": True}).state == "success"
+    assert [e for e in store.timeline(incident_db, ev.incident_of_alert(dry)) if e["kind"] == ev.ACTION] == []
+
+    assert run_dag("log_rotation", run_conf={"alert": firing}).state == "success"
+    actions = {
+        e["data"]["action"] + " / " + e["data"]["target"]: e
+        for e in store.timeline(incident_db, ev.incident_of_alert(firing))
+        if e["kind"] == ev.ACTION
+    }
+    rotated = actions["rotate and compress logs / log set app"]
+    assert rotated["data"]["result"] == "done"
+    assert rotated["data"]["detail"] == "1 rotated, 1 compressed"
+    retained = actions["delete archives beyond retention / log set app"]
+    assert retained["data"]["detail"] == "2 deleted"  # max_archives 2: the two oldest of three old + one new
+    assert "rotate and compress logs / log set order_processing" in actions

@@ -6,6 +6,8 @@ Each function is one step of the SOP (dags/log_rotation.py wires them); the judg
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,6 +24,28 @@ def _state_dir(work: dict[str, Any]) -> Any:
     from toilless.sops.log_rotation.settings import state_dir
 
     return state_dir({"state_dir": work["state_dir"]})
+
+
+@contextmanager
+def _recorded(action: str, work: dict[str, Any]) -> Iterator[Any]:
+    """The step's file changes on the run's incident timeline (toilless.incidents.action_result): what was done,
+    or failed. A dry run changes nothing, so it records nothing; a run without an alert has no incident."""
+    if work["dry_run"]:
+        yield None
+        return
+    from toilless.incidents import action_result
+
+    with action_result(action, f"log set {work['log_set']['name']}") as act:
+        yield act
+
+
+def _outcome(act: Any, result: dict[str, Any], done: str) -> None:
+    if act is None:
+        return
+    errors = [str(error) for error in result.get("errors") or []]
+    act.detail = done
+    if errors:
+        act.result, act.detail = "not done", f"{done}; {len(errors)} error(s): {errors[0][:200]}"
 
 
 def plan_rotation(host_queues: list[str]) -> dict[str, Any]:
@@ -71,12 +95,14 @@ def rotate_logs(work: dict[str, Any]) -> dict[str, Any]:
     from toilless.sops.log_rotation.settings import log_set_from_dict
 
     _work_label(work)
-    rotation = engine.rotate_log_set(
-        log_set_from_dict(work["log_set"]),
-        state_dir=_state_dir(work),
-        dry_run=work["dry_run"],
-        extra_globs=tuple(work["extra_globs"]),
-    )
+    with _recorded("rotate and compress logs", work) as act:
+        rotation = engine.rotate_log_set(
+            log_set_from_dict(work["log_set"]),
+            state_dir=_state_dir(work),
+            dry_run=work["dry_run"],
+            extra_globs=tuple(work["extra_globs"]),
+        )
+        _outcome(act, rotation, f"{len(rotation['rotated'])} rotated, {len(rotation['compressed'])} compressed")
     return {"work": work, "rotation": rotation}
 
 
@@ -87,13 +113,15 @@ def apply_retention(rotated: dict[str, Any]) -> dict[str, Any]:
 
     work = rotated["work"]
     _work_label(work)
-    kept = engine.apply_retention(
-        log_set_from_dict(work["log_set"]),
-        state_dir=_state_dir(work),
-        dry_run=work["dry_run"],
-        extra_globs=tuple(work["extra_globs"]),
-        planned_archives=rotated["rotation"]["compressed"] if work["dry_run"] else None,
-    )
+    with _recorded("delete archives beyond retention", work) as act:
+        kept = engine.apply_retention(
+            log_set_from_dict(work["log_set"]),
+            state_dir=_state_dir(work),
+            dry_run=work["dry_run"],
+            extra_globs=tuple(work["extra_globs"]),
+            planned_archives=rotated["rotation"]["compressed"] if work["dry_run"] else None,
+        )
+        _outcome(act, kept, f"{len(kept['deleted'])} deleted")
     return {**rotated, "retention": kept}
 
 
