@@ -39,6 +39,9 @@ class Scenario:
     sustain_seconds: float
     budget_seconds: float
     expect: dict[str, Any] = field(default_factory=dict)
+    #: False for a fault that takes nothing down (the noisy single 5xx): no recovery to verify, and the drill's
+    #: on-call person is not woken to acknowledge; the drill ends when the incident's run has reported.
+    outage: bool = True
 
     def rule(self) -> dict[str, Any]:
         """The Prometheus alerting rule."""
@@ -48,6 +51,12 @@ class Scenario:
             "for": self.alert_for,
             "labels": dict(self.alert_labels),
         }
+
+
+def _flag(value: Any, key: str) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(f"{key} must be true or false, got {value!r}")
+    return value
 
 
 def available(directory: Path | None = None) -> list[str]:
@@ -88,6 +97,7 @@ def load(name: str, directory: Path | None = None, dags_dir: Path | None = None)
             sustain_seconds=float(raw["recovery"].get("sustain_seconds", 5)),
             budget_seconds=float(raw["budget_seconds"]),
             expect=dict(raw.get("expect") or {}),
+            outage=_flag(raw.get("outage", True), "outage"),
         )
     except (yaml.YAMLError, KeyError, TypeError, ValueError, AttributeError) as err:
         raise DrillError(f"drill scenario {name!r} ({path}) is malformed: {err!r}") from err

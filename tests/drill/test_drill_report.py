@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from sandbox.drill import report
 
 FAULT = 1_000_000.0
@@ -118,3 +120,46 @@ def test_recovery_row_sits_in_time_order() -> None:
     offsets = [float(row.split("|")[1]) for row in rows]
     assert offsets == sorted(offsets)
     assert any("recovery verified" in row for row in rows)
+
+
+NOISE_TIMELINE = [
+    _event("alert_received", 5.0, "Service5xx firing"),
+    _event("runbook_started", 5.2, "triage_alert"),
+    _event("gate_verdict", 40.0, "allowed", allowed=True, action="silence", target="Service5xx"),
+    _event("action", 40.5, "silence 60 min on Service5xx: done"),
+    _event("message_sent", 41.0, "Triage: noise", channel="non_urgent"),
+    _event("runbook_finished", 41.2, "reported: Triage: noise (ok)"),
+]
+
+
+@pytest.mark.parametrize(
+    ("silenced", "runbook_runs", "expected"),
+    [
+        pytest.param(True, 0, [], id="silenced-no-runbook-passes"),
+        pytest.param(False, 0, ["no active silence in Alertmanager for the alert"], id="not-silenced-fails"),
+        pytest.param(True, 1, ["1 runbook runs, expected 0"], id="runbook-ran-fails"),
+        pytest.param(None, None, ["silence not checked", "runbook runs not counted"], id="unknown-fails"),
+    ],
+)
+def test_noise_drill_needs_a_silence_no_runbook_and_no_recovery(
+    silenced: bool | None, runbook_runs: int | None, expected: list[str]
+) -> None:
+    found = report.figures(FAULT, NOISE_TIMELINE, None)
+    found.silenced, found.runbook_runs = silenced, runbook_runs
+    expect = {"silenced": True, "runbook_runs": 0, "max_people_paged": 0}
+    # No outage: nothing to recover, so no "not recovered" problem; the run must have reported.
+    assert report.verdict(expect, found, 120, outage=False) == expected
+    assert found.people_paged == 0
+    assert found.first_mitigation == 40.0
+
+
+def test_noise_drill_whose_triage_never_reported_fails() -> None:
+    found = report.figures(FAULT, NOISE_TIMELINE[:2], None)
+    found.silenced, found.runbook_runs = False, 0
+    problems = report.verdict({"silenced": True, "runbook_runs": 0}, found, 120, outage=False)
+    assert "the incident's run did not report (no runbook_finished event) within the budget of 120s" in problems
+
+
+def test_figures_report_whether_the_run_reported() -> None:
+    assert report.figures(FAULT, NOISE_TIMELINE, None).reported_at == pytest.approx(41.2)
+    assert report.figures(FAULT, NOISE_TIMELINE[:2], None).reported_at is None
