@@ -343,8 +343,12 @@ def write_rules(path: Path, rules: list[dict[str, Any]]) -> None:
 
 
 def write_targets(path: Path, targets: list[str]) -> None:
-    """The file_sd file of an :class:`AlertingStack`'s ``targets`` job (``host:port`` each)."""
-    _replace(path, json.dumps([{"targets": list(targets)}] if targets else []))
+    """The file_sd file of an :class:`AlertingStack`'s ``targets`` job (``host:port`` each).
+
+    Always one target group, even an empty one: after a reload, Prometheus 2.42 keeps the previous targets when the
+    file holds no group at all (checked), and drops them when it holds an empty group.
+    """
+    _replace(path, json.dumps([{"targets": list(targets)}]))
 
 
 def reload_prometheus(prometheus_url: str) -> None:

@@ -184,3 +184,34 @@ def markdown(
     for offset, kind, actor, summary in sorted(rows, key=lambda row: row[0]):
         lines.append(f"| {offset:.1f} | {_cell(kind)} | {_cell(actor)} | {_cell(summary)} |")
     return "\n".join(lines) + "\n"
+
+
+def summary_row(
+    scenario: str, found: Figures, *, problems: list[str], budget: float, outage: bool = True
+) -> dict[str, Any]:
+    """One row of the summary table in benchmarks/results.md (benchmarks/bench_drill.py): the drill's figures."""
+    mttr = _seconds(found.recovery) if outage else f"n/a (reported {_seconds(found.reported_at)})"
+    value = (
+        f"detect {_seconds(found.detect)}; acknowledge {_seconds(found.acknowledge)}; "
+        f"first action {_seconds(found.first_mitigation)}; MTTR {mttr}; people paged {found.people_paged}; "
+        f"done twice {len(found.done_twice)}; outside policy {len(found.outside_policy)}"
+    )
+    if problems:
+        notes = "FAILED: " + "; ".join(problems)
+    else:
+        notes = "; ".join(
+            part
+            for part in (
+                f"silenced: {_yes_no(found.silenced)}" if found.silenced is not None else "",
+                f"runbook runs: {found.runbook_runs}" if found.runbook_runs is not None else "",
+            )
+            if part
+        )
+    return {
+        "benchmark": "drill",
+        "metric": scenario,
+        "value": value,
+        "goal": f"{'recovered' if outage else 'reported'} within {budget:.0f} s, expectations held",
+        "met": not problems,
+        "notes": notes,
+    }

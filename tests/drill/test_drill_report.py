@@ -163,3 +163,33 @@ def test_noise_drill_whose_triage_never_reported_fails() -> None:
 def test_figures_report_whether_the_run_reported() -> None:
     assert report.figures(FAULT, NOISE_TIMELINE, None).reported_at == pytest.approx(41.2)
     assert report.figures(FAULT, NOISE_TIMELINE[:2], None).reported_at is None
+
+
+def test_summary_row_has_every_figure_and_the_verdict() -> None:
+    found = report.figures(FAULT, TIMELINE, FAULT + 55.0)
+    row = report.summary_row("bad_deploy", found, problems=[], budget=120)
+    assert row["benchmark"] == "drill"
+    assert row["metric"] == "bad_deploy"
+    assert row["value"] == (
+        "detect 6.0 s; acknowledge 22.0 s; first action 30.0 s; MTTR 55.0 s; "
+        "people paged 0; done twice 0; outside policy 0"
+    )
+    assert row["goal"] == "recovered within 120 s, expectations held"
+    assert row["met"] is True
+
+
+def test_summary_row_of_a_failed_drill_names_why() -> None:
+    found = report.figures(FAULT, TIMELINE[:3], None)
+    row = report.summary_row("bad_deploy", found, problems=["not recovered within the budget of 120s"], budget=120)
+    assert row["met"] is False
+    assert "MTTR —" in row["value"]
+    assert row["notes"] == "FAILED: not recovered within the budget of 120s"
+
+
+def test_summary_row_of_a_drill_without_outage_states_the_report_time() -> None:
+    found = report.figures(FAULT, NOISE_TIMELINE, None)
+    found.silenced, found.runbook_runs = True, 0
+    row = report.summary_row("noisy_5xx", found, problems=[], budget=120, outage=False)
+    assert "MTTR n/a (reported 41.2 s)" in row["value"]
+    assert row["goal"] == "reported within 120 s, expectations held"
+    assert row["notes"] == "silenced: yes; runbook runs: 0"
