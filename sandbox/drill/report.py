@@ -150,6 +150,7 @@ def markdown(
         f"| time to acknowledge | {_seconds(found.acknowledge)} |",
         f"| time to first mitigating action | {_seconds(found.first_mitigation)} |",
         f"| time to verified recovery (MTTR) | {_seconds(found.recovery)} |",
+        f"| time to the run's report (runbook_finished) | {_seconds(found.reported_at)} |",
         f"| people paged | {found.people_paged} |",
         f"| silenced in Alertmanager | {_yes_no(found.silenced)} |",
         f"| runbook runs | {'not counted' if found.runbook_runs is None else found.runbook_runs} |",

@@ -193,3 +193,23 @@ def test_summary_row_of_a_drill_without_outage_states_the_report_time() -> None:
     assert "MTTR n/a (reported 41.2 s)" in row["value"]
     assert row["goal"] == "reported within 120 s, expectations held"
     assert row["notes"] == "silenced: yes; runbook runs: 0"
+
+
+def test_markdown_of_a_noise_drill_shows_the_silence_the_runbook_runs_and_the_report_time() -> None:
+    found = report.figures(FAULT, NOISE_TIMELINE, None)
+    found.silenced, found.runbook_runs = True, 0
+    text = report.markdown(
+        scenario="noisy_5xx",
+        description="d",
+        fault_at=FAULT,
+        fault="one 500",
+        incident_id="abc",
+        events=NOISE_TIMELINE,
+        found=found,
+        problems=[],
+        load_average="1 / 1 / 1",
+    )
+    assert "| silenced in Alertmanager | yes |" in text
+    assert "| runbook runs | 0 |" in text
+    assert "| time to the run's report (runbook_finished) | 41.2 s |" in text
+    assert "PASSED" in text
