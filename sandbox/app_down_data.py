@@ -4,6 +4,8 @@
 from the Kubernetes emulator: an image tagged ``-qa`` (the QA build with the wrong scripts) answers 500 on the public
 URL (the app's own health page still answers: "hosts UP, external UNREACHABLE"); any other image answers 200 once the
 rollout is complete. A test can also break it outright (``broken = True``: every request is answered 503).
+``/orders/<id>`` with a malformed id answers 500 (one bad request: the noise drill), and ``/metrics`` counts the
+answers by code (``http_requests_total{service="web",...}``).
 
 Deploying the QA build by mistake, as the sandbox's README line shows::
 
@@ -53,11 +55,28 @@ class DemoWebApp:
         #: The public URL answers 503 ("overloaded") while fewer replicas than this are available.
         self.replicas_needed = 0
         self.requests = 0
+        #: Answers by status code, served on ``/metrics`` as ``http_requests_total`` (the noise drill's one 5xx).
+        self.answers: dict[int, int] = {200: 0, 500: 0}
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
     def answer(self, path: str) -> tuple[int, str]:
         self.requests += 1
+        status, body = self._answer(path)
+        self.answers[status] = self.answers.get(status, 0) + 1
+        return status, body
+
+    def metrics(self) -> str:
+        """Prometheus text format: the answers so far by code, labelled with the service they belong to."""
+        labels = f'service="{self.deployment}",namespace="{self.namespace}",deployment="{self.deployment}"'
+        return "".join(
+            f'http_requests_total{{{labels},code="{code}"}} {count}\n' for code, count in sorted(self.answers.items())
+        )
+
+    def _answer(self, path: str) -> tuple[int, str]:
+        if path.startswith("/orders/") and not path.removeprefix("/orders/").isdigit():
+            # The classic one-off: a malformed order id the handler does not validate (the noise drill's 5xx).
+            return 500, "Internal Server Error: unhandled ValueError: invalid order id\n"
         if self.broken:
             return 503, "service unavailable\n"
         deployment = self.controller._get(DEPLOYMENTS, self.namespace, self.deployment)
@@ -80,7 +99,10 @@ class DemoWebApp:
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
-                status, body = app.answer(self.path)
+                if self.path == "/metrics":
+                    status, body = 200, app.metrics()
+                else:
+                    status, body = app.answer(self.path)
                 data = body.encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "text/plain")

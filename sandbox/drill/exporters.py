@@ -38,8 +38,31 @@ def app_probe(published: dict[str, Any]) -> Samples:
     return {f"probe_success{{{labels_text({'namespace': 'shop', 'deployment': 'web'})}}}": float(success)}
 
 
+def parse_text(text: str) -> Samples:
+    """The Prometheus text format's samples (``series value`` lines; comments and timestamps ignored)."""
+    samples: Samples = {}
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        series, _, rest = line.rpartition("}") if "}" in line else line.partition(" ")
+        series = series + "}" if "}" in line else series
+        fields = rest.split()
+        if not series or not fields:
+            raise ValueError(f"not a sample line: {line[:200]!r}")
+        samples[series.strip()] = float(fields[0])
+    return samples
+
+
+def app_requests(published: dict[str, Any]) -> Samples:
+    """The demo app's own ``/metrics``: its answers by code (``http_requests_total{service="web",code=...}``)."""
+    with urllib.request.urlopen(f"{published['app_down']['app']}/metrics", timeout=2) as answer:
+        return parse_text(answer.read(1_000_000).decode("utf-8", "replace"))
+
+
 EXPORTERS: dict[str, Callable[[dict[str, Any]], Samples]] = {
     "app_probe": app_probe,
+    "app_requests": app_requests,
     "dns_probe": dns.dns_probe,
     "replica_lag": replica.replica_lag_exporter,
     "order_backlog": orders.export,

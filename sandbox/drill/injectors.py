@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import urllib.error
 import urllib.request
 from collections.abc import Callable
 from typing import Any
@@ -32,8 +33,22 @@ def deploy_qa_build(published: dict[str, Any]) -> str:
     return f"deployed {QA_IMAGE} to {NAMESPACE}/{DEPLOYMENT}"
 
 
+def single_5xx(published: dict[str, Any]) -> str:
+    """One bad request to the demo app (a malformed order id): exactly one 500, nothing else wrong."""
+    url = f"{published['app_down']['app']}/orders/not-a-number"
+    try:
+        with urllib.request.urlopen(url, timeout=10) as answer:
+            status = answer.status
+    except urllib.error.HTTPError as err:
+        status = err.code
+    if status != 500:
+        raise RuntimeError(f"the demo app answered {status} to the malformed order id, expected one 500")
+    return f"one request to {NAMESPACE}/{DEPLOYMENT} answered 500 (malformed order id)"
+
+
 INJECTORS: dict[str, Callable[[dict[str, Any]], str]] = {
     "deploy_qa_build": deploy_qa_build,
+    "single_5xx": single_5xx,
     "stop_primary_dns": dns.stop_primary_dns,
     "pause_replica_replay": replica.pause_replica_replay,
     "stop_order_processor": orders.inject,

@@ -24,6 +24,10 @@ class Figures:
     done: dict[str, int] = field(default_factory=dict)  # irreversible calls recorded done (action events) by name
     done_twice: list[str] = field(default_factory=list)
     outside_policy: list[str] = field(default_factory=list)
+    reported_at: float | None = None  # fault -> the incident's run reported (its runbook_finished event)
+    # Read by the drill from the systems themselves, not from the timeline (None: not checked):
+    silenced: bool | None = None  # an active silence for the alert in Alertmanager (API v2)
+    runbook_runs: int | None = None  # runs of the scenario's runbook DAG started since the fault
 
     def count(self, word: str) -> int:
         """Allowed actions whose name has ``word`` (the gate names them in words: "rollback the Deployment")."""
@@ -48,6 +52,7 @@ def figures(fault_at: float, events: list[dict[str, Any]], recovered_at: float |
 
     result.detect = first("alert_received")
     result.acknowledge = first("acknowledged")
+    result.reported_at = first("runbook_finished")
     allowed = [event for event in ordered if event["kind"] == "gate_verdict" and _data(event).get("allowed")]
     actions = [event for event in ordered if event["kind"] == "action"]
     if allowed or actions:
@@ -73,13 +78,36 @@ def figures(fault_at: float, events: list[dict[str, Any]], recovered_at: float |
     return result
 
 
-def verdict(scenario_expect: dict[str, Any], found: Figures, budget: float) -> list[str]:
-    """Why the drill failed (empty: passed): not recovered in budget, or an expectation not met."""
+def verdict(scenario_expect: dict[str, Any], found: Figures, budget: float, *, outage: bool = True) -> list[str]:
+    """Why the drill failed (empty: passed): not recovered in budget, or an expectation not met.
+
+    Without an ``outage`` (the noisy single 5xx) there is nothing to recover: the incident's run must have reported
+    within the budget instead.
+    """
     problems: list[str] = []
-    if found.recovery is None:
+    if not outage:
+        if found.reported_at is None or found.reported_at > budget:
+            problems.append(
+                f"the incident's run did not report (no runbook_finished event) within the budget of {budget:.0f}s"
+            )
+    elif found.recovery is None:
         problems.append(f"not recovered within the budget of {budget:.0f}s")
     elif found.recovery > budget:
         problems.append(f"recovered after {found.recovery:.1f}s, over the budget of {budget:.0f}s")
+    if "silenced" in scenario_expect:
+        if found.silenced is None:
+            problems.append("silence not checked")
+        elif found.silenced != bool(scenario_expect["silenced"]):
+            problems.append(
+                "no active silence in Alertmanager for the alert"
+                if scenario_expect["silenced"]
+                else "the alert was silenced in Alertmanager"
+            )
+    if "runbook_runs" in scenario_expect:
+        if found.runbook_runs is None:
+            problems.append("runbook runs not counted")
+        elif found.runbook_runs != int(scenario_expect["runbook_runs"]):
+            problems.append(f"{found.runbook_runs} runbook runs, expected {scenario_expect['runbook_runs']}")
     if "rollbacks" in scenario_expect and (rollbacks := found.count("rollback")) != int(scenario_expect["rollbacks"]):
         problems.append(f"{rollbacks} rollbacks, expected {scenario_expect['rollbacks']}")
     for name, times in dict(scenario_expect.get("actions_done") or {}).items():
@@ -99,6 +127,10 @@ def verdict(scenario_expect: dict[str, Any], found: Figures, budget: float) -> l
     problems += [f"done twice: {item}" for item in found.done_twice]
     problems += [f"outside policy: {item}" for item in found.outside_policy]
     return problems
+
+
+def _yes_no(value: bool | None) -> str:
+    return {True: "yes", False: "no", None: "not checked"}[value]
 
 
 def _seconds(value: float | None) -> str:
@@ -137,7 +169,10 @@ def markdown(
         f"| time to acknowledge | {_seconds(found.acknowledge)} |",
         f"| time to first mitigating action | {_seconds(found.first_mitigation)} |",
         f"| time to verified recovery (MTTR) | {_seconds(found.recovery)} |",
+        f"| time to the run's report (runbook_finished) | {_seconds(found.reported_at)} |",
         f"| people paged | {found.people_paged} |",
+        f"| silenced in Alertmanager | {_yes_no(found.silenced)} |",
+        f"| runbook runs | {'not counted' if found.runbook_runs is None else found.runbook_runs} |",
         f"| actions allowed by the gate | {', '.join(f'{k} x{v}' for k, v in sorted(found.actions.items())) or 'none'} |",
         f"| actions done (recorded calls) | {', '.join(f'{k} x{v}' for k, v in sorted(found.done.items())) or 'none'} |",
         f"| done twice | {', '.join(found.done_twice) or 'nothing'} |",
@@ -170,3 +205,34 @@ def markdown(
     for offset, kind, actor, summary in sorted(rows, key=lambda row: row[0]):
         lines.append(f"| {offset:.1f} | {_cell(kind)} | {_cell(actor)} | {_cell(summary)} |")
     return "\n".join(lines) + "\n"
+
+
+def summary_row(
+    scenario: str, found: Figures, *, problems: list[str], budget: float, outage: bool = True
+) -> dict[str, Any]:
+    """One row of the summary table in benchmarks/results.md (benchmarks/bench_drill.py): the drill's figures."""
+    mttr = _seconds(found.recovery) if outage else f"n/a (reported {_seconds(found.reported_at)})"
+    value = (
+        f"detect {_seconds(found.detect)}; acknowledge {_seconds(found.acknowledge)}; "
+        f"first action {_seconds(found.first_mitigation)}; MTTR {mttr}; people paged {found.people_paged}; "
+        f"done twice {len(found.done_twice)}; outside policy {len(found.outside_policy)}"
+    )
+    if problems:
+        notes = "FAILED: " + "; ".join(problems)
+    else:
+        notes = "; ".join(
+            part
+            for part in (
+                f"silenced: {_yes_no(found.silenced)}" if found.silenced is not None else "",
+                f"runbook runs: {found.runbook_runs}" if found.runbook_runs is not None else "",
+            )
+            if part
+        )
+    return {
+        "benchmark": "drill",
+        "metric": scenario,
+        "value": value,
+        "goal": f"{'recovered' if outage else 'reported'} within {budget:.0f} s, expectations held",
+        "met": not problems,
+        "notes": notes,
+    }

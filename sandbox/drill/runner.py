@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.error
 import urllib.parse
@@ -16,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sandbox import prometheus
 from sandbox.drill import report
-from sandbox.drill.alerting import AlertingStack
 from sandbox.drill.exporters import EXPORTERS
 from sandbox.drill.injectors import INJECTORS, RESTORERS
 from sandbox.drill.preparers import PREPARERS, merged
@@ -265,6 +264,96 @@ def restore(airflow: Airflow, originals: dict[str, str | None], log: Any) -> Non
             log(f"could not restore the Variable {key}: {err}")
 
 
+class SandboxAlerting:
+    """The running sandbox's Prometheus and Alertmanager (sandbox/services/alerting.py), given one scenario's rule.
+
+    The scenario's exporter runs here, in the drill, reading the sandbox live on every scrape; Prometheus scrapes it
+    through its file_sd targets file and evaluates the scenario's rule once reloaded. :meth:`close` takes both out
+    again, so an attached ``make run`` is left with no drill rule firing.
+    """
+
+    def __init__(self, facts: dict[str, Any], scenario: Scenario) -> None:
+        alerting = facts["published"].get("alerting")
+        if not alerting:
+            raise RuntimeError(
+                f"drill {scenario.name}: the sandbox runs no Prometheus/Alertmanager "
+                "(install the Debian packages prometheus and prometheus-alertmanager, then restart it)"
+            )
+        self.prometheus_url: str = alerting["prometheus"]
+        self.alertmanager_url: str = alerting["alertmanager"]
+        self.rules_file = Path(alerting["rules_file"])
+        self.targets_file = Path(alerting["targets_file"])
+        self.notifications = Path(alerting["notifications"])
+        published = facts["published"]
+        self.exporter = prometheus.MetricsExporter(lambda: EXPORTERS[scenario.exporter](published)).start()
+        self.started = time.time()
+        # The rule labels its alerts with the drill's name: how firing() tells them apart. Not the exporter's
+        # address: Prometheus honours the labels exporters set, and a DNS or node-style exporter sets its own
+        # ``instance``, as the real ones do.
+        self.label = {"drill": scenario.name}
+        rule = scenario.rule()
+        rule["labels"] = {**rule.get("labels", {}), **self.label}
+        try:
+            prometheus.write_rules(self.rules_file, [rule])
+            prometheus.write_targets(self.targets_file, [self.exporter.address])
+            prometheus.reload_prometheus(self.prometheus_url)
+        except BaseException:
+            self.close()
+            raise
+
+    def quiet(self, expr: str) -> bool:
+        """The exporter has been scraped and the alert's expression selects nothing: the system looks healthy."""
+        up = prometheus.query(self.prometheus_url, f'up{{job="targets", instance="{self.exporter.address}"}} == 1')
+        return bool(up) and prometheus.query(self.prometheus_url, expr) == []
+
+    def firing(self, alertname: str) -> list[tuple[float, dict[str, Any]]]:
+        """(received at, alert) of the firing ``alertname`` alerts Alertmanager notified since this drill began."""
+        timed = prometheus.read_notifications(self.notifications, since=self.started)
+        return [
+            (at, alert)
+            for at, alert in prometheus.firing(timed, alertname)
+            if (alert.get("labels") or {}).get("drill") == self.label["drill"]
+        ]
+
+    def silenced(self, labels: dict[str, str]) -> bool:
+        """An active silence in Alertmanager (API v2) whose matchers all hold for these alert labels."""
+        alertname = str(labels.get("alertname", ""))
+        for silence in prometheus.active_silences(self.alertmanager_url, alertname):
+            if all(
+                not matcher.get("isRegex")
+                and matcher.get("isEqual", True)
+                and labels.get(str(matcher.get("name"))) == matcher.get("value")
+                for matcher in silence.get("matchers") or []
+            ):
+                return True
+        return False
+
+    def close(self) -> None:
+        try:
+            prometheus.write_rules(self.rules_file, [])
+            prometheus.write_targets(self.targets_file, [])
+            prometheus.reload_prometheus(self.prometheus_url)
+        except OSError as err:  # the sandbox is stopping; nothing of ours is left to take out
+            print(f"drill: could not unload the drill's rule: {err!r}", file=sys.stderr)
+        finally:
+            self.exporter.stop()
+
+
+def runbook_runs_since(airflow: Airflow, dag_id: str, since: float) -> int | None:
+    """Runs of ``dag_id`` whose run_after is at or after ``since`` (None: Airflow could not tell)."""
+    from datetime import datetime
+
+    status, body = airflow.api("GET", f"/api/v2/dags/{dag_id}/dagRuns?limit=100&order_by=-run_after")
+    if status != 200 or not isinstance(body, dict):
+        return None
+    count = 0
+    for run in body.get("dag_runs", []):
+        stamp = run.get("run_after") or run.get("queued_at")
+        if stamp and datetime.fromisoformat(str(stamp).replace("Z", "+00:00")).timestamp() >= since - 1:
+            count += 1
+    return count
+
+
 def run(scenario: Scenario, facts: dict[str, Any], out: Path, *, log: Any = print) -> Outcome:
     airflow = Airflow(facts)
     originals: dict[str, str | None] = {}
@@ -293,23 +382,20 @@ def _run(scenario: Scenario, facts: dict[str, Any], out: Path, airflow: Airflow,
         raise RuntimeError(f"drill {scenario.name}: the sandbox is not healthy before the fault; nothing injected")
     if not airflow.wait_for_dag(scenario.runbook):
         raise RuntimeError(f"drill {scenario.name}: runbook DAG {scenario.runbook!r} is not known to Airflow")
-    work = Path(tempfile.mkdtemp(prefix=f"toilless-drill-{scenario.name}-"))
-    stack = AlertingStack(
-        work,
-        collect=lambda: EXPORTERS[scenario.exporter](published),
-        rule=scenario.rule(),
-    )
-    webhook = f"{airflow.base_url}{published['alert_intake']['path']}"
-    stack.start(webhook, airflow.intake_token)
+    stack = SandboxAlerting(facts, scenario)
     events: list[dict[str, Any]] = []
     incident_id: str | None = None
+    alert_labels: dict[str, str] = {}
     recovered_at: float | None = None
+    went_down = False
+    silenced: bool | None = None
     try:
         deadline = time.monotonic() + 90
         while not stack.quiet(scenario.alert_expr):
             if time.monotonic() > deadline:
                 raise RuntimeError(
-                    f"drill {scenario.name}: Prometheus did not see a healthy, scraped system in 90s (see {work})"
+                    f"drill {scenario.name}: Prometheus did not see a healthy, scraped system in 90s "
+                    f"(see {stack.prometheus_url}/targets)"
                 )
             time.sleep(0.5)
         if scenario.schedule_gap_seconds:
@@ -334,15 +420,18 @@ def _run(scenario: Scenario, facts: dict[str, Any], out: Path, airflow: Airflow,
             if recovered_at is None and streak_from is not None and now - streak_from >= scenario.sustain_seconds:
                 recovered_at = streak_from
                 log(f"[{scenario.name}] recovery verified, +{recovered_at - fault_at:.1f}s from the fault")
-            if incident_id is None and (firing := stack.recorder.firing(scenario.alert_name)):
-                incident_id = incident_id_of(firing[0][1])
+            if incident_id is None and (firing := stack.firing(scenario.alert_name)):
+                alert = firing[0][1]
+                alert_labels = {str(k): str(v) for k, v in (alert.get("labels") or {}).items()}
+                incident_id = incident_id_of(alert)
                 log(f"[{scenario.name}] {scenario.alert_name} fired, incident {incident_id}")
             if incident_id is not None:
                 found = airflow.incident(incident_id)
                 if found is not None:
                     events = list(found["timeline"])
                     kinds = {event["kind"] for event in events}
-                    if not acknowledged and "message_sent" in kinds:
+                    # The on-call person answers an outage; a fault that takes nothing down wakes nobody.
+                    if scenario.outage and not acknowledged and "message_sent" in kinds:
                         acknowledged = airflow.acknowledge(incident_id) == 200
                     finished = "runbook_finished" in kinds
             if scenario.approval and (runs := incident_runs(events, scenario.runbook)):
@@ -352,24 +441,33 @@ def _run(scenario: Scenario, facts: dict[str, Any], out: Path, airflow: Airflow,
                         log(
                             f"[{scenario.name}] approval answered {scenario.approval!r} (HTTP {status}), +{time.time() - fault_at:.1f}s"
                         )
-            if recovered_at is not None and finished:
+            if finished and (recovered_at is not None or not scenario.outage):
                 break
             time.sleep(1)
+        went_down = seen_down and not scenario.outage
         if incident_id is not None and (found := airflow.incident(incident_id)) is not None:
             events = list(found["timeline"])
+        if alert_labels:
+            silenced = stack.silenced(alert_labels)
     finally:
-        stack.stop()
+        stack.close()
         if scenario.restore:
             try:
                 log(f"[{scenario.name}] restored: {RESTORERS[scenario.restore](published)}")
             except Exception as err:  # reported, never hiding the drill's own outcome
                 log(f"[{scenario.name}] restore failed, the sandbox may still be broken: {err!r}")
     found_figures = report.figures(fault_at, events, recovered_at)
-    problems = report.verdict(scenario.expect, found_figures, scenario.budget_seconds)
+    found_figures.silenced = silenced
+    found_figures.runbook_runs = runbook_runs_since(airflow, scenario.runbook, fault_at)
+    problems = report.verdict(scenario.expect, found_figures, scenario.budget_seconds, outage=scenario.outage)
     if incident_id is None:
-        problems.insert(0, f"no {scenario.alert_name} alert reached Alertmanager's receivers (see {work})")
-    elif recovered_at is not None and not finished:
+        problems.insert(
+            0, f"no {scenario.alert_name} alert reached Alertmanager's receivers (see {stack.notifications})"
+        )
+    elif scenario.outage and recovered_at is not None and not finished:
         problems.append("the runbook did not report (no runbook_finished event) within the budget")
+    if went_down:
+        problems.append(f"the {scenario.recovery_check} check failed during a fault that should take nothing down")
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"{scenario.name}.md"
     path.write_text(

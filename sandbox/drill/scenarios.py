@@ -49,6 +49,9 @@ class Scenario:
     #: The option the drill chooses, as the on-call person, on the runbook's approval requests (Airflow's HITL REST
     #: route, the one the UI uses); None: the drill answers none.
     approval: str | None = None
+    #: False for a fault that takes nothing down (the noisy single 5xx): no recovery to verify, and the drill's
+    #: on-call person is not woken to acknowledge; the drill ends when the incident's run has reported.
+    outage: bool = True
 
     def rule(self) -> dict[str, Any]:
         """The Prometheus alerting rule."""
@@ -58,6 +61,12 @@ class Scenario:
             "for": self.alert_for,
             "labels": dict(self.alert_labels),
         }
+
+
+def _flag(value: Any, key: str) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(f"{key} must be true or false, got {value!r}")
+    return value
 
 
 def available(directory: Path | None = None) -> list[str]:
@@ -103,6 +112,7 @@ def load(name: str, directory: Path | None = None, dags_dir: Path | None = None)
             schedule_gap_seconds=float(raw.get("schedule_gap_seconds") or 0),
             prepare=str(raw["prepare"]) if raw.get("prepare") else None,
             approval=str(raw["approval"]) if raw.get("approval") else None,
+            outage=_flag(raw.get("outage", True), "outage"),
         )
     except (yaml.YAMLError, KeyError, TypeError, ValueError, AttributeError) as err:
         raise DrillError(f"drill scenario {name!r} ({path}) is malformed: {err!r}") from err

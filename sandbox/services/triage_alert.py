@@ -1,8 +1,9 @@
 """Alert triage (triage_alert) in the sandbox: the alert intake starts it for routes that name a triage rule.
 
-It needs a Prometheus and an Alertmanager (Connections ``prometheus_default`` / ``alertmanager_default``, type http);
-the sandbox starts neither, so here it only keeps silencing outside the maintenance window off the table: a triage
-run in ``make run`` measures nothing and reports "real" (evidence that cannot be read is never noise).
+It measures with the sandbox's own Prometheus and silences noise in the sandbox's own Alertmanager
+(sandbox/services/alerting.py, Connections ``sandbox_prometheus`` / ``sandbox_alertmanager``): the noise drill
+(``make drill SCENARIO=noisy_5xx``) checks the silence there. Without the Debian packages those Connections do not
+exist, the evidence cannot be read, and triage reports "real" (evidence that cannot be read is never noise).
 """
 
 from __future__ import annotations
@@ -10,9 +11,15 @@ from __future__ import annotations
 import json
 
 from sandbox.service import SandboxContext, Service
+from sandbox.services.alerting import ALERTMANAGER_CONN_ID, PROMETHEUS_CONN_ID
 
-#: The Variable override the sandbox sets.
-OVERRIDE = {"respect_maintenance_window": True}
+#: The Variable override the sandbox sets. The maintenance window is not respected here, as in the other demos: the
+#: only thing triage acts on is the sandbox's own Alertmanager, and a drill must not depend on the day and hour.
+OVERRIDE = {
+    "prometheus_conn_id": PROMETHEUS_CONN_ID,
+    "alertmanager_conn_id": ALERTMANAGER_CONN_ID,
+    "respect_maintenance_window": False,
+}
 
 
 class TriageAlertService(Service):
@@ -24,4 +31,10 @@ class TriageAlertService(Service):
         return {"toilless_triage_alert": json.dumps(OVERRIDE)}
 
     def summary(self, ctx: SandboxContext) -> str:
-        return f"{self.description}; needs Connections prometheus_default and alertmanager_default"
+        alerting = ctx.published.get("alerting")
+        where = (
+            f"Prometheus {alerting['prometheus']}, Alertmanager {alerting['alertmanager']}"
+            if alerting
+            else "no Prometheus/Alertmanager installed"
+        )
+        return f"{self.description}; measures and silences with the sandbox's {where}"

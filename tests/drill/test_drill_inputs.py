@@ -113,3 +113,23 @@ def test_schedule_gap(next_run_after: str | None, active: int, expected: float) 
     from sandbox.drill.runner import schedule_gap
 
     assert schedule_gap(next_run_after, active, now=100.0) == expected
+
+
+def test_shipped_noisy_5xx_scenario_loads_without_an_outage() -> None:
+    scenario = scenarios.load("noisy_5xx")
+    assert scenario.outage is False
+    assert scenario.rule()["alert"] == "Service5xx"
+    assert scenario.runbook == "service_error_rate"  # the route's runbook, which must not run
+    assert scenario.expect == {"silenced": True, "runbook_runs": 0, "max_people_paged": 0}
+    assert scenarios.load("bad_deploy").outage is True
+
+
+def test_scenario_with_a_non_boolean_outage_exits_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _write(tmp_path, "vague", outage="sometimes")
+    monkeypatch.setattr(scenarios, "SCENARIO_DIR", tmp_path)
+    assert drill_main.main(["vague"]) == 2
+    err = capsys.readouterr().err
+    assert "'vague'" in err
+    assert "outage must be true or false" in err

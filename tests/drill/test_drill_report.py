@@ -169,3 +169,96 @@ def test_actions_done_counts_only_calls_that_were_done(result: str, expected: li
     ]
     found = report.figures(FAULT, events, FAULT + 30.0)
     assert report.verdict({"actions_done": {"resume WAL replay": 1}}, found, 120) == expected
+
+
+NOISE_TIMELINE = [
+    _event("alert_received", 5.0, "Service5xx firing"),
+    _event("runbook_started", 5.2, "triage_alert"),
+    _event("gate_verdict", 40.0, "allowed", allowed=True, action="silence", target="Service5xx"),
+    _event("action", 40.5, "silence 60 min on Service5xx: done"),
+    _event("message_sent", 41.0, "Triage: noise", channel="non_urgent"),
+    _event("runbook_finished", 41.2, "reported: Triage: noise (ok)"),
+]
+
+
+@pytest.mark.parametrize(
+    ("silenced", "runbook_runs", "expected"),
+    [
+        pytest.param(True, 0, [], id="silenced-no-runbook-passes"),
+        pytest.param(False, 0, ["no active silence in Alertmanager for the alert"], id="not-silenced-fails"),
+        pytest.param(True, 1, ["1 runbook runs, expected 0"], id="runbook-ran-fails"),
+        pytest.param(None, None, ["silence not checked", "runbook runs not counted"], id="unknown-fails"),
+    ],
+)
+def test_noise_drill_needs_a_silence_no_runbook_and_no_recovery(
+    silenced: bool | None, runbook_runs: int | None, expected: list[str]
+) -> None:
+    found = report.figures(FAULT, NOISE_TIMELINE, None)
+    found.silenced, found.runbook_runs = silenced, runbook_runs
+    expect = {"silenced": True, "runbook_runs": 0, "max_people_paged": 0}
+    # No outage: nothing to recover, so no "not recovered" problem; the run must have reported.
+    assert report.verdict(expect, found, 120, outage=False) == expected
+    assert found.people_paged == 0
+    assert found.first_mitigation == 40.0
+
+
+def test_noise_drill_whose_triage_never_reported_fails() -> None:
+    found = report.figures(FAULT, NOISE_TIMELINE[:2], None)
+    found.silenced, found.runbook_runs = False, 0
+    problems = report.verdict({"silenced": True, "runbook_runs": 0}, found, 120, outage=False)
+    assert "the incident's run did not report (no runbook_finished event) within the budget of 120s" in problems
+
+
+def test_figures_report_whether_the_run_reported() -> None:
+    assert report.figures(FAULT, NOISE_TIMELINE, None).reported_at == pytest.approx(41.2)
+    assert report.figures(FAULT, NOISE_TIMELINE[:2], None).reported_at is None
+
+
+def test_summary_row_has_every_figure_and_the_verdict() -> None:
+    found = report.figures(FAULT, TIMELINE, FAULT + 55.0)
+    row = report.summary_row("bad_deploy", found, problems=[], budget=120)
+    assert row["benchmark"] == "drill"
+    assert row["metric"] == "bad_deploy"
+    assert row["value"] == (
+        "detect 6.0 s; acknowledge 22.0 s; first action 30.0 s; MTTR 55.0 s; "
+        "people paged 0; done twice 0; outside policy 0"
+    )
+    assert row["goal"] == "recovered within 120 s, expectations held"
+    assert row["met"] is True
+
+
+def test_summary_row_of_a_failed_drill_names_why() -> None:
+    found = report.figures(FAULT, TIMELINE[:3], None)
+    row = report.summary_row("bad_deploy", found, problems=["not recovered within the budget of 120s"], budget=120)
+    assert row["met"] is False
+    assert "MTTR —" in row["value"]
+    assert row["notes"] == "FAILED: not recovered within the budget of 120s"
+
+
+def test_summary_row_of_a_drill_without_outage_states_the_report_time() -> None:
+    found = report.figures(FAULT, NOISE_TIMELINE, None)
+    found.silenced, found.runbook_runs = True, 0
+    row = report.summary_row("noisy_5xx", found, problems=[], budget=120, outage=False)
+    assert "MTTR n/a (reported 41.2 s)" in row["value"]
+    assert row["goal"] == "reported within 120 s, expectations held"
+    assert row["notes"] == "silenced: yes; runbook runs: 0"
+
+
+def test_markdown_of_a_noise_drill_shows_the_silence_the_runbook_runs_and_the_report_time() -> None:
+    found = report.figures(FAULT, NOISE_TIMELINE, None)
+    found.silenced, found.runbook_runs = True, 0
+    text = report.markdown(
+        scenario="noisy_5xx",
+        description="d",
+        fault_at=FAULT,
+        fault="one 500",
+        incident_id="abc",
+        events=NOISE_TIMELINE,
+        found=found,
+        problems=[],
+        load_average="1 / 1 / 1",
+    )
+    assert "| silenced in Alertmanager | yes |" in text
+    assert "| runbook runs | 0 |" in text
+    assert "| time to the run's report (runbook_finished) | 41.2 s |" in text
+    assert "PASSED" in text
