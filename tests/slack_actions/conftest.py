@@ -90,6 +90,7 @@ def ask(airflow_db: Any) -> Callable[..., Question]:
         state: str = "awaiting_input",
         try_number: int = 1,
         answered: dict[str, Any] | None = None,
+        parked_ago: timedelta = timedelta(minutes=1),
     ) -> Question:
         from airflow.models.dagrun import DagRun
         from airflow.models.hitl import HITLDetail
@@ -125,6 +126,7 @@ def ask(airflow_db: Any) -> Callable[..., Question]:
                     hostname="",
                     unixname="",
                     executor_config=b"\x80\x05}\x94.",
+                    updated_at=now - parked_ago,  # when the task parked (hitl.PARK_SETTLE_SECONDS)
                 )
             )
             values: dict[str, Any] = {

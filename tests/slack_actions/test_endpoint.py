@@ -235,6 +235,23 @@ def test_button_of_an_earlier_try_does_not_answer_the_new_request(ask, press) ->
     assert_undecided(question)
 
 
+def test_press_seconds_after_the_task_parked_waits_then_answers(ask, press) -> None:
+    """Answered that soon, Airflow 3.3 can fail the task it resumes (hitl.PARK_SETTLE_SECONDS): the first press is
+    told to press again and decides nothing; once the task has been parked long enough, the same press answers."""
+    from toilless.slack_actions import hitl
+
+    question = ask(parked_ago=timedelta(seconds=2))
+
+    early = press(question, "Approve", user=ALICE)
+    assert early.status_code == 409
+    assert early.json()["outcome"] == "not_ready"
+    assert "press again in a few seconds" in early.json()["text"]
+    assert_undecided(question)
+
+    settled = ask(parked_ago=timedelta(seconds=hitl.PARK_SETTLE_SECONDS + 1))
+    assert press(settled, "Approve", user=ALICE).json()["outcome"] == "decided"
+
+
 def test_question_that_no_longer_exists(ask, press) -> None:
     question = ask()
     question.run_id = "manual__deleted"

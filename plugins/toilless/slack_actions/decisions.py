@@ -20,6 +20,7 @@ REFUSED = "refused"
 MISSING = "missing"
 REPLACED = "replaced"
 NOT_WAITING = "not_waiting"
+NOT_READY = "not_ready"
 INVALID = "invalid"
 UNAVAILABLE = "unavailable"
 

@@ -15,6 +15,11 @@ Three things are added here, because a Slack button can be pressed long after it
   scheduler's sweep (every few seconds) writes the default: Airflow's route would still accept it then;
 * a button of an earlier try (the task asked again after a clear) does not answer the new request: the button
   carries the try number (Airflow 3.3.2 has no ``request_created_at`` check yet; later versions add one);
+* a press within :data:`PARK_SETTLE_SECONDS` of the task parking is not answered yet ("press again in a few
+  seconds"): answered that soon, Airflow 3.3 can resume the task before its scheduler has processed the executor's
+  event for the process that parked, then reads that late "success" event, finds the task queued or running and
+  fails it, so nothing the person approved happens (apache/airflow#66374, #71580, #72716; our rds_near_full drill
+  hit it twice when answering 2 s after the park). Airflow's own UI route has no such guard;
 * on SQLite, ``SELECT ... FOR UPDATE`` does nothing, so two presses at once could both read "no answer yet" and
   both write. The transaction starts with a no-op write to the task-instance row, which takes SQLite's write lock
   first: the second press waits, then reads the first one's answer. PostgreSQL and MySQL rely on the route's locks.
@@ -34,6 +39,8 @@ from toilless.slack_actions.decisions import Outcome
 log = logging.getLogger(__name__)
 
 _WAITING = ("awaiting_input", "deferred")
+#: How long after a task parked (its row's ``updated_at``) a press waits to be answered (see the module docstring).
+PARK_SETTLE_SECONDS = 10.0
 
 
 class UnknownUser(LookupError):
@@ -112,7 +119,13 @@ def _answer_locked(
     where = (TI.dag_id == dag_id, TI.run_id == run_id, TI.task_id == task_id, TI.map_index == map_index)
     # The lock comes first, before anything is read into this session (see the module docstring).
     if session.get_bind().dialect.name == "sqlite":
-        session.execute(update(TI).where(*where).values(id=TI.id).execution_options(synchronize_session=False))
+        # updated_at given as itself: its onupdate default would otherwise stamp "now" on the row (the park time).
+        session.execute(
+            update(TI)
+            .where(*where)
+            .values(id=TI.id, updated_at=TI.updated_at)
+            .execution_options(synchronize_session=False)
+        )
     else:
         session.execute(select(TI.id).where(*where).with_for_update(of=TI))
     ti = session.scalar(select(TI).where(*where).options(joinedload(TI.hitl_detail)))
@@ -140,6 +153,13 @@ def _answer_locked(
         return Outcome(decisions.NOT_WAITING, 409, "the response timeout has passed: the task fails without answer")
     if not allowed:
         return Outcome(decisions.REFUSED, 403, "your Airflow user may not answer this DAG's questions")
+    parked_at = ti.updated_at
+    if parked_at is not None and (now - parked_at).total_seconds() < PARK_SETTLE_SECONDS:
+        return Outcome(
+            decisions.NOT_READY,
+            409,
+            "Airflow is still setting this request up (the task parked seconds ago): press again in a few seconds",
+        )
     try:
         response = update_hitl_detail(
             dag_id=dag_id,
