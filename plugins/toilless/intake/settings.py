@@ -41,6 +41,14 @@ class IntakeSettings:
         """
         return decisions.link_hosts_for(self.toilless, self.intake) | _airflow_ui_host(self)
 
+    @cached_property
+    def airflow_base_url(self) -> str:
+        """The Airflow UI's base URL (toilless.common.reporting.airflow_base_url), once per settings load: every
+        started or skipped alert's acknowledgement links to a run."""
+        from toilless.common.reporting import airflow_base_url
+
+        return airflow_base_url(self.toilless)
+
 
 class SettingsProvider:
     """Settings, routes and the caller secret, re-read at most every ``ttl`` seconds (routes also on file change)."""
@@ -141,7 +149,5 @@ def _airflow_ui_host(settings: IntakeSettings) -> frozenset[str]:
     """The Airflow UI's host (``airflow_base_url`` or Airflow's ``[api] base_url``): run links point there."""
     from urllib.parse import urlsplit
 
-    from toilless.common.reporting import airflow_base_url
-
-    host = urlsplit(airflow_base_url(settings.toilless)).hostname
+    host = urlsplit(settings.airflow_base_url).hostname
     return frozenset({host.lower()}) if host else frozenset()
