@@ -258,6 +258,9 @@ class InboxListener:
             connection = None
             try:
                 connection = self._connect()
+                if not hasattr(connection, "poll") or not hasattr(connection, "notifies"):
+                    log.info("Alert intake worker: the DB driver has no psycopg2-style notifications; polling only")
+                    return
                 failures = 0
                 self.listening.set()
                 self._wake()  # whatever arrived while not listening is found by this pass
