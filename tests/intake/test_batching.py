@@ -141,3 +141,37 @@ def test_outbox_is_posted_in_batches_and_once_by_concurrent_workers(intake: Inta
     assert intake.outbox_size() == 0
     # Before: three write transactions per message (claim, post, delete): 90 for 30 messages.
     assert commits.count <= 3 * 4, commits.count
+
+
+def test_a_drain_transaction_records_its_incident_events_in_one_write_before_it_commits(
+    intake: IntakeHarness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 12: the worker wrote the incident events of each delivery in a write of their own (one incident-DB
+    transaction per delivery, ten per drain transaction on PostgreSQL). One write per drain transaction now; still
+    before the transaction commits, so a crash between the two loses no event (the redo records nothing twice)."""
+    from airflow.utils.session import create_session
+
+    from toilless.incidents import recorder
+    from toilless.intake import store
+    from toilless.intake.drain import Drain
+
+    intake.post_decided(_group(1, offset=200))  # warm: tables, settings, DAG cache
+    monkeypatch.setattr(Drain, "_rows_per_transaction", staticmethod(lambda: 10))  # PostgreSQL's batch size
+    deliveries = [intake.post(_group(4, offset=300 + 10 * n)).json()["delivery"] for n in range(3)]
+    writes: list[tuple[int, list[Any]]] = []
+    real = recorder.record_events
+
+    def spy(batch: Any) -> bool:
+        with create_session(scoped=False) as session:
+            undecided = sum(1 for delivery in deliveries if store.inbox_row(session, delivery).done_at is None)
+        writes.append((undecided, list(batch)))
+        return real(batch)
+
+    monkeypatch.setattr(recorder, "record_events", spy)
+
+    assert intake.service.drain_inbox() == 3
+
+    assert [undecided for undecided, _ in writes] == [3]  # one write, while no delivery was marked done yet
+    incidents = {item.incident_id for item in writes[0][1]}
+    assert len(incidents) == 12  # every alert of the three deliveries
+    assert {item.kind for item in writes[0][1]} >= {"alert_received", "runbook_started"}

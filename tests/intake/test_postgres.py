@@ -164,3 +164,65 @@ def test_webhook_insert_survives_a_connection_the_server_closed(service_on_postg
     assert backends[-1] != backends[0]
     with airflow_settings.engine.connect() as other:
         assert other.execute(select(func.count()).select_from(store.inbox)).scalar_one() == 2
+
+
+# -- LISTEN / NOTIFY: the worker wakes on an accepted delivery instead of finding it at its next poll ---------------
+def _listening_connection(engine: Any) -> Any:
+    from toilless.intake import store
+
+    raw = engine.raw_connection()
+    connection = raw.driver_connection
+    raw.detach()
+    connection.autocommit = True
+    with connection.cursor() as cursor:
+        cursor.execute(f"LISTEN {store.INBOX_CHANNEL}")
+    return connection
+
+
+def _notified(connection: Any, seconds: float) -> int:
+    import select
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        select.select([connection], [], [], 0.1)
+        connection.poll()
+        if connection.notifies:
+            count = len(connection.notifies)
+            connection.notifies.clear()
+            return count
+    return 0
+
+
+def test_an_accepted_delivery_notifies_the_workers_once_it_is_committed(service_on_postgres: Any) -> None:
+    """The webhook's one statement also notifies; PostgreSQL sends it at commit, never for an uncommitted row."""
+    from airflow import settings as airflow_settings
+    from sqlalchemy.orm import Session
+
+    listener = _listening_connection(airflow_settings.engine)
+    try:
+        with Session(bind=airflow_settings.engine) as session:
+            _insert(session)
+            assert _notified(listener, 0.5) == 0  # not committed: a worker woken now would find nothing
+            session.commit()
+        assert _notified(listener, 5) == 1
+        service_on_postgres._write(_insert, own_pool=True)  # the webhook's path (autocommit, one round trip)
+        assert _notified(listener, 5) == 1
+    finally:
+        listener.close()
+
+
+def test_the_worker_wakes_on_an_accepted_delivery(service_on_postgres: Any) -> None:
+    from airflow import settings as airflow_settings
+
+    from toilless.intake.worker import InboxListener
+
+    woken = threading.Event()
+    listener = InboxListener(woken.set, airflow_settings.engine).start()
+    try:
+        assert listener.listening.wait(10)
+        time.sleep(0.2)
+        woken.clear()  # the wake-up every (re)connection gives, for what arrived while not listening
+        service_on_postgres._write(_insert, own_pool=True)
+        assert woken.wait(5)
+    finally:
+        listener.stop()

@@ -335,4 +335,4 @@ class ServiceCore:
     def _run_link(dag_id: str, run_id: str, settings: IntakeSettings) -> str:
         from toilless.common.reporting import run_url
 
-        return run_url(dag_id, run_id, settings.toilless)
+        return run_url(dag_id, run_id, {"airflow_base_url": settings.airflow_base_url})  # read once per settings load

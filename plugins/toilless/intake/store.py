@@ -26,7 +26,22 @@ import threading
 import time
 from typing import Any
 
-from sqlalchemy import Column, Float, Integer, MetaData, String, Table, Text, delete, insert, or_, select, text, update
+from sqlalchemy import (
+    Column,
+    Float,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    text,
+    update,
+)
 
 metadata = MetaData()
 
@@ -144,11 +159,23 @@ def claim_inbox(dialect: str, rows: int, moment: float, only: int | None = None)
 
 
 # -- the inbox ---------------------------------------------------------------------------------------------------
+#: PostgreSQL channel on which every inbox insert notifies the workers (``LISTEN``, see toilless.intake.worker).
+INBOX_CHANNEL = "toilless_intake_inbox"
+
+
 def insert_inbox(session: Any, *, receiver: str, alerts: int, body: str) -> int:
-    """Write one accepted delivery; returns its id."""
-    result = session.execute(
-        insert(inbox).values(receiver=receiver, alerts=alerts, payload_json=body, received_at=now(), attempts=0)
-    )
+    """Write one accepted delivery; returns its id.
+
+    On PostgreSQL the same statement also ``pg_notify``s :data:`INBOX_CHANNEL` (a data-modifying CTE: still one
+    round trip), so a listening worker decides it at once instead of at its next poll. PostgreSQL delivers the
+    notification only when the insert commits, so a worker never wakes for a delivery it cannot see yet.
+    """
+    values = insert(inbox).values(receiver=receiver, alerts=alerts, payload_json=body, received_at=now(), attempts=0)
+    if session.get_bind().dialect.name == "postgresql":
+        row = values.returning(inbox.c.id).cte("accepted")
+        notified = select(row.c.id, func.pg_notify(INBOX_CHANNEL, "")).select_from(row)
+        return int(session.execute(notified).first()[0])
+    result = session.execute(values)
     return int(result.inserted_primary_key[0])
 
 

@@ -215,6 +215,83 @@ class IntakeWorker:
                 self._wake.wait(self._interval)
 
 
+class InboxListener:
+    """PostgreSQL ``LISTEN`` on the inbox channel in a daemon thread: every accepted delivery wakes the worker.
+
+    Why: the worker otherwise finds a delivery at its next poll (``worker_poll_seconds``), so every delivery waited
+    half a poll interval on average before its decision started, and an idle worker's polls are its only load on the
+    DB. The webhook's insert notifies in the same statement (:func:`toilless.intake.store.insert_inbox`). Polling
+    stays as the fallback: a notification lost with a dropped connection delays a delivery by one poll, never more.
+    The connection is the listener's own (detached from Airflow's pool), in autocommit.
+    """
+
+    def __init__(self, wake: Callable[[], None], engine: Any) -> None:
+        self._wake = wake
+        self._engine = engine
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="toilless-intake-listen", daemon=True)
+        #: Set once the first LISTEN is in place (tests, and the log).
+        self.listening = threading.Event()
+
+    def start(self) -> InboxListener:
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        self._thread.join(timeout)
+
+    def _connect(self) -> Any:
+        raw = self._engine.raw_connection()
+        connection = raw.driver_connection
+        raw.detach()  # the listener's own for as long as it lives; never handed back to the pool mid-LISTEN
+        connection.autocommit = True
+        with connection.cursor() as cursor:
+            cursor.execute(f"LISTEN {store.INBOX_CHANNEL}")
+        return connection
+
+    def _loop(self) -> None:
+        import select
+
+        failures = 0
+        while not self._stop.is_set():
+            connection = None
+            try:
+                connection = self._connect()
+                if not hasattr(connection, "poll") or not hasattr(connection, "notifies"):
+                    log.info("Alert intake worker: the DB driver has no psycopg2-style notifications; polling only")
+                    return
+                failures = 0
+                self.listening.set()
+                self._wake()  # whatever arrived while not listening is found by this pass
+                while not self._stop.is_set():
+                    if select.select([connection], [], [], 1.0) == ([], [], []):
+                        continue
+                    connection.poll()
+                    if connection.notifies:
+                        connection.notifies.clear()
+                        self._wake()
+            except Exception as err:
+                failures += 1
+                log.warning("Alert intake worker: LISTEN on the inbox failed (polling meanwhile): %s", err)
+                self._stop.wait(min(30.0, 2.0**failures))
+            finally:
+                if connection is not None:
+                    try:
+                        connection.close()
+                    except Exception:
+                        log.debug("Closing the LISTEN connection failed", exc_info=True)
+
+
+def start_inbox_listener(wake: Callable[[], None]) -> InboxListener | None:
+    """A running :class:`InboxListener` on PostgreSQL; None on another DB (the worker then only polls)."""
+    from airflow import settings as airflow_settings
+
+    if airflow_settings.engine.dialect.name != "postgresql":
+        return None
+    return InboxListener(wake, airflow_settings.engine).start()
+
+
 def resolve_mode(intake: dict[str, Any]) -> str:
     """``process`` or ``api_server``: the ``worker`` setting, where ``auto`` (the default) is ``process`` on
     PostgreSQL and ``api_server`` on SQLite.
@@ -286,8 +363,18 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    log.info("Alert intake worker started (pid %d, polls every %.2f s when idle)", os.getpid(), poll)
-    worker.run()
+    listener = start_inbox_listener(worker.wake)
+    log.info(
+        "Alert intake worker started (pid %d, polls every %.2f s when idle%s)",
+        os.getpid(),
+        poll,
+        ", and wakes on every accepted delivery (LISTEN)" if listener else "",
+    )
+    try:
+        worker.run()
+    finally:
+        if listener is not None:
+            listener.stop()
     log.info("Alert intake worker stopped")
     return 0
 
