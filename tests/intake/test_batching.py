@@ -175,3 +175,34 @@ def test_a_drain_transaction_records_its_incident_events_in_one_write_before_it_
     incidents = {item.incident_id for item in writes[0][1]}
     assert len(incidents) == 12  # every alert of the three deliveries
     assert {item.kind for item in writes[0][1]} >= {"alert_received", "runbook_started"}
+
+
+def test_posted_acks_are_on_their_incidents_timelines(intake: IntakeHarness, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The intake's Slack ack is the system's first word to a person about an incident: once the outbox has posted
+    it, it is a ``message_sent`` event (channel, first line) on that incident's timeline, all of a batch in one
+    write. Before, only tasks' own messages were recorded, so a drill's "acknowledge" waited for the runbook's first
+    message (minutes for dns_failover). A failed post records nothing."""
+    from toilless.incidents import recorder
+    from toilless.intake.worker import deliver_outbox
+
+    intake.post_decided(_group(3, offset=400))
+    writes: list[list[Any]] = []
+    monkeypatch.setattr(recorder, "record_events", lambda batch: writes.append(list(batch)) or True)
+
+    def failing(channel: str, message: dict[str, Any]) -> None:
+        raise ConnectionError("Slack is down")
+
+    assert deliver_outbox(failing) == 0
+    assert writes == []
+
+    posted: list[tuple[str, dict[str, Any]]] = []
+    monkeypatch.setattr("toilless.intake.worker.now", lambda: 10**10)  # past the failed posts' backoff
+    assert deliver_outbox(lambda channel, message: posted.append((channel, message))) == 3
+    [batch] = writes
+    assert sorted(event.incident_id for event in batch) == sorted(message["incident"] for _, message in posted)
+    assert {event.kind for event in batch} == {"message_sent"}
+    for event, (channel, message) in zip(
+        sorted(batch, key=lambda e: e.incident_id), sorted(posted, key=lambda p: p[1]["incident"]), strict=True
+    ):
+        assert event.data == {"channel": channel}
+        assert event.summary == message["text"].splitlines()[0][:200]

@@ -145,3 +145,26 @@ def test_each_shipped_triage_route_gives_its_runbook_a_conf_the_runbook_accepts(
         conf = build_conf(route, sample, "http://am:9093", dry_run=False)
         runbook_conf = {**conf["triage"]["runbook_conf"], "alert": conf["alert"], "dry_run": False}
         dag.params.deep_merge(runbook_conf).validate()
+
+
+@pytest.mark.parametrize(
+    ("environment", "triaged", "channel"),
+    [
+        pytest.param("prod", True, "non_urgent", id="prod-triage-wakes-nobody"),
+        pytest.param("prod", False, "urgent", id="prod-runbook-pages"),
+        pytest.param("staging", True, "non_urgent", id="staging-triage"),
+        pytest.param("staging", False, "non_urgent", id="staging-runbook"),
+    ],
+)
+def test_a_triage_routes_ack_goes_to_the_non_urgent_channel(
+    tmp_path: Path, environment: str, triaged: bool, channel: str
+) -> None:
+    """Noise must page nobody ("one error: acknowledge and go back to sleep"): the intake's ack of an alert that
+    triage decides about first is not a page, even in prod; a real problem pages through its runbook."""
+    from toilless.intake.settings import IntakeSettings, facts_for
+
+    table = RouteTable.from_file(write(tmp_path, routes(**({} if triaged else {"triage": None}))))
+    [route] = table.routes
+    settings = IntakeSettings(intake={}, toilless={}, routes=table, window=None)
+    firing = alert().model_copy(update={"labels": {**alert().labels, "environment": environment}})
+    assert facts_for(firing, "", settings, route)[1] == channel

@@ -33,6 +33,28 @@ def intake_decided(plans: Sequence[Any], outcomes: Sequence[Any]) -> bool:
     return record_events(batch)
 
 
+def acks_sent(messages: Sequence[tuple[str, str, str, str]]) -> bool:
+    """Record the intake's Slack messages the outbox posted: ``(incident, channel, text, outbox key)`` each, in one
+    write. The first line of the text and the channel, as a task's own messages are recorded. Never raises."""
+    try:
+        batch = [
+            ev.make_event(
+                incident,
+                ev.MESSAGE_SENT,
+                summary=(text.splitlines() or [""])[0][:200],
+                data={"channel": channel},
+                dedupe=f"intake-ack:{key}:{channel}:{text[:200]}",
+            )
+            for incident, channel, text, key in messages
+        ]
+    except Exception:
+        log.exception("Incident record: posted acks could not be turned into events")
+        return False
+    from toilless.incidents.recorder import record_events
+
+    return record_events(batch)
+
+
 def queued_started(alert: Any, *, dag_id: str, run_id: str, target: str) -> bool:
     """Record that a queued alert's runbook started now (its target became free). Never raises.
 

@@ -91,9 +91,10 @@ class Accept(ServiceCore):
                 where = f"alerts[{index}] ({alert.alertname[:100]}, fingerprint {alert.fingerprint})"
                 # Priority, environment, links and channel only matter to the acks, which the drain builds: the
                 # HTTP answer (strict) does not spend a storm's CPU on them.
-                facts, channel = facts_for(alert, payload.externalURL, settings) if not strict else (None, "")
+                route = settings.routes.match(alert.labels)
+                facts, channel = facts_for(alert, payload.externalURL, settings, route) if not strict else (None, "")
                 plan = Plan(alert=alert, external_url=payload.externalURL, facts=facts, channel=channel)
-                plan.route = settings.routes.match(alert.labels)
+                plan.route = route
                 plans.append(plan)
                 if plan.route is None:
                     plan.key = routing.alert_key("", "", alert)

@@ -79,10 +79,13 @@ def is_prod(environment: str, settings: Mapping[str, Any]) -> bool:
     return environment.lower() in {str(name).lower() for name in prod}
 
 
-def channel_for(environment: str, settings: Mapping[str, Any]) -> str:
-    """Prod alerts go to the urgent channel, everything else to the non-urgent one."""
+def channel_for(environment: str, settings: Mapping[str, Any], *, triage: bool = False) -> str:
+    """Prod alerts go to the urgent channel, everything else (and alerts triage decides about first) to the
+    non-urgent one."""
     channels = settings.get("channels", {})
-    return channels.get("prod", "urgent") if is_prod(environment, settings) else channels.get("non_prod", "non_urgent")
+    if is_prod(environment, settings) and not triage:
+        return channels.get("prod", "urgent")
+    return channels.get("non_prod", "non_urgent")
 
 
 def links_for(alert: Alert, environment: str, external_url: str, settings: Mapping[str, Any]) -> list[tuple[str, str]]:
@@ -331,7 +334,12 @@ def _message(
     blocks += _sections([*summary, *lines])
     if links:
         blocks.append(slack.context(" · ".join(links)))
-    return slack.fit_message({"text": _text(text_lines), "blocks": blocks})
+    message = slack.fit_message({"text": _text(text_lines), "blocks": blocks})
+    if incident:
+        # Not sent to Slack (the outbox posts text and blocks): once posted, the outbox records the message on this
+        # incident's timeline, the system's first word to a person about it.
+        message["incident"] = incident
+    return message
 
 
 def _incident_of(alert: Alert) -> str:

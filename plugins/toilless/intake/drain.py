@@ -228,7 +228,7 @@ class Drain(Accept, Decide):
             store.set_decision(session, key, "cancelled")
             return False
         mode = decisions.run_mode(route, self.clock(), settings.window)
-        facts, channel = facts_for(alert, stored.get("external_url", ""), settings)
+        facts, channel = facts_for(alert, stored.get("external_url", ""), settings, route)
         if not mode.start:
             return False  # notify-only maintenance: stays queued until the window closes
         conf = routing.build_conf(route, alert, stored.get("external_url", ""), dry_run=mode.dry_run)

@@ -133,7 +133,12 @@ class SettingsProvider:
         return IntakeSettings(intake=intake, toilless=toilless, routes=routes, window=window)
 
 
-def facts_for(alert: Alert, external_url: str, settings: IntakeSettings) -> tuple[decisions.AlertFacts, str]:
+def facts_for(
+    alert: Alert, external_url: str, settings: IntakeSettings, route: routing.Route | None = None
+) -> tuple[decisions.AlertFacts, str]:
+    """The alert's facts for its acks, and the channel they go to. A triage route's acks go to the non-urgent
+    channel even in prod: whether anyone is woken is what triage decides (noise pages nobody; a real problem pages
+    through its runbook, docs/triage.md)."""
     environment = decisions.environment_for(alert.labels, settings.intake)
     facts = decisions.AlertFacts(
         alert=alert,
@@ -142,7 +147,7 @@ def facts_for(alert: Alert, external_url: str, settings: IntakeSettings) -> tupl
         links=decisions.links_for(alert, environment, external_url, settings.intake),
         link_hosts=settings.link_hosts,
     )
-    return facts, decisions.channel_for(environment, settings.intake)
+    return facts, decisions.channel_for(environment, settings.intake, triage=bool(route and route.triage))
 
 
 def _airflow_ui_host(settings: IntakeSettings) -> frozenset[str]:

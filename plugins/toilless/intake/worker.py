@@ -28,6 +28,7 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from toilless.incidents import intake as incident_record
 from toilless.intake import store
 from toilless.intake.store import now
 
@@ -73,10 +74,12 @@ def deliver_outbox(poster: Callable[[str, dict[str, Any]], None] = post_to_slack
     with create_session(scoped=False) as session:
         rows = store.claimed_outbox(session, ids, claim)
     delivered: list[int] = []
+    told: list[tuple[str, str, str, str]] = []  # (incident, channel, text, dedupe) of the posted acks
     try:
         for row in rows:
             try:
-                poster(row.channel, json.loads(row.message_json))
+                message = json.loads(row.message_json)
+                poster(row.channel, message)
             except Exception as err:
                 backoff = min(MAX_BACKOFF_SECONDS, 2.0 ** min(row.attempts + 1, 9))
                 log.warning(
@@ -92,11 +95,15 @@ def deliver_outbox(poster: Callable[[str, dict[str, Any]], None] = post_to_slack
                     )
                 continue
             delivered.append(row.id)
+            if message.get("incident"):
+                told.append((str(message["incident"]), row.channel, str(message.get("text") or ""), f"{row.id}"))
     finally:
         # Also when the pass dies half-way: what was posted is not posted again.
         if delivered:
             with create_session(scoped=False) as session:
                 store.delete_outbox(session, delivered)
+        if told:
+            incident_record.acks_sent(told)  # one write for the batch; never raises
     return len(delivered)
 
 
