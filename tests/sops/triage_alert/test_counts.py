@@ -83,7 +83,9 @@ def test_owners_are_grouped_by_channel_and_unknown_topics_named() -> None:
 @pytest.mark.parametrize(
     ("owners", "message"),
     [
-        pytest.param({"orders": "#dev-team"}, "Slack channel '#dev-team' is not in slack.channels", id="unknown-channel"),
+        pytest.param(
+            {"orders": "#dev-team"}, "Slack channel '#dev-team' is not in slack.channels", id="unknown-channel"
+        ),
         pytest.param({"orders": 7}, "Slack channel '7' is not in slack.channels", id="channel-not-text"),
         pytest.param({"bad topic!": "developers"}, "is not a topic name", id="bad-topic"),
         pytest.param({"x" * 250: "developers"}, "is not a topic name", id="topic-too-long"),

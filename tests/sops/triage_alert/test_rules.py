@@ -195,7 +195,8 @@ def test_a_counted_cause_with_a_query_needs_no_log() -> None:
         counted(query='sum by (topic) (increase(produce_errors_total{service="{{ labels.service }}"}[1h]))'),
     )
     [cause] = parsed.known_causes
-    assert cause.count is not None and cause.count.at_least == 5
+    assert cause.count is not None
+    assert cause.count.at_least == 5
     assert set(parsed.expressions({"service": "s"})) == {"query", "known_causes.topic-missing.count"}
 
 
