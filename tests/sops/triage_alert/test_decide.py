@@ -173,7 +173,8 @@ def test_a_topic_error_at_or_over_the_threshold_goes_to_the_topics_owner_with_th
     assert verdict.response == "many: check the producer's topic"
     assert verdict.owner_notices == notices
     assert verdict.unknown_owners == unknown
-    assert verdict.counted.startswith(f"{total} in 60 min (")
+    assert verdict.counted == f"{total} in 60 min"
+    assert f"seen {total} in 60 min (" in " ".join(verdict.evidence)
 
 
 def test_a_known_cause_that_could_not_be_counted_is_real() -> None:

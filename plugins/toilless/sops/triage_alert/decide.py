@@ -175,8 +175,9 @@ def _counted(cause: Mapping[str, Any], evidence: list[str], owner_maps: Mapping[
     window = int(cause.get("window_minutes", 60))
     per_key = {str(k): int(v) for k, v in (cause.get("per_key") or {}).items()}
     shown = ", ".join(f"{key or '(not named)'}: {n}" for key, n in sorted(per_key.items(), key=lambda kv: -kv[1])[:10])
-    counted = f"{count} in {window} min" + (f" ({shown})" if shown else "")
-    evidence.append(f"{cause['name']}: seen {counted}, threshold {at_least}")
+    # Without the per-key breakdown: an owner is told about their own keys only (messages.counted_owner_message).
+    counted = f"{count} in {window} min"
+    evidence.append(f"{cause['name']}: seen {counted}" + (f" ({shown})" if shown else "") + f", threshold {at_least}")
     if count < at_least:
         return Verdict(
             KNOWN_CAUSE,
