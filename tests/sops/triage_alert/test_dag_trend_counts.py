@@ -58,7 +58,9 @@ def history(prometheus: Any, series: str, values: list[float]) -> None:
     """
     now_ms = int(time.time() * 1000)
     stamps = [now_ms - (len(values) - index) * 60_000 for index in range(len(values))]
-    lines = [f"{values[0]:.0f} {stamps[0]}"] + [f"{series} {v:.0f} {t}" for v, t in zip(values[1:], stamps[1:])]
+    lines = [f"{values[0]:.0f} {stamps[0]}"] + [
+        f"{series} {v:.0f} {t}" for v, t in zip(values[1:], stamps[1:], strict=True)
+    ]
     prometheus.exporter.values[series] = "\n".join(lines)  # type: ignore[assignment]
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -96,7 +98,13 @@ def triage_env(
 
 def conf_for(service: str, rule: str, alertname: str, **extra: Any) -> dict[str, Any]:
     route = Route.parse(
-        {"name": rule, "dag_id": RUNBOOK, "matchers": [f'alertname="{alertname}"'], "target": ["service"], "triage": rule},
+        {
+            "name": rule,
+            "dag_id": RUNBOOK,
+            "matchers": [f'alertname="{alertname}"'],
+            "target": ["service"],
+            "triage": rule,
+        },
         0,
     )
     alert = Alert.model_validate(
@@ -175,9 +183,9 @@ def test_memory_rising_steadily_for_half_an_hour_is_real_and_says_since_when(
     assert "steadily rising since" in text
     # Since when: 30 minutes ago, give or take the query's step.
     since = datetime.now(UTC) - timedelta(minutes=31)
-    assert any(
-        (since + timedelta(minutes=delta)).strftime("%Y-%m-%d %H:%M UTC") in text for delta in range(-2, 3)
-    ), text
+    assert any((since + timedelta(minutes=delta)).strftime("%Y-%m-%d %H:%M UTC") in text for delta in range(-2, 3)), (
+        text
+    )
     assert "MiB/h" in text
     assert runbook_started(conf["triage"]["runbook_run_id"])
     assert silences_for(alertmanager_server, name) == []
@@ -281,7 +289,9 @@ def test_an_owner_map_with_a_channel_slack_does_not_know_fails_the_run_before_an
     with create_session() as session:
         states = {
             ti.task_id: ti.state
-            for ti in session.query(TaskInstance).filter(TaskInstance.dag_id == DAG_ID, TaskInstance.run_id == run.run_id)
+            for ti in session.query(TaskInstance).filter(
+                TaskInstance.dag_id == DAG_ID, TaskInstance.run_id == run.run_id
+            )
         }
     assert states["resolve_settings"] == "failed"
     assert triage_env.messages("developers") == []
