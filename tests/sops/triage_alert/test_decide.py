@@ -216,3 +216,10 @@ def test_the_trend_decides_when_the_rule_says_so(
 def test_an_unreadable_count_is_real_whatever_the_trend_says() -> None:
     decided = decide(count=None, count_error="down", noise_at_most=1, causes=[], trend=trend("flat"))
     assert decided.verdict == REAL
+
+
+def test_topic_errors_only_older_than_the_window_do_not_dismiss_the_alert() -> None:
+    verdict = decide(count=500.0, count_error="", noise_at_most=1, causes=[topic_cause(matches=4, count=0, per_key={})])
+    assert verdict.verdict == REAL
+    assert "more than 1: real" in verdict.reason
+    assert any("seen 0 in 60 min" in line for line in verdict.evidence)

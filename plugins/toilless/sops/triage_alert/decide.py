@@ -128,6 +128,10 @@ def decide(
                 cause=str(cause["name"]),
                 evidence=[*evidence, f"{cause['name']}: count unknown ({cause.get('count_error', 'unknown error')})"],
             )
+        if "at_least" in cause and int(cause["count"]) == 0:
+            # Its pattern is in the log, but only before the window: not a cause of this alert.
+            evidence.append(f"{cause['name']}: seen 0 in {int(cause.get('window_minutes', 60))} min")
+            continue
         healthy = cause.get("pods_healthy")
         problems = list(cause.get("pod_problems") or [])
         if healthy is True:
