@@ -192,7 +192,7 @@ def storm_with_triage(work: Path) -> list[dict[str, Any]]:
     os.environ["AIRFLOW_CONN_ALERTMANAGER_DEFAULT"] = json.dumps({"conn_type": "http", "host": alertmanager.url})
     process = None
     try:
-        facts, process = start_launcher(home / "airflow")
+        facts, process = start_launcher(home / "airflow", timeout=900)  # a busy machine starts it slowly
         live = LiveAirflow(facts, process)
         live.wait_for_dag("triage_alert")
         intake = facts["published"]["alert_intake"]
