@@ -326,10 +326,7 @@ def _storm(
         end = datetime.fromisoformat(task["end_date"].replace("Z", "+00:00")).timestamp()
         ends.append(end)
         latencies.append(end - first_sent[service])
-        xcom = live.api(
-            "GET", f"/api/v2/dags/triage_alert/dagRuns/{run_id}/taskInstances/decide_verdict/xcomEntries/return_value"
-        )
-        verdict = (xcom.json().get("value") or {}).get("verdict", "?") if xcom.status_code == 200 else "?"
+        verdict = _verdict(live, run_id)
         verdicts[verdict] = verdicts.get(verdict, 0) + 1
     states: dict[str, int] = {}
     for found in runs.values():
@@ -396,6 +393,20 @@ def _storm(
             else "no verdict",
         ),
     ]
+
+
+def _verdict(live: Any, run_id: str) -> str:
+    """The verdict decide_verdict returned (its XCom), or "?" if it cannot be read."""
+    try:
+        answer = live.api(
+            "GET", f"/api/v2/dags/triage_alert/dagRuns/{run_id}/taskInstances/decide_verdict/xcomEntries/return_value"
+        )
+        value = answer.json().get("value") if answer.status_code == 200 else None
+        if isinstance(value, str):
+            value = json.loads(value)
+        return str(value.get("verdict", "?")) if isinstance(value, dict) else "?"
+    except (ValueError, AttributeError, OSError):
+        return "?"
 
 
 def _runs(live: Any, dag_id: str, tag: str) -> dict[str, dict[str, Any]]:
