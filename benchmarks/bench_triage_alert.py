@@ -175,23 +175,26 @@ def storm_with_triage(work: Path) -> list[dict[str, Any]]:
     home = Path(tempfile.mkdtemp(prefix="bench-triage-storm-", dir=work))
     (home / "prometheus").mkdir()
     (home / "alertmanager").mkdir()
-    prometheus = PrometheusServer(home / "prometheus").start()
-    alertmanager = AlertmanagerServer(home / "alertmanager").start()
-    tag = uuid.uuid4().hex[:6]
-    services = [f"storm-{tag}-{index:03d}" for index in range(STORM_TARGETS)]
-    for service in services:
-        prometheus.exporter.values[f'http_requests_total{{service="{service}",code="500"}}'] = 0
-    prometheus.wait_for_scrapes(f'http_requests_total{{service=~"storm-{tag}-.*"}}', samples=3, timeout=120)
-    for index, service in enumerate(services):
-        if index % BURST_EVERY == 0:
-            prometheus.exporter.values[f'http_requests_total{{service="{service}",code="500"}}'] = 50
-    prometheus.wait_for_scrapes(f'http_requests_total{{service=~"storm-{tag}-.*"}}', samples=8, timeout=120)
+    prometheus = PrometheusServer(home / "prometheus")
+    alertmanager = AlertmanagerServer(home / "alertmanager")
     keys = ("AIRFLOW_CONN_PROMETHEUS_DEFAULT", "AIRFLOW_CONN_ALERTMANAGER_DEFAULT")
     saved = {key: os.environ.get(key) for key in keys}
-    os.environ["AIRFLOW_CONN_PROMETHEUS_DEFAULT"] = json.dumps({"conn_type": "http", "host": prometheus.url})
-    os.environ["AIRFLOW_CONN_ALERTMANAGER_DEFAULT"] = json.dumps({"conn_type": "http", "host": alertmanager.url})
     process = None
     try:
+        prometheus.start()
+        alertmanager.start()
+        tag = uuid.uuid4().hex[:6]
+        services = [f"storm-{tag}-{index:03d}" for index in range(STORM_TARGETS)]
+        selector = f'http_requests_total{{service=~"storm-{tag}-.*"}}'
+        for service in services:
+            prometheus.exporter.values[f'http_requests_total{{service="{service}",code="500"}}'] = 0
+        prometheus.wait_for_scrapes(selector, samples=3, timeout=120)
+        for index, service in enumerate(services):
+            if index % BURST_EVERY == 0:
+                prometheus.exporter.values[f'http_requests_total{{service="{service}",code="500"}}'] = 50
+        prometheus.wait_for_scrapes(selector, samples=8, timeout=120)
+        os.environ["AIRFLOW_CONN_PROMETHEUS_DEFAULT"] = json.dumps({"conn_type": "http", "host": prometheus.url})
+        os.environ["AIRFLOW_CONN_ALERTMANAGER_DEFAULT"] = json.dumps({"conn_type": "http", "host": alertmanager.url})
         facts, process = start_launcher(home / "airflow", timeout=900)  # a busy machine starts it slowly
         live = LiveAirflow(facts, process)
         live.wait_for_dag("triage_alert")
