@@ -322,7 +322,7 @@ def _storm(
     latencies, ends, verdicts = [], [], {}
     for run_id, found in runs.items():
         service = found["service"]
-        task = live.api("GET", f"/api/v2/dags/triage_alert/dagRuns/{run_id}/taskInstances/decide_verdict").json()
+        task = _get_json(live, f"/api/v2/dags/triage_alert/dagRuns/{run_id}/taskInstances/decide_verdict")
         if task.get("state") != "success" or not task.get("end_date"):
             verdicts[f"decide_verdict {task.get('state')}"] = verdicts.get(f"decide_verdict {task.get('state')}", 0) + 1
             continue
@@ -398,6 +398,16 @@ def _storm(
     ]
 
 
+def _get_json(live: Any, path: str) -> dict[str, Any]:
+    """GET ``path``, retried on a 5xx (SQLite busy); {} if it never answers."""
+    for _attempt in range(10):
+        answer = live.api("GET", path)
+        if answer.status_code < 500:
+            return answer.json() if answer.status_code == 200 else {}
+        time.sleep(3)
+    return {}
+
+
 def _verdict(live: Any, run_id: str) -> str:
     """The verdict decide_verdict returned (its XCom), or "?" if it cannot be read."""
     try:
@@ -417,9 +427,13 @@ def _runs(live: Any, dag_id: str, tag: str) -> dict[str, dict[str, Any]]:
     found: dict[str, dict[str, Any]] = {}
     offset = 0
     while True:
-        answer = live.api(
-            "GET", f"/api/v2/dags/{dag_id}/dagRuns", params={"limit": 100, "offset": offset, "order_by": "id"}
-        )
+        for _attempt in range(10):  # SQLite answers 500 "database is locked" now and then under the storm's runs
+            answer = live.api(
+                "GET", f"/api/v2/dags/{dag_id}/dagRuns", params={"limit": 100, "offset": offset, "order_by": "id"}
+            )
+            if answer.status_code < 500:
+                break
+            time.sleep(3)
         answer.raise_for_status()
         page = answer.json()["dag_runs"]
         for run in page:
