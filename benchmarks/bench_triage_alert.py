@@ -400,8 +400,14 @@ def _storm(
 
 def _get_json(live: Any, path: str) -> dict[str, Any]:
     """GET ``path``, retried on a 5xx (SQLite busy); {} if it never answers."""
+    import requests
+
     for _attempt in range(10):
-        answer = live.api("GET", path)
+        try:
+            answer = live.api("GET", path)
+        except requests.RequestException:
+            time.sleep(3)
+            continue
         if answer.status_code < 500:
             return answer.json() if answer.status_code == 200 else {}
         time.sleep(3)
@@ -424,16 +430,25 @@ def _verdict(live: Any, run_id: str) -> str:
 
 def _runs(live: Any, dag_id: str, tag: str) -> dict[str, dict[str, Any]]:
     """The storm's runs of ``dag_id`` (run id -> state and service), read through the REST API."""
+    import requests
+
     found: dict[str, dict[str, Any]] = {}
     offset = 0
     while True:
-        for _attempt in range(10):  # SQLite answers 500 "database is locked" now and then under the storm's runs
-            answer = live.api(
-                "GET", f"/api/v2/dags/{dag_id}/dagRuns", params={"limit": 100, "offset": offset, "order_by": "id"}
-            )
-            if answer.status_code < 500:
+        answer = None
+        # SQLite answers 500 "database is locked", or nothing within 60 s, now and then under the storm's runs.
+        for _attempt in range(10):
+            try:
+                answer = live.api(
+                    "GET", f"/api/v2/dags/{dag_id}/dagRuns", params={"limit": 100, "offset": offset, "order_by": "id"}
+                )
+            except requests.RequestException:
+                answer = None
+            if answer is not None and answer.status_code < 500:
                 break
             time.sleep(3)
+        if answer is None:
+            raise RuntimeError(f"the REST API did not list {dag_id}'s runs after 10 tries")
         answer.raise_for_status()
         page = answer.json()["dag_runs"]
         for run in page:
