@@ -253,7 +253,8 @@ def _check_triage(routes: tuple[Route, ...], path: Path | None) -> None:
         path = include_path(TRIAGE_RULES_FILE)
     try:
         known = triage_rules.load_rules(path)
-        failures = triage_rules.check_promql({name: triage_rules.sample_query(rule) for name, rule in known.items()})
+        # Every expression of a rule (its query, trend, counts' queries), failures grouped by rule.
+        failures = triage_rules.failures_by_rule(triage_rules.check_promql(triage_rules.sample_expressions(known)))
     except triage_rules.TriageRuleError as err:
         named = ", ".join(route.name for route in routes if route.triage)
         raise RouteError(f"route(s) {named}: {err}") from err

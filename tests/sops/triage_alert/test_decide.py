@@ -107,3 +107,119 @@ def test_total_sums_series_and_refuses_nan() -> None:
     assert total([1.0, 2.5]) == 3.5
     with pytest.raises(ValueError, match="not a count"):
         total([float("nan")])
+
+
+def topic_cause(**changes: Any) -> dict[str, Any]:
+    found = cause(
+        name="kafka-topic-does-not-exist",
+        response="a typo, dismissed",
+        owner_response="many: check the producer's topic",
+        require_pods_healthy=False,
+        matches=2,
+        count=2,
+        per_key={"orders-v2": 2},
+        at_least=5,
+        window_minutes=60,
+        owner_map="topic_owners",
+    )
+    found.update(changes)
+    return found
+
+
+OWNERS = {"topic_owners": {"orders-v2": "developers", "payments": "developers"}}
+
+
+def test_a_topic_error_seen_under_the_threshold_is_dismissed_as_a_typo() -> None:
+    verdict = decide(count=500.0, count_error="", noise_at_most=1, causes=[topic_cause()], owner_maps=OWNERS)
+    assert verdict.verdict == KNOWN_CAUSE
+    assert "seen 2 time(s) in 60 min, under 5: dismissed" in verdict.reason
+    assert verdict.response == "a typo, dismissed"
+    assert verdict.owner_notices == []
+
+
+@pytest.mark.parametrize(
+    ("per_key", "notices", "unknown"),
+    [
+        pytest.param(
+            {"orders-v2": 5},
+            [{"channel": "developers", "counts": {"orders-v2": 5}}],
+            {},
+            id="exactly-the-threshold-known-owner",
+        ),
+        pytest.param(
+            {"orders-v2": 4, "mystery": 3},
+            [
+                {"channel": "developers", "counts": {"orders-v2": 4}},
+                {"channel": "infrastructure", "counts": {"mystery": 3}, "unowned": True},
+            ],
+            {"mystery": 3},
+            id="unknown-owner-named-and-sent-to-the-causes-owner",
+        ),
+    ],
+)
+def test_a_topic_error_at_or_over_the_threshold_goes_to_the_topics_owner_with_the_numbers(
+    per_key: dict[str, int], notices: list[dict[str, Any]], unknown: dict[str, int]
+) -> None:
+    total = sum(per_key.values())
+    verdict = decide(
+        count=500.0,
+        count_error="",
+        noise_at_most=1,
+        causes=[topic_cause(matches=total, count=total, per_key=per_key)],
+        owner_maps=OWNERS,
+    )
+    assert verdict.verdict == KNOWN_CAUSE
+    assert f"seen {total} times in 60 min, at least 5: the owners are told" in verdict.reason
+    assert verdict.response == "many: check the producer's topic"
+    assert verdict.owner_notices == notices
+    assert verdict.unknown_owners == unknown
+    assert verdict.counted == f"{total} in 60 min"
+    assert f"seen {total} in 60 min (" in " ".join(verdict.evidence)
+
+
+def test_a_known_cause_that_could_not_be_counted_is_real() -> None:
+    verdict = decide(
+        count=0.0,
+        count_error="",
+        noise_at_most=1,
+        causes=[topic_cause(count=None, count_error="PrometheusUnavailable: down")],
+    )
+    assert verdict.verdict == REAL
+    assert "could not be counted" in verdict.reason
+
+
+def trend(state: str, **changes: Any) -> dict[str, Any]:
+    found = {"state": state, "summary": f"{state} summary", "on_rising": "real", "on_flat": "noise"}
+    found.update(changes)
+    return found
+
+
+@pytest.mark.parametrize(
+    ("count", "found", "verdict", "reason"),
+    [
+        pytest.param(0.0, trend("rising"), REAL, "steadily rising summary: real", id="rising-is-real-even-if-quiet"),
+        pytest.param(5.0, trend("flat"), NOISE, "not a steady rise (flat summary): noise", id="flat-is-noise"),
+        pytest.param(5.0, trend("flat", on_flat="count"), REAL, "more than 1: real", id="flat-leaves-it-to-count"),
+        pytest.param(0.0, trend("rising", on_rising="count"), NOISE, "at most 1", id="rising-leaves-it-to-count"),
+        pytest.param(0.0, trend("unknown"), REAL, "trend could not be read", id="unknown-trend-is-real"),
+    ],
+)
+def test_the_trend_decides_when_the_rule_says_so(
+    count: float, found: dict[str, Any], verdict: str, reason: str
+) -> None:
+    decided = decide(count=count, count_error="", noise_at_most=1, causes=[], trend=found)
+    assert decided.verdict == verdict
+    assert reason in decided.reason
+    assert f"trend: {found['summary']}" in decided.evidence
+
+
+def test_an_unreadable_count_is_real_whatever_the_trend_says() -> None:
+    decided = decide(count=None, count_error="down", noise_at_most=1, causes=[], trend=trend("flat"))
+    assert decided.verdict == REAL
+
+
+def test_topic_errors_only_older_than_the_window_do_not_dismiss_the_alert() -> None:
+    verdict = decide(count=500.0, count_error="", noise_at_most=1, causes=[topic_cause(matches=4, count=0, per_key={})])
+    assert verdict.verdict == REAL
+    assert "more than 1: real" in verdict.reason
+    assert any("seen 0 in 60 min" in line for line in verdict.evidence)

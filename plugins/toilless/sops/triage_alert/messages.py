@@ -13,6 +13,8 @@ from toilless.common import slack
 from toilless.common.redaction import mask_secrets
 
 MAX_LABELS_SHOWN = 20
+MAX_NOTICES_SHOWN = 10
+MAX_COUNTS_SHOWN = 15
 
 _TITLES = {
     "noise": "Alert triage: noise, acknowledged",
@@ -25,6 +27,8 @@ def title(verdict: Mapping[str, Any], *, dry_run: bool) -> str:
     text = _TITLES.get(str(verdict.get("verdict")), "Alert triage")
     if verdict.get("verdict") == "real" and not verdict.get("runbook_dag_id"):
         text = "Alert triage: real"
+    if verdict.get("verdict") == "known_cause" and verdict.get("owner_notices"):
+        text = "Alert triage: known cause, owners told"
     return f"{text} (dry run: nothing was changed)" if dry_run else text
 
 
@@ -62,6 +66,11 @@ def report_lines(
         lines.append(f"response: {verdict['response']}")
         if verdict.get("owner_channel"):
             lines.append(f"owner told in {verdict['owner_channel']}")
+        for notice in (verdict.get("owner_notices") or [])[:MAX_NOTICES_SHOWN]:
+            what = "owner unknown (add to the owner map)" if notice.get("unowned") else "owner"
+            lines.append(f"told {notice['channel']} ({what}): {_counts(notice['counts'])}")
+        if verdict.get("unknown_owners"):
+            lines.append(f"nobody is known to own: {_counts(verdict['unknown_owners'])}")
     elif verdict.get("start_runbook"):
         lines.append(
             f"runbook {verdict['runbook_dag_id']} started for this alert as run {verdict['runbook_run_id']} "
@@ -84,5 +93,30 @@ def owner_message(settings: Mapping[str, Any], verdict: Mapping[str, Any]) -> di
         slack.code(alert.get("alertname", "?")),
         slack.escape(verdict.get("response", "")),
         slack.escape(_labels_line(alert)),
+    )
+    return {"text": text, "blocks": [slack.section(text)]}
+
+
+def _counts(counts: Mapping[str, int]) -> str:
+    ordered = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+    shown = ", ".join(f"{key or '(not named)'} {n}x" for key, n in ordered[:MAX_COUNTS_SHOWN])
+    more = len(ordered) - MAX_COUNTS_SHOWN
+    return shown + (f" (+{more} more)" if more > 0 else "")
+
+
+def counted_owner_message(
+    settings: Mapping[str, Any], verdict: Mapping[str, Any], notice: Mapping[str, Any]
+) -> dict[str, Any]:
+    """To one owner of a counted known cause (e.g. a topic's team): which alert, how many of theirs, what to do."""
+    alert = settings["alert"]
+    heading = "owner unknown for" if notice.get("unowned") else "yours:"
+    text = slack.mrkdwn(
+        "*Alert triage: {} seen {}* for {}\n{} {}\n{}",
+        slack.code(verdict.get("cause", "")),
+        slack.escape(verdict.get("counted", "")),
+        slack.code(alert.get("alertname", "?")),
+        heading,
+        slack.escape(_counts(notice.get("counts") or {})),
+        slack.escape(verdict.get("response", "")),
     )
     return {"text": text, "blocks": [slack.section(text)]}

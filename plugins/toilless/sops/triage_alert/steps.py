@@ -17,7 +17,7 @@ from toilless.common.redaction import mask_secrets
 from toilless.common.reporting import post_message, send_report
 from toilless.common.state import read_state, write_state
 from toilless.incidents import action_result
-from toilless.sops.triage_alert import decide, messages, rules, silences
+from toilless.sops.triage_alert import counts, decide, messages, rules, silences, trend
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +43,7 @@ def resolve_settings(params: Mapping[str, Any]) -> dict[str, Any]:
             "triage_alert runs for an alert: the intake sets `alert` and `triage` (a route with `triage: <rule>`)"
         )
     rule = _rule(str(triage["rule"]))
+    settings["owner_maps"] = owner_maps(settings, rule)
     settings.update(
         dry_run=bool(params.get("dry_run")),
         notes=notes,
@@ -51,6 +52,22 @@ def resolve_settings(params: Mapping[str, Any]) -> dict[str, Any]:
         rule=rule.name,
     )
     return settings
+
+
+def owner_maps(settings: Mapping[str, Any], rule: rules.TriageRule) -> dict[str, dict[str, str]]:
+    """The owner maps the rule's counted causes name, checked now: an owner who cannot be told fails the run before
+    anything is measured (a map with a channel Slack does not know, a key that is not a topic)."""
+    known_channels = (load_config("toilless").get("slack") or {}).get("channels") or {}
+    found: dict[str, dict[str, str]] = {}
+    for cause in rule.known_causes:
+        if cause.count is None or cause.count.owner_map in found:
+            continue
+        name = cause.count.owner_map
+        try:
+            found[name] = counts.check_owner_map(name, settings.get(name), known_channels)
+        except counts.OwnerMapError as err:
+            raise InvalidInput(f"include/config/triage_alert.yaml {err}") from err
+    return found
 
 
 def _rule(name: str) -> rules.TriageRule:
@@ -73,6 +90,25 @@ def prometheus_query(conn_id: str, expr: str) -> list[float]:
 
     # One try here: a triage is quick or it is "real"; the task's own retries cover a Prometheus restarting.
     return [sample.value for sample in PrometheusHook(prometheus_conn_id=conn_id, attempts=2).query(expr).samples]
+
+
+def prometheus_samples(conn_id: str, expr: str) -> list[tuple[dict[str, str], float]]:
+    """An instant query's samples with their labels (a count by owner key)."""
+    from toilless.hooks.prometheus import PrometheusHook
+
+    result = PrometheusHook(prometheus_conn_id=conn_id, attempts=2).query(expr)
+    return [(dict(sample.labels), sample.value) for sample in result.samples]
+
+
+def prometheus_range(conn_id: str, expr: str, *, minutes: int, step_seconds: int) -> list[tuple[float, float]]:
+    """A range query over the last ``minutes``, its series summed per timestamp (a trend is about the total)."""
+    from toilless.hooks.prometheus import PrometheusHook
+
+    end = datetime.now(UTC)
+    result = PrometheusHook(prometheus_conn_id=conn_id, attempts=2).query_range(
+        expr, end - timedelta(minutes=minutes), end, timedelta(seconds=step_seconds)
+    )
+    return trend.summed([series.points for series in result.series])
 
 
 def kubernetes_hooks(target: Mapping[str, str]) -> tuple[Any, Any]:
@@ -116,26 +152,45 @@ def gather_evidence(settings: Mapping[str, Any]) -> dict[str, Any]:
     except Exception as err:  # any failure to measure is a reason to wake someone, not to stop
         log.warning("Triage query for %s failed: %s", rule.name, _error(err))
         evidence["count_error"] = _error(err)
+    if rule.trend is not None:
+        evidence["trend"] = measure_trend(settings["prometheus_conn_id"], rule.trend, labels)
     for cause in rule.known_causes:
         found: dict[str, Any] = {
             "name": cause.name,
             "response": cause.response,
             "owner_channel": cause.owner_channel,
-            "min_matches": cause.log.min_matches,
+            "min_matches": cause.log.min_matches if cause.log else 1,
             "require_pods_healthy": cause.require_pods_healthy,
             "matches": None,
             "pods_healthy": None,
             "pod_problems": [],
         }
+        if cause.count is not None:
+            found.update(
+                count=None,
+                per_key={},
+                at_least=cause.count.at_least,
+                window_minutes=cause.count.window_minutes,
+                owner_map=cause.count.owner_map,
+                owner_response=cause.count.owner_response,
+            )
         try:
-            assert rule.kubernetes is not None  # parse_rule refuses a log check without it
-            target = rule.kubernetes.resolve(labels)
-            logs, workloads = kubernetes_hooks(target)
-            lines, source = logs.read_pod_log(max_bytes=cause.log.max_bytes)
-            pattern = cause.log.regex
-            found["matches"] = sum(1 for line in lines if pattern.search(line))
-            found["log_source"] = source
-            if found["matches"] >= cause.log.min_matches:
+            lines: list[str] = []
+            workloads: Any = None
+            if cause.log is not None:
+                assert rule.kubernetes is not None  # parse_rule refuses a log check without it
+                target = rule.kubernetes.resolve(labels)
+                logs, workloads = kubernetes_hooks(target)
+                lines, source = logs.read_pod_log(max_bytes=cause.log.max_bytes)
+                pattern = cause.log.regex
+                found["matches"] = sum(1 for line in lines if pattern.search(line))
+                found["log_source"] = source
+            if cause.count is not None:
+                _count_cause(settings, cause, labels, lines, found)
+            if found["matches"] >= found["min_matches"] and rule.kubernetes is not None:
+                target = rule.kubernetes.resolve(labels)
+                if workloads is None:
+                    _logs, workloads = kubernetes_hooks(target)
                 healthy, problems = decide.pods_health(
                     deployment_pods(workloads, target), max_restarts=cause.max_restarts
                 )
@@ -147,6 +202,59 @@ def gather_evidence(settings: Mapping[str, Any]) -> dict[str, Any]:
     return evidence
 
 
+def measure_trend(conn_id: str, check: rules.TrendCheck, labels: Mapping[str, str]) -> dict[str, Any]:
+    """The trend of the rule's series over its range; one that cannot be read is ``unknown`` (treated as real)."""
+    outcomes = {"on_rising": check.on_rising, "on_flat": check.on_flat}
+    try:
+        points = prometheus_range(
+            conn_id, check.query_for(labels), minutes=check.range_minutes, step_seconds=check.step_seconds
+        )
+    except Exception as err:  # a trend that cannot be read cannot make an alert noise
+        log.warning("Triage trend query failed: %s", _error(err))
+        return {"state": trend.UNKNOWN, "summary": f"unknown ({_error(err)})", **outcomes}
+    found = trend.analyse(
+        points,
+        rising_per_hour_at_least=check.rising_per_hour_at_least,
+        steady_for_minutes=check.steady_for_minutes,
+        step_seconds=check.step_seconds,
+        unit=check.unit,
+    )
+    return {**found.as_dict(), **outcomes}
+
+
+def _count_cause(
+    settings: Mapping[str, Any],
+    cause: rules.KnownCause,
+    labels: Mapping[str, str],
+    lines: list[str],
+    found: dict[str, Any],
+) -> None:
+    """Count a known cause (its PromQL, or its log lines in the window); a failed count is noted, not raised."""
+    check = cause.count
+    assert check is not None
+    try:
+        if check.query:
+            samples = prometheus_samples(settings["prometheus_conn_id"], check.query_for(labels))
+            total, per_key = counts.count_samples(samples, label=check.owner_by)
+            if cause.log is None:
+                found["matches"], found["log_source"] = total, ""
+        else:
+            assert cause.log is not None
+            total, per_key = counts.count_lines(
+                lines,
+                cause.log.regex,
+                group=check.owner_by,
+                window=timedelta(minutes=check.window_minutes),
+                now=datetime.now(UTC),
+            )
+        found["count"], found["per_key"] = total, per_key
+    except Exception as err:  # a cause that cannot be counted cannot be dismissed
+        log.warning("Triage count %s failed: %s", cause.name, _error(err))
+        found["count_error"] = _error(err)
+        if cause.log is None:
+            found["matches"] = found["min_matches"]  # found, but not countable: decide() makes it real
+
+
 def decide_verdict(settings: Mapping[str, Any], evidence: Mapping[str, Any]) -> dict[str, Any]:
     """The verdict, and whether the runbook starts (real, not a dry run) with the conf the intake built for it."""
     rule = _rule(settings["rule"])
@@ -155,6 +263,8 @@ def decide_verdict(settings: Mapping[str, Any], evidence: Mapping[str, Any]) -> 
         count_error=str(evidence.get("count_error", "")),
         noise_at_most=rule.noise_at_most,
         causes=evidence.get("causes") or [],
+        trend=evidence.get("trend"),
+        owner_maps=settings.get("owner_maps") or {},
     ).as_dict()
     triage = settings["triage"]
     real = verdict["verdict"] == decide.REAL
@@ -257,6 +367,9 @@ def report_outcome(
     if verdict["verdict"] == decide.KNOWN_CAUSE and verdict.get("owner_channel"):
         owner = messages.owner_message(settings, verdict)
         post_message(verdict["owner_channel"], owner["text"], blocks=owner["blocks"])
+    for notice in verdict.get("owner_notices") or []:
+        owner = messages.counted_owner_message(settings, verdict, notice)
+        post_message(notice["channel"], owner["text"], blocks=owner["blocks"])
     if silence and silence.get("error"):
         raise InvalidInput(f"noise not silenced: {silence['error']}")
     return {"channel": posted["channel"], "verdict": verdict["verdict"]}
