@@ -143,7 +143,7 @@ def test_alert_to_postmortem_on_running_airflow(live_airflow: Any, fail_leftover
 
     # 1. Alertmanager delivers; the intake starts the routed runbook.
     live.post_alert(fired)
-    run = poll("the runbook's run", lambda: live.run_of(fingerprint), timeout=30)
+    run = poll("the runbook's run", lambda: live.run_of(fingerprint), timeout=60)
     run_id = run["dag_run_id"]
     fail_leftover_runs.append(run_id)
     assert run["conf"]["instance_ids"] == [instance_id]
@@ -152,7 +152,7 @@ def test_alert_to_postmortem_on_running_airflow(live_airflow: Any, fail_leftover
     poll(
         "request_approval awaiting input",
         lambda: live.task_state(run_id, "request_approval") == "awaiting_input",
-        timeout=60,
+        timeout=180,  # a deadline, not a wait: seconds on an idle machine
     )
     rds = live_airflow.moto.client("rds", region=REGION)
     allocated = lambda: rds.describe_db_instances(DBInstanceIdentifier=instance_id)["DBInstances"][0][  # noqa: E731
@@ -170,7 +170,7 @@ def test_alert_to_postmortem_on_running_airflow(live_airflow: Any, fail_leftover
     assert answer.status_code == 200, answer.text
 
     # 4. The action happens on the target.
-    finished = live_airflow.wait_for_run(DAG_ID, run_id, timeout=90)
+    finished = live_airflow.wait_for_run(DAG_ID, run_id, timeout=180)
     assert finished["state"] == "success"
     assert allocated() == 146
 
@@ -180,7 +180,7 @@ def test_alert_to_postmortem_on_running_airflow(live_airflow: Any, fail_leftover
     record = poll(
         "the post-mortem filed on the incident",
         lambda: (found := live.record(incident_id)) and found["incident"]["postmortem_url"] and found,
-        timeout=60,
+        timeout=120,
     )
     incident = record["incident"]
     assert incident["severity"] == "P0"
@@ -200,6 +200,7 @@ def test_alert_to_postmortem_on_running_airflow(live_airflow: Any, fail_leftover
         ("gate_verdict", "toilless"),
         ("action", "toilless"),
         ("message_sent", "toilless"),  # the report
+        ("runbook_finished", "toilless"),
         ("alert_resolved", "alertmanager"),
         ("postmortem_filed", "toilless"),
     ], timeline
