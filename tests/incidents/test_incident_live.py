@@ -155,9 +155,10 @@ def test_alert_to_postmortem_on_running_airflow(live_airflow: Any, fail_leftover
         timeout=180,  # a deadline, not a wait: seconds on an idle machine
     )
     rds = live_airflow.moto.client("rds", region=REGION)
-    allocated = lambda: rds.describe_db_instances(DBInstanceIdentifier=instance_id)["DBInstances"][0][  # noqa: E731
-        "AllocatedStorage"
-    ]
+
+    def allocated() -> int:
+        return rds.describe_db_instances(DBInstanceIdentifier=instance_id)["DBInstances"][0]["AllocatedStorage"]
+
     assert allocated() == 100
 
     # 3. A person approves, as the Required Actions page does (PATCH hitlDetails, as the admin user).
@@ -182,6 +183,11 @@ def test_alert_to_postmortem_on_running_airflow(live_airflow: Any, fail_leftover
         lambda: (found := live.record(incident_id)) and found["incident"]["postmortem_url"] and found,
         timeout=120,
     )
+    # Drafted by the run the resolve started (not by the 10-minute schedule, nor by a person).
+    draft_run = live_airflow.api("GET", f"/api/v2/dags/postmortem_draft/dagRuns/postmortem__{incident_id}")
+    assert draft_run.status_code == 200, draft_run.text
+    assert draft_run.json()["triggering_user_name"] == "toilless-incident-record"
+    assert draft_run.json()["conf"] == {"incident_id": incident_id}
     incident = record["incident"]
     assert incident["severity"] == "P0"
     assert incident["resolved_at"] is not None
@@ -217,10 +223,8 @@ def test_alert_to_postmortem_on_running_airflow(live_airflow: Any, fail_leftover
     assert len(mine) == 1, [issue["title"] for issue in mine]
     body = mine[0]["body"]
     assert mine[0]["html_url"].rsplit("/", 1)[1] == incident["postmortem_url"].rsplit("/", 1)[1]
-    order = [
-        body.index(kind)
-        for kind in ("alert\\_received", "runbook\\_started", "approval", "gate\\_verdict", "alert\\_resolved")
-    ]
+    rows = ("alert_received", "runbook_started", "approval", "gate_verdict", "action", "alert_resolved")
+    order = [body.index(f"| {md(kind)} |") for kind in rows]
     assert order == sorted(order), body
     assert "👤 admin" in body
     assert md(f"grow storage 100 -> 146 GiB on {instance_id}: done") in body.split("## Resolution")[1], body
