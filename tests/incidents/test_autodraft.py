@@ -4,6 +4,7 @@ repeated resolve finds the run; a busy database is retried; nothing here raises 
 
 from __future__ import annotations
 
+import queue
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
@@ -130,6 +131,31 @@ def test_requesting_drafts_never_raises_into_the_intake(monkeypatch: pytest.Monk
     def broken() -> None:
         raise RuntimeError("no threads left")
 
+    pending: queue.Queue[str] = queue.Queue()  # not the module's: a worker another test started may be reading it
+    monkeypatch.setattr(autodraft, "_pending", pending)
     monkeypatch.setattr(autodraft, "_ensure_worker", broken)
-    autodraft.request_drafts(["abc"])  # logged, not raised
-    assert autodraft._pending.get_nowait() == "abc"
+    autodraft.request_drafts(["abc", "abc"])  # logged, not raised
+    assert [pending.get_nowait() for _ in range(pending.qsize())] == ["abc"]
+
+
+def test_the_background_worker_starts_each_requested_draft_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+
+    seen: list[str] = []
+    done = threading.Event()
+
+    def start_draft(incident_id: str) -> str:
+        seen.append(incident_id)
+        if len(seen) == 2:
+            done.set()
+        return "started"
+
+    monkeypatch.setattr(autodraft, "_pending", queue.Queue())
+    monkeypatch.setattr(autodraft, "_worker", [])
+    monkeypatch.setattr(autodraft, "start_draft", start_draft)
+
+    autodraft.request_drafts(["one", "two", "one"])  # returns at once: the intake's transaction is still open
+
+    assert done.wait(timeout=10)
+    assert seen == ["one", "two"]
+    assert autodraft._worker[0].daemon
