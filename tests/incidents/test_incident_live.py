@@ -94,6 +94,15 @@ class Incident:
         ]
         return found[0] if found else None
 
+    def dag_is_free(self) -> bool:
+        """No run of the runbook queued or running: max_active_runs=1, and a fresh Airflow's first scheduled run
+        (catchup of the latest slot) would hold the alert's run behind it."""
+        response = self.live.api(
+            "GET", f"/api/v2/dags/{DAG_ID}/dagRuns", params={"state": ["queued", "running"], "limit": 1}
+        )
+        response.raise_for_status()
+        return response.json()["total_entries"] == 0
+
     def task_state(self, run_id: str, task_id: str) -> str | None:
         return self.live.task_instances(DAG_ID, run_id).get(task_id, {}).get("state")
 
@@ -111,10 +120,11 @@ def fail_leftover_runs(live_airflow: Any):
 
 
 def test_alert_to_postmortem_on_running_airflow(live_airflow: Any, fail_leftover_runs: list[str]) -> None:
-    started = time.monotonic()
     live = Incident(live_airflow)
     live_airflow.wait_for_dag(DAG_ID)
     live_airflow.wait_for_dag("postmortem_draft")
+    poll("rds_storage_guard free of other runs", live.dag_is_free, timeout=300)
+    started = time.monotonic()
     instance_id = f"e2e-db-{uuid.uuid4().hex[:6]}"
     fingerprint = uuid.uuid4().hex[:16]
     # The alert's own start, a minute ago (the intake refuses alerts from the future, and the post-mortem's impact is
