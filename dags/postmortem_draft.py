@@ -7,8 +7,11 @@ plan) filled from the incident's timeline, filed as a GitHub issue under the inf
 incident channel.
 
 ## When it runs
-- **Automatically**: every 10 minutes it drafts each P0/P1 incident resolved in the last 72 h that has no draft yet
-  (`postmortem.auto_severities`, `postmortem.lookback_hours` in include/config/incidents.yaml).
+- **Automatically, on resolve**: when the alert of a P0/P1 incident resolves, the alert intake starts a run for that
+  incident at once (run id `postmortem__<incident>`, `toilless.incidents.autodraft`).
+- **Every 10 minutes** (the fallback, e.g. after an API server restart): it drafts each P0/P1 incident resolved in
+  the last 72 h that has no draft yet (`postmortem.auto_severities`, `postmortem.lookback_hours` in
+  include/config/incidents.yaml).
 - **Manual**: with `incident_id` (any severity).
 
 ## Never twice

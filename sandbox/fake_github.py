@@ -2,7 +2,9 @@
 
 Serves what PyGithub (through the GitHub provider's ``GithubHook``) calls to list, create and link issues:
 ``GET/POST /repos/{owner}/{repo}/issues``, ``GET /repos/{owner}/{repo}/issues/{n}``,
-``POST /repos/{owner}/{repo}/issues/{n}/sub_issues`` and ``GET /user``. Point a ``github`` Connection's host at
+``POST /repos/{owner}/{repo}/issues/{n}/sub_issues``, ``GET/POST /repos/{owner}/{repo}/issues/{n}/comments`` (as GitHub
+documents them: 201 with the comment, 422 without a ``body``; the issue's ``comments`` count follows) and
+``GET /user``. Point a ``github`` Connection's host at
 :attr:`FakeGitHub.url`. Requests without an ``Authorization`` header get 401, like GitHub.
 """
 
@@ -10,6 +12,7 @@ from __future__ import annotations
 
 import json
 import threading
+from datetime import UTC, datetime
 from email.message import Message
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -26,6 +29,7 @@ class FakeGitHub(LoopbackHTTPServer):
         super().__init__(port)
         self._lock = threading.Lock()
         self._issues: dict[str, list[dict[str, Any]]] = {}
+        self._comments: dict[tuple[str, int], list[dict[str, Any]]] = {}
         self._next_id = 1000
         #: (method, path) of every request, in order.
         self.requests: list[tuple[str, str]] = []
@@ -51,12 +55,17 @@ class FakeGitHub(LoopbackHTTPServer):
     def reset(self) -> None:
         with self._lock:
             self._issues.clear()
+            self._comments.clear()
             self.requests.clear()
             self.fail_with_status = None
 
     def issues(self, repo: str) -> list[dict[str, Any]]:
         with self._lock:
             return [dict(issue) for issue in self._issues.get(repo, [])]
+
+    def comments(self, repo: str, number: int) -> list[dict[str, Any]]:
+        with self._lock:
+            return [dict(comment) for comment in self._comments.get((repo, int(number)), [])]
 
     def add_issue(self, repo: str, title: str, body: str = "", labels: list[str] | None = None) -> dict[str, Any]:
         with self._lock:
@@ -90,6 +99,12 @@ class FakeGitHub(LoopbackHTTPServer):
                     return 422, {"message": "sub_issue_id not found"}
                 issue.setdefault("sub_issue_ids", []).append(child["id"])
                 return 201, child
+            if segments[5:] == ["comments"] and method == "GET":
+                return 200, self._comments.get((repo, issue["number"]), [])
+            if segments[5:] == ["comments"] and method == "POST":
+                if not isinstance(body.get("body"), str) or not body["body"]:
+                    return 422, {"message": "Validation Failed"}
+                return 201, self._comment(repo, issue, body["body"])
         return 404, {"message": "Not Found"}
 
     def _list(self, repo: str, query: dict[str, str]) -> list[dict[str, Any]]:
@@ -118,6 +133,25 @@ class FakeGitHub(LoopbackHTTPServer):
             "labels": [{"name": name} for name in body.get("labels") or []],
             "url": f"{self.url}/repos/{repo}/issues/{number}",
             "html_url": f"{self.url}/{repo}/issues/{number}",
+            "comments": 0,
         }
         issues.append(issue)
         return issue
+
+    def _comment(self, repo: str, issue: dict[str, Any], text: str) -> dict[str, Any]:
+        self._next_id += 1
+        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        comment = {
+            "id": self._next_id,
+            "url": f"{self.url}/repos/{repo}/issues/comments/{self._next_id}",
+            "html_url": f"{issue['html_url']}#issuecomment-{self._next_id}",
+            "issue_url": issue["url"],
+            "body": text,
+            "user": {"login": "toilless", "id": 1, "type": "Bot"},
+            "author_association": "NONE",
+            "created_at": now,
+            "updated_at": now,
+        }
+        self._comments.setdefault((repo, issue["number"]), []).append(comment)
+        issue["comments"] += 1
+        return comment

@@ -25,12 +25,15 @@ SETTINGS = {
 
 
 def _failure(
-    error: str = "order 41 failed after 3 tries", dag_id: str = "order_backlog_check", owner: str = "sre-orders"
+    error: str = "order 41 failed after 3 tries",
+    dag_id: str = "order_backlog_check",
+    owner: str = "sre-orders",
+    run_id: str = "manual__1",
 ) -> TaskFailure:
     return TaskFailure(
         dag_id=dag_id,
         task_id="restart_processor",
-        run_id="manual__1",
+        run_id=run_id,
         try_number=3,
         max_tries=3,
         owner=owner,
@@ -86,6 +89,30 @@ def test_one_issue_per_signature(fake_github: Any, set_connection: Callable[[str
     again = file_issue(plan_issue(_failure("order 42 failed"), "code", "preprod", SETTINGS), SETTINGS)
     other = file_issue(plan_issue(_failure("disk full on /var"), "code", "preprod", SETTINGS), SETTINGS)
     assert first["filed"] is True
-    assert again == {"filed": False, "url": first["url"]}
+    assert again["filed"] is False
+    assert again["url"] == first["url"]
     assert other["filed"] is True
     assert len(fake_github.issues("example-org/infrastructure")) == 2
+
+
+def test_a_repeated_signature_comments_on_its_issue(
+    fake_github: Any, set_connection: Callable[[str, dict[str, Any]], None]
+) -> None:
+    set_connection("github_incidents", fake_github.connection())
+    repo = "example-org/infrastructure"
+    first = file_issue(plan_issue(_failure("order 41 failed for <@U41>"), "code", "preprod", SETTINGS), SETTINGS)
+    again = file_issue(
+        plan_issue(_failure("order 42 failed for <@U42>", run_id="scheduled__2"), "code", "preprod", SETTINGS),
+        SETTINGS,
+    )
+
+    [issue] = fake_github.issues(repo)
+    [comment] = fake_github.comments(repo, issue["number"])
+    assert again == {"filed": False, "url": first["url"], "comment_url": comment["html_url"]}
+    assert issue["comments"] == 1
+    assert ("POST", f"/repos/{repo}/issues/{issue['number']}/comments") in fake_github.requests
+    # Which run, which error (outside text escaped like the issue body), where the log is.
+    assert "scheduled\\_\\_2" in comment["body"]
+    assert "order 42 failed for \\<\\@U42\\>" in comment["body"]
+    assert "http://airflow.local/dags/x/runs/y" in comment["body"]
+    assert "order 41" not in comment["body"]

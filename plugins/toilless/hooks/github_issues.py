@@ -27,8 +27,12 @@ class GithubIssueHook(GithubHook):
         Listing the label's issues is read-after-write consistent, unlike the search API, so an issue filed a
         moment ago by the previous try of this task is found.
         """
+        return {marker: found["url"] for marker, found in self.existing_issues(repo_name, label, markers).items()}
+
+    def existing_issues(self, repo_name: str, label: str, markers: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """Like :meth:`existing_fingerprints`, with each issue's number too: marker -> ``{"number", "url"}``."""
         wanted = set(markers)
-        found: dict[str, str] = {}
+        found: dict[str, dict[str, Any]] = {}
         if not wanted:
             return found
         repo = self.get_conn().get_repo(repo_name, lazy=True)
@@ -36,10 +40,21 @@ class GithubIssueHook(GithubHook):
             body = issue.body or ""
             for marker in wanted - found.keys():
                 if marker in body:
-                    found[marker] = issue.html_url
+                    found[marker] = {"number": issue.number, "url": issue.html_url}
             if found.keys() == wanted:
                 break
         return found
+
+    def add_comment(self, repo_name: str, number: int, body: str) -> str:
+        """Comment on issue ``number`` (``POST /repos/{owner}/{repo}/issues/{n}/comments``); returns its URL."""
+        from toilless.common.cost_contracts import GITHUB_BODY_MAX, GithubContractError
+
+        # GitHub answers 422 for an empty comment or one over the body limit: refuse before the call.
+        if not isinstance(body, str) or not body.strip() or len(body) > GITHUB_BODY_MAX:
+            size = len(body) if isinstance(body, str) else type(body).__name__
+            raise GithubContractError(f"a comment needs a body of 1-{GITHUB_BODY_MAX} characters, got {size}")
+        issue = self.get_conn().get_repo(repo_name, lazy=True).get_issue(number)
+        return issue.create_comment(body).html_url
 
     def create_issue(
         self, repo_name: str, *, title: str, body: str, labels: list[str], epic_issue: int = 0

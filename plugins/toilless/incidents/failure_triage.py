@@ -1,6 +1,6 @@
 """Airflow failure triage, completed (SOPS.md "Alert handling"): a preprod task or code failure files one GitHub
 issue per DAG + task + error signature, assigned to the DAG owner's GitHub handle (``failure_issues.owner_handles``),
-under the configured epic; infrastructure failures go to the infrastructure owner; ``test.`` DAGs need no action.
+under the configured epic (a repeat of the signature comments on that issue: which run, which error, the log); infrastructure failures go to the infrastructure owner; ``test.`` DAGs need no action.
 
 :func:`plan_issue` and :func:`error_signature` are pure. :func:`after_failure` is the shared failure notifier's one
 call: it also notes the failure on the run's incident timeline (``runbook_finished``), and never raises: a failure
@@ -45,6 +45,8 @@ class IssuePlan:
     body: str
     labels: tuple[str, ...]
     assignee: str
+    #: Posted on the existing issue when the signature is seen again.
+    comment: str = ""
 
 
 def plan_issue(failure: Any, kind: str, environment: str, settings: Mapping[str, Any]) -> IssuePlan | None:
@@ -77,12 +79,21 @@ def plan_issue(failure: Any, kind: str, environment: str, settings: Mapping[str,
         )
         if line
     )
+    comment = "\n".join(
+        (
+            f"Seen again in run `{md(failure.run_id, 250)}` ({md(environment, 40)}), "
+            f"try {failure.try_number} of {failure.max_tries}.",
+            f"- **Error:** {md(failure.error_type or 'none', 200)}: {md(failure.error_first_line, 300)}",
+            f"- **Log:** {md(failure.log_url, 500)}",
+        )
+    )
     return IssuePlan(
         marker,
         title[:250],
         body,
         (str(config.get("label") or "airflow-failure"),),
         assignee if _handle_ok(assignee) else "",
+        comment,
     )
 
 
@@ -92,16 +103,20 @@ def _handle_ok(handle: str) -> bool:
 
 
 def file_issue(plan: IssuePlan, settings: Mapping[str, Any]) -> dict[str, Any]:
-    """File the issue unless one with its marker exists (open or closed): never twice per signature."""
+    """File the issue unless one with its marker exists (open or closed): never twice per signature. A repeat
+    comments on the existing issue instead, so its owner sees how often and where it happens."""
     from toilless.common.cost_contracts import check_github_issue
     from toilless.hooks.github_issues import GithubIssueHook
 
     config = dict(settings.get("failure_issues") or {})
     repo_name = str(config["repo"])
     hook = GithubIssueHook(github_conn_id=str(config.get("github_conn_id") or "github_incidents"))
-    found = hook.existing_fingerprints(repo_name, plan.labels[0], [plan.marker])
-    if plan.marker in found:
-        return {"filed": False, "url": found[plan.marker]}
+    found = hook.existing_issues(repo_name, plan.labels[0], [plan.marker]).get(plan.marker)
+    if found is not None:
+        result: dict[str, Any] = {"filed": False, "url": found["url"]}
+        if plan.comment:
+            result["comment_url"] = hook.add_comment(repo_name, int(found["number"]), plan.comment)
+        return result
     check_github_issue(repo_name, title=plan.title, body=plan.body, labels=list(plan.labels))
     repo = hook.get_conn().get_repo(repo_name, lazy=True)
     extra = {"assignees": [plan.assignee]} if plan.assignee else {}

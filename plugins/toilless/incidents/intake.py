@@ -1,5 +1,6 @@
 """The intake's one call into the incident record: after a delivery's alerts are decided, each decision becomes
-events on its incident (alert received with severity, runbook started, alert resolved).
+events on its incident (alert received with severity, runbook started, alert resolved); a resolved incident is
+handed to :mod:`toilless.incidents.autodraft` (its post-mortem draft, for P0/P1).
 
 Event ids are derived from the incident and the fact, so a batch that rolls back and is decided again alert by
 alert (the intake's contention path), or a redelivery, records nothing twice. Never raises.
@@ -30,7 +31,15 @@ def intake_decided(plans: Sequence[Any], outcomes: Sequence[Any]) -> bool:
         return False
     from toilless.incidents.recorder import record_events
 
-    return record_events(batch)
+    written = record_events(batch)
+    resolved = [item.incident_id for item in batch if item.kind == ev.ALERT_RESOLVED]
+    if written and resolved:
+        # A P0/P1 that resolved gets its post-mortem now, not at the next scheduled run (decided off this thread:
+        # the intake's transaction is still open).
+        from toilless.incidents import autodraft
+
+        autodraft.request_drafts(resolved)
+    return written
 
 
 def acks_sent(messages: Sequence[tuple[str, str, str, str]]) -> bool:
