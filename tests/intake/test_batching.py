@@ -204,5 +204,5 @@ def test_posted_acks_are_on_their_incidents_timelines(intake: IntakeHarness, mon
     for event, (channel, message) in zip(
         sorted(batch, key=lambda e: e.incident_id), sorted(posted, key=lambda p: p[1]["incident"]), strict=True
     ):
-        assert event.data == {"channel": channel}
+        assert event.data == {"channel": channel, "via": "intake"}
         assert event.summary == message["text"].splitlines()[0][:200]

@@ -51,7 +51,7 @@ def acks_sent(messages: Sequence[tuple[str, str, str, str]]) -> bool:
                 incident,
                 ev.MESSAGE_SENT,
                 summary=(text.splitlines() or [""])[0][:200],
-                data={"channel": channel},
+                data={"channel": channel, "via": "intake"},
                 dedupe=f"intake-ack:{key}:{channel}:{text[:200]}",
             )
             for incident, channel, text, key in messages
