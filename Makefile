@@ -41,8 +41,11 @@ format: venv
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
+# Two test processes (pytest-xdist): most of the suite waits on servers, not the CPU. Every test on the running Airflow
+# goes to one process (tests/conftest.py), so the suite starts it once. `make test TEST_WORKERS=0` runs in one process.
+TEST_WORKERS ?= 2
 test: venv test-deps lint
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadgroup)
 
 # The scaffold refuses an invalid or existing dag_id itself; NAME is checked here so `make sop` alone says how.
 sop: venv

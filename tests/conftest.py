@@ -72,6 +72,14 @@ def pytest_configure(config: pytest.Config) -> None:
         config.stash[_OWN_BASETEMP] = basetemp
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under pytest-xdist (``make test`` runs two processes, ``--dist loadgroup``), every test that uses the running
+    Airflow goes to the same process, so the suite starts that sandbox once instead of once per process."""
+    for item in items:
+        if "live_airflow" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group("live_airflow"))
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     # Kept after a failure, for its logs (the path is in the failure's traceback); removed after a green run.
     basetemp = session.config.stash.get(_OWN_BASETEMP, None)
