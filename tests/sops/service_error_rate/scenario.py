@@ -256,7 +256,7 @@ class Controller:
         self._thread.join(5)
 
 
-def wait_for_series(prometheus: Any, namespace: str, pods: int, timeout: float = 30.0) -> None:
+def wait_for_series(prometheus: Any, namespace: str, pods: int, timeout: float = 90.0) -> None:
     """Until Prometheus has at least 3 scrapes of every pod's counters (rate() and increase() need 2)."""
     prometheus.wait_for_scrapes(
         f'http_requests_total{{namespace="{namespace}",code="200"}}', samples=3, timeout=timeout
