@@ -17,16 +17,27 @@ DAG_ID = "rds_storage_guard"
 ALERTNAME = "RDSLowStorage"
 
 
-def _alert_runs(live_airflow: Any) -> list[dict[str, Any]]:
+def _alert_runs(live_airflow: Any, instance_id: str | None) -> list[dict[str, Any]]:
+    """This test's alert runs (None: every instance's): other tests on the shared running Airflow alert about
+    instances of their own."""
     response = live_airflow.api("GET", f"/api/v2/dags/{DAG_ID}/dagRuns", params={"limit": 100})
     response.raise_for_status()
-    return [run for run in response.json()["dag_runs"] if run["dag_run_id"].startswith(f"alert__{ALERTNAME}__")]
+    return [
+        run
+        for run in response.json()["dag_runs"]
+        if run["dag_run_id"].startswith(f"alert__{ALERTNAME}__")
+        and (
+            instance_id is None
+            or ((run.get("conf") or {}).get("alert") or {}).get("labels", {}).get("dbinstance_identifier")
+            == instance_id
+        )
+    ]
 
 
-def _wait_for_runs(live_airflow: Any, count: int, timeout: float = 90.0) -> list[dict[str, Any]]:
+def _wait_for_runs(live_airflow: Any, instance_id: str, count: int, timeout: float = 90.0) -> list[dict[str, Any]]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        runs = _alert_runs(live_airflow)
+        runs = _alert_runs(live_airflow, instance_id)
         if len(runs) >= count:
             return runs
         time.sleep(0.5)
@@ -52,7 +63,7 @@ def test_prometheus_alert_starts_the_routed_dag_once(live_airflow: Any, alerting
     stack.exporter.values[series] = 4.0
 
     # Prometheus fires, Alertmanager delivers, the intake starts the run.
-    [run] = _wait_for_runs(live_airflow, 1)
+    [run] = _wait_for_runs(live_airflow, instance_id, 1)
     alert = run["conf"]["alert"]
     assert alert["alertname"] == ALERTNAME
     assert alert["labels"]["dbinstance_identifier"] == instance_id
@@ -76,7 +87,7 @@ def test_prometheus_alert_starts_the_routed_dag_once(live_airflow: Any, alerting
     # Alertmanager repeats the still-firing alert (repeat_interval 4 s): no second run.
     firing = stack.recorder.wait_for("firing", count=3, timeout=60)
     time.sleep(2)  # let the intake answer the last repeat
-    assert len(_alert_runs(live_airflow)) == 1
+    assert len(_alert_runs(live_airflow, instance_id)) == 1
 
     # A duplicate delivery (as from a second Alertmanager replica), twice at the same moment: no second run.
     headers = {"Authorization": f"Bearer {intake['token']}"}
@@ -88,7 +99,7 @@ def test_prometheus_alert_starts_the_routed_dag_once(live_airflow: Any, alerting
     assert {answer.json()["results"][0]["status"] for answer in answers} == {"accepted"}
     decided = [_decided(intake_url, headers, answer.json()["delivery"]) for answer in answers]
     assert {answer["results"][0]["status"] for answer in decided} == {"duplicate"}
-    assert len(_alert_runs(live_airflow)) == 1
+    assert len(_alert_runs(live_airflow, instance_id)) == 1
 
     # Resolve: Prometheus stops firing, Alertmanager sends "resolved"; nothing new starts.
     stack.exporter.values[series] = 55.0
@@ -97,7 +108,7 @@ def test_prometheus_alert_starts_the_routed_dag_once(live_airflow: Any, alerting
     assert replay.status_code == 200
     assert _decided(intake_url, headers, replay.json()["delivery"])["results"][0]["status"] == "resolved"
     time.sleep(2)
-    assert len(_alert_runs(live_airflow)) == 1
+    assert len(_alert_runs(live_airflow, instance_id)) == 1
     assert len([m for m in live_airflow.slack_sink.messages() if "runbook started" in m["text"]]) == 1
 
 
@@ -116,12 +127,12 @@ def _decided(intake_url: str, headers: dict[str, str], delivery: int, timeout: f
 
 def test_intake_in_the_api_server_refuses_a_bad_token(live_airflow: Any) -> None:
     url = f"{live_airflow.base_url}{live_airflow.published['alert_intake']['path']}"
-    before = len(_alert_runs(live_airflow))
+    before = len(_alert_runs(live_airflow, None))
 
     response = requests.post(url, json={"version": "4"}, headers={"Authorization": "Bearer nope"}, timeout=30)
 
     assert response.status_code == 401
-    assert len(_alert_runs(live_airflow)) == before
+    assert len(_alert_runs(live_airflow, None)) == before
 
 
 def test_rest_api_example_client_starts_once_then_reports_already_started(

@@ -1,6 +1,9 @@
 """The intake's own state in Airflow's metadata DB: an inbox of accepted deliveries, a ledger of decisions,
 per-target locks and a Slack outbox.
 
+Over 400 lines because every statement on the intake's tables (the exactly-once ledger, locks, inbox, outbox) is
+kept in one module, where its guarantees are reviewed together.
+
 * ``toilless_intake_inbox``: a delivery, validated and accepted, written in ONE insert before the HTTP answer
   (the durable inbox). The worker drains it: the alerts are decided and the row is marked done in the same
   transaction as their ledger rows, so a crash between answer and decision, or during a drain, loses nothing and
