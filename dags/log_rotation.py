@@ -14,10 +14,12 @@ Compliance what was freed and what is still low.
 
 ## Steps
 1. `plan_rotation`: reads the log sets (YAML + Variable `toilless_log_rotation`), picks the ones for this run,
-   checks every extra path is under the allowed roots and a chosen log set (else fails: nothing touched). Inside
-   the maintenance window a run only reports (dry run). `select_host_work` hands each host queue its log sets.
-2. `rotate_logs` (one mapped task per log set, on the Celery queue of the host owning the files): finishes what an
-   interrupted run left, then per live file at least `min_size` large:
+   checks every extra path is under the allowed roots and a chosen log set (else fails: nothing touched).
+   `select_host_work` hands each host queue its log sets.
+2. `rotate_logs` (one mapped task per log set, on the Celery queue of the host owning the files): under the log
+   set's lock, asks the action gate (maintenance window, once per incident, cool-down, circuit breaker; `gate` in
+   the YAML); a held log set changes nothing and the report says why. Then it finishes what an interrupted run
+   left, and per live file at least `min_size` large:
    - `rename` mode: rename it to `<file>.<UTC stamp>.<n>`, create a new empty file with the same mode and owner,
      signal the writer to reopen (pid file + signal, or a command); compress once no process holds the old file.
    - `copytruncate` mode: copy, then truncate in place, for writers that cannot reopen; reports the growth during
@@ -25,7 +27,7 @@ Compliance what was freed and what is still low.
    - compression (zstd, or gzip) streams through a hidden temporary file, fsyncs and verifies it (decompressed,
      CRC-32 and length compared with the source) before the source goes. A crash leaves the source or a verified archive.
 3. `apply_retention`: deletes only this DAG's archives (`<file>.<stamp>.<n>.zst|.gz`) beyond the log set's
-   retention (age, count, total size). Nothing else, ever.
+   retention (age, count, total size), after the action gate allows it. Nothing else, ever.
 4. `measure_mount_usage`: how full the mount is, how fast it grew, and (at warning) the largest files and
    directories.
 5. `warn_low_storage`: at or above the warning threshold (default 70 %) tells the log set's channel (Compliance);

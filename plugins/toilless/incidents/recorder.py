@@ -196,6 +196,9 @@ class ActionRecord:
     def __init__(self) -> None:
         self.result = "done"
         self.detail = ""
+        #: False: nothing was attempted (the gate held it, whose verdict is on the timeline already, or there was
+        #: nothing to change), so no action is recorded.
+        self.attempted = True
 
     def check(self, ok: Any, detail: Any = "") -> Any:
         """For calls that answer instead of raising: a falsy ``ok`` records ``not done`` with ``detail``. Returns
@@ -231,7 +234,8 @@ def action_result(
     except BaseException as err:
         _action_event(action, target, "failed", f"{type(err).__name__}: {err}", incident_id, actor, data)
         raise
-    _action_event(action, target, act.result, act.detail, incident_id, actor, data)
+    if act.attempted:
+        _action_event(action, target, act.result, act.detail, incident_id, actor, data)
 
 
 def _action_event(

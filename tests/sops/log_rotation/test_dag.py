@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import json
+import os
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -180,3 +183,47 @@ def test_an_alerts_rotation_is_on_its_incident_timeline(
     retained = actions["delete archives beyond retention / log set app"]
     assert retained["data"]["detail"] == "2 deleted"  # max_archives 2: the two oldest of three old + one new
     assert "rotate and compress logs / log set order_processing" in actions
+    # Every action passed the action gate first (the drills' "outside policy" check).
+    verdicts = [
+        e
+        for e in store.timeline(incident_db, ev.incident_of_alert(firing))
+        if e["kind"] == ev.GATE_VERDICT and e["data"]["allowed"]
+    ]
+    for action in actions.values():
+        assert any(v["at"] <= action["at"] and v["data"]["target"] == action["data"]["target"] for v in verdicts)
+
+    # The alert keeps firing and a second run starts for the same incident: the gate holds it, nothing changes.
+    (root / "app.log").write_bytes(b"still filling\n" * 1000)
+    before = snapshot(root)
+    assert run_dag("log_rotation", run_conf={"alert": firing}).state == "success"
+    assert snapshot(root) == before
+    timeline = store.timeline(incident_db, ev.incident_of_alert(firing))
+    assert len([e for e in timeline if e["kind"] == ev.ACTION]) == len(actions)
+    held = [e for e in timeline if e["kind"] == ev.GATE_VERDICT and e["data"]["check"] == "once_per_incident"]
+    assert any(e["data"]["target"] == "log set app" for e in held)
+    assert any(
+        "held by the action gate: already acted on log set app" in text for text in texts(slack_sink, "compliance")
+    )
+
+
+def test_a_maintenance_window_that_opened_after_planning_holds_every_log_set(
+    run_dag: Callable[..., Any], slack_sink: SlackSink, log_root: Callable[..., Path], set_variable: Callable[..., Any]
+) -> None:
+    """The window is the gate's, read by each log set's task when it acts, from the configuration of that moment."""
+    root = log_root()
+    settings = json.loads(os.environ["AIRFLOW_VAR_TOILLESS_LOG_ROTATION"])
+    set_variable("toilless_log_rotation", {**settings, "respect_maintenance_window": True})
+    if datetime.now(UTC).strftime("%H:%M") >= "23:58":  # the last minutes of the day are outside the window below
+        time.sleep(180)
+    every_day = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
+    window = {"days": every_day, "start": "00:00", "end": "23:59", "timezone": "UTC"}
+    set_variable("toilless_toilless", {"maintenance_window": window})
+    before = snapshot(root)
+
+    run = run_dag("log_rotation", run_conf={"log_sets": ["app", "order_processing"]})
+
+    assert run.state == "success"
+    assert snapshot(root) == before
+    [report] = [text for text in texts(slack_sink, "compliance") if "Log rotation" in text]
+    assert report.count("rotation not done, held by the action gate: inside the maintenance window") == 2
+    assert "would be rotated" in report

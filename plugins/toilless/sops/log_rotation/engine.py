@@ -35,7 +35,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from toilless.sops.log_rotation import compress, naming, paths, probe_memory, retention, rotate, usage
+from toilless.sops.log_rotation import compress, gating, naming, paths, probe_memory, retention, rotate, usage
 from toilless.sops.log_rotation.settings import LogSet
 
 log = logging.getLogger(__name__)
@@ -138,9 +138,13 @@ def rotate_log_set(
     dry_run: bool = False,
     now: datetime | None = None,
     extra_globs: tuple[str, ...] = (),
+    gate: gating.GateRequest | None = None,
 ) -> dict[str, Any]:
     """Recover leftovers, rotate due live files and compress every pending rotated file. Returns what was
-    done."""
+    done.
+
+    With ``gate``, the action gate decides under the log set's lock, right before the first change; a refusal
+    changes nothing and reports what would have been done, with the gate's reason (``held``)."""
     now = now or datetime.now(UTC)
     escape = paths.root_escape_reason(log_set.root, log_set.allowed_roots)
     if escape:
@@ -165,6 +169,12 @@ def rotate_log_set(
         return _plan_only(log_set, owned, due, now, result)
     with log_set_lock(state_dir, log_set.name):
         owned = discover(log_set, extra_globs)  # re-read under the lock: another run may have acted meanwhile
+        due = [path for path in owned.live if _size(path) >= log_set.min_size_bytes]
+        if gate is not None and (due or owned.pending or owned.tmp):  # nothing to change: nothing to ask
+            verdict = gating.decide(state_dir, log_set.name, gating.ROTATE, gate, now=now)
+            result["gate"] = verdict.as_dict()
+            if not verdict.allowed:
+                return _held(_plan_only(log_set, owned, due, now, result), verdict.reason)
         for tmp in owned.tmp:
             # A temporary is complete only once renamed; any still here was cut off. Its source is intact.
             if compress.remove_if_exists(tmp):
@@ -199,6 +209,11 @@ def _result(log_set: LogSet, dry_run: bool) -> dict[str, Any]:
         "reopen": None,
         "errors": [],
     }
+
+
+def _held(result: dict[str, Any], reason: str) -> dict[str, Any]:
+    """A result the gate refused: nothing changed, reported as a dry run with the gate's reason."""
+    return {**result, "dry_run": True, "held": reason}
 
 
 def _refused(log_set: LogSet, dry_run: bool, reason: str) -> dict[str, Any]:
@@ -425,9 +440,10 @@ def apply_retention(
     now: datetime | None = None,
     extra_globs: tuple[str, ...] = (),
     planned_archives: list[dict[str, Any]] | None = None,
+    gate: gating.GateRequest | None = None,
 ) -> dict[str, Any]:
     """Delete this log set's archives beyond retention; in a dry run, list them (counting the planned
-    archives)."""
+    archives). With ``gate``, the action gate decides under the lock first; a refusal lists and deletes nothing."""
     now = now or datetime.now(UTC)
     escape = paths.root_escape_reason(log_set.root, log_set.allowed_roots)
     if escape:
@@ -461,7 +477,22 @@ def apply_retention(
             "deleted": deleted,
             "retention": log_set.retention.describe(),
         }
+    verdict = None
     with log_set_lock(state_dir, log_set.name):
+        if gate is not None and expired:
+            verdict = gating.decide(state_dir, log_set.name, gating.RETAIN, gate, now=now)
+            if not verdict.allowed:
+                return {
+                    "log_set": log_set.name,
+                    "dry_run": True,
+                    "deleted": [
+                        {"path": item.archive.path, "bytes": item.archive.size, "reason": item.reason}
+                        for item in expired
+                    ],
+                    "retention": log_set.retention.describe(),
+                    "gate": verdict.as_dict(),
+                    "held": verdict.reason,
+                }
         for item in expired:
             path = item.archive.path
             try:
@@ -481,6 +512,7 @@ def apply_retention(
         "dry_run": False,
         "deleted": deleted,
         "retention": log_set.retention.describe(),
+        **({"gate": verdict.as_dict()} if verdict is not None else {}),
     }
 
 

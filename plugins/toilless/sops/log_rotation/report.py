@@ -53,13 +53,14 @@ def log_set_lines(result: dict[str, Any]) -> list[str]:
             if compressed and None not in archive_bytes
             else human_bytes(source_bytes)
         )
-        + f"), {len(deleted)} archive(s) {would}deleted by retention ({human_bytes(deleted_bytes)}; "
+        + f"), {len(deleted)} archive(s) {'would be ' if dry or kept.get('dry_run') else ''}deleted by retention "
+        f"({human_bytes(deleted_bytes)}; "
         f"keep {escape(kept.get('retention', '?'))})"
     ]
     before = rotation.get("bytes_before")
     after = rotation.get("bytes_after")
     if not dry and before is not None and after is not None:
-        after_retention = after - deleted_bytes
+        after_retention = after - (0 if kept.get("dry_run") else deleted_bytes)
         lines.append(
             f"    {escape(name, 100)}: {human_bytes(before)} before → {human_bytes(after_retention)} after "
             f"(freed {human_bytes(before - after_retention)})"
@@ -67,17 +68,19 @@ def log_set_lines(result: dict[str, Any]) -> list[str]:
     if dry:
         lines += _bounded(f"    would rotate {code(item['live'])} → {code(item['rotated'])}" for item in rotated)
         lines += _bounded(f"    would compress {code(item['source'])} → {code(item['archive'])}" for item in compressed)
+    if dry or kept.get("dry_run"):
         lines += _bounded(
             f"    would delete {code(item['path'])} ({human_bytes(item['bytes'])}): {escape(item['reason'])}"
             for item in deleted
-        )
-        lines += _bounded(
-            f"    would remove the unfinished temporary {code(path)}" for path in rotation.get("removed_tmp", [])
         )
     else:
         lines += _bounded(
             f"    deleted {code(item['path'])} ({human_bytes(item['bytes'])}): {escape(item['reason'])}"
             for item in deleted
+        )
+    if dry:
+        lines += _bounded(
+            f"    would remove the unfinished temporary {code(path)}" for path in rotation.get("removed_tmp", [])
         )
     for item in rotated:
         if item.get("mode") == "copytruncate" and (item.get("grew_during_copy_bytes") or item.get("hole_bytes")):
@@ -100,6 +103,11 @@ def log_set_lines(result: dict[str, Any]) -> list[str]:
         f"    finished an interrupted run: {code(item['archive'])} verified, {code(item['source'])} removed"
         for item in rotation.get("recovered", [])
     )
+    lines += [
+        f"    {what} not done, held by the action gate: {escape(part['held'])}"
+        for what, part in (("rotation", rotation), ("retention", kept))
+        if part.get("held")
+    ]
     lines += _bounded(f"    ERROR: {escape(error)}" for error in [*rotation.get("errors", []), *kept.get("errors", [])])
     return lines
 

@@ -43,28 +43,44 @@ def _outcome(act: Any, result: dict[str, Any], done: str) -> None:
     if act is None:
         return
     errors = [str(error) for error in result.get("errors") or []]
+    if result.get("held") or "gate" not in result:
+        # Held by the gate (its verdict is on the timeline) or nothing to change (no verdict asked): no action.
+        act.attempted = False
+        return
     act.detail = done
     if errors:
         act.result, act.detail = "not done", f"{done}; {len(errors)} error(s): {errors[0][:200]}"
 
 
+def _gate_request(work: dict[str, Any]) -> Any:
+    """What the action gate needs, read at the moment of acting: the policy as configured now (the maintenance
+    window, cool-down and circuit breaker of include/config/log_rotation.yaml and its Variable; Params can only ask
+    for a dry run), this run, and the alert's incident."""
+    from toilless.common.config import load_config
+    from toilless.common.gate import sop_gate_policy
+    from toilless.incidents.events import incident_of_alert
+    from toilless.sops.log_rotation.gating import GateRequest
+
+    context = get_current_context()
+    policy = sop_gate_policy(load_config("toilless"), load_config("log_rotation"), dry_run=bool(work["dry_run"]))
+    return GateRequest(
+        policy=policy, run_id=str(context["run_id"]), incident=incident_of_alert(alert_from_params(context["params"]))
+    )
+
+
 def plan_rotation(host_queues: list[str]) -> dict[str, Any]:
     """Pick the log sets and validate every path before anything is touched."""
     from toilless.common.config import load_config
-    from toilless.common.gate import maintenance_window
     from toilless.sops.log_rotation.planning import build_plan
 
     context = get_current_context()
     params = context["params"]
     config = load_config("log_rotation")
+    # The maintenance window, cool-down and circuit breaker are the action gate's, checked by each log set's task
+    # under its lock at the moment it acts (a plan made minutes earlier, before a retry, is not enough).
     dry_run = bool(params.get("dry_run"))
     note = ""
     now = datetime.now(UTC)
-    if config.get("respect_maintenance_window", True) and not dry_run:
-        window = maintenance_window(load_config("toilless"))
-        if window is not None and window.contains(now):
-            dry_run = True
-            note = f"inside the maintenance window ({window.describe()}): dry run only"
     try:
         return build_plan(
             config,
@@ -101,6 +117,7 @@ def rotate_logs(work: dict[str, Any]) -> dict[str, Any]:
             state_dir=_state_dir(work),
             dry_run=work["dry_run"],
             extra_globs=tuple(work["extra_globs"]),
+            gate=_gate_request(work),
         )
         _outcome(act, rotation, f"{len(rotation['rotated'])} rotated, {len(rotation['compressed'])} compressed")
     return {"work": work, "rotation": rotation}
@@ -120,6 +137,7 @@ def apply_retention(rotated: dict[str, Any]) -> dict[str, Any]:
             dry_run=work["dry_run"],
             extra_globs=tuple(work["extra_globs"]),
             planned_archives=rotated["rotation"]["compressed"] if work["dry_run"] else None,
+            gate=_gate_request(work),
         )
         _outcome(act, kept, f"{len(kept['deleted'])} deleted")
     return {**rotated, "retention": kept}
