@@ -39,7 +39,7 @@ def write_on_primary(primary: PostgresServer, table: str, rows: int = 100) -> No
 def pause_replay(primary: PostgresServer, replica: PostgresServer, table: str) -> None:
     """Replay paused on the replica, and WAL it has not replayed (a commit on the primary after the pause)."""
     write_on_primary(primary, table)
-    _wait_replayed(primary, replica)
+    wait_replayed(primary.dsn("postgres"), replica.dsn("postgres"))
     _execute(replica, "SELECT pg_wal_replay_pause()")
     write_on_primary(primary, table)
 
@@ -60,7 +60,7 @@ def hold_replay(
     import psycopg2
 
     write_on_primary(primary, table)
-    _wait_replayed(primary, replica)
+    wait_replayed(primary.dsn("postgres"), replica.dsn("postgres"))
     connections = []
     for _ in range(queries):
         connection = psycopg2.connect(**replica.dsn("postgres"), application_name=application, async_=1)
@@ -72,8 +72,12 @@ def hold_replay(
     return connections
 
 
-def _wait_replayed(primary: PostgresServer, replica: PostgresServer, timeout: float = 30.0) -> None:
-    connection = primary.connect("postgres")
+def wait_replayed(primary: dict[str, Any], replica: dict[str, Any], timeout: float = 30.0) -> None:
+    """Until the replica replayed all the primary has flushed so far. ``primary`` and ``replica`` are psycopg2
+    connection parameters (:meth:`PostgresServer.dsn`, or the drills' published DSNs)."""
+    import psycopg2
+
+    connection = psycopg2.connect(**primary, connect_timeout=3)
     connection.autocommit = True
     try:
         with connection.cursor() as cursor:
@@ -81,7 +85,7 @@ def _wait_replayed(primary: PostgresServer, replica: PostgresServer, timeout: fl
             target = cursor.fetchone()[0]
     finally:
         connection.close()
-    connection = replica.connect("postgres")
+    connection = psycopg2.connect(**replica, connect_timeout=3)
     connection.autocommit = True
     deadline = time.monotonic() + timeout
     try:
@@ -91,7 +95,7 @@ def _wait_replayed(primary: PostgresServer, replica: PostgresServer, timeout: fl
                 if cursor.fetchone()[0]:
                     return
                 if time.monotonic() > deadline:
-                    raise RuntimeError("replica did not replay the primary's WAL in time")
+                    raise RuntimeError(f"the replica did not replay the primary's WAL within {timeout:.0f}s")
                 time.sleep(0.05)
     finally:
         connection.close()

@@ -16,8 +16,9 @@ The pair is the sandbox's (``published["postgres_replica_lag"]``: the primary's 
 from __future__ import annotations
 
 import threading
-import time
 from typing import Any
+
+from sandbox.postgres_replica_lag_data import wait_replayed
 
 #: postgres_exporter's pg_replication collector (collector/pg_replication.go), the lag Prometheus would see.
 LAG_QUERY = """
@@ -183,21 +184,3 @@ def restore_replica(published: dict[str, Any], *, timeout: float = 60.0, long_qu
         connection.close()
     wait_replayed(primary, replica, timeout)
     return "writes stopped, replay resumed, queries holding replay cancelled, replica caught up"
-
-
-def wait_replayed(primary: dict[str, Any], replica: dict[str, Any], timeout: float = 60.0) -> None:
-    """Until the replica replayed all the primary has flushed so far."""
-    target = _execute(primary, "SELECT pg_current_wal_flush_lsn()::text")[0][0]
-    deadline = time.monotonic() + timeout
-    connection = _connect(replica)
-    try:
-        with connection.cursor() as cursor:
-            while True:
-                cursor.execute("SELECT pg_wal_lsn_diff(pg_last_wal_replay_lsn(), %s) >= 0", (target,))
-                if cursor.fetchone()[0]:
-                    return
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"the replica did not catch up with the primary in {timeout:.0f}s")
-                time.sleep(0.2)
-    finally:
-        connection.close()
