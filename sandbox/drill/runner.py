@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -15,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sandbox import prometheus
+from sandbox import background, prometheus
 from sandbox.drill import report
 from sandbox.drill.exporters import EXPORTERS
 from sandbox.drill.injectors import INJECTORS, RESTORERS
@@ -497,40 +496,13 @@ def _run(scenario: Scenario, facts: dict[str, Any], out: Path, airflow: Airflow,
 
 
 def start_sandbox(home: Path, timeout: float = 600.0) -> tuple[dict[str, Any], subprocess.Popen[bytes]]:
-    """``python -m sandbox run`` on free ports (what ``make run`` runs), until its ready file appears."""
+    """``python -m sandbox run`` on free ports (what ``make run`` runs) in ``home/airflow``, until it is ready."""
     home.mkdir(parents=True, exist_ok=True)
-    ready = home / "ready.json"
-    ready.unlink(missing_ok=True)
-    output = (home / "launcher.log").open("ab")
-    process = subprocess.Popen(
-        [
-            *(sys.executable, "-m", "sandbox", "run", "--home", str(home / "airflow"), "--free-ports"),
-            *("--env-file", os.devnull, "--ready-file", str(ready)),
-        ],
-        cwd=PROJECT_ROOT,
-        stdout=output,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-        start_new_session=True,
+    return background.start_launcher(
+        home / "airflow", log_file=home / "launcher.log", ready_file=home / "ready.json", timeout=timeout
     )
-    deadline = time.monotonic() + timeout
-    while not ready.exists():
-        if process.poll() is not None:
-            raise RuntimeError(f"the sandbox exited with {process.returncode}: see {output.name}")
-        if time.monotonic() > deadline:
-            stop_sandbox(process)
-            raise TimeoutError(f"the sandbox was not ready after {timeout:.0f}s: see {output.name}")
-        time.sleep(0.5)
-    time.sleep(0.2)
-    return json.loads(ready.read_text(encoding="utf-8")), process
 
 
 def stop_sandbox(process: subprocess.Popen[bytes], timeout: float = 90.0) -> None:
     """Ctrl-C, as a user stops ``make run``; the launcher stops everything it started."""
-    if process.poll() is None:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=10)
+    background.stop_launcher(process, timeout)
