@@ -24,6 +24,8 @@ from toilless.intake.models import Alert
 from toilless.intake.routing import Route, build_conf
 from toilless.sops.triage_alert import steps
 
+from .test_dag import full_text, silences_for
+
 pytestmark = pytest.mark.integration
 
 DAG_ID = "triage_alert"
@@ -119,23 +121,6 @@ def conf_for(service: str, rule: str, alertname: str, **extra: Any) -> dict[str,
     conf = build_conf(route, alert, "http://alertmanager.example:9093", dry_run=False)
     conf.update(extra)
     return conf
-
-
-def full_text(message: dict[str, Any]) -> str:
-    parts = [message.get("text", "")]
-    for block in message.get("blocks") or []:
-        text = block.get("text")
-        parts.append(text.get("text", "") if isinstance(text, dict) else "")
-        parts.extend(e.get("text", "") for e in block.get("elements") or [] if isinstance(e, dict))
-    return "\n".join(parts)
-
-
-def silences_for(alertmanager_server: Any, service: str) -> list[dict[str, Any]]:
-    return [
-        s
-        for s in alertmanager_server.silences()
-        if any(m["name"] == "service" and m["value"] == service for m in s["matchers"])
-    ]
 
 
 def runbook_started(run_id: str) -> bool:
