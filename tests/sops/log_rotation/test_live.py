@@ -6,6 +6,7 @@ mapped per-host tasks on LocalExecutor, and a writer (WatchedFileHandler in the 
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,9 @@ pytestmark = pytest.mark.integration
 def test_demo_logs_are_rotated_by_the_running_airflow(live_airflow: Any) -> None:
     demo = Path(live_airflow.published["demo_logs"])
     # The live Airflow is shared by the session and the DAG's own scheduled run (the latest past slot, created when
-    # the DAG is unpaused) may already have rotated the demo logs: give both files something to rotate again.
+    # the DAG is unpaused) may be rotating the demo logs right now: let it finish (else it rotates what this test
+    # writes, and this run finds nothing due), then give both files something to rotate again.
+    _wait_until_no_run_is_active(live_airflow)
     for name, kind in (("app.log", "app"), ("order_processing.log", "orders")):
         size = (demo / name).stat().st_size
         if size <= 1 << 20:
@@ -51,3 +54,17 @@ def test_demo_logs_are_rotated_by_the_running_airflow(live_airflow: Any) -> None
         assert "freed" in text
         assert any(name.startswith("app.log.") for name in set(archives) - before)
         assert any(name.startswith("order_processing.log.") for name in set(archives) - before)
+
+
+def _wait_until_no_run_is_active(live_airflow: Any, timeout: float = 300.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        response = live_airflow.api(
+            "GET", "/api/v2/dags/log_rotation/dagRuns", params=[("state", "queued"), ("state", "running")]
+        )
+        response.raise_for_status()
+        active = [run["dag_run_id"] for run in response.json()["dag_runs"]]
+        if not active:
+            return
+        assert time.monotonic() < deadline, f"log_rotation runs still active after {timeout:.0f}s: {active}"
+        time.sleep(2)
