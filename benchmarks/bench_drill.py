@@ -4,7 +4,9 @@ done twice / outside policy, passed), from ``python -m sandbox.drill``'s runner 
 Starts ``python -m sandbox run --free-ports`` (what ``make drill`` does; minutes on 2 cores), runs every scenario in
 ``sandbox/drill/scenarios/`` with its own budget, and stops the sandbox. ``TOILLESS_DRILL_READY_FILE`` attaches to a
 running sandbox instead; ``TOILLESS_DRILL_BUDGET`` (seconds) replaces every scenario's budget on a slower machine
-(the goal column then says so). Reports and timeline charts are written under the bench's work folder.
+(the goal column then says so). ``TOILLESS_DRILL_SCENARIOS=a,b`` runs only those; the other scenarios' rows are
+kept from results.json with the date they were measured (a fix to one runbook re-measures its drill alone). Reports
+and timeline charts are written under the bench's work folder.
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ from typing import Any
 def run(work: Path) -> list[dict[str, Any]]:
     from sandbox.drill import report, runner, scenarios
 
-    chosen = [scenarios.load(name) for name in scenarios.available()]
+    only = [name.strip() for name in os.environ.get("TOILLESS_DRILL_SCENARIOS", "").split(",") if name.strip()]
+    chosen = [scenarios.load(name) for name in (only or scenarios.available())]
     budget = os.environ.get("TOILLESS_DRILL_BUDGET")
     if budget:
         chosen = [dataclasses.replace(scenario, budget_seconds=float(budget)) for scenario in chosen]
@@ -61,4 +64,18 @@ def run(work: Path) -> list[dict[str, Any]]:
     load = runner.load_average()
     for row in rows:
         row["notes"] = "; ".join(part for part in (row["notes"], f"load {load}") if part)
-    return rows
+    return rows + (_kept_rows({scenario.name for scenario in chosen}) if only else [])
+
+
+def _kept_rows(measured: set[str]) -> list[dict[str, Any]]:
+    """The last recorded rows of the scenarios not run this time, each saying when it was measured."""
+    store = Path(__file__).with_name("results.json")
+    last = json.loads(store.read_text(encoding="utf-8")).get("bench_drill", {}) if store.exists() else {}
+    kept = []
+    for row in last.get("rows", []):
+        if row.get("metric") in measured or row.get("metric") == "error":
+            continue
+        note = f"measured {last.get('date', '?')}"
+        notes = str(row.get("notes") or "")
+        kept.append({**row, "notes": notes if note in notes else "; ".join(p for p in (notes, note) if p)})
+    return kept

@@ -41,3 +41,23 @@ def test_one_row_per_scenario_and_a_drill_that_cannot_start_is_a_failed_row(
     assert "did not start: the sandbox runs no Prometheus/Alertmanager" in by_scenario["noisy_5xx"]["notes"]
     assert all("load " in row["notes"] for row in rows)
     assert all(row["benchmark"] == "drill" for row in rows)
+
+
+def test_one_scenario_re_measured_keeps_the_others_rows_with_their_date(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import json
+
+    from benchmarks import bench_drill
+
+    results = tmp_path / "results.json"
+    last = {
+        "date": "2026-01-01 00:00 UTC",
+        "rows": [{"metric": "bad_deploy", "notes": "x"}, {"metric": "dns", "notes": ""}],
+    }
+    results.write_text(json.dumps({"bench_drill": last}))
+    monkeypatch.setattr(bench_drill, "__file__", str(tmp_path / "bench_drill.py"))
+
+    kept = bench_drill._kept_rows({"bad_deploy"})
+
+    assert kept == [{"metric": "dns", "notes": "measured 2026-01-01 00:00 UTC"}]
