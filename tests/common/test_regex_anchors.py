@@ -13,29 +13,17 @@ from pathlib import Path
 
 import pytest
 
+from tests.fixtures.pyparse import parse
+
 PLUGINS = Path(__file__).resolve().parents[2] / "plugins"
 #: ``$`` not escaped and not inside a character class.
 _END_DOLLAR = re.compile(r"(?<!\\)\$(?![^\[]*\])")
 
 
-def _parse(path: Path) -> ast.Module:
-    # CPython 3.11 keeps the AST constructor's recursion depth in module-wide state: another thread of this test
-    # process parsing at the same moment (Airflow's DAG parsing in a background thread) can make ast.parse raise
-    # "SystemError: AST constructor recursion depth mismatch" (python/cpython#106905). That is not about the file:
-    # parse it again.
-    for attempt in range(5):
-        try:
-            return ast.parse(path.read_text(encoding="utf-8"))
-        except SystemError:
-            if attempt == 4:
-                raise
-    raise AssertionError("unreachable")
-
-
 def _patterns() -> list[tuple[str, int, str]]:
     found = []
     for path in sorted(PLUGINS.rglob("*.py")):
-        for node in ast.walk(_parse(path)):
+        for node in ast.walk(parse(path)):
             func = node.func if isinstance(node, ast.Call) else None
             if not (
                 isinstance(func, ast.Attribute)

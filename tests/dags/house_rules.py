@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tests.fixtures.pyparse import parse
 from toilless.notifiers.slack_failure import SlackFailureNotifier
 
 REPO = Path(__file__).resolve().parents[2]
@@ -57,7 +58,7 @@ def source_violations(path: Path, dag_ids: list[str]) -> list[str]:
     found: list[str] = []
     if dag_ids != [path.stem]:
         found.append(f"defines {dag_ids}, expected exactly one DAG with dag_id {path.stem!r} (the file stem)")
-    tree = ast.parse(path.read_text(encoding="utf-8"))
+    tree = parse(path)
     keywords = {kw.arg for node in ast.walk(tree) if isinstance(node, ast.Call) for kw in node.keywords}
     if "max_active_runs" not in keywords:
         found.append("max_active_runs not set (choose it on purpose)")
@@ -187,7 +188,7 @@ def airflow_imports(path: Path) -> list[str]:
 
     Also catches ``importlib.import_module("airflow...")`` and ``__import__("airflow...")`` with a literal name.
     """
-    tree = ast.parse(path.read_text(encoding="utf-8"))
+    tree = parse(path)
     found = []
     for node in ast.walk(tree):
         names: list[str] = []
@@ -291,7 +292,7 @@ def long_module_findings(root: Path) -> list[Finding]:
         lines = len(text.splitlines())
         if lines <= MAX_MODULE_LINES:
             continue
-        docstring = ast.get_docstring(ast.parse(text)) or ""
+        docstring = ast.get_docstring(parse(text)) or ""
         head = "\n".join(docstring.splitlines()[:LONG_MODULE_REASON_LINES])
         if not LONG_MODULE_REASON.search(" ".join(head.split())):
             found.append(
@@ -321,7 +322,7 @@ def config_names(paths: list[Path]) -> set[str]:
     """The literal names passed to load_config()/read_defaults() in ``paths``."""
     names = set()
     for path in paths:
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        for node in ast.walk(parse(path)):
             if not (isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant)):
                 continue
             called = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.fixtures.pyparse import parse
+
 REPO = Path(__file__).resolve().parents[3]
 PACKAGE = REPO / "plugins" / "toilless" / "sops" / "rds_storage_guard"
 MODULES = sorted(path.stem for path in PACKAGE.glob("*.py") if path.stem != "__init__")
@@ -18,7 +20,7 @@ MODULES = sorted(path.stem for path in PACKAGE.glob("*.py") if path.stem != "__i
 def airflow_imports(path: Path) -> list[int]:
     """Line numbers of every ``import airflow...`` / ``from airflow... import`` at any level of the module."""
     lines = []
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+    for node in ast.walk(parse(path)):
         if isinstance(node, ast.Import) and any(alias.name.split(".")[0] == "airflow" for alias in node.names):
             lines.append(node.lineno)
         if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "airflow":
