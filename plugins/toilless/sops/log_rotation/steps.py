@@ -71,6 +71,7 @@ def _gate_request(work: dict[str, Any]) -> Any:
 def plan_rotation(host_queues: list[str]) -> dict[str, Any]:
     """Pick the log sets and validate every path before anything is touched."""
     from toilless.common.config import load_config
+    from toilless.common.gate import sop_gate_policy
     from toilless.sops.log_rotation.planning import build_plan
 
     context = get_current_context()
@@ -81,6 +82,8 @@ def plan_rotation(host_queues: list[str]) -> dict[str, Any]:
     dry_run = bool(params.get("dry_run"))
     note = ""
     now = datetime.now(UTC)
+    # Checked here too, so that a malformed window or breaker fails the run (not retried) before anything is touched.
+    sop_gate_policy(load_config("toilless"), config, dry_run=dry_run)
     try:
         return build_plan(
             config,
