@@ -41,10 +41,9 @@ format: venv
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-# `make test TEST_WORKERS=2`: two test processes (pytest-xdist; every test on the running Airflow in one of them, so
-# the sandbox starts once): about 18 minutes instead of 30 on 2 cores. Not the default yet: in two processes CPython
-# 3.11's shared AST depth counter (python/cpython#106905) and the intake e2e test's timing each failed a run.
-TEST_WORKERS ?= 0
+# Two test processes (pytest-xdist; every test on the running Airflow in one of them, so the sandbox starts once):
+# about 18 minutes instead of 25-31 in one on 2 cores. `make test TEST_WORKERS=0` runs them in one process.
+TEST_WORKERS ?= 2
 test: venv test-deps lint
 	$(BIN)/python -m pytest $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadgroup)
 
