@@ -145,6 +145,7 @@ def rotate_log_set(
 
     With ``gate``, the action gate decides under the log set's lock, right before the first change; a refusal
     changes nothing and reports what would have been done, with the gate's reason (``held``)."""
+    given_now = now
     now = now or datetime.now(UTC)
     escape = paths.root_escape_reason(log_set.root, log_set.allowed_roots)
     if escape:
@@ -171,7 +172,8 @@ def rotate_log_set(
         owned = discover(log_set, extra_globs)  # re-read under the lock: another run may have acted meanwhile
         due = [path for path in owned.live if _size(path) >= log_set.min_size_bytes]
         if gate is not None and (due or owned.pending or owned.tmp):  # nothing to change: nothing to ask
-            verdict = gating.decide(state_dir, log_set.name, gating.ROTATE, gate, now=now)
+            # The moment of acting (the lock may have been waited for), unless the caller fixed the clock.
+            verdict = gating.decide(state_dir, log_set.name, gating.ROTATE, gate, now=given_now or datetime.now(UTC))
             result["gate"] = verdict.as_dict()
             if not verdict.allowed:
                 return _held(_plan_only(log_set, owned, due, now, result), verdict.reason)
@@ -444,6 +446,7 @@ def apply_retention(
 ) -> dict[str, Any]:
     """Delete this log set's archives beyond retention; in a dry run, list them (counting the planned
     archives). With ``gate``, the action gate decides under the lock first; a refusal lists and deletes nothing."""
+    given_now = now
     now = now or datetime.now(UTC)
     escape = paths.root_escape_reason(log_set.root, log_set.allowed_roots)
     if escape:
@@ -480,7 +483,7 @@ def apply_retention(
     verdict = None
     with log_set_lock(state_dir, log_set.name):
         if gate is not None and expired:
-            verdict = gating.decide(state_dir, log_set.name, gating.RETAIN, gate, now=now)
+            verdict = gating.decide(state_dir, log_set.name, gating.RETAIN, gate, now=given_now or datetime.now(UTC))
             if not verdict.allowed:
                 return {
                     "log_set": log_set.name,
