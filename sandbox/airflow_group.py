@@ -18,16 +18,20 @@ import sys
 import time
 from pathlib import Path
 
-from sandbox.launcher import AIRFLOW_COMPONENTS, TOILLESS_COMPONENTS
+from sandbox.launcher import TOILLESS_COMPONENTS, airflow_components
 
 MAX_RESTARTS = 3
 RESTART_WINDOW_SECONDS = 600.0
 
 
-def component_commands() -> dict[str, list[str]]:
-    """Each component's command line: Airflow's (``airflow <command>``) and Toilless's (``python <args>``)."""
+def component_commands(env: dict[str, str] | None = None) -> dict[str, list[str]]:
+    """Each component's command line: Airflow's (``airflow <command>``) and Toilless's (``python <args>``).
+
+    ``env`` (default: this process's) says whether the Execution API has its own API server (the launcher sets it).
+    """
     airflow = str(Path(sys.executable).with_name("airflow"))
-    commands = {name: [airflow, *args] for name, args in AIRFLOW_COMPONENTS}
+    components = airflow_components(dict(os.environ) if env is None else env)
+    commands = {name: [airflow, *args] for name, args in components}
     commands |= {name: [sys.executable, *args] for name, args in TOILLESS_COMPONENTS}
     return commands
 
