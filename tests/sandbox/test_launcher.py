@@ -150,3 +150,28 @@ def test_a_shared_api_server_serves_everything_as_airflow_does(tmp_path: Path) -
     assert "TOILLESS_EXECUTION_API_PORT" not in env
     assert commands["api-server"][1:] == ["api-server"]
     assert "execution-api-server" not in commands
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [pytest.param(None, 0, id="unset"), pytest.param("", 0, id="empty"), pytest.param("10", 10, id="ten")],
+)
+def test_tasks_niceness_lowers_the_scheduler_and_so_its_task_processes(value: str | None, expected: int) -> None:
+    from sandbox.airflow_group import component_commands
+
+    env = {} if value is None else {"TOILLESS_TASKS_NICENESS": value}
+    commands = component_commands(env)
+
+    prefix = ["nice", "-n", str(expected)] if expected else []
+    assert commands["scheduler"][: len(prefix)] == prefix
+    assert commands["scheduler"][len(prefix) + 1 :] == ["scheduler", "--skip-serve-logs"]
+    assert commands["api-server"][0].endswith("airflow")  # the API server keeps its priority
+    assert commands["intake-worker"][0] != "nice"
+
+
+@pytest.mark.parametrize("value", ["20", "-5", "high"])
+def test_a_bad_tasks_niceness_is_an_error(value: str) -> None:
+    from sandbox.airflow_group import tasks_niceness
+
+    with pytest.raises(ValueError, match=r"invalid literal|0-19"):
+        tasks_niceness({"TOILLESS_TASKS_NICENESS": value})
