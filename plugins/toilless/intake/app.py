@@ -22,6 +22,9 @@ Airflow does not authenticate plugin apps: this app does it itself, before it re
 there is no public docs page: ``GET /toilless/openapi.json`` answers authenticated callers only, and no Swagger UI
 page is served (it loads its scripts from a public CDN, which a closed network cannot reach).
 
+Each accepted delivery's stages and the event loop's lag are timed and summarised in the API server's log every 30 s
+while deliveries arrive (:mod:`toilless.intake.timings`).
+
 The worker that decides the inbox, posts the Slack outbox and starts queued alerts is its own process
 (``python -m toilless.intake.worker``, see :mod:`toilless.intake.worker`), started with Airflow's components; this app
 only validates and inserts, so the API server's GIL serves answers, the UI and the Execution API, not decisions. With
