@@ -18,18 +18,36 @@ import sys
 import time
 from pathlib import Path
 
-from sandbox.launcher import AIRFLOW_COMPONENTS, TOILLESS_COMPONENTS
+from sandbox.launcher import TOILLESS_COMPONENTS, airflow_components
 
 MAX_RESTARTS = 3
 RESTART_WINDOW_SECONDS = 600.0
 
 
-def component_commands() -> dict[str, list[str]]:
-    """Each component's command line: Airflow's (``airflow <command>``) and Toilless's (``python <args>``)."""
+def component_commands(env: dict[str, str] | None = None) -> dict[str, list[str]]:
+    """Each component's command line: Airflow's (``airflow <command>``) and Toilless's (``python <args>``).
+
+    ``env`` (default: this process's) says whether the Execution API has its own API server (the launcher sets it).
+    """
     airflow = str(Path(sys.executable).with_name("airflow"))
-    commands = {name: [airflow, *args] for name, args in AIRFLOW_COMPONENTS}
+    components = airflow_components(dict(os.environ) if env is None else env)
+    commands = {name: [airflow, *args] for name, args in components}
+    niceness = tasks_niceness(dict(os.environ) if env is None else env)
+    if niceness:
+        # The scheduler starts every task process (LocalExecutor): they inherit its niceness.
+        commands["scheduler"] = ["nice", "-n", str(niceness), *commands["scheduler"]]
     commands |= {name: [sys.executable, *args] for name, args in TOILLESS_COMPONENTS}
     return commands
+
+
+def tasks_niceness(env: dict[str, str]) -> int:
+    """``TOILLESS_TASKS_NICENESS`` (0-19, default 0): how much lower the scheduler and the task processes it starts
+    run than the API server, the intake worker and the triggerer, when they share a machine's CPUs."""
+    value = env.get("TOILLESS_TASKS_NICENESS", "").strip() or "0"
+    niceness = int(value)
+    if not 0 <= niceness <= 19:
+        raise ValueError(f"TOILLESS_TASKS_NICENESS must be 0-19, not {value}")
+    return niceness
 
 
 def component_environment(base: dict[str, str]) -> dict[str, str]:

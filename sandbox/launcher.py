@@ -41,9 +41,49 @@ AIRFLOW_COMPONENTS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("api-server", ("api-server",)),
 )
 
+#: Where the Execution API (every running task's heartbeats, XComs and state changes) is served, from the environment
+#: variable ``TOILLESS_EXECUTION_API``: ``shared`` (Airflow's default: the one API server serves the UI, the REST API,
+#: the plugins (the alert intake) and the Execution API), ``separate`` (a second ``airflow api-server --apps execution``
+#: on its own loopback port; the first runs ``--apps core``) or ``auto`` (default: separate on PostgreSQL, shared on
+#: SQLite). See docs/alert_intake.md, "The webhook's own API server process".
+EXECUTION_API_MODES = ("auto", "shared", "separate")
+#: Set by the launcher for sandbox.airflow_group: the separate Execution API server's port (absent: shared).
+EXECUTION_API_PORT_VARIABLE = "TOILLESS_EXECUTION_API_PORT"
+
 #: Toilless's own processes, started, restarted and stopped with Airflow's components (python arguments; plugins/ is
 #: put on PYTHONPATH). The alert intake's worker decides accepted alerts outside the API server (docs/alert_intake.md).
 TOILLESS_COMPONENTS: tuple[tuple[str, tuple[str, ...]], ...] = (("intake-worker", ("-m", "toilless.intake.worker")),)
+
+
+def execution_api_separate(env: dict[str, str]) -> bool:
+    """Whether the Execution API gets its own API server process (``TOILLESS_EXECUTION_API``, see above).
+
+    On PostgreSQL, apart: the webhook's answers then share their process (and its GIL) with the UI and the REST API
+    only, not with the ~30 running tasks' calls (issue 12, the storm's p99). On SQLite, together by default: a second
+    process would only be one more writer queueing on SQLite's single write lock.
+    """
+    mode = env.get("TOILLESS_EXECUTION_API", "auto").strip().lower() or "auto"
+    if mode not in EXECUTION_API_MODES:
+        raise ValueError(f"TOILLESS_EXECUTION_API must be one of {', '.join(EXECUTION_API_MODES)}, not {mode!r}")
+    if mode == "auto":
+        return not env.get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", "sqlite").startswith("sqlite")
+    return mode == "separate"
+
+
+def airflow_components(env: dict[str, str]) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """Airflow's components for this environment: :data:`AIRFLOW_COMPONENTS`, with the API server split in two
+    (``--apps core`` on the main port, ``--apps execution`` on :data:`EXECUTION_API_PORT_VARIABLE`) when set."""
+    port = env.get(EXECUTION_API_PORT_VARIABLE)
+    if not port:
+        return AIRFLOW_COMPONENTS
+    split: list[tuple[str, tuple[str, ...]]] = []
+    for name, args in AIRFLOW_COMPONENTS:
+        if name == "api-server":
+            split.append((name, (*args, "--apps", "core")))
+            split.append(("execution-api-server", (*args, "--apps", "execution", "--port", port)))
+        else:
+            split.append((name, args))
+    return tuple(split)
 
 
 def read_env_file(path: Path) -> dict[str, str]:
@@ -77,8 +117,14 @@ def admin_password(home: Path) -> str:
     return path.read_text(encoding="utf-8").strip()
 
 
-def airflow_environment(home: Path, port: int, password: str, base: dict[str, str]) -> dict[str, str]:
-    """The environment Airflow runs with: repo folders, SQLite under ``home``, loopback only, fixed login."""
+def airflow_environment(
+    home: Path, port: int, password: str, base: dict[str, str], execution_api_port: int | None = None
+) -> dict[str, str]:
+    """The environment Airflow runs with: repo folders, SQLite under ``home``, loopback only, fixed login.
+
+    ``execution_api_port``: the Execution API has its own API server there (:func:`execution_api_separate`); the
+    tasks and the triggerer are sent to it.
+    """
     passwords_file = home / "passwords.json"
     passwords_file.write_text(json.dumps({ADMIN_USER: password}), encoding="utf-8")
     passwords_file.chmod(0o600)
@@ -102,7 +148,9 @@ def airflow_environment(home: Path, port: int, password: str, base: dict[str, st
             "AIRFLOW__API__HOST": HOST,
             "AIRFLOW__API__PORT": str(port),
             "AIRFLOW__API__BASE_URL": base_url,
-            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{base_url}/execution/",
+            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": (
+                f"http://{HOST}:{execution_api_port}/execution/" if execution_api_port else f"{base_url}/execution/"
+            ),
             # New DAG files show up within 30 s instead of 5 minutes.
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "30",
             "TOILLESS_INCLUDE_DIR": str(PROJECT_ROOT / "include"),
@@ -111,6 +159,9 @@ def airflow_environment(home: Path, port: int, password: str, base: dict[str, st
             "PATH": f"{Path(sys.executable).parent}{os.pathsep}{base.get('PATH', '')}",
         }
     )
+    env.pop(EXECUTION_API_PORT_VARIABLE, None)
+    if execution_api_port:
+        env[EXECUTION_API_PORT_VARIABLE] = str(execution_api_port)
     if env.get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", "sqlite").startswith("sqlite"):
         # SQLite's 5 s lock wait is too short under the scheduler's write bursts (API 500 "database is locked").
         # A PostgreSQL metadata DB given in the environment (the benchmarks' second run) needs none of this.
@@ -158,7 +209,10 @@ class Sandbox:
         password = admin_password(self.home)
         try:
             sandbox_env = self._start_services(env)
-            airflow_env = airflow_environment(self.home, self.port, password, {**env, **sandbox_env})
+            execution_api_port = free_port() if execution_api_separate(env) else None
+            airflow_env = airflow_environment(
+                self.home, self.port, password, {**env, **sandbox_env}, execution_api_port
+            )
             self._start_airflow(airflow_env, timeout)
         except BaseException:
             self.stop()

@@ -13,7 +13,8 @@ import yaml
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE = REPO / "docker-compose.yaml"
 AIRFLOW_SERVICES = {
-    "airflow-apiserver": "api-server",
+    "airflow-apiserver": "api-server --apps core",
+    "airflow-execution-api": "api-server --apps execution",
     "airflow-scheduler": "scheduler",
     "airflow-dag-processor": "dag-processor",
     "airflow-triggerer": "triggerer",
@@ -47,7 +48,7 @@ def test_celery_executor_on_postgres_and_redis(compose: dict) -> None:
     assert env["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
     assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].startswith("postgresql+psycopg2://")
     assert env["AIRFLOW__CELERY__BROKER_URL"].startswith("redis://")
-    assert env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] == "http://airflow-apiserver:8080/execution/"
+    assert env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] == "http://airflow-execution-api:8080/execution/"
 
 
 def test_repo_folders_are_mounted_into_every_airflow_service(compose: dict) -> None:
@@ -98,3 +99,12 @@ def test_log_host_worker_listens_on_its_own_queue(compose: dict) -> None:
     for name, service in workers.items():
         queue = service["command"].split("--queues", 1)[1].split()[0]
         assert name.endswith(queue.removeprefix("logs-")) or queue in name, (name, queue)
+
+
+def test_tasks_call_an_execution_api_server_of_their_own(compose: dict) -> None:
+    # The webhook's API server (--apps core) shares its process with the UI and REST API only; the workers wait for
+    # the Execution API they call (issue 12: the storm's p99 while its runs execute).
+    services = compose["services"]
+    assert "ports" not in services["airflow-execution-api"]
+    for name in ("airflow-worker", "airflow-worker-logs-host1"):
+        assert "airflow-execution-api" in services[name]["depends_on"], name

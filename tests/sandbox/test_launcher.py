@@ -97,3 +97,81 @@ def test_a_second_ctrl_c_cannot_abort_the_clean_up() -> None:
     finally:
         for sig, handler in before.items():
             signal.signal(sig, handler)
+
+
+PG = "postgresql+psycopg2://postgres@127.0.0.1:5432/airflow"
+
+
+@pytest.mark.parametrize(
+    ("env", "separate"),
+    [
+        pytest.param({}, False, id="auto-on-the-sqlite-default"),
+        pytest.param({"AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": "sqlite:////tmp/a.db"}, False, id="auto-on-sqlite"),
+        pytest.param({"AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": PG}, True, id="auto-on-postgresql"),
+        pytest.param(
+            {"AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": PG, "TOILLESS_EXECUTION_API": "shared"}, False, id="shared-on-pg"
+        ),
+        pytest.param({"TOILLESS_EXECUTION_API": "Separate"}, True, id="separate-on-sqlite"),
+    ],
+)
+def test_the_execution_api_has_its_own_server_on_postgresql_unless_told(env: dict[str, str], separate: bool) -> None:
+    from sandbox.launcher import execution_api_separate
+
+    assert execution_api_separate(env) is separate
+
+
+def test_an_unknown_execution_api_mode_is_an_error() -> None:
+    from sandbox.launcher import execution_api_separate
+
+    with pytest.raises(ValueError, match="TOILLESS_EXECUTION_API"):
+        execution_api_separate({"TOILLESS_EXECUTION_API": "both"})
+
+
+def test_a_separate_execution_api_server_gets_the_tasks_and_the_core_server_the_rest(tmp_path: Path) -> None:
+    from sandbox.airflow_group import component_commands
+
+    env = airflow_environment(tmp_path, 18080, "pw", {"PATH": "/usr/bin"}, execution_api_port=18090)
+    commands = component_commands(env)
+
+    assert env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] == "http://127.0.0.1:18090/execution/"
+    assert env["AIRFLOW__API__BASE_URL"] == "http://127.0.0.1:18080"
+    assert commands["api-server"][1:] == ["api-server", "--apps", "core"]
+    assert commands["execution-api-server"][1:] == ["api-server", "--apps", "execution", "--port", "18090"]
+    assert {"scheduler", "dag-processor", "triggerer", "intake-worker"} <= set(commands)
+
+
+def test_a_shared_api_server_serves_everything_as_airflow_does(tmp_path: Path) -> None:
+    from sandbox.airflow_group import component_commands
+
+    # A port left in the environment by an earlier split run does not split this one.
+    env = airflow_environment(tmp_path, 18080, "pw", {"PATH": "/usr/bin", "TOILLESS_EXECUTION_API_PORT": "18090"})
+    commands = component_commands(env)
+
+    assert "TOILLESS_EXECUTION_API_PORT" not in env
+    assert commands["api-server"][1:] == ["api-server"]
+    assert "execution-api-server" not in commands
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [pytest.param(None, 0, id="unset"), pytest.param("", 0, id="empty"), pytest.param("10", 10, id="ten")],
+)
+def test_tasks_niceness_lowers_the_scheduler_and_so_its_task_processes(value: str | None, expected: int) -> None:
+    from sandbox.airflow_group import component_commands
+
+    env = {} if value is None else {"TOILLESS_TASKS_NICENESS": value}
+    commands = component_commands(env)
+
+    prefix = ["nice", "-n", str(expected)] if expected else []
+    assert commands["scheduler"][: len(prefix)] == prefix
+    assert commands["scheduler"][len(prefix) + 1 :] == ["scheduler", "--skip-serve-logs"]
+    assert commands["api-server"][0].endswith("airflow")  # the API server keeps its priority
+    assert commands["intake-worker"][0] != "nice"
+
+
+@pytest.mark.parametrize("value", ["20", "-5", "high"])
+def test_a_bad_tasks_niceness_is_an_error(value: str) -> None:
+    from sandbox.airflow_group import tasks_niceness
+
+    with pytest.raises(ValueError, match=r"invalid literal|0-19"):
+        tasks_niceness({"TOILLESS_TASKS_NICENESS": value})

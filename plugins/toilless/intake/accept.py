@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from contextlib import nullcontext
 from datetime import UTC, datetime
 from typing import Any
@@ -26,13 +27,17 @@ log = logging.getLogger(__name__)
 
 class Accept(ServiceCore):
     # -- entry point: the durable inbox ---------------------------------------------------------------------------
-    def accept(self, payload: WebhookPayload, raw: Any = None) -> dict[str, Any]:
+    def accept(
+        self, payload: WebhookPayload, raw: Any = None, *, stages: dict[str, float] | None = None
+    ) -> dict[str, Any]:
         """Validate everything that decides a 4xx, then write the delivery to the inbox in ONE insert and answer.
 
         The alerts are decided by the worker (:meth:`~toilless.intake.drain.Drain.drain_inbox`), not here: the HTTP answer waits for no
         ``create_dagrun``, no ledger lock and no Slack. Raises Rejected (4xx, nothing written) or Unavailable (the
         insert failed: 5xx, Alertmanager retries, and the ledger makes a second copy of the delivery harmless).
+        ``stages`` (the app's timings, :mod:`toilless.intake.timings`) gets ``plan`` and ``insert`` in seconds.
         """
+        began = time.perf_counter()
         settings = self.provider.get()
         self._delivery.dags = {}
         try:
@@ -40,6 +45,7 @@ class Accept(ServiceCore):
         finally:
             self._delivery.dags = None
         body = json.dumps(raw) if raw is not None else payload.model_dump_json()
+        planned = time.perf_counter()
         delivery = self._write(
             lambda session: store.insert_inbox(
                 session, receiver=payload.receiver[:250], alerts=len(payload.alerts), body=body
@@ -47,6 +53,9 @@ class Accept(ServiceCore):
             own_pool=True,
         )
         self.wakeup()
+        if stages is not None:
+            stages["plan"] = planned - began
+            stages["insert"] = time.perf_counter() - planned
         results = []
         for plan in plans:
             result = {"alertname": plan.alert.alertname, "fingerprint": plan.alert.fingerprint, "status": "accepted"}

@@ -22,6 +22,9 @@ Airflow does not authenticate plugin apps: this app does it itself, before it re
 there is no public docs page: ``GET /toilless/openapi.json`` answers authenticated callers only, and no Swagger UI
 page is served (it loads its scripts from a public CDN, which a closed network cannot reach).
 
+Each accepted delivery's stages and the event loop's lag are timed and summarised in the API server's log every 30 s
+while deliveries arrive (:mod:`toilless.intake.timings`).
+
 The worker that decides the inbox, posts the Slack outbox and starts queued alerts is its own process
 (``python -m toilless.intake.worker``, see :mod:`toilless.intake.worker`), started with Airflow's components; this app
 only validates and inserts, so the API server's GIL serves answers, the UI and the Execution API, not decisions. With
@@ -38,6 +41,7 @@ import functools
 import gc
 import logging
 import threading
+import time
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -52,6 +56,7 @@ from toilless.incidents.api import incidents_router
 from toilless.intake.auth import authorized
 from toilless.intake.models import WebhookPayload, validation_errors
 from toilless.intake.service import IntakeError, IntakeService, Rejected, Unavailable
+from toilless.intake.timings import WebhookTimings, watch_loop_lag
 from toilless.intake.validation import BadBody, parse_body
 from toilless.intake.worker import IntakeWorker, build_worker, resolve_mode
 from toilless.slack_actions.router import router as slack_actions_router
@@ -90,9 +95,11 @@ def create_app(
         if freeze_heap:
             freeze_startup_heap()
         await run_in_threadpool(start_embedded)
+        watcher = asyncio.create_task(watch_loop_lag(timings))
         try:
             yield
         finally:
+            watcher.cancel()
             if embedded:
                 await run_in_threadpool(embedded[0].stop)
             for pool in threads:
@@ -110,6 +117,8 @@ def create_app(
         openapi_url=None,
     )
     app.state.service = service
+    timings = WebhookTimings()
+    app.state.timings = timings
     app.include_router(incidents_router(service.provider))  # /incidents: acknowledge, timeline (issue 18)
     app.state.workers = embedded
     app.include_router(slack_actions_router)  # POST /toilless/slack/actions (toilless.slack_actions)
@@ -162,6 +171,8 @@ def create_app(
 
     @app.post("/alertmanager")
     async def alertmanager(request: Request) -> JSONResponse:
+        began = time.perf_counter()
+        stages: dict[str, float] = {}
         if embedded:
             embedded[0].ensure_started()  # running since start-up; this restarts it if its thread ever died
         try:
@@ -183,6 +194,8 @@ def create_app(
             )
             return _error(401, "missing or invalid credentials", headers=_CHALLENGE)
 
+        mark = time.perf_counter()
+        stages["auth"] = mark - began
         limit = settings.max_payload_bytes
         declared = request.headers.get("content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > limit):
@@ -192,11 +205,13 @@ def create_app(
             body += chunk
             if len(body) > limit:
                 return _error(413, f"payload larger than {limit} bytes")
+        mark = _lap(stages, "receive", mark)
         try:
             # Deep nesting, huge numbers, lone surrogates: 400 here, never a server error and a retry loop.
             data = parse_body(bytes(body))
         except BadBody as err:
             return _error(400, str(err))
+        mark = _lap(stages, "parse", mark)
         try:
             payload = WebhookPayload.model_validate(data)
         except ValidationError as err:
@@ -212,13 +227,22 @@ def create_app(
                 )
             )
             return _error(422, "not an Alertmanager webhook payload (version 4)", errors)
+        mark = _lap(stages, "model", mark)
         try:
             # At most a few deliveries hold a worker thread at once: the API server's thread pool also serves the
             # UI and the task execution API, which a storm of alerts must not starve. The rest wait here, threadless.
             async with slots(settings.intake):
-                result = await asyncio.get_running_loop().run_in_executor(
-                    threads[0], functools.partial(service.accept, payload, data)
-                )
+                mark = _lap(stages, "slot", mark)
+
+                def accept() -> dict[str, Any]:
+                    # In the intake's thread: how long the hop took (a free thread, then the GIL), then the work.
+                    _lap(stages, "thread", mark)
+                    try:
+                        return service.accept(payload, data, stages=stages)
+                    finally:
+                        stages["done_in_thread"] = time.perf_counter()
+
+                result = await asyncio.get_running_loop().run_in_executor(threads[0], accept)
         except Rejected as err:
             return _error(err.status_code, err.detail, err.errors)
         except (Unavailable, IntakeError) as err:
@@ -228,9 +252,22 @@ def create_app(
             # Unknown failure: 503 makes Alertmanager retry, which is safe (idempotent decisions).
             log.exception("Alert intake failed on a delivery from receiver %s", payload.receiver)
             return _error(503, "internal error in the alert intake; the delivery can be retried")
-        return JSONResponse(result)
+        # Back on the event loop: how long the answer waited for it (the loop or the GIL busy elsewhere).
+        mark = _lap(stages, "back", stages.pop("done_in_thread"))
+        response = JSONResponse(result)
+        stages["serialise"] = time.perf_counter() - mark
+        stages["total"] = time.perf_counter() - began
+        timings.record(stages)
+        return response
 
     return app
+
+
+def _lap(stages: dict[str, float], name: str, since: float) -> float:
+    """Record ``name`` as the time since ``since``; return now (the next stage's start)."""
+    now = time.perf_counter()
+    stages[name] = now - since
+    return now
 
 
 def _error(
