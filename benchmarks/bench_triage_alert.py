@@ -8,8 +8,8 @@ burst and vault-token cases), p50 and p99. Silencing and starting the runbook ar
 part of the decision.
 
 Storm with triage on (:func:`storm_with_triage`): the sandbox Airflow (``python -m sandbox run``, as ``make run``
-starts it, SQLite) with its Prometheus and Alertmanager connections pointed at a real Prometheus and a real
-Alertmanager (Debian packages). STORM_ALERTS alerts for STORM_TARGETS services of the ``service-5xx-triage`` route
+starts it, SQLite) with its own real Prometheus and Alertmanager (Debian packages), which the triage runs query and
+silence in; the bench's exporter is one more scrape target of that Prometheus. STORM_ALERTS alerts for STORM_TARGETS services of the ``service-5xx-triage`` route
 are POSTed to the intake in Alertmanager's webhook format (groups of 50, over STORM_SECONDS; per service the firing
 alert 6 times and 4 other alerts, as the intake's own storm), while the triage runs they start execute. One service
 in ten has a burst of 5xx in Prometheus (real: the runbook starts), the rest none (noise: silenced in the real
@@ -169,49 +169,70 @@ def _decide_all(services: list[str]) -> tuple[list[float], list[float], dict[str
 
 # -- the intake's storm with triage on --------------------------------------------------------------------------------
 def storm_with_triage(work: Path) -> list[dict[str, Any]]:
+    """The storm on the sandbox as ``make run`` starts it, measured with its own Prometheus and Alertmanager (the
+    triage runs' ``prometheus_default`` / ``alertmanager_default`` point there): the storm's 5xx counters come from an
+    exporter of this bench, added to that Prometheus's scrape targets as the drills add theirs."""
+    from sandbox import prometheus as prom
     from tests.fixtures.live_airflow import LiveAirflow, start_launcher, stop_launcher
-    from tests.fixtures.prometheus import AlertmanagerServer, PrometheusServer
 
     home = Path(tempfile.mkdtemp(prefix="bench-triage-storm-", dir=work))
-    (home / "prometheus").mkdir()
-    (home / "alertmanager").mkdir()
-    prometheus = PrometheusServer(home / "prometheus")
-    alertmanager = AlertmanagerServer(home / "alertmanager")
-    keys = ("AIRFLOW_CONN_PROMETHEUS_DEFAULT", "AIRFLOW_CONN_ALERTMANAGER_DEFAULT")
-    saved = {key: os.environ.get(key) for key in keys}
+    exporter = prom.MetricsExporter().start()
     process = None
     try:
-        prometheus.start()
-        alertmanager.start()
+        facts, process = start_launcher(home / "airflow", timeout=900)  # a busy machine starts it slowly
+        alerting = facts["published"].get("alerting")
+        if not alerting:
+            raise RuntimeError("the sandbox runs no Prometheus/Alertmanager (Debian packages missing)")
+        prom.write_targets(Path(alerting["targets_file"]), [exporter.address])
+        prom.reload_prometheus(alerting["prometheus"])
         tag = uuid.uuid4().hex[:6]
         services = [f"storm-{tag}-{index:03d}" for index in range(STORM_TARGETS)]
         selector = f'http_requests_total{{service=~"storm-{tag}-.*"}}'
         for service in services:
-            prometheus.exporter.values[f'http_requests_total{{service="{service}",code="500"}}'] = 0
-        prometheus.wait_for_scrapes(selector, samples=3, timeout=120)
+            exporter.values[f'http_requests_total{{service="{service}",code="500"}}'] = 0
+        _wait_for_scrapes(alerting["prometheus"], selector, samples=3)
         for index, service in enumerate(services):
             if index % BURST_EVERY == 0:
-                prometheus.exporter.values[f'http_requests_total{{service="{service}",code="500"}}'] = 50
-        prometheus.wait_for_scrapes(selector, samples=8, timeout=120)
-        os.environ["AIRFLOW_CONN_PROMETHEUS_DEFAULT"] = json.dumps({"conn_type": "http", "host": prometheus.url})
-        os.environ["AIRFLOW_CONN_ALERTMANAGER_DEFAULT"] = json.dumps({"conn_type": "http", "host": alertmanager.url})
-        facts, process = start_launcher(home / "airflow", timeout=900)  # a busy machine starts it slowly
+                exporter.values[f'http_requests_total{{service="{service}",code="500"}}'] = 50
+        _wait_for_scrapes(alerting["prometheus"], selector, samples=8)
         live = LiveAirflow(facts, process)
         live.wait_for_dag("triage_alert")
         intake = facts["published"]["alert_intake"]
         url, headers = f"{live.base_url}{intake['path']}", {"Authorization": f"Bearer {intake['token']}"}
-        return _storm(live, url, headers, alertmanager, services, tag)
+        return _storm(live, url, headers, _Alertmanager(alerting["alertmanager"]), services, tag)
     finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
         if process is not None:
             stop_launcher(process)
-        prometheus.stop()
-        alertmanager.stop()
+        exporter.stop()
         shutil.rmtree(home, ignore_errors=True)
+
+
+class _Alertmanager:
+    """The sandbox's Alertmanager, read through its API v2 (independently of the code under test)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def silences(self) -> list[dict[str, Any]]:
+        from sandbox.prometheus import http_json
+
+        return list(http_json(f"{self.url}/api/v2/silences"))
+
+
+def _wait_for_scrapes(prometheus_url: str, selector: str, *, samples: int, timeout: float = 180.0) -> None:
+    """Until every series of ``selector`` has ``samples`` scraped samples (rate() and the trend need history)."""
+    from sandbox.prometheus import query
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            result = query(prometheus_url, f"min(count_over_time({selector}[10m]))")
+        except OSError:
+            result = None
+        if result and float(result[0]["value"][1]) >= samples:
+            return
+        time.sleep(0.5)
+    raise TimeoutError(f"{selector} has fewer than {samples} samples after {timeout:.0f}s")
 
 
 def _storm_alert(service: str, fingerprint: str, **labels: str) -> dict[str, Any]:
