@@ -226,7 +226,7 @@ def _wait_for_scrapes(prometheus_url: str, selector: str, *, samples: int, timeo
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            result = query(prometheus_url, f"min(count_over_time({selector}[10m]))")
+            result = query(prometheus_url, f"min(count_over_time({selector}[10m]) and {selector})")
         except OSError:
             result = None
         if result and float(result[0]["value"][1]) >= samples:

@@ -412,9 +412,11 @@ class PrometheusServer:
             return list(json.loads(answer.read())["data"]["result"])
 
     def wait_for_scrapes(self, selector: str, *, samples: int = 2, timeout: float = 30.0) -> None:
-        """Wait until every series of ``selector`` has at least ``samples`` scraped samples (so rate() has data)."""
+        """Wait until every series of ``selector`` that is exported now has at least ``samples`` scraped samples (so
+        rate() has data). Series that went away are left out (``and``): a pod served for a second or two and gone
+        would otherwise hold the minimum below ``samples`` for the whole window."""
         deadline = time.monotonic() + timeout
-        expr = f"min(count_over_time({selector}[10m]))"
+        expr = f"min(count_over_time({selector}[10m]) and {selector})"
         while time.monotonic() < deadline:
             try:
                 result = self.instant(expr)
