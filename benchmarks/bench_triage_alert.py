@@ -190,49 +190,21 @@ def storm_with_triage(work: Path) -> list[dict[str, Any]]:
         selector = f'http_requests_total{{service=~"storm-{tag}-.*"}}'
         for service in services:
             exporter.values[f'http_requests_total{{service="{service}",code="500"}}'] = 0
-        _wait_for_scrapes(alerting["prometheus"], selector, samples=3)
+        prom.wait_for_scrapes(alerting["prometheus"], selector, samples=3, timeout=180)
         for index, service in enumerate(services):
             if index % BURST_EVERY == 0:
                 exporter.values[f'http_requests_total{{service="{service}",code="500"}}'] = 50
-        _wait_for_scrapes(alerting["prometheus"], selector, samples=8)
+        prom.wait_for_scrapes(alerting["prometheus"], selector, samples=8, timeout=180)
         live = LiveAirflow(facts, process)
         live.wait_for_dag("triage_alert")
         intake = facts["published"]["alert_intake"]
         url, headers = f"{live.base_url}{intake['path']}", {"Authorization": f"Bearer {intake['token']}"}
-        return _storm(live, url, headers, _Alertmanager(alerting["alertmanager"]), services, tag)
+        return _storm(live, url, headers, alerting["alertmanager"], services, tag)
     finally:
         if process is not None:
             stop_launcher(process)
         exporter.stop()
         shutil.rmtree(home, ignore_errors=True)
-
-
-class _Alertmanager:
-    """The sandbox's Alertmanager, read through its API v2 (independently of the code under test)."""
-
-    def __init__(self, url: str) -> None:
-        self.url = url
-
-    def silences(self) -> list[dict[str, Any]]:
-        from sandbox.prometheus import http_json
-
-        return list(http_json(f"{self.url}/api/v2/silences"))
-
-
-def _wait_for_scrapes(prometheus_url: str, selector: str, *, samples: int, timeout: float = 180.0) -> None:
-    """Until every series of ``selector`` has ``samples`` scraped samples (rate() and the trend need history)."""
-    from sandbox.prometheus import query
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            result = query(prometheus_url, f"min(count_over_time({selector}[10m]) and {selector})")
-        except OSError:
-            result = None
-        if result and float(result[0]["value"][1]) >= samples:
-            return
-        time.sleep(0.5)
-    raise TimeoutError(f"{selector} has fewer than {samples} samples after {timeout:.0f}s")
 
 
 def _storm_alert(service: str, fingerprint: str, **labels: str) -> dict[str, Any]:
@@ -287,11 +259,13 @@ def _storm_deliveries(services: list[str]) -> list[tuple[float, dict[str, Any]]]
 
 
 def _storm(
-    live: Any, url: str, headers: dict[str, str], alertmanager: Any, services: list[str], tag: str
+    live: Any, url: str, headers: dict[str, str], alertmanager_url: str, services: list[str], tag: str
 ) -> list[dict[str, Any]]:
     import concurrent.futures
 
     import requests
+
+    from sandbox.prometheus import silences
 
     deliveries = _storm_deliveries(services)
     session = requests.Session()
@@ -359,7 +333,7 @@ def _storm(
     lost = len(services) - len(targets_with_run)
     silenced = sum(
         1
-        for silence in alertmanager.silences()
+        for silence in silences(alertmanager_url)
         if silence["status"]["state"] == "active"
         and any(m["name"] == "service" and m["value"].startswith(f"storm-{tag}-") for m in silence["matchers"])
     )

@@ -358,6 +358,20 @@ def reload_prometheus(prometheus_url: str) -> None:
         answer.read()
 
 
+def wait_for_scrapes(prometheus_url: str, selector: str, *, samples: int = 2, timeout: float = 30.0) -> None:
+    """Wait until every series of ``selector`` that is exported now has at least ``samples`` scraped samples (so
+    rate() has data). Series that went away are left out (``and``): a pod served for a second or two and gone would
+    otherwise hold the minimum below ``samples`` for the whole window."""
+    deadline = time.monotonic() + timeout
+    expr = f"min(count_over_time({selector}[10m]) and {selector})"
+    while time.monotonic() < deadline:
+        result = query(prometheus_url, expr)
+        if result and float(result[0]["value"][1]) >= samples:
+            return
+        time.sleep(0.2)
+    raise TimeoutError(f"{selector} has fewer than {samples} samples after {timeout}s")
+
+
 def query(prometheus_url: str, promql: str) -> list[dict[str, Any]] | None:
     """The instant query's result vector (None when Prometheus cannot answer yet)."""
     url = f"{prometheus_url}/api/v1/query?" + urllib.parse.urlencode({"query": promql})
@@ -412,20 +426,8 @@ class PrometheusServer:
             return list(json.loads(answer.read())["data"]["result"])
 
     def wait_for_scrapes(self, selector: str, *, samples: int = 2, timeout: float = 30.0) -> None:
-        """Wait until every series of ``selector`` that is exported now has at least ``samples`` scraped samples (so
-        rate() has data). Series that went away are left out (``and``): a pod served for a second or two and gone
-        would otherwise hold the minimum below ``samples`` for the whole window."""
-        deadline = time.monotonic() + timeout
-        expr = f"min(count_over_time({selector}[10m]) and {selector})"
-        while time.monotonic() < deadline:
-            try:
-                result = self.instant(expr)
-            except OSError:
-                result = []
-            if result and float(result[0]["value"][1]) >= samples:
-                return
-            time.sleep(0.2)
-        raise TimeoutError(f"{selector} has fewer than {samples} samples after {timeout}s")
+        """:func:`wait_for_scrapes` on this server."""
+        wait_for_scrapes(self.url, selector, samples=samples, timeout=timeout)
 
     def stop(self) -> None:
         if self.process is not None:
@@ -468,8 +470,8 @@ class AlertmanagerServer:
         return self
 
     def silences(self) -> list[dict[str, Any]]:
-        """Every silence Alertmanager holds (GET /api/v2/silences), read independently of the code under test."""
-        return list(http_json(f"{self.url}/api/v2/silences"))
+        """:func:`silences` of this server."""
+        return silences(self.url)
 
     def stop(self) -> None:
         if self.process is not None:
@@ -477,12 +479,16 @@ class AlertmanagerServer:
             self.process = None
 
 
+def silences(alertmanager_url: str) -> list[dict[str, Any]]:
+    """Every silence Alertmanager holds (GET /api/v2/silences), read independently of the code under test."""
+    return list(http_json(f"{alertmanager_url}/api/v2/silences"))
+
+
 def active_silences(alertmanager_url: str, alertname: str) -> list[dict[str, Any]]:
     """Active silences whose matchers include ``alertname="<alertname>"`` (Alertmanager API v2)."""
-    found = http_json(f"{alertmanager_url}/api/v2/silences")
     return [
         silence
-        for silence in found or []
+        for silence in silences(alertmanager_url)
         if (silence.get("status") or {}).get("state") == "active"
         and any(
             m.get("name") == "alertname" and m.get("value") == alertname and not m.get("isRegex")

@@ -2,7 +2,7 @@
 
 The app times each stage of a delivery with ``time.perf_counter`` (settings and auth, receiving the body, parsing,
 the payload model, waiting for a slot, waiting for a thread, the plan (routes and Params), the inbox insert,
-serialising the answer) and a watcher measures how late the event loop wakes from a 10 ms sleep: a late wake-up is
+serialising the answer) and a watcher measures how late the event loop wakes from a short sleep: a late wake-up is
 time every request in the process waited, for the GIL or for a CPU, whatever held it. One INFO line per
 ``REPORT_SECONDS`` summarises both (percentiles per stage), only while deliveries arrive, so an idle ``make run``
 logs nothing. A few list appends per delivery: cheap enough to stay on.

@@ -469,11 +469,7 @@ def apply_retention(
     planned_paths = {planned["archive"] for planned in planned_archives or []}
     deleted: list[dict[str, Any]] = []
     if dry_run:
-        deleted = [
-            {"path": item.archive.path, "bytes": item.archive.size, "reason": item.reason}
-            for item in expired
-            if item.archive.path not in planned_paths
-        ]
+        deleted = [item for item in _listed(expired) if item["path"] not in planned_paths]
         return {
             "log_set": log_set.name,
             "dry_run": True,
@@ -488,10 +484,7 @@ def apply_retention(
                 return {
                     "log_set": log_set.name,
                     "dry_run": True,
-                    "deleted": [
-                        {"path": item.archive.path, "bytes": item.archive.size, "reason": item.reason}
-                        for item in expired
-                    ],
+                    "deleted": _listed(expired),
                     "retention": log_set.retention.describe(),
                     "gate": verdict.as_dict(),
                     "held": verdict.reason,
@@ -517,6 +510,11 @@ def apply_retention(
         "retention": log_set.retention.describe(),
         **({"gate": verdict.as_dict()} if verdict is not None else {}),
     }
+
+
+def _listed(expired: list[Any]) -> list[dict[str, Any]]:
+    """What retention would delete, as the report lists it (nothing deleted)."""
+    return [{"path": item.archive.path, "bytes": item.archive.size, "reason": item.reason} for item in expired]
 
 
 def _archive_info(path: str, size: int | None = None) -> retention.Archive:
