@@ -270,3 +270,18 @@ def wait_for_series(prometheus: Any, namespace: str, pods: int, timeout: float =
             return
         time.sleep(0.2)
     raise TimeoutError(f"fewer than {pods} pods' series in Prometheus")
+
+
+def wait_for_profile(prometheus: Any, namespace: str, profile: dict[str, PodTraffic], timeout: float = 90.0) -> None:
+    """Until Prometheus' latest scrape shows exactly ``profile``'s pods with their saturation: the verdict reads that
+    gauge at the moment it runs, and a run started before the next scrape would judge the previous profile."""
+    wanted = {pod: traffic.saturation for pod, traffic in profile.items()}
+    deadline = time.monotonic() + timeout
+    seen: dict[str, float] = {}
+    while time.monotonic() < deadline:
+        rows = prometheus.instant(f'max by (pod) (pod_saturation_ratio{{namespace="{namespace}"}})')
+        seen = {row["metric"]["pod"]: float(row["value"][1]) for row in rows}
+        if seen == wanted:
+            return
+        time.sleep(0.2)
+    raise TimeoutError(f"Prometheus shows {seen}, not the profile served {wanted}")

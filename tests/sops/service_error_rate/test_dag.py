@@ -27,6 +27,7 @@ from tests.sops.service_error_rate.scenario import (
     Traffic,
     new_namespace,
     pod_name,
+    wait_for_profile,
     wait_for_series,
 )
 
@@ -69,6 +70,7 @@ class Service:
     def serve(self, profile: dict[str, PodTraffic]) -> None:
         self.traffic.set(profile)
         wait_for_series(self.prometheus, self.namespace, len(profile))
+        wait_for_profile(self.prometheus, self.namespace, profile)
 
     def texts(self, channel: str | None = None) -> list[str]:
         return [message["text"] for message in self.sink.messages(channel)]
@@ -229,7 +231,8 @@ def test_scale_cool_down_holds_for_a_new_incident(run_dag: Callable[..., Any], s
         controller.stop()
     assert len(service.cluster.scale_patches()) == 1
     assert "Verification (same PromQL since the action): recovered" in service.texts("ops")[0]
-    service.serve(service.pods(3, SATURATED))  # saturated again
+    # Saturated again: the pods the scale-up made saturate too.
+    service.serve({name: SATURATED for name in _new_pods(service, 3)})
     service.sink.clear()
     assert run_dag(DAG_ID).state == "success"  # a new run: a new incident, inside scale.cooldown_minutes
     assert len(service.cluster.scale_patches()) == 1
