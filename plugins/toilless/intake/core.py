@@ -24,6 +24,7 @@ from toilless.intake.errors import Unavailable, _AlreadyStarted, _BatchConflict,
 from toilless.intake.plans import Plan
 from toilless.intake.refusals import RefusalLimiter
 from toilless.intake.settings import IntakeSettings, SettingsProvider
+from toilless.intake.turns import WriteTurns
 
 log = logging.getLogger(__name__)
 
@@ -55,9 +56,9 @@ class ServiceCore:
         self._own_engine: Any = None
         self._own_engine_lock = threading.Lock()
         self._refusals = RefusalLimiter()
-        # SQLite allows one writer: serialise this process's intake writes instead of failing on "database is
-        # locked". Correctness across processes still comes from the primary keys.
-        self._sqlite_write_lock = threading.Lock()
+        # SQLite allows one writer: this process's intake writes take turns (the webhook's insert first) instead of
+        # failing on "database is locked". Correctness across processes still comes from the primary keys.
+        self._sqlite_turns = WriteTurns()
         # The DAGs one delivery needs, looked up once per delivery (plan and trigger both need them).
         self._delivery = threading.local()
         self.wakeup: Callable[[], None] = lambda: None
@@ -68,7 +69,7 @@ class ServiceCore:
 
         ``batch``: the action decides several alerts; a lost race raises _BatchConflict (the caller then decides
         each alert alone) instead of answering for one alert. ``own_pool``: on the intake's own connections
-        (:meth:`_own_session`), for the webhook's insert.
+        (:meth:`_own_session`), for the webhook's insert; on SQLite it takes the next turn at the writer instead.
         """
         from airflow import settings as airflow_settings
         from airflow.utils.session import create_session
@@ -79,7 +80,7 @@ class ServiceCore:
         for attempt in range(_WRITE_ATTEMPTS):
             try:
                 with (
-                    self._sqlite_write_lock if sqlite else nullcontext(),
+                    self._sqlite_turns.turn(urgent=own_pool) if sqlite else nullcontext(),
                     self._own_session() if own_pool and not sqlite else create_session(scoped=False) as session,
                 ):
                     return action(session)
