@@ -24,6 +24,7 @@ from toilless.intake.errors import Unavailable, _AlreadyStarted, _BatchConflict,
 from toilless.intake.plans import Plan
 from toilless.intake.refusals import RefusalLimiter
 from toilless.intake.settings import IntakeSettings, SettingsProvider
+from toilless.intake.spool import Spool, spool_path
 from toilless.intake.turns import WriteTurns
 
 log = logging.getLogger(__name__)
@@ -59,6 +60,8 @@ class ServiceCore:
         # SQLite allows one writer: this process's intake writes take turns (the webhook's insert first) instead of
         # failing on "database is locked". Correctness across processes still comes from the primary keys.
         self._sqlite_turns = WriteTurns()
+        self._spool_instance: Spool | None = None
+        self._spool_checked = False
         # The DAGs one delivery needs, looked up once per delivery (plan and trigger both need them).
         self._delivery = threading.local()
         self.wakeup: Callable[[], None] = lambda: None
@@ -101,6 +104,25 @@ class ServiceCore:
                 log.warning("Metadata DB busy (attempt %d): %s", attempt + 1, str(err).splitlines()[0])
                 time.sleep(0.05 * (attempt + 1))
         raise Unavailable("the metadata DB stayed contended; retry")
+
+    def _spool(self) -> Spool | None:
+        """The webhook's spool when the metadata DB is a SQLite file (see :mod:`toilless.intake.spool`), else None."""
+        if not self._spool_checked:
+            from airflow import settings as airflow_settings
+
+            path = spool_path(airflow_settings.engine.url)
+            if path is not None:
+
+                def floor() -> int:
+                    from airflow.utils.session import create_session
+
+                    store.ensure_tables(airflow_settings.engine)
+                    with create_session(scoped=False) as session:
+                        return store.max_inbox_id(session)
+
+                self._spool_instance = Spool(path, floor=floor)
+            self._spool_checked = True
+        return self._spool_instance
 
     @contextmanager
     def _own_session(self) -> Iterator[Any]:

@@ -27,6 +27,8 @@ log = logging.getLogger(__name__)
 #: Inbox rows (deliveries) decided in one transaction on PostgreSQL, and at most this many alerts in it.
 DRAIN_ROWS_PER_TRANSACTION = 10
 DRAIN_ALERTS_PER_TRANSACTION = 500
+#: Spooled deliveries moved into the inbox per transaction (SQLite; a storm's minute is about 200).
+SPOOL_ROWS_PER_MOVE = 500
 
 
 class Drain(Accept, Decide):
@@ -38,6 +40,7 @@ class Drain(Accept, Decide):
         decision fails is kept and retried later with backoff (never dropped); the others go on.
         """
         settings = self.provider.get()
+        self._admit_spooled()
         batch = self._rows_per_transaction()
         drained = 0
         deadline = time.monotonic() + budget_seconds
@@ -47,6 +50,19 @@ class Drain(Accept, Decide):
                 break
             drained += decided
         return drained
+
+    def _admit_spooled(self, limit: int = SPOOL_ROWS_PER_MOVE) -> int:
+        """Move the webhook's spooled deliveries into the inbox (SQLite), committed there before the spool forgets
+        them. Returns how many the inbox did not hold yet."""
+        spool = self._spool()
+        if spool is None:
+            return 0
+        spooled = spool.pending(limit)
+        if not spooled:
+            return 0
+        moved = self._write(lambda session: store.admit_inbox(session, spooled))
+        spool.remove([row.id for row in spooled])
+        return int(moved)
 
     @staticmethod
     def _rows_per_transaction() -> int:
@@ -170,6 +186,9 @@ class Drain(Accept, Decide):
         with create_session(scoped=False) as session:
             row = store.inbox_row(session, delivery)
         if row is None:
+            spool = self._spool()
+            if spool is not None and spool.get(delivery) is not None:
+                return {"delivery": delivery, "status": "pending", "attempts": 0}
             return None
         if row.done_at is None:
             answer: dict[str, Any] = {"delivery": delivery, "status": "pending", "attempts": row.attempts}

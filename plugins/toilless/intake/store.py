@@ -182,6 +182,35 @@ def insert_inbox(session: Any, *, receiver: str, alerts: int, body: str) -> int:
     return int(result.inserted_primary_key[0])
 
 
+def max_inbox_id(session: Any) -> int:
+    return int(session.execute(select(func.max(inbox.c.id))).scalar() or 0)
+
+
+def admit_inbox(session: Any, spooled: list[Any]) -> int:
+    """Move spooled deliveries (:mod:`toilless.intake.spool`) into the inbox under their own ids; returns how many
+    were new. One the inbox already holds (moved before a crash, not yet removed from the spool) is not moved twice.
+    """
+    ids = [row.id for row in spooled]
+    present = set(session.execute(select(inbox.c.id).where(inbox.c.id.in_(ids))).scalars())
+    new = [row for row in spooled if row.id not in present]
+    if new:
+        session.execute(
+            insert(inbox),
+            [
+                {
+                    "id": row.id,
+                    "receiver": row.receiver,
+                    "alerts": row.alerts,
+                    "payload_json": row.payload_json,
+                    "received_at": row.received_at,
+                    "attempts": 0,
+                }
+                for row in new
+            ],
+        )
+    return len(new)
+
+
 def inbox_payload(session: Any, delivery: int) -> str:
     return str(session.execute(select(inbox.c.payload_json).where(inbox.c.id == delivery)).scalar_one())
 
