@@ -25,7 +25,6 @@ from toilless.intake.plans import Plan
 from toilless.intake.refusals import RefusalLimiter
 from toilless.intake.settings import IntakeSettings, SettingsProvider
 from toilless.intake.spool import Spool, spool_path
-from toilless.intake.turns import WriteTurns
 
 log = logging.getLogger(__name__)
 
@@ -57,11 +56,12 @@ class ServiceCore:
         self._own_engine: Any = None
         self._own_engine_lock = threading.Lock()
         self._refusals = RefusalLimiter()
-        # SQLite allows one writer: this process's intake writes take turns (the webhook's insert first) instead of
-        # failing on "database is locked". Correctness across processes still comes from the primary keys.
-        self._sqlite_turns = WriteTurns()
+        # SQLite allows one writer: serialise this process's intake writes instead of failing on "database is
+        # locked". Correctness across processes still comes from the primary keys. The webhook writes to the spool.
+        self._sqlite_write_lock = threading.Lock()
         self._spool_instance: Spool | None = None
         self._spool_checked = False
+        self._spool_lock = threading.Lock()
         # The DAGs one delivery needs, looked up once per delivery (plan and trigger both need them).
         self._delivery = threading.local()
         self.wakeup: Callable[[], None] = lambda: None
@@ -72,7 +72,7 @@ class ServiceCore:
 
         ``batch``: the action decides several alerts; a lost race raises _BatchConflict (the caller then decides
         each alert alone) instead of answering for one alert. ``own_pool``: on the intake's own connections
-        (:meth:`_own_session`), for the webhook's insert; on SQLite it takes the next turn at the writer instead.
+        (:meth:`_own_session`), for the webhook's insert.
         """
         from airflow import settings as airflow_settings
         from airflow.utils.session import create_session
@@ -83,7 +83,7 @@ class ServiceCore:
         for attempt in range(_WRITE_ATTEMPTS):
             try:
                 with (
-                    self._sqlite_turns.turn(urgent=own_pool) if sqlite else nullcontext(),
+                    self._sqlite_write_lock if sqlite else nullcontext(),
                     self._own_session() if own_pool and not sqlite else create_session(scoped=False) as session,
                 ):
                     return action(session)
@@ -107,22 +107,23 @@ class ServiceCore:
 
     def _spool(self) -> Spool | None:
         """The webhook's spool when the metadata DB is a SQLite file (see :mod:`toilless.intake.spool`), else None."""
-        if not self._spool_checked:
-            from airflow import settings as airflow_settings
+        with self._spool_lock:
+            if not self._spool_checked:
+                from airflow import settings as airflow_settings
 
-            path = spool_path(airflow_settings.engine.url)
-            if path is not None:
+                path = spool_path(airflow_settings.engine.url)
+                if path is not None:
 
-                def floor() -> int:
-                    from airflow.utils.session import create_session
+                    def floor() -> int:
+                        from airflow.utils.session import create_session
 
-                    store.ensure_tables(airflow_settings.engine)
-                    with create_session(scoped=False) as session:
-                        return store.max_inbox_id(session)
+                        store.ensure_tables(airflow_settings.engine)
+                        with create_session(scoped=False) as session:
+                            return store.max_inbox_id(session)
 
-                self._spool_instance = Spool(path, floor=floor)
-            self._spool_checked = True
-        return self._spool_instance
+                    self._spool_instance = Spool(path, floor=floor)
+                self._spool_checked = True
+            return self._spool_instance
 
     @contextmanager
     def _own_session(self) -> Iterator[Any]:
