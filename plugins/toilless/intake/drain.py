@@ -183,12 +183,14 @@ class Drain(Accept, Decide):
         """What became of an accepted delivery: pending, or done with each alert's decision."""
         from airflow.utils.session import create_session
 
+        # The spool first: the worker commits a delivery to the inbox before it leaves the spool, so read in this
+        # order, a delivery being moved is found in one or the other.
+        spool = self._spool()
+        if spool is not None and spool.get(delivery) is not None:
+            return {"delivery": delivery, "status": "pending", "attempts": 0}
         with create_session(scoped=False) as session:
             row = store.inbox_row(session, delivery)
         if row is None:
-            spool = self._spool()
-            if spool is not None and spool.get(delivery) is not None:
-                return {"delivery": delivery, "status": "pending", "attempts": 0}
             return None
         if row.done_at is None:
             answer: dict[str, Any] = {"delivery": delivery, "status": "pending", "attempts": row.attempts}
