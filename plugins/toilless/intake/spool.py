@@ -38,6 +38,7 @@ CREATE TABLE IF NOT EXISTS spool (
     received_at REAL NOT NULL
 )
 """
+_SELECT = "SELECT id, receiver, alerts, payload_json, received_at FROM spool"
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,9 @@ class Spool:
     def _connection(self) -> Iterator[sqlite3.Connection]:
         connection = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None)
         with closing(connection):
+            # FULL: the WAL is fsync'd at every commit, so an answered delivery survives a power cut (WAL's NORMAL
+            # does not). A per-connection setting.
+            connection.execute("PRAGMA synchronous=FULL")
             if not self._ready:
                 self._prepare(connection)
             yield connection
@@ -82,29 +86,18 @@ class Spool:
         connection.execute("PRAGMA journal_mode=WAL")  # kept in the file: the worker's reads never block a put
         connection.execute(_SCHEMA)
         floor = int(self._floor())
-        connection.execute("BEGIN IMMEDIATE")
-        try:
+        with _immediate(connection):
             # Raise the AUTOINCREMENT counter to the inbox's highest id (never lower it): new ids cannot collide.
             connection.execute(
                 "INSERT INTO sqlite_sequence (name, seq) SELECT 'spool', 0 "
                 "WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'spool')"
             )
             connection.execute("UPDATE sqlite_sequence SET seq = ? WHERE name = 'spool' AND seq < ?", (floor, floor))
-            connection.execute("COMMIT")
-        except BaseException:
-            connection.execute("ROLLBACK")
-            raise
         self._ready = True
-
-    @staticmethod
-    def _durable(connection: sqlite3.Connection) -> None:
-        # FULL: the WAL is fsync'd at every commit, so an answered delivery survives a power cut (WAL's NORMAL does not).
-        connection.execute("PRAGMA synchronous=FULL")
 
     def put(self, *, receiver: str, alerts: int, body: str) -> int:
         """Write one accepted delivery (committed when this returns); returns its delivery id."""
         with self._lock, self._connection() as connection:
-            self._durable(connection)
             cursor = connection.execute(
                 "INSERT INTO spool (receiver, alerts, payload_json, received_at) VALUES (?, ?, ?, ?)",
                 (receiver, alerts, body, time.time()),
@@ -116,18 +109,14 @@ class Spool:
         if not self.path.exists():
             return []
         with self._connection() as connection:
-            rows = connection.execute(
-                "SELECT id, receiver, alerts, payload_json, received_at FROM spool ORDER BY id LIMIT ?", (limit,)
-            ).fetchall()
+            rows = connection.execute(f"{_SELECT} ORDER BY id LIMIT ?", (limit,)).fetchall()
         return [Spooled(*row) for row in rows]
 
     def get(self, delivery: int) -> Spooled | None:
         if not self.path.exists():
             return None
         with self._connection() as connection:
-            row = connection.execute(
-                "SELECT id, receiver, alerts, payload_json, received_at FROM spool WHERE id = ?", (delivery,)
-            ).fetchone()
+            row = connection.execute(f"{_SELECT} WHERE id = ?", (delivery,)).fetchone()
         return Spooled(*row) if row else None
 
     def count(self) -> int:
@@ -146,12 +135,17 @@ class Spool:
         """Forget deliveries the inbox holds now (committed there first)."""
         if not deliveries:
             return
-        with self._lock, self._connection() as connection:
-            self._durable(connection)
-            connection.execute("BEGIN IMMEDIATE")
-            try:
-                connection.executemany("DELETE FROM spool WHERE id = ?", [(delivery,) for delivery in deliveries])
-                connection.execute("COMMIT")
-            except BaseException:
-                connection.execute("ROLLBACK")
-                raise
+        with self._lock, self._connection() as connection, _immediate(connection):
+            connection.executemany("DELETE FROM spool WHERE id = ?", [(delivery,) for delivery in deliveries])
+
+
+@contextmanager
+def _immediate(connection: sqlite3.Connection) -> Iterator[None]:
+    """One write transaction on an autocommit connection, taking the write lock at its start."""
+    connection.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        connection.execute("ROLLBACK")
+        raise
+    connection.execute("COMMIT")

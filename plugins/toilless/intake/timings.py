@@ -1,8 +1,8 @@
 """Where a webhook answer's time goes, measured in the API server while it serves (issue 12, the storm's p99).
 
 The app times each stage of a delivery with ``time.perf_counter`` (settings and auth, receiving the body, parsing,
-the payload model, waiting for a slot, waiting for a thread, the plan (routes and Params), the inbox insert,
-serialising the answer) and a watcher measures how late the event loop wakes from a short sleep: a late wake-up is
+the payload model, waiting for a slot, waiting for a thread, the plan (routes and Params), the inbox insert (on
+SQLite the spool's), serialising the answer) and a watcher measures how late the event loop wakes from a short sleep: a late wake-up is
 time every request in the process waited, for the GIL or for a CPU, whatever held it. One INFO line per
 ``REPORT_SECONDS`` summarises both (percentiles per stage), only while deliveries arrive, so an idle ``make run``
 logs nothing. A few list appends per delivery: cheap enough to stay on.
