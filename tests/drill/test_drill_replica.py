@@ -41,7 +41,9 @@ def _until(predicate: Any, timeout: float = 20.0) -> bool:
 def test_paused_replay_lags_while_writes_go_on_and_resume_recovers(published: dict[str, Any]) -> None:
     check = recovery.CHECKS["replica_caught_up"]
     assert check(published)
-    assert _lag(published) == 0.0
+    # Exactly 0 once the replica has replayed what it received: WAL that other work on the shared primary wrote a
+    # moment ago (received, replay a few milliseconds behind) reads as a lag of milliseconds until it is replayed.
+    assert _until(lambda: _lag(published) == 0.0)
 
     fault = injectors.INJECTORS["pause_replica_replay"](published)
 
@@ -57,7 +59,7 @@ def test_paused_replay_lags_while_writes_go_on_and_resume_recovers(published: di
 
     assert replica._writers == {}
     assert check(published)
-    assert _lag(published) == 0.0
+    assert _until(lambda: _lag(published) == 0.0)
 
 
 def test_exporter_reports_what_postgres_exporter_would(published: dict[str, Any]) -> None:
